@@ -1,0 +1,87 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import pg from 'pg';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type SqliteDialectConfig,
+} from 'kysely';
+import type { Schema } from './schema.js';
+import { migrationProvider, type Engine } from './migrations.js';
+
+export interface Database {
+  db: Kysely<Schema>;
+  engine: Engine;
+}
+
+export interface ConnectOptions {
+  /** `sqlite:<path>`, `sqlite::memory:` or `postgres://…` */
+  url: string;
+  /** PostgreSQL connection pool size. */
+  poolSize?: number;
+}
+
+// PostgreSQL returns int8 as strings; Berth's sizes and times fit in a double exactly.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+
+/**
+ * SQLite transactions that start as readers and later write fail at once with SQLITE_BUSY
+ * when another process wrote in between (the busy timeout cannot help an upgrade). Berth's
+ * transactions all write, so they take the write lock up front and wait their turn instead —
+ * what several worker processes on one database file need.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.settings);
+  }
+}
+
+export function engineOf(url: string): Engine {
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return 'postgres';
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  throw new Error(`unsupported database url: expected sqlite:<path> or postgres://…`);
+}
+
+export function connect(options: ConnectOptions): Database {
+  const engine = engineOf(options.url);
+  if (engine === 'postgres') {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    // An idle client losing its server (restart) must not crash the process.
+    pool.on('error', () => undefined);
+    return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }) };
+  }
+  const path = options.url.slice('sqlite:'.length);
+  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const database = new Sqlite(path === ':memory:' ? ':memory:' : resolve(path));
+  database.pragma('journal_mode = WAL');
+  // WAL + NORMAL: a crash of the process loses nothing committed; only power loss can drop the last commits.
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 10000');
+  return { engine, db: new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database }) }) };
+}
+
+/** Brings the schema to the newest version; safe to run from several instances at once. */
+export async function migrate(database: Database): Promise<string[]> {
+  const migrator = new Migrator({ db: database.db, provider: migrationProvider(database.engine) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,449 @@
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Digest } from '../../domain/digest.js';
+import type {
+  ArtifactSummary,
+  BlobRow,
+  ManifestReference,
+  RepositorySummary,
+  ManifestRow,
+  MetadataStore,
+  NewManifest,
+  Page,
+  RepositoryRow,
+  TagRow,
+  UploadRow,
+} from '../../ports/metadata-store.js';
+import type { ManifestTable, Schema } from './schema.js';
+import type { OutboxEvent } from '../../ports/event-store.js';
+import type { Database } from './connect.js';
+import { likeContains } from './like.js';
+
+/** SQLite's default limit on bound parameters is far higher; PostgreSQL's is 65535. Stay well below. */
+const inListChunk = 500;
+
+export class KyselyMetadataStore implements MetadataStore {
+  readonly engine: 'sqlite' | 'postgres';
+  private readonly db: Kysely<Schema>;
+
+  constructor(database: Database) {
+    this.db = database.db;
+    this.engine = database.engine;
+  }
+
+  async getRepository(name: string): Promise<RepositoryRow | undefined> {
+    const row = await this.db.selectFrom('repository').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { id: row.id, name: row.name, createdAt: row.created_at };
+  }
+
+  async ensureRepository(name: string): Promise<RepositoryRow> {
+    const existing = await this.getRepository(name);
+    if (existing) return existing;
+    await this.db
+      .insertInto('repository')
+      .values({ name, created_at: Date.now() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const created = await this.getRepository(name);
+    if (!created) throw new Error(`repository ${name} vanished right after it was created`);
+    return created;
+  }
+
+  async listRepositories(page: Page): Promise<string[]> {
+    let query = this.db.selectFrom('repository').select('name').orderBy('name').limit(page.limit);
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    return (await query.execute()).map((r) => r.name);
+  }
+
+  async getBlob(digest: Digest): Promise<BlobRow | undefined> {
+    const row = await this.db.selectFrom('blob').select(['digest', 'size']).where('digest', '=', digest).executeTakeFirst();
+    return row && { digest: row.digest as Digest, size: row.size };
+  }
+
+  async getRepositoryBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
+    const row = await this.db
+      .selectFrom('repository_blob')
+      .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
+      .select(['blob.digest', 'blob.size'])
+      .where('repository_blob.repository_id', '=', repositoryId)
+      .where('repository_blob.digest', '=', digest)
+      .executeTakeFirst();
+    return row && { digest: row.digest as Digest, size: row.size };
+  }
+
+  async linkBlob(repositoryId: number, blob: BlobRow): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      await trx
+        .insertInto('blob')
+        .values({ digest: blob.digest, size: blob.size, created_at: now })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      await trx
+        .insertInto('repository_blob')
+        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+    });
+  }
+
+  async unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('repository_blob')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async missingBlobs(repositoryId: number, digests: Digest[]): Promise<Digest[]> {
+    const present = new Set<string>();
+    for (const chunk of chunks(digests)) {
+      const rows = await this.db
+        .selectFrom('repository_blob')
+        .select('digest')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', chunk)
+        .execute();
+      for (const row of rows) present.add(row.digest);
+    }
+    return digests.filter((d) => !present.has(d));
+  }
+
+  async createUpload(upload: UploadRow): Promise<void> {
+    await this.db
+      .insertInto('upload')
+      .values({
+        id: upload.id,
+        repository_id: upload.repositoryId,
+        received: upload.offset,
+        started_at: upload.startedAt,
+        updated_at: upload.updatedAt,
+      })
+      .execute();
+  }
+
+  async getUpload(id: string): Promise<UploadRow | undefined> {
+    const row = await this.db.selectFrom('upload').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && { id: row.id, repositoryId: row.repository_id, offset: row.received, startedAt: row.started_at, updatedAt: row.updated_at };
+  }
+
+  async advanceUpload(id: string, from: number, to: number, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('upload')
+      .set({ received: to, updated_at: now })
+      .where('id', '=', id)
+      .where('received', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('upload').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async completeUpload(id: string, repositoryId: number, blob: BlobRow): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      await trx
+        .insertInto('blob')
+        .values({ digest: blob.digest, size: blob.size, created_at: now })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      await trx
+        .insertInto('repository_blob')
+        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      await trx.deleteFrom('upload').where('id', '=', id).execute();
+    });
+  }
+
+  async staleUploads(before: number, limit: number): Promise<UploadRow[]> {
+    const rows = await this.db.selectFrom('upload').selectAll().where('updated_at', '<', before).orderBy('updated_at').limit(limit).execute();
+    return rows.map((row) => ({ id: row.id, repositoryId: row.repository_id, offset: row.received, startedAt: row.started_at, updatedAt: row.updated_at }));
+  }
+
+  async getManifest(repositoryId: number, digest: Digest): Promise<ManifestRow | undefined> {
+    const row = await this.db
+      .selectFrom('manifest')
+      .selectAll()
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row && toManifestRow(row);
+  }
+
+  async getTaggedManifest(repositoryId: number, tag: string): Promise<ManifestRow | undefined> {
+    const row = await this.db
+      .selectFrom('tag')
+      .innerJoin('manifest', (join) =>
+        join.onRef('manifest.repository_id', '=', 'tag.repository_id').onRef('manifest.digest', '=', 'tag.manifest_digest'),
+      )
+      .selectAll('manifest')
+      .where('tag.repository_id', '=', repositoryId)
+      .where('tag.name', '=', tag)
+      .executeTakeFirst();
+    return row && toManifestRow(row);
+  }
+
+  async missingManifests(repositoryId: number, digests: Digest[]): Promise<Digest[]> {
+    const present = new Set<string>();
+    for (const chunk of chunks(digests)) {
+      const rows = await this.db
+        .selectFrom('manifest')
+        .select('digest')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', chunk)
+        .execute();
+      for (const row of rows) present.add(row.digest);
+    }
+    return digests.filter((d) => !present.has(d));
+  }
+
+  async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = []): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('blob')
+        .values({ digest: manifest.digest, size: manifest.size, created_at: now })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      const inserted = await trx
+        .insertInto('manifest')
+        .values({
+          repository_id: manifest.repositoryId,
+          digest: manifest.digest,
+          media_type: manifest.mediaType,
+          artifact_type: manifest.artifactType,
+          subject_digest: manifest.subjectDigest,
+          config_digest: manifest.configDigest,
+          size: manifest.size,
+          annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 && manifest.references.length > 0) {
+        for (const chunk of chunks(manifest.references, 200)) {
+          await trx
+            .insertInto('manifest_reference')
+            .values(
+              chunk.map((ref) => ({
+                repository_id: manifest.repositoryId,
+                parent_digest: manifest.digest,
+                child_digest: ref.digest,
+                kind: ref.kind,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['repository_id', 'parent_digest', 'child_digest']).doNothing())
+            .execute();
+        }
+      }
+      if (tag !== undefined) {
+        await trx
+          .insertInto('tag')
+          .values({ repository_id: manifest.repositoryId, name: tag, manifest_digest: manifest.digest, updated_at: now })
+          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: manifest.digest, updated_at: now }))
+          .execute();
+      }
+      await insertEvents(trx, events, now);
+    });
+  }
+
+  async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+      await trx
+        .deleteFrom('manifest_reference')
+        .where('repository_id', '=', repositoryId)
+        .where('parent_digest', '=', digest)
+        .execute();
+      const result = await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      const deleted = Number(result.numDeletedRows) > 0;
+      if (deleted) await insertEvents(trx, events, Date.now());
+      return deleted;
+    });
+  }
+
+  async deleteTag(repositoryId: number, tag: string, events: OutboxEvent[] = []): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+      const deleted = Number(result.numDeletedRows) > 0;
+      if (deleted) await insertEvents(trx, events, Date.now());
+      return deleted;
+    });
+  }
+
+  async listTags(repositoryId: number, page: Page): Promise<string[]> {
+    let query = this.db.selectFrom('tag').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(page.limit);
+    if (page.last !== undefined) query = query.where('name', '>', page.last);
+    return (await query.execute()).map((r) => r.name);
+  }
+
+  async tagsOf(repositoryId: number, digest: Digest): Promise<TagRow[]> {
+    const rows = await this.db
+      .selectFrom('tag')
+      .select(['name', 'manifest_digest', 'updated_at'])
+      .where('repository_id', '=', repositoryId)
+      .where('manifest_digest', '=', digest)
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({ name: r.name, digest: r.manifest_digest as Digest, updatedAt: r.updated_at }));
+  }
+
+  async listReferrers(repositoryId: number, subject: Digest, artifactType?: string): Promise<ManifestRow[]> {
+    let query = this.db
+      .selectFrom('manifest')
+      .selectAll()
+      .where('repository_id', '=', repositoryId)
+      .where('subject_digest', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) query = query.where('artifact_type', '=', artifactType);
+    return (await query.execute()).map(toManifestRow);
+  }
+
+  async listProjectRepositories(
+    project: string,
+    page: { offset: number; limit: number; nameContains?: string },
+  ): Promise<{ items: RepositorySummary[]; total: number }> {
+    // '/' is 0x2F and '0' is 0x30: names in [project/, project0) are exactly those under project/.
+    let base = this.db
+      .selectFrom('repository')
+      .where((eb) => eb.or([eb('name', '=', project), eb.and([eb('name', '>=', `${project}/`), eb('name', '<', `${project}0`)])]));
+    if (page.nameContains) base = base.where(likeContains(this.engine, 'repository.name', page.nameContains));
+    const [rows, count] = await Promise.all([
+      base
+        .select((eb) => [
+          'repository.id',
+          'repository.name',
+          'repository.created_at',
+          eb.selectFrom('manifest').whereRef('manifest.repository_id', '=', 'repository.id').select((m) => m.fn.countAll<number>().as('n')).as('artifacts'),
+          eb.selectFrom('tag').whereRef('tag.repository_id', '=', 'repository.id').select((t) => t.fn.countAll<number>().as('n')).as('tags'),
+          eb.selectFrom('manifest').whereRef('manifest.repository_id', '=', 'repository.id').select((m) => m.fn.max('created_at').as('t')).as('pushed'),
+          eb.selectFrom('tag').whereRef('tag.repository_id', '=', 'repository.id').select((t) => t.fn.max('updated_at').as('t')).as('tagged'),
+        ])
+        .orderBy('repository.name')
+        .limit(page.limit)
+        .offset(page.offset)
+        .execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return {
+      items: rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        createdAt: r.created_at,
+        artifactCount: Number(r.artifacts ?? 0),
+        tagCount: Number(r.tags ?? 0),
+        updatedAt: Math.max(Number(r.pushed ?? 0), Number(r.tagged ?? 0), r.created_at),
+      })),
+      total: Number(count.n),
+    };
+  }
+
+  async deleteRepository(repositoryId: number, events: OutboxEvent[] = []): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await insertEvents(trx, events, Date.now());
+      await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).execute();
+      await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).execute();
+      await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).execute();
+      await trx.deleteFrom('repository_blob').where('repository_id', '=', repositoryId).execute();
+      await trx.deleteFrom('upload').where('repository_id', '=', repositoryId).execute();
+      await trx.deleteFrom('repository').where('id', '=', repositoryId).execute();
+    });
+  }
+
+  async listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean }): Promise<{ items: ArtifactSummary[]; total: number }> {
+    let base = this.db.selectFrom('manifest').where('manifest.repository_id', '=', repositoryId);
+    if (page.taggedOnly) {
+      base = base.where((eb) =>
+        eb.exists(eb.selectFrom('tag').select('tag.name').whereRef('tag.repository_id', '=', 'manifest.repository_id').whereRef('tag.manifest_digest', '=', 'manifest.digest')),
+      );
+    }
+    const [rows, count] = await Promise.all([
+      base.selectAll('manifest').orderBy('manifest.created_at', 'desc').orderBy('manifest.digest').limit(page.limit).offset(page.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const tags = new Map<string, string[]>();
+    if (rows.length > 0) {
+      const tagRows = await this.db
+        .selectFrom('tag')
+        .select(['name', 'manifest_digest'])
+        .where('repository_id', '=', repositoryId)
+        .where(
+          'manifest_digest',
+          'in',
+          rows.map((r) => r.digest),
+        )
+        .orderBy('name')
+        .execute();
+      for (const t of tagRows) tags.set(t.manifest_digest, [...(tags.get(t.manifest_digest) ?? []), t.name]);
+    }
+    return { items: rows.map((r) => ({ ...toManifestRow(r), tags: tags.get(r.digest) ?? [] })), total: Number(count.n) };
+  }
+
+  async manifestReferences(repositoryId: number, digest: Digest): Promise<Array<ManifestReference & { size: number | null }>> {
+    const rows = await this.db
+      .selectFrom('manifest_reference')
+      .leftJoin('blob', 'blob.digest', 'manifest_reference.child_digest')
+      .select(['manifest_reference.child_digest', 'manifest_reference.kind', 'blob.size'])
+      .where('manifest_reference.repository_id', '=', repositoryId)
+      .where('manifest_reference.parent_digest', '=', digest)
+      .execute();
+    return rows.map((r) => ({ digest: r.child_digest as Digest, kind: r.kind, size: r.size ?? null }));
+  }
+
+  async stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }> {
+    const count = async (table: 'repository' | 'manifest' | 'upload') =>
+      Number((await this.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const blobs = await this.db
+      .selectFrom('blob')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
+      .executeTakeFirstOrThrow();
+    return {
+      repositories: await count('repository'),
+      manifests: await count('manifest'),
+      blobs: Number(blobs.n),
+      blobBytes: Number(blobs.bytes ?? 0),
+      uploads: await count('upload'),
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.db.selectFrom('repository').select('id').limit(1).execute();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+/** Writes outbox rows inside the caller's transaction. */
+export async function insertEvents(trx: Transaction<Schema>, events: OutboxEvent[], now: number): Promise<void> {
+  if (events.length === 0) return;
+  await trx
+    .insertInto('event_outbox')
+    .values(events.map((e) => ({ type: e.type, project: e.project, repository: e.repository, payload: JSON.stringify(e.data), created_at: now })))
+    .execute();
+}
+
+function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
+  return {
+    repositoryId: row.repository_id,
+    digest: row.digest as Digest,
+    mediaType: row.media_type,
+    artifactType: row.artifact_type,
+    subjectDigest: row.subject_digest as Digest | null,
+    configDigest: row.config_digest as Digest | null,
+    size: row.size,
+    annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
+    createdAt: row.created_at,
+  };
+}
+
+function chunks<T>(items: T[], size = inListChunk): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,291 @@
+import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type Engine = 'sqlite' | 'postgres';
+
+/**
+ * Schema migrations for both engines. Each is written once; the few differences
+ * (auto-increment keys) are decided by `engine`. Never edit a released migration:
+ * add the next one.
+ */
+function migrations(engine: Engine): Record<string, Migration> {
+  return {
+    '0001_core': {
+      async up(db: Kysely<unknown>) {
+        let repository = db.schema.createTable('repository');
+        repository =
+          engine === 'sqlite'
+            ? repository.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+            : repository.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
+        await repository
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('blob')
+          .addColumn('digest', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('repository_blob')
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repository.id').onDelete('cascade'))
+          .addColumn('digest', 'text', (c) => c.notNull().references('blob.digest'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('repository_blob_pk', ['repository_id', 'digest'])
+          .execute();
+        await db.schema.createIndex('repository_blob_digest').on('repository_blob').column('digest').execute();
+
+        await db.schema
+          .createTable('upload')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repository.id').onDelete('cascade'))
+          .addColumn('received', 'bigint', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('upload_updated_at').on('upload').column('updated_at').execute();
+
+        await db.schema
+          .createTable('manifest')
+          .addColumn('repository_id', 'bigint', (c) => c.notNull().references('repository.id').onDelete('cascade'))
+          .addColumn('digest', 'text', (c) => c.notNull().references('blob.digest'))
+          .addColumn('media_type', 'text', (c) => c.notNull())
+          .addColumn('artifact_type', 'text')
+          .addColumn('subject_digest', 'text')
+          .addColumn('config_digest', 'text')
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('annotations', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('manifest_pk', ['repository_id', 'digest'])
+          .execute();
+        await db.schema.createIndex('manifest_subject').on('manifest').columns(['repository_id', 'subject_digest']).execute();
+        await db.schema.createIndex('manifest_digest').on('manifest').column('digest').execute();
+
+        await db.schema
+          .createTable('manifest_reference')
+          .addColumn('repository_id', 'bigint', (c) => c.notNull())
+          .addColumn('parent_digest', 'text', (c) => c.notNull())
+          .addColumn('child_digest', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('manifest_reference_pk', ['repository_id', 'parent_digest', 'child_digest'])
+          .addForeignKeyConstraint('manifest_reference_parent', ['repository_id', 'parent_digest'], 'manifest', ['repository_id', 'digest'], (c) =>
+            c.onDelete('cascade'),
+          )
+          .execute();
+        await db.schema.createIndex('manifest_reference_child').on('manifest_reference').column('child_digest').execute();
+
+        await db.schema
+          .createTable('tag')
+          .addColumn('repository_id', 'bigint', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('manifest_digest', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('tag_pk', ['repository_id', 'name'])
+          .addForeignKeyConstraint('tag_manifest', ['repository_id', 'manifest_digest'], 'manifest', ['repository_id', 'digest'], (c) =>
+            c.onDelete('cascade'),
+          )
+          .execute();
+        await db.schema.createIndex('tag_manifest').on('tag').columns(['repository_id', 'manifest_digest']).execute();
+        if (engine === 'postgres') {
+          // Byte order for names, as the OCI spec's lexical ordering of tags and repositories expects.
+          await sql`ALTER TABLE repository ALTER COLUMN name TYPE text COLLATE "C"`.execute(db);
+          await sql`ALTER TABLE tag ALTER COLUMN name TYPE text COLLATE "C"`.execute(db);
+        }
+      },
+    },
+    '0002_identity': {
+      up: (db: Kysely<unknown>) => identityMigration(engine, db),
+    },
+    '0003_events': {
+      up: (db: Kysely<unknown>) => eventsMigration(engine, db),
+    },
+    '0004_user_preferences': {
+      async up(db: Kysely<unknown>) {
+        // JSON text: the console's language and theme, remembered per user.
+        await db.schema.alterTable('user_account').addColumn('preferences', 'text').execute();
+      },
+    },
+  };
+}
+
+/** An auto-increment primary key column, as each engine spells it. */
+function idColumn(engine: Engine, table: CreateTableBuilder<string, never>) {
+  return engine === 'sqlite'
+    ? table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    : table.addColumn('id', 'bigint', (c) => c.primaryKey().generatedByDefaultAsIdentity());
+}
+
+async function identityMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  const nameType = engine === 'postgres' ? sql`text collate "C"` : sql`text`;
+  await idColumn(engine, db.schema.createTable('user_account'))
+    .addColumn('username', nameType, (c) => c.notNull().unique())
+    .addColumn('email', 'text')
+    .addColumn('display_name', 'text')
+    .addColumn('password_hash', 'text')
+    .addColumn('source', 'text', (c) => c.notNull())
+    .addColumn('external_id', 'text')
+    .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('locked_until', 'bigint')
+    .addColumn('cli_secret_hash', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addColumn('last_login_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('user_account_external').on('user_account').columns(['source', 'external_id']).execute();
+
+  await idColumn(engine, db.schema.createTable('user_group'))
+    .addColumn('name', nameType, (c) => c.notNull())
+    .addColumn('source', 'text', (c) => c.notNull())
+    .addColumn('external_id', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addUniqueConstraint('user_group_source_name', ['source', 'name'])
+    .execute();
+  await db.schema.createIndex('user_group_external').on('user_group').columns(['source', 'external_id']).execute();
+
+  await db.schema
+    .createTable('group_member')
+    .addColumn('group_id', 'bigint', (c) => c.notNull().references('user_group.id').onDelete('cascade'))
+    .addColumn('user_id', 'bigint', (c) => c.notNull().references('user_account.id').onDelete('cascade'))
+    .addPrimaryKeyConstraint('group_member_pk', ['group_id', 'user_id'])
+    .execute();
+  await db.schema.createIndex('group_member_user').on('group_member').column('user_id').execute();
+
+  await idColumn(engine, db.schema.createTable('project'))
+    .addColumn('name', nameType, (c) => c.notNull().unique())
+    .addColumn('public', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('created_by', 'text')
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+
+  await idColumn(engine, db.schema.createTable('project_member'))
+    .addColumn('project_id', 'bigint', (c) => c.notNull().references('project.id').onDelete('cascade'))
+    .addColumn('principal_type', 'text', (c) => c.notNull())
+    .addColumn('principal_id', 'bigint', (c) => c.notNull())
+    .addColumn('role', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addUniqueConstraint('project_member_principal', ['project_id', 'principal_type', 'principal_id'])
+    .execute();
+  await db.schema.createIndex('project_member_lookup').on('project_member').columns(['principal_type', 'principal_id']).execute();
+
+  await idColumn(engine, db.schema.createTable('robot'))
+    .addColumn('name', nameType, (c) => c.notNull().unique())
+    .addColumn('project_id', 'bigint', (c) => c.references('project.id').onDelete('cascade'))
+    .addColumn('description', 'text')
+    .addColumn('secret_hash', 'text', (c) => c.notNull())
+    .addColumn('permissions', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'bigint')
+    .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('created_by', 'text')
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable('signing_key')
+    .addColumn('kid', 'text', (c) => c.primaryKey())
+    .addColumn('private_jwk', 'text', (c) => c.notNull())
+    .addColumn('public_jwk', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('retired_at', 'bigint')
+    .execute();
+
+  await idColumn(engine, db.schema.createTable('audit_log'))
+    .addColumn('time', 'bigint', (c) => c.notNull())
+    .addColumn('actor', 'text', (c) => c.notNull())
+    .addColumn('actor_type', 'text', (c) => c.notNull())
+    .addColumn('action', 'text', (c) => c.notNull())
+    .addColumn('resource_type', 'text', (c) => c.notNull())
+    .addColumn('resource', 'text', (c) => c.notNull())
+    .addColumn('project', 'text')
+    .addColumn('source_ip', 'text')
+    .addColumn('result', 'text', (c) => c.notNull())
+    .addColumn('detail', 'text')
+    .addColumn('request_id', 'text')
+    .execute();
+  await db.schema.createIndex('audit_log_time').on('audit_log').column('time').execute();
+  await db.schema.createIndex('audit_log_project_time').on('audit_log').columns(['project', 'time']).execute();
+  await db.schema.createIndex('audit_log_actor_time').on('audit_log').columns(['actor', 'time']).execute();
+}
+
+async function eventsMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await idColumn(engine, db.schema.createTable('event_outbox'))
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('project', 'text')
+    .addColumn('repository', 'text')
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('event_outbox_created').on('event_outbox').column('created_at').execute();
+
+  await db.schema
+    .createTable('event_cursor')
+    .addColumn('consumer', 'text', (c) => c.primaryKey())
+    .addColumn('last_id', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+
+  await idColumn(engine, db.schema.createTable('webhook'))
+    .addColumn('project_id', 'bigint', (c) => c.notNull().references('project.id').onDelete('cascade'))
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('event_types', 'text', (c) => c.notNull())
+    .addColumn('format', 'text', (c) => c.notNull())
+    .addColumn('auth_header', 'text')
+    .addColumn('secret', 'text')
+    .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addUniqueConstraint('webhook_project_name', ['project_id', 'name'])
+    .execute();
+
+  await idColumn(engine, db.schema.createTable('webhook_delivery'))
+    .addColumn('webhook_id', 'bigint', (c) => c.notNull().references('webhook.id').onDelete('cascade'))
+    .addColumn('event_id', 'bigint')
+    .addColumn('event_type', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('response_code', 'integer')
+    .addColumn('latency_ms', 'integer')
+    .addColumn('last_error', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('webhook_delivery_webhook').on('webhook_delivery').columns(['webhook_id', 'id']).execute();
+
+  await idColumn(engine, db.schema.createTable('job'))
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('ordering_key', 'text')
+    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('max_attempts', 'integer', (c) => c.notNull())
+    .addColumn('run_at', 'bigint', (c) => c.notNull())
+    .addColumn('locked_by', 'text')
+    .addColumn('locked_until', 'bigint')
+    .addColumn('last_error', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('job_runnable').on('job').columns(['status', 'run_at']).execute();
+  await db.schema.createIndex('job_ordering').on('job').columns(['ordering_key', 'id']).execute();
+
+  await db.schema
+    .createTable('schedule')
+    .addColumn('name', 'text', (c) => c.primaryKey())
+    .addColumn('cron', 'text', (c) => c.notNull())
+    .addColumn('job_type', 'text', (c) => c.notNull())
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .addColumn('next_run_at', 'bigint', (c) => c.notNull())
+    .addColumn('last_run_at', 'bigint')
+    .execute();
+}
+
+export function migrationProvider(engine: Engine): MigrationProvider {
+  return { getMigrations: async () => migrations(engine) };
+}

@@ -1,0 +1,242 @@
+import type { Generated } from 'kysely';
+
+/** The one Kysely schema both engines share. Times are epoch milliseconds. */
+export interface Schema {
+  repository: RepositoryTable;
+  blob: BlobTable;
+  repository_blob: RepositoryBlobTable;
+  upload: UploadTable;
+  manifest: ManifestTable;
+  manifest_reference: ManifestReferenceTable;
+  tag: TagTable;
+  user_account: UserAccountTable;
+  user_group: UserGroupTable;
+  group_member: GroupMemberTable;
+  project: ProjectTable;
+  project_member: ProjectMemberTable;
+  robot: RobotTable;
+  signing_key: SigningKeyTable;
+  audit_log: AuditLogTable;
+  event_outbox: EventOutboxTable;
+  event_cursor: EventCursorTable;
+  webhook: WebhookTable;
+  webhook_delivery: WebhookDeliveryTable;
+  job: JobTable;
+  schedule: ScheduleTable;
+}
+
+export interface RepositoryTable {
+  id: Generated<number>;
+  name: string;
+  created_at: number;
+}
+
+export interface BlobTable {
+  digest: string;
+  size: number;
+  created_at: number;
+}
+
+export interface RepositoryBlobTable {
+  repository_id: number;
+  digest: string;
+  created_at: number;
+}
+
+export interface UploadTable {
+  id: string;
+  repository_id: number;
+  received: number;
+  started_at: number;
+  updated_at: number;
+}
+
+export interface ManifestTable {
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  config_digest: string | null;
+  size: number;
+  /** JSON text of the manifest's annotations (needed for referrers descriptors). */
+  annotations: string | null;
+  created_at: number;
+}
+
+export interface ManifestReferenceTable {
+  repository_id: number;
+  parent_digest: string;
+  child_digest: string;
+  kind: 'blob' | 'manifest';
+}
+
+export interface TagTable {
+  repository_id: number;
+  name: string;
+  manifest_digest: string;
+  updated_at: number;
+}
+
+/** Booleans are 0/1 integers on both engines. */
+export interface UserAccountTable {
+  id: Generated<number>;
+  username: string;
+  email: string | null;
+  display_name: string | null;
+  password_hash: string | null;
+  source: 'local' | 'ldap' | 'oidc';
+  external_id: string | null;
+  is_admin: number;
+  disabled: number;
+  failed_logins: number;
+  locked_until: number | null;
+  cli_secret_hash: string | null;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+  preferences: string | null;
+}
+
+export interface UserGroupTable {
+  id: Generated<number>;
+  name: string;
+  source: 'local' | 'ldap' | 'oidc';
+  external_id: string | null;
+  created_at: number;
+}
+
+export interface GroupMemberTable {
+  group_id: number;
+  user_id: number;
+}
+
+export interface ProjectTable {
+  id: Generated<number>;
+  name: string;
+  public: number;
+  created_at: number;
+  created_by: string | null;
+  updated_at: number;
+}
+
+export interface ProjectMemberTable {
+  id: Generated<number>;
+  project_id: number;
+  principal_type: 'user' | 'group';
+  principal_id: number;
+  role: string;
+  created_at: number;
+}
+
+export interface RobotTable {
+  id: Generated<number>;
+  name: string;
+  project_id: number | null;
+  description: string | null;
+  secret_hash: string;
+  /** JSON array of { project, actions }. */
+  permissions: string;
+  expires_at: number | null;
+  disabled: number;
+  created_at: number;
+  created_by: string | null;
+  updated_at: number;
+}
+
+export interface SigningKeyTable {
+  kid: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  time: number;
+  actor: string;
+  actor_type: string;
+  action: string;
+  resource_type: string;
+  resource: string;
+  project: string | null;
+  source_ip: string | null;
+  result: string;
+  detail: string | null;
+  request_id: string | null;
+}
+
+/** Transactional outbox: written in the same transaction as the change it describes. */
+export interface EventOutboxTable {
+  id: Generated<number>;
+  type: string;
+  project: string | null;
+  repository: string | null;
+  /** JSON text of the event's data. */
+  payload: string;
+  created_at: number;
+}
+
+/** How far each consumer of the outbox has read. */
+export interface EventCursorTable {
+  consumer: string;
+  last_id: number;
+  updated_at: number;
+}
+
+export interface WebhookTable {
+  id: Generated<number>;
+  project_id: number;
+  name: string;
+  url: string;
+  /** JSON array of event types. */
+  event_types: string;
+  format: string;
+  auth_header: string | null;
+  secret: string | null;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveryTable {
+  id: Generated<number>;
+  webhook_id: number;
+  event_id: number | null;
+  event_type: string;
+  status: string;
+  attempts: number;
+  response_code: number | null;
+  latency_ms: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface JobTable {
+  id: Generated<number>;
+  type: string;
+  payload: string;
+  status: string;
+  /** Jobs with the same key run one at a time, in id order (webhook deliveries per repository). */
+  ordering_key: string | null;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  locked_by: string | null;
+  locked_until: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface ScheduleTable {
+  name: string;
+  cron: string;
+  job_type: string;
+  payload: string;
+  next_run_at: number;
+  last_run_at: number | null;
+}

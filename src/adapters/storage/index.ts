@@ -1,0 +1,28 @@
+import type { ResolvedConfig } from '../../config/load.js';
+import type { BlobStore } from '../../ports/blob-store.js';
+import { FsBlobStore } from './fs-blob-store.js';
+import { S3BlobStore } from './s3-blob-store.js';
+
+export { FsBlobStore } from './fs-blob-store.js';
+export { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.js';
+
+/** The BlobStore `storage.driver` names, ready to use (close it on shutdown). */
+export async function createBlobStore(storage: ResolvedConfig['storage']): Promise<BlobStore> {
+  if (storage.driver === 'filesystem') return new FsBlobStore(storage.filesystem.root).init();
+  const s3 = storage.s3;
+  // The schema refuses driver s3 without a bucket; this guards callers that skip it.
+  if (!s3.bucket) throw new Error('storage.driver s3 needs storage.s3.bucket');
+  return new S3BlobStore({
+    bucket: s3.bucket,
+    prefix: s3.prefix,
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: s3.forcePathStyle,
+    credentials:
+      s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, sessionToken: s3.sessionToken } : undefined,
+    serverSideEncryption: s3.serverSideEncryption,
+    kmsKeyId: s3.kmsKeyId,
+    partSizeBytes: s3.partSizeBytes,
+    redirect: s3.redirect,
+  });
+}

@@ -1,0 +1,100 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+
+/** Messages between the primary and its workers. */
+export type ClusterMessage =
+  | { berth: 'listening'; url: string; port: number }
+  | { berth: 'identity-changed' }
+  | { berth: 'invalidate-identity' };
+
+function isBerthMessage(message: unknown): message is ClusterMessage {
+  return typeof message === 'object' && message !== null && 'berth' in message;
+}
+
+export interface PrimaryOptions {
+  workers: number;
+  logger: Logger;
+  shutdownTimeoutMs: number;
+  /** Called once, when every worker listens. */
+  onListening: (url: string, port: number) => void;
+}
+
+/**
+ * The cluster primary: forks `workers` processes that share the listening port (Node's
+ * cluster module), relays identity-cache invalidations between them, restarts a worker that
+ * dies unexpectedly, and on SIGTERM/SIGINT stops them gracefully and exits 0 when all did.
+ */
+export function runPrimary(options: PrimaryOptions): void {
+  const { logger } = options;
+  let stopping = false;
+  let listening = 0;
+  let announced = false;
+  const restarts: number[] = [];
+
+  const fork = (): Worker => {
+    const worker = cluster.fork({ BERTH_CLUSTER_WORKER: '1' });
+    worker.on('message', (message: unknown) => {
+      if (!isBerthMessage(message)) return;
+      if (message.berth === 'listening') {
+        listening++;
+        if (!announced && listening >= options.workers) {
+          announced = true;
+          options.onListening(message.url, message.port);
+        }
+      } else if (message.berth === 'identity-changed') {
+        for (const other of Object.values(cluster.workers ?? {})) {
+          if (other && other !== worker) other.send({ berth: 'invalidate-identity' } satisfies ClusterMessage);
+        }
+      }
+    });
+    return worker;
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        logger.info('all workers stopped');
+        process.exit(0);
+      }
+      return;
+    }
+    // A crash loop must not spin: at most 5 restarts a minute.
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
+    if (restarts.length > 5) {
+      logger.fatal({ pid: worker.process.pid, code, signal }, 'workers keep dying; giving up');
+      process.exit(1);
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a new one');
+    fork();
+  });
+
+  for (let i = 0; i < options.workers; i++) fork();
+
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'shutting down: finishing in-flight requests');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    const force = setTimeout(() => {
+      logger.warn('shutdown timed out; exiting with requests still in flight');
+      process.exit(1);
+    }, options.shutdownTimeoutMs + 2000);
+    force.unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** In a worker: how to reach the primary, or undefined when running without cluster. */
+export function workerChannel(): { send: (message: ClusterMessage) => void; onMessage: (handler: (message: ClusterMessage) => void) => void } | undefined {
+  if (!cluster.isWorker || !process.send) return undefined;
+  return {
+    send: (message) => process.send?.(message),
+    onMessage: (handler) =>
+      process.on('message', (message: unknown) => {
+        if (isBerthMessage(message)) handler(message);
+      }),
+  };
+}

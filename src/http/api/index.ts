@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import { identify } from '../auth/request-principal.js';
+import { openApiDocument, registerRoutes, type AnyRoute } from './api-route.js';
+import { projectRoutes } from './project-routes.js';
+import { repositoryRoutes } from './repository-routes.js';
+import type { ApiServices } from './services.js';
+import { systemRoutes } from './system-routes.js';
+import { userRoutes } from './user-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
+import { jobRoutes } from './job-routes.js';
+
+export type { ApiServices } from './services.js';
+
+export function apiRouteList(services: ApiServices): AnyRoute[] {
+  return [
+    ...userRoutes(services),
+    ...projectRoutes(services),
+    ...repositoryRoutes(services),
+    ...webhookRoutes(services),
+    ...jobRoutes(services),
+    ...systemRoutes(services),
+  ];
+}
+
+/** The management API under /api/v1, with its OpenAPI document at /api/v1/openapi.json. */
+export async function managementApi(app: FastifyInstance, services: ApiServices): Promise<void> {
+  const routes = apiRouteList(services);
+  registerRoutes(app, routes, {
+    authorizer: services.authorizer,
+    principalOf: async (request) => (await identify(request, services, { allowSession: true })).principal,
+    audit: (request, principal, entry) =>
+      services.audit.record({
+        actor: principal.kind === 'anonymous' ? 'anonymous' : principal.name,
+        actorType: principal.kind,
+        action: entry.action,
+        resourceType: entry.resourceType,
+        resource: entry.resource,
+        project: entry.project,
+        sourceIp: request.ip,
+        result: entry.result,
+        detail: entry.detail ?? null,
+        requestId: request.id,
+      }),
+  });
+  const document = openApiDocument(routes, { version: services.version });
+  app.get('/api/v1/openapi.json', async (_request, reply) => reply.send(document));
+}

@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { projectRoles, robotActions } from '../../domain/permissions.js';
+import type { AuditRow } from '../../ports/audit-store.js';
+import type { GroupRow, MemberRow, ProjectRow, RobotRow, UserRow } from '../../ports/identity-store.js';
+import type { ArtifactSummary, RepositorySummary } from '../../ports/metadata-store.js';
+
+const time = z.string().describe('RFC 3339 time');
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export const userSchema = z.object({
+  id: z.number().int(),
+  username: z.string(),
+  email: z.string().nullable(),
+  displayName: z.string().nullable(),
+  source: z.enum(['local', 'ldap', 'oidc']),
+  isAdmin: z.boolean(),
+  disabled: z.boolean(),
+  locked: z.boolean(),
+  createdAt: time,
+  lastLoginAt: time.nullable(),
+  preferences: z.object({ language: z.enum(['en', 'zh-CN']).optional(), theme: z.enum(['light', 'dark', 'system']).optional() }),
+});
+
+export function userView(user: UserRow, now = Date.now()): z.infer<typeof userSchema> {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    displayName: user.displayName,
+    source: user.source,
+    isAdmin: user.isAdmin,
+    disabled: user.disabled,
+    locked: user.lockedUntil !== null && user.lockedUntil > now,
+    createdAt: iso(user.createdAt)!,
+    lastLoginAt: iso(user.lastLoginAt),
+    preferences: user.preferences,
+  };
+}
+
+export const groupSchema = z.object({ id: z.number().int(), name: z.string(), source: z.enum(['local', 'ldap', 'oidc']), externalId: z.string().nullable(), createdAt: time });
+
+export function groupView(group: GroupRow): z.infer<typeof groupSchema> {
+  return { id: group.id, name: group.name, source: group.source, externalId: group.externalId, createdAt: iso(group.createdAt)! };
+}
+
+export const projectSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  public: z.boolean(),
+  createdAt: time,
+  createdBy: z.string().nullable(),
+  repositoryCount: z.number().int().optional(),
+  /** The caller's own role, when it has one. */
+  currentUserRole: z.enum(projectRoles).nullable().optional(),
+});
+
+export function projectView(project: ProjectRow, extra: { repositoryCount?: number; currentUserRole?: (typeof projectRoles)[number] | null } = {}): z.infer<typeof projectSchema> {
+  return { id: project.id, name: project.name, public: project.public, createdAt: iso(project.createdAt)!, createdBy: project.createdBy, ...extra };
+}
+
+export const memberSchema = z.object({
+  id: z.number().int(),
+  principalType: z.enum(['user', 'group']),
+  principalId: z.number().int(),
+  principalName: z.string(),
+  role: z.enum(projectRoles),
+  createdAt: time,
+});
+
+export function memberView(member: MemberRow): z.infer<typeof memberSchema> {
+  return {
+    id: member.id,
+    principalType: member.principalType,
+    principalId: member.principalId,
+    principalName: member.principalName,
+    role: member.role,
+    createdAt: iso(member.createdAt)!,
+  };
+}
+
+export const robotPermissionSchema = z.object({
+  project: z.string().min(1).describe("A project name, or '*' for all projects (system robots)."),
+  actions: z.array(z.enum(robotActions)).min(1),
+});
+
+export const robotSchema = z.object({
+  id: z.number().int(),
+  name: z.string().describe('Login name, e.g. robot$team+ci'),
+  project: z.string().nullable(),
+  description: z.string().nullable(),
+  permissions: z.array(robotPermissionSchema),
+  expiresAt: time.nullable(),
+  disabled: z.boolean(),
+  createdAt: time,
+  createdBy: z.string().nullable(),
+});
+
+export function robotView(robot: RobotRow, projectName: string | null): z.infer<typeof robotSchema> {
+  return {
+    id: robot.id,
+    name: robot.name,
+    project: projectName,
+    description: robot.description,
+    permissions: robot.permissions,
+    expiresAt: iso(robot.expiresAt),
+    disabled: robot.disabled,
+    createdAt: iso(robot.createdAt)!,
+    createdBy: robot.createdBy,
+  };
+}
+
+export const robotWithSecretSchema = robotSchema.extend({ secret: z.string().describe('Shown once; store it now.') });
+
+export const repositorySchema = z.object({
+  name: z.string(),
+  project: z.string(),
+  artifactCount: z.number().int(),
+  tagCount: z.number().int(),
+  createdAt: time,
+  updatedAt: time,
+});
+
+export function repositoryView(repository: RepositorySummary, project: string): z.infer<typeof repositorySchema> {
+  return {
+    name: repository.name,
+    project,
+    artifactCount: repository.artifactCount,
+    tagCount: repository.tagCount,
+    createdAt: iso(repository.createdAt)!,
+    updatedAt: iso(repository.updatedAt)!,
+  };
+}
+
+export const artifactSchema = z.object({
+  digest: z.string(),
+  mediaType: z.string(),
+  artifactType: z.string().nullable(),
+  size: z.number().int().describe('Manifest size in bytes'),
+  tags: z.array(z.string()),
+  subject: z.string().nullable(),
+  pushedAt: time,
+  annotations: z.record(z.string(), z.string()).nullable(),
+});
+
+export function artifactView(artifact: ArtifactSummary): z.infer<typeof artifactSchema> {
+  return {
+    digest: artifact.digest,
+    mediaType: artifact.mediaType,
+    artifactType: artifact.artifactType,
+    size: artifact.size,
+    tags: artifact.tags,
+    subject: artifact.subjectDigest,
+    pushedAt: iso(artifact.createdAt)!,
+    annotations: artifact.annotations,
+  };
+}
+
+export const auditSchema = z.object({
+  id: z.number().int(),
+  time,
+  actor: z.string(),
+  actorType: z.string(),
+  action: z.string(),
+  resourceType: z.string(),
+  resource: z.string(),
+  project: z.string().nullable(),
+  sourceIp: z.string().nullable(),
+  result: z.enum(['success', 'failure']),
+  detail: z.record(z.string(), z.unknown()).nullable(),
+  requestId: z.string().nullable(),
+});
+
+export function auditView(row: AuditRow): z.infer<typeof auditSchema> {
+  return { ...row, time: iso(row.time)! };
+}
+
+export const nameParam = (key: string, description: string) => z.object({ [key]: z.string().min(1).max(255).describe(description) });
+export const idParam = z.object({ id: z.coerce.number().int().positive() });
+export const timeInput = z.iso.datetime({ offset: true }).describe('RFC 3339 time');

@@ -1,0 +1,36 @@
+import type { IdentityStore } from '../../ports/identity-store.js';
+import type { JobStore } from '../../ports/job-store.js';
+import type { WebhookService } from '../../services/webhooks/webhook-service.js';
+import type { Authorizer } from '../../services/access/authorizer.js';
+import type { AuditLog } from '../../services/audit/audit-log.js';
+import type { Authenticator } from '../../services/identity/authenticator.js';
+import type { OidcLogin } from '../../services/identity/oidc-login.js';
+import type { RobotService } from '../../services/identity/robot-service.js';
+import type { TokenService } from '../../services/identity/token-service.js';
+import type { UserService } from '../../services/identity/user-service.js';
+import type { ProjectService } from '../../services/projects/project-service.js';
+import type { Registry } from '../../services/registry/index.js';
+
+/** What the management API calls into. */
+export interface ApiServices {
+  version: string;
+  registry: Registry;
+  identity: IdentityStore;
+  users: UserService;
+  robots: RobotService;
+  projects: ProjectService;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  tokens: TokenService;
+  audit: AuditLog;
+  webhooks: WebhookService;
+  jobs: JobStore;
+  oidc?: OidcLogin;
+  ldapEnabled: boolean;
+  /** Drops every cache of identity and permission state (after a change made here). */
+  onIdentityChange: () => void;
+  /** Fixed public base URL (for OIDC redirect URIs), when configured. */
+  publicUrl?: string;
+  /** Secure cookies when the console is served over HTTPS (publicUrl https://…). */
+  secureCookies: boolean;
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { BerthError } from '../domain/errors.js';
+import type { Registry } from '../services/registry/index.js';
+import { managementApi, type ApiServices } from './api/index.js';
+import { tokenRoutes } from './auth/token-routes.js';
+import { sendError } from './error-response.js';
+import { V2Access } from './v2/access.js';
+import { v2AuditEntry } from './v2/audit-hook.js';
+import { distributionRoutes } from './v2/distribution-routes.js';
+import { healthRoutes } from './health-routes.js';
+import { installConsole, isConsolePath } from './console-routes.js';
+import type { Metrics } from './metrics.js';
+
+export interface AppOptions {
+  registry: Registry;
+  logger: Logger;
+  maxManifestBytes: number;
+  keepAliveTimeoutMs: number;
+  trustProxy: boolean;
+  publicUrl?: string;
+  logPulls: boolean;
+  api: ApiServices;
+  metrics?: Metrics;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The HTTP adapter: Fastify with /v2, health endpoints and one access-log line per request. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // One access line per request from onResponse below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'http.request.id' }),
+    keepAliveTimeout: options.keepAliveTimeoutMs,
+    // Uploads of large layers can take long; the socket's own inactivity is what matters.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    trustProxy: options.trustProxy,
+    routerOptions: { maxParamLength: 1024 },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
+    },
+  });
+
+  // A client hanging up mid-body makes Node emit 'error' on the request, possibly before any
+  // handler runs; streams reading the body see the failure themselves, but an 'error' with no
+  // listener would crash the process. Listen from the very first moment.
+  app.server.prependListener('request', (req: IncomingMessage) => req.on('error', ignore));
+
+  // Graceful shutdown: once closing, every response ends its connection, so keep-alive
+  // clients cannot hold the process open after their in-flight request is answered.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('Connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        http: { request: { method: request.method }, response: { status_code: reply.statusCode } },
+        url: { path: request.url.split('?', 1)[0] },
+        client: { ip: request.ip },
+        user_agent: { original: request.headers['user-agent'] },
+        event: { duration: Math.round(reply.elapsedTime * 1e6) },
+      },
+      'request',
+    );
+  });
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  const consoleFallback = await installConsole(app);
+  app.setNotFoundHandler((request, reply) =>
+    isConsolePath(request) ? consoleFallback(request, reply) : sendError(request, reply, notFound(request.method, request.url)),
+  );
+
+  const { api } = options;
+  options.metrics?.install(app);
+  await app.register(healthRoutes, { registry: options.registry });
+  await app.register(tokenRoutes, {
+    authenticator: api.authenticator,
+    tokens: api.tokens,
+    authorizer: api.authorizer,
+    onLoginFailure: (request, username, reason) =>
+      api.audit.record({
+        actor: username.slice(0, 255),
+        actorType: username.startsWith('robot$') ? 'robot' : 'user',
+        action: 'login',
+        resourceType: 'token',
+        resource: 'registry',
+        project: null,
+        sourceIp: request.ip,
+        result: 'failure',
+        detail: { reason },
+        requestId: request.id,
+      }),
+  });
+  await app.register(distributionRoutes, {
+    registry: options.registry,
+    maxManifestBytes: options.maxManifestBytes,
+    metrics: options.metrics,
+    access: new V2Access({ authenticator: api.authenticator, tokens: api.tokens, authorizer: api.authorizer, service: api.tokens.settings.service, publicUrl: options.publicUrl }),
+    onResponse: (request, reply, route, identity) => {
+      const entry = v2AuditEntry(request, reply, route, identity, { logPulls: options.logPulls });
+      if (entry) api.audit.record(entry);
+    },
+  });
+  await app.register(managementApi, api);
+  return app;
+}
+
+function ignore(): void {}
+
+function notFound(method: string, url: string): BerthError {
+  return new BerthError('NOT_FOUND', { message: `no such endpoint: ${method} ${url.split('?', 1)[0]!.slice(0, 200)}` });
+}

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from '../services/registry/index.js';
+
+/** Liveness and readiness (for load balancers and orchestrators). */
+export async function healthRoutes(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+  app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const checks: Record<string, string> = {};
+    let ready = true;
+    try {
+      await options.registry.meta.ping();
+      checks.database = 'ok';
+    } catch (err) {
+      ready = false;
+      checks.database = `failing: ${(err as Error).message}`;
+    }
+    try {
+      await options.registry.store.ping();
+      checks.storage = 'ok';
+    } catch (err) {
+      ready = false;
+      checks.storage = `failing: ${(err as Error).message}`;
+    }
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+}

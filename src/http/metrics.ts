@@ -1,0 +1,117 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventStore } from '../ports/event-store.js';
+import type { JobStore } from '../ports/job-store.js';
+import type { MetadataStore } from '../ports/metadata-store.js';
+import { webhookConsumer } from '../services/webhooks/webhook-dispatcher.js';
+
+export interface MetricSources {
+  meta: MetadataStore;
+  events: EventStore;
+  jobs: JobStore;
+}
+
+/**
+ * Prometheus metrics, on a registry of this app's own (several instances may share a
+ * process in tests). Database-derived gauges are read at scrape time.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly routes = new WeakMap<FastifyRequest, string>();
+  private statsOfScrape: ReturnType<MetadataStore['stats']> | undefined;
+
+  readonly httpRequests = new Counter({
+    name: 'berth_http_requests_total',
+    help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'berth_http_request_duration_seconds',
+    help: 'HTTP request latency by route and method',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    registers: [this.registry],
+  });
+  readonly bytesReceived = new Counter({ name: 'berth_blob_bytes_received_total', help: 'Blob bytes received in uploads', registers: [this.registry] });
+  readonly bytesSent = new Counter({ name: 'berth_blob_bytes_sent_total', help: 'Blob and manifest bytes sent in pulls', registers: [this.registry] });
+  readonly uploadsInFlight = new Gauge({ name: 'berth_uploads_in_flight', help: 'Upload requests (POST/PATCH/PUT with a body) being received now', registers: [this.registry] });
+  readonly webhookDeliveries = new Counter({
+    name: 'berth_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricSources) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
+    // Expose both results from the start, so rate() and alerts see a series before the first failure.
+    for (const result of ['success', 'failure']) this.webhookDeliveries.inc({ result }, 0);
+    // One set of COUNT queries per scrape, however many gauges ask (reset by each scrape).
+    const stats = () => (this.statsOfScrape ??= sources.meta.stats());
+    const gauge = (name: string, help: string, read: (s: Awaited<ReturnType<MetadataStore['stats']>>) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        async collect() {
+          this.set(read(await stats()));
+        },
+      });
+    gauge('berth_repositories', 'Repositories', (s) => s.repositories);
+    gauge('berth_manifests', 'Manifests across repositories', (s) => s.manifests);
+    gauge('berth_blobs', 'Distinct stored blobs and manifests', (s) => s.blobs);
+    gauge('berth_stored_bytes', 'Bytes of distinct stored blobs and manifests', (s) => s.blobBytes);
+    gauge('berth_upload_sessions', 'Open upload sessions', (s) => s.uploads);
+    new Gauge({
+      name: 'berth_outbox_lag_events',
+      help: 'Events written but not yet dispatched to webhooks',
+      registers: [this.registry],
+      async collect() {
+        const p = await sources.events.positions(webhookConsumer);
+        this.set(Math.max(0, p.newest - p.consumed));
+      },
+    });
+    new Gauge({
+      name: 'berth_outbox_lag_seconds',
+      help: 'Age of the oldest event not yet dispatched',
+      registers: [this.registry],
+      async collect() {
+        const p = await sources.events.positions(webhookConsumer);
+        this.set(p.oldestUnconsumedAt === null ? 0 : Math.max(0, (Date.now() - p.oldestUnconsumedAt) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'berth_jobs',
+      help: 'Jobs in the queue by status',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const counts = await sources.jobs.counts();
+        for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+      },
+    });
+  }
+
+  /** Names the route of a request for labels (the /v2 dispatcher knows better than Fastify). */
+  label(request: FastifyRequest, route: string): void {
+    this.routes.set(request, route);
+  }
+
+  /** Counts every response and serves /metrics. */
+  install(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      const route = this.routes.get(request) ?? request.routeOptions.url ?? 'unmatched';
+      this.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+      this.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+      const length = Number(reply.getHeader('content-length') ?? 0);
+      if (request.method === 'GET' && (reply.statusCode === 200 || reply.statusCode === 206) && (route === 'v2_blob' || route === 'v2_manifest')) {
+        this.bytesSent.inc(length);
+      }
+    });
+    app.get('/metrics', async (_request, reply) => {
+      this.statsOfScrape = undefined;
+      return reply.type(this.registry.contentType).send(await this.registry.metrics());
+    });
+  }
+}

@@ -1,0 +1,137 @@
+import type { Digest } from '../domain/digest.js';
+import type { OutboxEvent } from './event-store.js';
+
+export interface RepositoryRow {
+  id: number;
+  name: string;
+  createdAt: number;
+}
+
+export interface BlobRow {
+  digest: Digest;
+  size: number;
+}
+
+export interface UploadRow {
+  id: string;
+  repositoryId: number;
+  offset: number;
+  startedAt: number;
+  updatedAt: number;
+}
+
+export interface ManifestRow {
+  repositoryId: number;
+  digest: Digest;
+  mediaType: string;
+  artifactType: string | null;
+  subjectDigest: Digest | null;
+  configDigest: Digest | null;
+  size: number;
+  annotations: Record<string, string> | null;
+  createdAt: number;
+}
+
+export interface ManifestReference {
+  digest: Digest;
+  kind: 'blob' | 'manifest';
+}
+
+export interface NewManifest extends Omit<ManifestRow, 'createdAt'> {
+  references: ManifestReference[];
+}
+
+export interface Page {
+  /** Return only names sorting strictly after this one. */
+  last?: string;
+  limit: number;
+}
+
+export interface RepositorySummary {
+  id: number;
+  name: string;
+  createdAt: number;
+  artifactCount: number;
+  tagCount: number;
+  /** Newest manifest push or tag change. */
+  updatedAt: number;
+}
+
+export interface ArtifactSummary extends ManifestRow {
+  tags: string[];
+}
+
+export interface TagRow {
+  name: string;
+  digest: Digest;
+  updatedAt: number;
+}
+
+/**
+ * Mutations take the events that describe them and write them to the outbox in the same
+ * transaction (shared/DESIGN.md principle 5): an event exists exactly when its change does.
+ *
+ * Everything Berth knows about content, as rows (shared/DESIGN.md "Metadata in the
+ * database, bytes in storage"). One Kysely implementation serves SQLite and PostgreSQL;
+ * the same contract suite runs against both.
+ */
+export interface MetadataStore {
+  readonly engine: 'sqlite' | 'postgres';
+
+  getRepository(name: string): Promise<RepositoryRow | undefined>;
+  /** The repository's row, created if it does not exist yet. */
+  ensureRepository(name: string): Promise<RepositoryRow>;
+  listRepositories(page: Page): Promise<string[]>;
+
+  getBlob(digest: Digest): Promise<BlobRow | undefined>;
+  /** The blob when it is linked into the repository. */
+  getRepositoryBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined>;
+  /** Records a blob (if new) and links it into the repository. */
+  linkBlob(repositoryId: number, blob: BlobRow): Promise<void>;
+  unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean>;
+  /** The subset of `digests` not linked into the repository. */
+  missingBlobs(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
+
+  createUpload(upload: UploadRow): Promise<void>;
+  getUpload(id: string): Promise<UploadRow | undefined>;
+  /** Moves an upload's offset from `from` to `to`; false when another writer moved it first. */
+  advanceUpload(id: string, from: number, to: number, now: number): Promise<boolean>;
+  deleteUpload(id: string): Promise<boolean>;
+  /** Links the finished blob and removes the upload row, in one transaction. */
+  completeUpload(id: string, repositoryId: number, blob: BlobRow): Promise<void>;
+  /** Uploads not touched since `before` (for cleanup of abandoned sessions). */
+  staleUploads(before: number, limit: number): Promise<UploadRow[]>;
+
+  getManifest(repositoryId: number, digest: Digest): Promise<ManifestRow | undefined>;
+  getTaggedManifest(repositoryId: number, tag: string): Promise<ManifestRow | undefined>;
+  /** The subset of `digests` that are not manifests of the repository. */
+  missingManifests(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
+  /**
+   * Records a manifest (if new), its references and blob row, and points `tag` at it,
+   * in one transaction. Last writer wins for the tag.
+   */
+  putManifest(manifest: NewManifest, tag: string | undefined, now: number, events?: OutboxEvent[]): Promise<void>;
+  /** Deletes the manifest, its tags and its references; false when it did not exist. */
+  deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;
+  deleteTag(repositoryId: number, tag: string, events?: OutboxEvent[]): Promise<boolean>;
+  listTags(repositoryId: number, page: Page): Promise<string[]>;
+  tagsOf(repositoryId: number, digest: Digest): Promise<TagRow[]>;
+  /** Manifests whose subject is `digest`, optionally only of one artifact type. */
+  listReferrers(repositoryId: number, subject: Digest, artifactType?: string): Promise<ManifestRow[]>;
+
+  /** Repositories of a project (its name, or names under `<project>/`), with counts. */
+  listProjectRepositories(project: string, page: { offset: number; limit: number; nameContains?: string }): Promise<{ items: RepositorySummary[]; total: number }>;
+  /** Removes a repository with its manifests, tags, blob links and uploads. */
+  deleteRepository(repositoryId: number, events?: OutboxEvent[]): Promise<void>;
+  /** A repository's manifests, newest first, with their tags. */
+  listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean }): Promise<{ items: ArtifactSummary[]; total: number }>;
+  /** What a manifest references (layers, config, child manifests), with sizes where known. */
+  manifestReferences(repositoryId: number, digest: Digest): Promise<Array<ManifestReference & { size: number | null }>>;
+
+  /** Totals for metrics: repositories, manifests, blobs and their bytes, open upload sessions. */
+  stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }>;
+
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,298 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { ResolvedConfig } from './config/load.js';
+import { connect, migrate } from './adapters/db/connect.js';
+import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
+import { createBlobStore } from './adapters/storage/index.js';
+import { KyselyAuditStore } from './adapters/db/kysely-audit-store.js';
+import { KyselyIdentityStore } from './adapters/db/kysely-identity-store.js';
+import { buildApp } from './http/app.js';
+import type { ApiServices } from './http/api/index.js';
+import { Authorizer } from './services/access/authorizer.js';
+import { AuditLog } from './services/audit/audit-log.js';
+import { Authenticator } from './services/identity/authenticator.js';
+import { LdapDirectory } from './services/identity/ldap-directory.js';
+import { OidcLogin } from './services/identity/oidc-login.js';
+import { RobotService } from './services/identity/robot-service.js';
+import { TokenService } from './services/identity/token-service.js';
+import { UserService } from './services/identity/user-service.js';
+import { ProjectService } from './services/projects/project-service.js';
+import { Registry } from './services/registry/index.js';
+import { KyselyEventStore } from './adapters/db/kysely-event-store.js';
+import { KyselyJobStore } from './adapters/db/kysely-job-store.js';
+import { KyselyWebhookStore } from './adapters/db/kysely-webhook-store.js';
+import { Metrics } from './http/metrics.js';
+import type { OutboxEvent } from './ports/event-store.js';
+import type { BlobStore } from './ports/blob-store.js';
+import { BatchWriter } from './services/batch-writer.js';
+import { JobRunner, exponentialBackoff } from './services/jobs/job-runner.js';
+import { Scheduler } from './services/jobs/scheduler.js';
+import { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
+import { WebhookSender } from './services/webhooks/webhook-sender.js';
+import { WebhookService } from './services/webhooks/webhook-service.js';
+
+export interface RunningBerth {
+  app: FastifyInstance;
+  registry: Registry;
+  /** Base URL the server listens on, e.g. http://127.0.0.1:5000 */
+  url: string;
+  port: number;
+  logger: Logger;
+  /** The management services (users, projects, robots, audit, tokens). */
+  api: ApiServices;
+  /** Drops cached identity and permission state (a sibling process changed something). */
+  invalidateIdentity(): void;
+  /** Background machinery, exposed for tests and `berth worker`. */
+  jobs: { runner: JobRunner; dispatcher: WebhookDispatcher; scheduler: Scheduler; pulls: BatchWriter<OutboxEvent> };
+  metrics: Metrics;
+  /** Set on the very first start: the administrator created, with its password to show once. */
+  initialAdmin?: { username: string; password: string; generated: boolean };
+  /** Stops accepting requests, lets in-flight ones finish, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Told when users, robots, projects or members changed here (to tell sibling processes). */
+  onIdentityChange?: () => void;
+}
+
+/**
+ * First-start work that must happen once before several processes share a database:
+ * migrations, the first administrator and the public `library` project (cluster mode runs it
+ * in the primary before forking workers; startBerth runs it too, where it is then a no-op).
+ */
+export async function prepareBerth(config: ResolvedConfig, logger: Logger): Promise<RunningBerth['initialAdmin']> {
+  const database = connect({ url: config.database.url, poolSize: 2 });
+  try {
+    const applied = await migrate(database);
+    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
+    return await bootstrapIdentity(config, new KyselyIdentityStore(database), () => undefined, logger);
+  } finally {
+    await database.db.destroy();
+  }
+}
+
+async function bootstrapIdentity(config: ResolvedConfig, identity: KyselyIdentityStore, onChange: () => void, logger: Logger): Promise<RunningBerth['initialAdmin']> {
+  const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange });
+  const initialAdmin = await users.ensureInitialAdmin(config.auth.initialAdminPassword);
+  if (initialAdmin) {
+    if (!(await identity.getProject('library'))) await identity.createProject({ name: 'library', public: true, createdBy: 'admin' }, Date.now());
+    logger.info({ username: initialAdmin.username, generated: initialAdmin.generated }, 'created the first system administrator');
+  }
+  return initialAdmin;
+}
+
+/** The composition root: config in, a listening registry out. */
+export async function startBerth(config: ResolvedConfig, options: StartOptions = {}): Promise<RunningBerth> {
+  const logger = options.logger ?? createLogger(config.log.level);
+
+  const database = connect({ url: config.database.url, poolSize: config.database.poolSize });
+  let store: BlobStore | undefined;
+  try {
+    const applied = await migrate(database);
+    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
+    store = await createBlobStore(config.storage);
+  } catch (err) {
+    await database.db.destroy();
+    throw err;
+  }
+  const meta = new KyselyMetadataStore(database);
+  const eventStore = new KyselyEventStore(database);
+  const jobStore = new KyselyJobStore(database);
+  const webhookStore = new KyselyWebhookStore(database);
+  const metrics = new Metrics({ meta, events: eventStore, jobs: jobStore });
+
+  // Events flow: a change writes its events in its own transaction, then wakes the dispatcher,
+  // which turns them into webhook deliveries run by the job runner.
+  const runner = new JobRunner(jobStore, {
+    concurrency: config.jobs.concurrency,
+    pollIntervalMs: config.jobs.pollIntervalMs,
+    leaseMs: config.jobs.leaseSeconds * 1000,
+    onError: (job, err) => logger.warn({ job: { id: job.id, type: job.type, attempt: job.attempts }, err: { message: (err as Error)?.message } }, 'job attempt failed'),
+  });
+  const dispatcher = new WebhookDispatcher(webhookStore, {
+    intervalMs: config.jobs.pollIntervalMs,
+    maxAttempts: config.webhooks.maxAttempts,
+    onJobs: () => runner.notify(),
+    onError: (err) => logger.warn({ err }, 'dispatching events to webhooks failed; will retry'),
+  });
+  const pulls = new BatchWriter<OutboxEvent>((events) => eventStore.append(events, Date.now()), {
+    intervalMs: 200,
+    maxBatch: 500,
+    maxPending: 50_000,
+    onWritten: () => dispatcher.notify(),
+    onError: (err) => logger.warn({ err }, 'recording pull events failed; kept for the next attempt'),
+  });
+  const registry = new Registry(meta, store, {
+    maxManifestBytes: config.registry.maxManifestBytes,
+    maxBlobBytes: config.registry.maxBlobBytes,
+    automaticMount: config.registry.automaticMount,
+    manifestCacheBytes: config.registry.manifestCacheBytes,
+    maxPageSize: config.registry.maxPageSize,
+    defaultPageSize: config.registry.catalogPageSize,
+    recordPull: (event) => pulls.add(event),
+    onEvents: () => dispatcher.notify(),
+    onBytesReceived: (bytes) => metrics.bytesReceived.inc(bytes),
+  });
+
+  const identity = new KyselyIdentityStore(database);
+  const audit = new AuditLog(new KyselyAuditStore(database), {
+    retentionDays: config.audit.retentionDays,
+    onError: (err) => logger.error({ err }, 'writing the audit log failed; entries are kept for the next attempt'),
+  });
+  const { ldap, oidc: oidcSettings } = config.auth;
+  const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation });
+  const authenticator = new Authenticator(identity, {
+    lockout: { maxAttempts: config.auth.lockoutAttempts, durationMs: config.auth.lockoutSeconds * 1000 },
+    ldap: ldap.enabled ? new LdapDirectory({ ...ldap, baseDn: ldap.baseDn }) : undefined,
+    ldapAdminGroupDn: ldap.adminGroupDn,
+  });
+  const invalidateIdentity = () => {
+    authenticator.invalidate();
+    authorizer.invalidate();
+  };
+  const onIdentityChange = () => {
+    invalidateIdentity();
+    options.onIdentityChange?.();
+  };
+  const tokens = new TokenService(identity, {
+    issuer: config.auth.issuer,
+    service: config.auth.service,
+    accessTtlSeconds: config.auth.tokenTtlSeconds,
+    refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
+    sessionTtlSeconds: config.auth.sessionTtlSeconds,
+    keyRotationDays: config.auth.keyRotationDays,
+  });
+  await tokens.init();
+  const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange: onIdentityChange });
+  const projects = new ProjectService(identity, meta, { onChange: onIdentityChange });
+  const initialAdmin = await bootstrapIdentity(config, identity, onIdentityChange, logger);
+  let listeningPort = config.server.port;
+  const sender = new WebhookSender(webhookStore, eventStore, identity, {
+    timeoutMs: config.webhooks.timeoutMs,
+    registryHost: () => (config.server.publicUrl ? new URL(config.server.publicUrl).host : `localhost:${listeningPort}`),
+    onResult: (result) => metrics.webhookDeliveries.inc({ result }),
+  });
+  runner.register('webhook.deliver', {
+    run: (job) => sender.deliverJob(job),
+    maxAttempts: config.webhooks.maxAttempts,
+    backoff: exponentialBackoff(config.webhooks.backoffBaseMs, config.webhooks.backoffMaxMs),
+  });
+  runner.register('housekeeping', {
+    maxAttempts: 3,
+    backoff: exponentialBackoff(60_000, 600_000),
+    run: async () => {
+      const now = Date.now();
+      const uploads = await registry.uploads.purgeStale(now - config.registry.uploadTtlHours * 3600_000);
+      const auditRows = await audit.applyRetention();
+      const events = await eventStore.prune(now - config.events.retentionDays * 86_400_000);
+      const jobs = await jobStore.prune(now - config.events.retentionDays * 86_400_000);
+      await tokens.init();
+      logger.info({ uploads, auditRows, events, jobs }, 'housekeeping done');
+    },
+  });
+  const scheduler = new Scheduler(jobStore, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
+  await scheduler.define({ name: 'housekeeping', cron: '7 * * * *', jobType: 'housekeeping' });
+
+  const api: ApiServices = {
+    version: berthVersion(),
+    registry,
+    identity,
+    users,
+    robots: new RobotService(identity, onIdentityChange),
+    projects,
+    authenticator,
+    authorizer,
+    tokens,
+    audit,
+    webhooks: new WebhookService(webhookStore, sender),
+    jobs: jobStore,
+    oidc:
+      oidcSettings.enabled && oidcSettings.issuer && oidcSettings.clientId
+        ? new OidcLogin({ ...oidcSettings, issuer: oidcSettings.issuer, clientId: oidcSettings.clientId }, identity)
+        : undefined,
+    ldapEnabled: ldap.enabled,
+    onIdentityChange,
+    publicUrl: config.server.publicUrl?.replace(/\/$/, ''),
+    secureCookies: config.server.publicUrl?.startsWith('https://') ?? false,
+  };
+
+  const app = await buildApp({
+    registry,
+    logger,
+    maxManifestBytes: config.registry.maxManifestBytes,
+    keepAliveTimeoutMs: config.server.keepAliveTimeoutMs,
+    trustProxy: config.server.trustProxy,
+    publicUrl: api.publicUrl,
+    logPulls: config.audit.logPulls,
+    api,
+    metrics: config.metrics.enabled ? metrics : undefined,
+  });
+  await app.listen({ host: config.server.host, port: config.server.port });
+  const address = app.server.address() as AddressInfo;
+  listeningPort = address.port;
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  if (config.jobs.enabled) {
+    dispatcher.start();
+    runner.start();
+    scheduler.start();
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    registry,
+    logger,
+    port: address.port,
+    url: `http://${hostForUrl}:${address.port}`,
+    api,
+    initialAdmin,
+    jobs: { runner, dispatcher, scheduler, pulls },
+    metrics,
+    invalidateIdentity,
+    close() {
+      closing ??= (async () => {
+        scheduler.stop();
+        await app.close();
+        await pulls.close();
+        await dispatcher.stop();
+        await runner.stop();
+        await audit.close();
+        await meta.close();
+        await store.close?.();
+      })();
+      return closing;
+    },
+  };
+}
+
+function berthVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * JSON lines with Elastic Common Schema field names (@timestamp, log.level, message,
+ * service.name, http.*, url.path, client.ip…), so ELK and Elastic ingest them as they are.
+ */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { 'service.name': 'berth', 'process.pid': process.pid },
+    messageKey: 'message',
+    errorKey: 'error',
+    timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
+    formatters: { level: (label) => ({ 'log.level': label }) },
+    redact: redactedPaths,
+  });
+}
+
+/** Never log credentials, whatever a request carries. */
+const redactedPaths = ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.secret', '*.token'];

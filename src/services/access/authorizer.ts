@@ -1,0 +1,162 @@
+import { BerthError } from '../../domain/errors.js';
+import { projectOf } from '../../domain/names.js';
+import {
+  highestRole,
+  publicProjectPermissions,
+  rolePermissions,
+  type ProjectAction,
+  type ProjectRole,
+} from '../../domain/permissions.js';
+import type { IdentityStore, ProjectRow } from '../../ports/identity-store.js';
+import type { Principal } from '../identity/principal.js';
+
+export type RepositoryAction = 'pull' | 'push' | 'delete';
+
+export interface AuthorizerOptions {
+  /** Who may create projects (and so push into a project that does not exist yet). */
+  projectCreation: 'everyone' | 'admin';
+  now?: () => number;
+}
+
+/** Project rows and role lookups are trusted this long (they change rarely; changes here invalidate at once). */
+const cacheTtlMs = 2_000;
+const noActions: ReadonlySet<ProjectAction> = new Set();
+const allActions: ReadonlySet<ProjectAction> = rolePermissions.admin;
+
+/**
+ * The one place that decides who may do what (issue: "authorization is decided in one
+ * module"). Handlers of /v2, /service/token and /api ask it; none re-implements a check.
+ */
+export class Authorizer {
+  private readonly projects = new Map<string, { row: ProjectRow | undefined; expires: number }>();
+  private readonly roles = new Map<string, { role: ProjectRole | undefined; expires: number }>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly identity: IdentityStore,
+    private readonly options: AuthorizerOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  invalidate(): void {
+    this.projects.clear();
+    this.roles.clear();
+  }
+
+  isSystemAdmin(principal: Principal): boolean {
+    return principal.kind === 'user' && principal.isAdmin;
+  }
+
+  canCreateProject(principal: Principal): boolean {
+    if (principal.kind !== 'user') return false;
+    return principal.isAdmin || this.options.projectCreation === 'everyone';
+  }
+
+  async project(name: string): Promise<ProjectRow | undefined> {
+    const cached = this.projects.get(name);
+    if (cached && cached.expires > this.now()) return cached.row;
+    const row = await this.identity.getProject(name);
+    if (this.projects.size > 10_000) this.projects.clear();
+    this.projects.set(name, { row, expires: this.now() + cacheTtlMs });
+    return row;
+  }
+
+  /** The role a user holds in a project (directly or through a group), if any. */
+  async roleOf(principal: Principal, project: ProjectRow): Promise<ProjectRole | undefined> {
+    if (principal.kind !== 'user') return undefined;
+    const key = `${project.id}:${principal.id}:${principal.groupIds.join(',')}`;
+    const cached = this.roles.get(key);
+    if (cached && cached.expires > this.now()) return cached.role;
+    const role = highestRole(await this.identity.rolesIn(project.id, principal.id, principal.groupIds));
+    if (this.roles.size > 50_000) this.roles.clear();
+    this.roles.set(key, { role, expires: this.now() + cacheTtlMs });
+    return role;
+  }
+
+  /** Everything the principal may do in a project (empty when the project does not exist). */
+  async projectActions(principal: Principal, projectName: string): Promise<ReadonlySet<ProjectAction>> {
+    const project = await this.project(projectName);
+    if (!project) return noActions;
+    if (this.isSystemAdmin(principal)) return allActions;
+    const granted = new Set<ProjectAction>(project.public ? publicProjectPermissions : []);
+    if (principal.kind === 'user') {
+      const role = await this.roleOf(principal, project);
+      if (role) for (const action of rolePermissions[role]) granted.add(action);
+    } else if (principal.kind === 'robot') {
+      for (const permission of principal.permissions) {
+        const applies = permission.project === '*' ? principal.projectId === null : permission.project === projectName;
+        if (!applies) continue;
+        for (const action of permission.actions) granted.add(action);
+        if (permission.actions.length > 0) granted.add('read');
+      }
+    }
+    return granted;
+  }
+
+  async can(principal: Principal, action: ProjectAction, projectName: string): Promise<boolean> {
+    return (await this.projectActions(principal, projectName)).has(action);
+  }
+
+  /**
+   * Throws unless allowed: UNAUTHORIZED for anonymous callers (they may log in), DENIED for
+   * known ones, NOT_FOUND-like DENIED never reveals whether a private project exists.
+   */
+  async require(principal: Principal, action: ProjectAction, projectName: string): Promise<void> {
+    if (await this.can(principal, action, projectName)) return;
+    throw denial(principal, `${action} on project ${projectName}`);
+  }
+
+  requireSystemAdmin(principal: Principal): void {
+    if (!this.isSystemAdmin(principal)) throw denial(principal, 'this needs a system administrator');
+  }
+
+  requireAuthenticated(principal: Principal): void {
+    if (principal.kind === 'anonymous') throw new BerthError('UNAUTHORIZED', { message: 'authentication required' });
+  }
+
+  /**
+   * Repository actions for the distribution API and token scopes. Pushing into a project that
+   * does not exist is allowed to those who may create it (it is created on first push).
+   */
+  async repositoryActions(principal: Principal, repository: string): Promise<Set<RepositoryAction>> {
+    const projectName = projectOf(repository);
+    const actions = await this.projectActions(principal, projectName);
+    const granted = new Set<RepositoryAction>();
+    for (const a of ['pull', 'push', 'delete'] as const) if (actions.has(a)) granted.add(a);
+    if (!(await this.project(projectName)) && this.canCreateProject(principal)) {
+      granted.add('pull');
+      granted.add('push');
+      granted.add('delete');
+    }
+    return granted;
+  }
+
+  /** Which repositories' names a principal may see in the catalog. */
+  async catalogFilter(principal: Principal): Promise<((repository: string) => Promise<boolean>) | 'all'> {
+    if (this.isSystemAdmin(principal)) return 'all';
+    return async (repository) => (await this.projectActions(principal, projectOf(repository))).has('read');
+  }
+
+  /** Creates the project of a first push when it does not exist yet (the pusher becomes its admin). */
+  async ensureProjectForPush(principal: Principal, repository: string): Promise<void> {
+    const projectName = projectOf(repository);
+    if (await this.project(projectName)) return;
+    if (!this.canCreateProject(principal) || principal.kind !== 'user') throw denial(principal, `project ${projectName} does not exist`);
+    const now = this.now();
+    try {
+      const project = await this.identity.createProject({ name: projectName, public: false, createdBy: principal.name }, now);
+      await this.identity.addMember({ projectId: project.id, principalType: 'user', principalId: principal.id, role: 'admin' }, now);
+    } catch (err) {
+      // Another push created it at the same moment: that is fine.
+      if (!(await this.identity.getProject(projectName))) throw err;
+    }
+    this.projects.delete(projectName);
+  }
+}
+
+export function denial(principal: Principal, what: string): BerthError {
+  return principal.kind === 'anonymous'
+    ? new BerthError('UNAUTHORIZED', { message: `authentication required: ${what}` })
+    : new BerthError('DENIED', { message: `requested access to the resource is denied: ${what}` });
+}

@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { BerthError } from '../../domain/errors.js';
+import type { IdentityStore, UserRow } from '../../ports/identity-store.js';
+import type { LdapDirectory, LdapUser } from './ldap-directory.js';
+import { hashSecret, verifySecret } from './password.js';
+import type { Principal } from './principal.js';
+
+export interface LockoutPolicy {
+  maxAttempts: number;
+  durationMs: number;
+}
+
+export interface AuthenticatorOptions {
+  lockout: LockoutPolicy;
+  ldap?: LdapDirectory;
+  /** LDAP group DN whose members are system admins. */
+  ldapAdminGroupDn?: string;
+  now?: () => number;
+}
+
+const robotPrefix = 'robot$';
+/** How long a verified password is remembered (scrypt per /v2 request would cost ~50 ms each). */
+const verifiedTtlMs = 60_000;
+/** How long a principal's enabled/exists state is trusted between database checks. */
+const principalTtlMs = 2_000;
+
+/**
+ * Turns credentials into a Principal: local users (scrypt), robot accounts (`robot$…`),
+ * LDAP users (bind), and OIDC users' CLI secrets. Failed attempts count towards a lockout.
+ */
+export class Authenticator {
+  private readonly verified = new Map<string, { principal: Principal; expires: number }>();
+  private readonly principals = new Map<string, { principal: Principal | undefined; expires: number }>();
+  private readonly now: () => number;
+  // A real hash to compare against for unknown users, so timing does not reveal which exist.
+  private readonly decoy = hashSecret('decoy-password-for-timing');
+
+  constructor(
+    private readonly identity: IdentityStore,
+    private readonly options: AuthenticatorOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Forgets cached verifications and principal states (call after any identity change). */
+  invalidate(): void {
+    this.verified.clear();
+    this.principals.clear();
+  }
+
+  /** Verifies a username and password/secret; throws UNAUTHORIZED with a reason otherwise. */
+  async verify(username: string, secret: string): Promise<Principal> {
+    const key = createHash('sha256').update(username).update('\0').update(secret).digest('hex');
+    const cached = this.verified.get(key);
+    if (cached && cached.expires > this.now()) {
+      const current = await this.reload(cached.principal);
+      if (current) return current;
+    }
+    const principal = username.startsWith(robotPrefix) ? await this.verifyRobot(username, secret) : await this.verifyUser(username, secret);
+    if (this.verified.size > 10_000) this.verified.clear();
+    this.verified.set(key, { principal, expires: this.now() + verifiedTtlMs });
+    return principal;
+  }
+
+  /**
+   * The principal as the database knows it now: undefined when deleted, disabled, locked or
+   * expired. Used for every token and session, so revocations bite within seconds.
+   */
+  async reload(principal: Principal): Promise<Principal | undefined> {
+    if (principal.kind === 'anonymous') return principal;
+    const key = `${principal.kind}:${principal.id}`;
+    const cached = this.principals.get(key);
+    if (cached && cached.expires > this.now()) return cached.principal;
+    let current: Principal | undefined;
+    if (principal.kind === 'user') {
+      const user = await this.identity.getUser(principal.id);
+      current = user && !user.disabled ? await this.userPrincipal(user) : undefined;
+    } else {
+      const robot = await this.identity.getRobot(principal.id);
+      current =
+        robot && !robot.disabled && (robot.expiresAt === null || robot.expiresAt > this.now())
+          ? { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions }
+          : undefined;
+    }
+    if (this.principals.size > 10_000) this.principals.clear();
+    this.principals.set(key, { principal: current, expires: this.now() + principalTtlMs });
+    return current;
+  }
+
+  async userPrincipal(user: UserRow): Promise<Principal> {
+    return { kind: 'user', id: user.id, name: user.username, isAdmin: user.isAdmin, groupIds: await this.identity.groupIdsOf(user.id), source: user.source };
+  }
+
+  private async verifyRobot(name: string, secret: string): Promise<Principal> {
+    const robot = await this.identity.getRobotByName(name);
+    if (!robot) {
+      await verifySecret(secret, await this.decoy);
+      throw unauthorized('invalid username or password');
+    }
+    if (!(await verifySecret(secret, robot.secretHash))) throw unauthorized('invalid username or password');
+    if (robot.disabled) throw unauthorized('the robot account is disabled');
+    if (robot.expiresAt !== null && robot.expiresAt <= this.now()) throw unauthorized('the robot account has expired');
+    return { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions };
+  }
+
+  private async verifyUser(username: string, secret: string): Promise<Principal> {
+    let user = await this.identity.getUserByName(username);
+    if (user?.lockedUntil && user.lockedUntil > this.now()) {
+      throw unauthorized(`too many failed logins; the account is locked for ${Math.ceil((user.lockedUntil - this.now()) / 1000)} s`);
+    }
+    let ok = false;
+    if (user && user.source === 'local') {
+      ok = await verifySecret(secret, user.passwordHash);
+    } else if (user && user.source === 'oidc') {
+      // OIDC users log in to the console at their provider; docker/podman use their CLI secret.
+      ok = await verifySecret(secret, user.cliSecretHash);
+    } else if (this.options.ldap && (!user || user.source === 'ldap')) {
+      const found = await this.options.ldap.authenticate(username, secret).catch((err: unknown) => {
+        throw new BerthError('UNAVAILABLE', { message: `the LDAP directory cannot be reached: ${(err as Error).message}`, cause: err });
+      });
+      if (found) {
+        user = await this.syncLdapUser(found, user);
+        ok = true;
+      }
+    } else {
+      await verifySecret(secret, await this.decoy);
+    }
+
+    if (!ok) {
+      if (user) await this.countFailure(user);
+      throw unauthorized('invalid username or password');
+    }
+    if (user!.disabled) throw unauthorized('the account is disabled');
+    if (user!.failedLogins > 0 || user!.lockedUntil !== null) {
+      await this.identity.updateUser(user!.id, { failedLogins: 0, lockedUntil: null }, this.now());
+    }
+    return this.userPrincipal(user!);
+  }
+
+  private async countFailure(user: UserRow): Promise<void> {
+    const failures = user.failedLogins + 1;
+    const lock = failures >= this.options.lockout.maxAttempts;
+    await this.identity.updateUser(
+      user.id,
+      { failedLogins: lock ? 0 : failures, lockedUntil: lock ? this.now() + this.options.lockout.durationMs : user.lockedUntil },
+      this.now(),
+    );
+  }
+
+  /** Creates or refreshes the local record of an LDAP user and its group memberships. */
+  private async syncLdapUser(found: LdapUser, existing: UserRow | undefined): Promise<UserRow> {
+    const now = this.now();
+    const isAdmin = this.options.ldapAdminGroupDn !== undefined && found.groups.some((g) => g.dn.toLowerCase() === this.options.ldapAdminGroupDn!.toLowerCase());
+    const user =
+      existing ??
+      (await this.identity.getUserByExternalId('ldap', found.dn)) ??
+      (await this.identity.createUser(
+        { username: found.username, email: found.email, displayName: found.displayName, passwordHash: null, source: 'ldap', externalId: found.dn, isAdmin },
+        now,
+      ));
+    const groupIds: number[] = [];
+    for (const group of found.groups) {
+      const row =
+        (await this.identity.getGroupByExternalId('ldap', group.dn)) ??
+        (await this.identity.createGroup({ name: group.name, source: 'ldap', externalId: group.dn }, now));
+      groupIds.push(row.id);
+    }
+    await this.identity.setUserGroups(user.id, 'ldap', groupIds);
+    const updated = await this.identity.updateUser(user.id, { email: found.email, displayName: found.displayName, isAdmin: this.options.ldapAdminGroupDn !== undefined ? isAdmin : user.isAdmin, lastLoginAt: now }, now);
+    this.principals.delete(`user:${user.id}`);
+    return updated ?? user;
+  }
+}
+
+function unauthorized(message: string): BerthError {
+  return new BerthError('UNAUTHORIZED', { message });
+}

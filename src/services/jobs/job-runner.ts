@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { JobRow, JobStore, NewJob } from '../../ports/job-store.js';
+
+export interface JobHandler {
+  run(job: JobRow): Promise<void>;
+  maxAttempts: number;
+  /** Delay before retry `attempt` (1-based), in ms. */
+  backoff: (attempt: number) => number;
+}
+
+export interface JobRunnerOptions {
+  concurrency: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  onError?: (job: JobRow, err: unknown) => void;
+  now?: () => number;
+}
+
+/** Exponential backoff with a cap and ±20% jitter, so retries of many jobs spread out. */
+export function exponentialBackoff(baseMs: number, capMs: number): (attempt: number) => number {
+  return (attempt) => {
+    const raw = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+    return Math.round(raw * (0.8 + Math.random() * 0.4));
+  };
+}
+
+/**
+ * Runs jobs from the database queue: claims one at a time per slot (never the same job on two
+ * workers, across processes), retries failures with backoff, gives up after `maxAttempts`,
+ * and returns jobs of crashed workers to the queue when their lease runs out.
+ */
+export class JobRunner {
+  readonly worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly handlers = new Map<string, JobHandler>();
+  private running = false;
+  private readonly waiters = new Set<() => void>();
+  private loops: Promise<void>[] = [];
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly options: JobRunnerOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  register(type: string, handler: JobHandler): void {
+    this.handlers.set(type, handler);
+  }
+
+  async enqueue(job: Omit<NewJob, 'maxAttempts' | 'runAt'> & Partial<Pick<NewJob, 'maxAttempts' | 'runAt'>>): Promise<number> {
+    const handler = this.handlers.get(job.type);
+    const [id] = await this.store.enqueue(
+      [{ ...job, maxAttempts: job.maxAttempts ?? handler?.maxAttempts ?? 5, runAt: job.runAt ?? this.now() }],
+      this.now(),
+    );
+    this.notify();
+    return id!;
+  }
+
+  /** Wakes idle slots now (new work was queued here). */
+  notify(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = Array.from({ length: this.options.concurrency }, () => this.loop());
+    this.loops.push(this.reaper());
+  }
+
+  /** Stops claiming; resolves when running jobs have finished. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.notify();
+    await Promise.all(this.loops);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      let job: JobRow | undefined;
+      try {
+        job = await this.store.claim(this.worker, this.now(), this.options.leaseMs, [...this.handlers.keys()]);
+      } catch {
+        job = undefined;
+      }
+      if (!job) {
+        await this.idle(this.options.pollIntervalMs);
+        continue;
+      }
+      await this.execute(job);
+    }
+  }
+
+  private async execute(job: JobRow): Promise<void> {
+    const handler = this.handlers.get(job.type)!;
+    try {
+      await handler.run(job);
+      await this.store.succeed(job.id, this.worker, this.now());
+    } catch (err) {
+      this.options.onError?.(job, err);
+      const retryAt = job.attempts < job.maxAttempts ? this.now() + handler.backoff(job.attempts) : null;
+      await this.store.fail(job.id, this.worker, (err as Error)?.message ?? String(err), retryAt, this.now()).catch(() => undefined);
+    }
+    // A finished job may unblock the next one with its ordering key.
+    this.notify();
+  }
+
+  private async reaper(): Promise<void> {
+    while (this.running) {
+      await this.store.releaseExpired(this.now()).catch(() => undefined);
+      await this.idle(Math.max(1000, this.options.leaseMs / 2));
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    // stop() may have come while this loop was busy: never start a wait it cannot end.
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+}

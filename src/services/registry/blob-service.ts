@@ -1,0 +1,78 @@
+import type { Readable } from 'node:stream';
+import { BerthError } from '../../domain/errors.js';
+import { parseDigest, type Digest } from '../../domain/digest.js';
+import { StoreNotFoundError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
+import type { BlobRow, MetadataStore } from '../../ports/metadata-store.js';
+import { existingRepository } from './repositories.js';
+
+export interface BlobContent {
+  digest: Digest;
+  size: number;
+  /** Present when a range was asked for and satisfiable. */
+  range?: ByteRange;
+  stream: Readable;
+}
+
+/** Pulling and deleting blobs (OCI dist-spec "Pulling blobs", "Deleting blobs"). */
+export class BlobService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly store: BlobStore,
+  ) {}
+
+  /** The blob's size when the repository holds it (as a layer/config, or a manifest fetched by digest). */
+  async stat(repositoryName: string, digestValue: string): Promise<BlobRow> {
+    const { digest } = parseDigest(digestValue);
+    const repository = await existingRepository(this.meta, repositoryName);
+    const blob =
+      (await this.meta.getRepositoryBlob(repository.id, digest)) ?? (await this.meta.getManifest(repository.id, digest));
+    if (!blob) throw new BerthError('BLOB_UNKNOWN', { detail: { digest } });
+    return { digest, size: blob.size };
+  }
+
+  /**
+   * Opens the blob for reading. `range` is the parsed `Range` header; an unsatisfiable one
+   * is a 416 naming the blob's size.
+   */
+  async open(repositoryName: string, digestValue: string, range?: { start?: number; end?: number }): Promise<BlobContent> {
+    const blob = await this.stat(repositoryName, digestValue);
+    let byteRange: ByteRange | undefined;
+    if (range) {
+      byteRange = resolveRange(range, blob.size);
+      if (!byteRange) {
+        throw new BerthError('RANGE_INVALID', { headers: { 'Content-Range': `bytes */${blob.size}` }, detail: { size: blob.size } });
+      }
+    }
+    try {
+      const stream = await this.store.read(blob.digest, byteRange);
+      return { digest: blob.digest, size: blob.size, range: byteRange, stream };
+    } catch (err) {
+      // A row without bytes must never be served as if it were there.
+      if (err instanceof StoreNotFoundError) throw new BerthError('BLOB_UNKNOWN', { detail: { digest: blob.digest } });
+      throw err;
+    }
+  }
+
+  async redirectURL(digest: Digest, range?: ByteRange): Promise<string | undefined> {
+    return this.store.redirectURL?.(digest, range);
+  }
+
+  /** Unlinks the blob from the repository; bytes are reclaimed by garbage collection. */
+  async delete(repositoryName: string, digestValue: string): Promise<void> {
+    const { digest } = parseDigest(digestValue);
+    const repository = await existingRepository(this.meta, repositoryName);
+    if (!(await this.meta.unlinkBlob(repository.id, digest))) throw new BerthError('BLOB_UNKNOWN', { detail: { digest } });
+  }
+}
+
+/** RFC 9110 byte ranges: `start-end`, `start-` or the suffix `-length`; undefined when unsatisfiable. */
+export function resolveRange(range: { start?: number; end?: number }, size: number): ByteRange | undefined {
+  if (range.start === undefined) {
+    if (range.end === undefined || range.end === 0 || size === 0) return undefined;
+    return { start: Math.max(size - range.end, 0), end: size - 1 };
+  }
+  if (range.start >= size) return undefined;
+  const end = range.end === undefined ? size - 1 : Math.min(range.end, size - 1);
+  if (end < range.start) return undefined;
+  return { start: range.start, end };
+}

@@ -1,0 +1,254 @@
+import { buffer as readAll } from 'node:stream/consumers';
+import { BerthError } from '../../domain/errors.js';
+import { digestOf, tryParseDigest, type Digest } from '../../domain/digest.js';
+import { assertTag, isValidTag, projectOf } from '../../domain/names.js';
+import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
+import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
+import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
+import type { ManifestRow, MetadataStore, RepositoryRow } from '../../ports/metadata-store.js';
+import type { OutboxEvent } from '../../ports/event-store.js';
+import { LruCache } from './lru-cache.js';
+import { existingRepository, writableRepository } from './repositories.js';
+
+export interface ManifestContent {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  body: Buffer;
+}
+
+export interface PushedManifest {
+  digest: Digest;
+  /** The subject's digest, for the `OCI-Subject` response header. */
+  subject?: Digest;
+}
+
+export interface ManifestOptions {
+  maxManifestBytes: number;
+  /** Records a pull event (pulls change nothing, so they are not written in a transaction). */
+  recordPull?: (event: OutboxEvent) => void;
+  /** Told after every change whose events were written (wakes the event dispatcher). */
+  onEvents?: () => void;
+  /** Bytes of manifest content kept in memory (content is immutable per digest, so it never goes stale). */
+  cacheBytes?: number;
+  now?: () => number;
+}
+
+/** Manifests and tags (OCI dist-spec "Pushing manifests", "Pulling manifests", "Deleting manifests"). */
+export class ManifestService {
+  private readonly content: LruCache<Digest, Buffer>;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly store: BlobStore,
+    private readonly options: ManifestOptions,
+  ) {
+    this.content = new LruCache(options.cacheBytes ?? 64 * 1024 * 1024, (b) => b.length);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** `actor` names who pushed, for the push event written with the change. */
+  async put(repositoryName: string, reference: string, body: Buffer, contentType: string | undefined, actor = 'system'): Promise<PushedManifest> {
+    const byDigest = tryParseDigest(reference);
+    if (!byDigest) {
+      if (reference.includes(':')) throw new BerthError('DIGEST_INVALID', { message: `invalid digest: ${reference.slice(0, 100)}` });
+      assertTag(reference);
+    }
+    if (body.length > this.options.maxManifestBytes) {
+      throw new BerthError('MANIFEST_TOO_LARGE', { detail: { limit: this.options.maxManifestBytes } });
+    }
+    const repository = await writableRepository(this.meta, repositoryName);
+    const digest = digestOf(body, byDigest?.algorithm ?? 'sha256');
+    if (byDigest && byDigest.digest !== digest) {
+      throw new BerthError('DIGEST_INVALID', { message: 'manifest digest did not match its content', detail: { expected: byDigest.digest, actual: digest } });
+    }
+    const manifest = parseManifest(body, contentType);
+    await this.assertReferencesExist(repository, manifest);
+
+    await this.store.put(digest, body);
+    await this.meta.putManifest(
+      {
+        repositoryId: repository.id,
+        digest,
+        mediaType: manifest.mediaType,
+        artifactType: manifest.artifactType ?? null,
+        subjectDigest: manifest.subject?.digest ?? null,
+        configDigest: manifest.config?.digest ?? null,
+        size: body.length,
+        annotations: manifest.annotations ?? null,
+        references: [
+          ...requiredReferences(manifest).blobs.map((d) => ({ digest: d, kind: 'blob' as const })),
+          ...manifest.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+        ],
+      },
+      byDigest ? undefined : reference,
+      this.now(),
+      [
+        event('push', repositoryName, actor, {
+          digest,
+          tag: byDigest ? undefined : reference,
+          mediaType: manifest.mediaType,
+          size: body.length,
+        }),
+      ],
+    );
+    this.options.onEvents?.();
+    this.content.set(digest, body);
+    return { digest, subject: manifest.subject?.digest };
+  }
+
+  /**
+   * Resolves a tag or digest to stored content. `accept` is the client's Accept list; see
+   * `negotiate` for what happens when the stored type is not among them.
+   */
+  async get(repositoryName: string, reference: string, accept: string[] = [], pulledBy?: string): Promise<ManifestContent> {
+    const repository = await existingRepository(this.meta, repositoryName);
+    const row = await this.resolve(repository, reference);
+    const chosen = await this.negotiate(repository, row, reference, accept);
+    const body = await this.bytes(chosen.digest);
+    if (pulledBy !== undefined && this.options.recordPull) {
+      this.options.recordPull(
+        event('pull', repositoryName, pulledBy, { digest: chosen.digest, tag: tryParseDigest(reference) ? undefined : reference, mediaType: chosen.mediaType, size: chosen.size }),
+      );
+    }
+    return { digest: chosen.digest, mediaType: chosen.mediaType, size: chosen.size, body };
+  }
+
+  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
+  async delete(repositoryName: string, reference: string, actor = 'system'): Promise<void> {
+    const repository = await existingRepository(this.meta, repositoryName);
+    const byDigest = tryParseDigest(reference);
+    if (byDigest) {
+      const deleted = await this.meta.deleteManifest(repository.id, byDigest.digest, [event('delete', repositoryName, actor, { digest: byDigest.digest })]);
+      if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { digest: byDigest.digest } });
+      this.options.onEvents?.();
+      return;
+    }
+    if (reference.includes(':')) throw new BerthError('DIGEST_INVALID', { message: `invalid digest: ${reference.slice(0, 100)}` });
+    assertTag(reference);
+    const tagged = await this.meta.getTaggedManifest(repository.id, reference);
+    const deleted = await this.meta.deleteTag(repository.id, reference, [event('delete', repositoryName, actor, { tag: reference, digest: tagged?.digest })]);
+    if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { tag: reference } });
+    this.options.onEvents?.();
+  }
+
+  /** Removes a repository with all its manifests, tags and blob links, with one `delete` event. */
+  async deleteRepository(repositoryName: string, actor: string): Promise<void> {
+    const repository = await existingRepository(this.meta, repositoryName);
+    await this.meta.deleteRepository(repository.id, [event('delete', repositoryName, actor, {})]);
+    this.options.onEvents?.();
+  }
+
+  /** Points a tag at an existing manifest (management API), with a `tag` event. */
+  async tag(repositoryName: string, reference: string, tag: string, actor: string): Promise<Digest> {
+    assertTag(tag);
+    const repository = await existingRepository(this.meta, repositoryName);
+    const row = await this.resolve(repository, reference);
+    const body = await this.bytes(row.digest);
+    const manifest = parseManifest(body, row.mediaType);
+    await this.meta.putManifest(
+      {
+        repositoryId: repository.id,
+        digest: row.digest,
+        mediaType: row.mediaType,
+        artifactType: row.artifactType,
+        subjectDigest: row.subjectDigest,
+        configDigest: row.configDigest,
+        size: row.size,
+        annotations: row.annotations,
+        references: [
+          ...requiredReferences(manifest).blobs.map((d) => ({ digest: d, kind: 'blob' as const })),
+          ...manifest.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+        ],
+      },
+      tag,
+      this.now(),
+      [event('tag', repositoryName, actor, { digest: row.digest, tag, mediaType: row.mediaType, size: row.size })],
+    );
+    this.options.onEvents?.();
+    return row.digest;
+  }
+
+  /** OCI dist-spec "Listing Referrers": an image index of the manifests whose subject is `digest`. */
+  async referrers(repositoryName: string, digestValue: string, artifactType?: string): Promise<Buffer> {
+    const subject = tryParseDigest(digestValue);
+    if (!subject) throw new BerthError('DIGEST_INVALID', { message: `invalid digest: ${digestValue.slice(0, 100)}` });
+    const repository = await this.meta.getRepository(repositoryName);
+    const rows = repository ? await this.meta.listReferrers(repository.id, subject.digest, artifactType) : [];
+    const manifests: Descriptor[] = rows.map((row) => {
+      const descriptor: Descriptor = { mediaType: row.mediaType, digest: row.digest, size: row.size };
+      if (row.artifactType) descriptor.artifactType = row.artifactType;
+      if (row.annotations) descriptor.annotations = row.annotations;
+      return descriptor;
+    });
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+  }
+
+  private async resolve(repository: RepositoryRow, reference: string): Promise<ManifestRow> {
+    const byDigest = tryParseDigest(reference);
+    if (!byDigest && reference.includes(':')) throw new BerthError('DIGEST_INVALID', { message: `invalid digest: ${reference.slice(0, 100)}` });
+    // A reference that cannot be a tag names nothing: 404 on reads (as the conformance suite and
+    // distribution expect), while pushes of such a tag are refused with TAG_INVALID.
+    if (!byDigest && !isValidTag(reference)) throw new BerthError('MANIFEST_UNKNOWN', { detail: { tag: reference.slice(0, 200) } });
+    const row = byDigest
+      ? await this.meta.getManifest(repository.id, byDigest.digest)
+      : await this.meta.getTaggedManifest(repository.id, reference);
+    if (!row) throw new BerthError('MANIFEST_UNKNOWN', { detail: byDigest ? { digest: reference } : { tag: reference } });
+    return row;
+  }
+
+  /**
+   * What CNCF distribution does, which clients rely on: an OCI image manifest is not served to
+   * a client that does not accept it; an index asked for by tag by a client that accepts no
+   * index gets its linux/amd64 image instead. Anything else is served as stored.
+   */
+  private async negotiate(repository: RepositoryRow, row: ManifestRow, reference: string, accept: string[]): Promise<ManifestRow> {
+    if (accept.length === 0 || accept.includes('*/*') || accept.includes(row.mediaType)) return row;
+    if (row.mediaType === MediaType.ociManifest) {
+      throw new BerthError('MANIFEST_UNKNOWN', { message: 'OCI manifest found, but the Accept header does not allow it', detail: { mediaType: row.mediaType } });
+    }
+    if (indexManifestTypes.has(row.mediaType) && !tryParseDigest(reference)) {
+      const index = parseManifest(await this.bytes(row.digest), row.mediaType);
+      const fallback = defaultPlatform(index);
+      const child = fallback && (await this.meta.getManifest(repository.id, fallback.digest));
+      if (child) return child;
+    }
+    return row;
+  }
+
+  private async bytes(digest: Digest): Promise<Buffer> {
+    const cached = this.content.get(digest);
+    if (cached) return cached;
+    let body: Buffer;
+    try {
+      body = await readAll(await this.store.read(digest));
+    } catch (err) {
+      if (err instanceof StoreNotFoundError) throw new BerthError('MANIFEST_UNKNOWN', { message: 'manifest content is missing from storage', detail: { digest } });
+      throw err;
+    }
+    this.content.set(digest, body);
+    return body;
+  }
+
+  private async assertReferencesExist(repository: RepositoryRow, manifest: ParsedManifest): Promise<void> {
+    const required = requiredReferences(manifest);
+    const missingBlobs = await this.meta.missingBlobs(repository.id, required.blobs);
+    const missingManifests = await this.meta.missingManifests(repository.id, required.manifests);
+    if (missingBlobs.length > 0 || missingManifests.length > 0) {
+      throw new BerthError('MANIFEST_BLOB_UNKNOWN', {
+        message: `manifest references ${missingBlobs.length + missingManifests.length} unknown blob(s) or manifest(s)`,
+        detail: { blobs: missingBlobs.slice(0, 50), manifests: missingManifests.slice(0, 50) },
+      });
+    }
+  }
+}
+
+function event(type: OutboxEvent['type'], repository: string, operator: string, data: Omit<OutboxEvent['data'], 'operator' | 'repository'>): OutboxEvent {
+  const clean = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as typeof data;
+  return { type, project: projectOf(repository), repository, data: { operator, repository, ...clean } };
+}
+
+function defaultPlatform(index: ParsedManifest): Descriptor | undefined {
+  return index.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64');
+}

@@ -1,0 +1,47 @@
+import type { BlobStore } from '../../ports/blob-store.js';
+import type { MetadataStore } from '../../ports/metadata-store.js';
+import type { OutboxEvent } from '../../ports/event-store.js';
+import { BlobService } from './blob-service.js';
+import { CatalogService } from './catalog-service.js';
+import { ManifestService } from './manifest-service.js';
+import { UploadService } from './upload-service.js';
+
+export interface RegistryOptions {
+  maxManifestBytes: number;
+  maxBlobBytes?: number;
+  automaticMount: boolean;
+  manifestCacheBytes: number;
+  maxPageSize: number;
+  defaultPageSize: number;
+  recordPull?: (event: OutboxEvent) => void;
+  onEvents?: () => void;
+  onBytesReceived?: (bytes: number) => void;
+}
+
+/** The distribution protocol's use cases, with no HTTP in sight (shared/STYLE.md: the HTTP layer is an adapter). */
+export class Registry {
+  readonly blobs: BlobService;
+  readonly uploads: UploadService;
+  readonly manifests: ManifestService;
+  readonly catalog: CatalogService;
+
+  constructor(
+    readonly meta: MetadataStore,
+    readonly store: BlobStore,
+    options: RegistryOptions,
+  ) {
+    this.blobs = new BlobService(meta, store);
+    this.uploads = new UploadService(meta, store, {
+      maxBlobBytes: options.maxBlobBytes,
+      automaticMount: options.automaticMount,
+      onBytesReceived: options.onBytesReceived,
+    });
+    this.manifests = new ManifestService(meta, store, {
+      maxManifestBytes: options.maxManifestBytes,
+      cacheBytes: options.manifestCacheBytes,
+      recordPull: options.recordPull,
+      onEvents: options.onEvents,
+    });
+    this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize });
+  }
+}

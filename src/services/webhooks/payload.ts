@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import type { StoredEvent } from '../../ports/event-store.js';
+import type { WebhookFormat } from '../../ports/webhook-store.js';
+
+const harborTypes: Record<string, string> = {
+  push: 'PUSH_ARTIFACT',
+  pull: 'PULL_ARTIFACT',
+  delete: 'DELETE_ARTIFACT',
+  tag: 'TAG_ARTIFACT',
+  test: 'PING',
+};
+
+const cloudEventTypes: Record<string, string> = {
+  push: 'dev.berth.artifact.pushed',
+  pull: 'dev.berth.artifact.pulled',
+  delete: 'dev.berth.artifact.deleted',
+  tag: 'dev.berth.artifact.tagged',
+  test: 'dev.berth.webhook.test',
+};
+
+export interface RenderedPayload {
+  body: string;
+  contentType: string;
+}
+
+/**
+ * The body a receiver gets: Harbor's webhook payload (so Harbor integrations keep working) or
+ * a CloudEvents 1.0 structured-mode event.
+ */
+export function renderPayload(format: WebhookFormat, event: StoredEvent, options: { registryHost: string; projectPublic: boolean }): RenderedPayload {
+  const repository = event.repository ?? '';
+  const slash = repository.indexOf('/');
+  const reference = event.data.tag ? `:${event.data.tag}` : event.data.digest ? `@${event.data.digest}` : '';
+  const resource = {
+    digest: event.data.digest,
+    tag: event.data.tag,
+    resource_url: `${options.registryHost}/${repository}${reference}`,
+  };
+  if (format === 'harbor') {
+    return {
+      contentType: 'application/json',
+      body: JSON.stringify({
+        type: harborTypes[event.type] ?? event.type.toUpperCase(),
+        occur_at: Math.floor(event.createdAt / 1000),
+        operator: event.data.operator,
+        event_data: {
+          resources: [resource],
+          repository: {
+            date_created: Math.floor(event.createdAt / 1000),
+            name: slash === -1 ? repository : repository.slice(slash + 1),
+            namespace: event.project,
+            repo_full_name: repository,
+            repo_type: options.projectPublic ? 'public' : 'private',
+          },
+        },
+      }),
+    };
+  }
+  return {
+    contentType: 'application/cloudevents+json; charset=utf-8',
+    body: JSON.stringify({
+      specversion: '1.0',
+      id: event.id > 0 ? `berth-event-${event.id}` : randomUUID(),
+      source: `${options.registryHost}/${repository}`,
+      type: cloudEventTypes[event.type] ?? `dev.berth.${event.type}`,
+      subject: `${repository}${reference}`,
+      time: new Date(event.createdAt).toISOString(),
+      datacontenttype: 'application/json',
+      data: { ...event.data, project: event.project, resourceUrl: resource.resource_url },
+    }),
+  };
+}

@@ -1,0 +1,26 @@
+import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FsBlobStore } from '../../src/adapters/storage/fs-blob-store.js';
+import { blobStoreContract } from './blobstore.contract.js';
+
+blobStoreContract('filesystem', {
+  async create() {
+    return new FsBlobStore(await mkdtemp(join(tmpdir(), 'berth-fs-'))).init();
+  },
+  async destroy(store) {
+    await rm((store as FsBlobStore).root, { recursive: true, force: true });
+  },
+});
+
+describe('filesystem driver specifics', () => {
+  it('clears staging files a crash left behind when it starts', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-fs-'));
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    await writeFile(join(root, 'tmp', 'half-written'), 'partial');
+    await new FsBlobStore(root).init();
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    await rm(root, { recursive: true, force: true });
+  });
+});

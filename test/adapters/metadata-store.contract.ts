@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MetadataStore } from '../../src/ports/metadata-store.js';
+import type { EventStore } from '../../src/ports/event-store.js';
+import type { Digest } from '../../src/domain/digest.js';
+import { digestOf } from '../../src/domain/digest.js';
+
+export interface MetadataHarness {
+  create(): Promise<MetadataStore>;
+  destroy(store: MetadataStore): Promise<void>;
+  /** The outbox of the same database, to check events are written with their change. */
+  events(store: MetadataStore): EventStore;
+}
+
+const d = (s: string): Digest => digestOf(Buffer.from(s));
+
+/** The same metadata behaviour on every engine (issue: one suite, SQLite and PostgreSQL). */
+export function metadataStoreContract(name: string, harness: MetadataHarness): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    let meta: MetadataStore;
+    beforeAll(async () => {
+      meta = await harness.create();
+    });
+    afterAll(async () => {
+      if (meta) await harness.destroy(meta);
+    });
+
+    it('creates a repository once, however often it is ensured, even concurrently', async () => {
+      const rows = await Promise.all(Array.from({ length: 10 }, () => meta.ensureRepository('team/app')));
+      expect(new Set(rows.map((r) => r.id)).size).toBe(1);
+      expect((await meta.getRepository('team/app'))?.name).toBe('team/app');
+      expect(await meta.getRepository('team/none')).toBeUndefined();
+    });
+
+    it('lists repositories in byte order with paging', async () => {
+      for (const n of ['zz', 'Aa'.toLowerCase(), 'b/c', 'b/a']) await meta.ensureRepository(`list-${n}`);
+      const all = await meta.listRepositories({ limit: 100 });
+      const mine = all.filter((n) => n.startsWith('list-'));
+      expect(mine).toEqual(['list-aa', 'list-b/a', 'list-b/c', 'list-zz']);
+      expect(await meta.listRepositories({ limit: 2, last: 'list-aa' })).toEqual(['list-b/a', 'list-b/c']);
+    });
+
+    it('links blobs per repository and finds the missing ones', async () => {
+      const a = await meta.ensureRepository('blobs/a');
+      const b = await meta.ensureRepository('blobs/b');
+      await meta.linkBlob(a.id, { digest: d('one'), size: 3 });
+      await meta.linkBlob(a.id, { digest: d('one'), size: 3 });
+      expect(await meta.getRepositoryBlob(a.id, d('one'))).toEqual({ digest: d('one'), size: 3 });
+      expect(await meta.getRepositoryBlob(b.id, d('one'))).toBeUndefined();
+      expect(await meta.getBlob(d('one'))).toEqual({ digest: d('one'), size: 3 });
+      expect(await meta.missingBlobs(a.id, [d('one'), d('two')])).toEqual([d('two')]);
+      expect(await meta.missingBlobs(a.id, [])).toEqual([]);
+      expect(await meta.unlinkBlob(a.id, d('one'))).toBe(true);
+      expect(await meta.unlinkBlob(a.id, d('one'))).toBe(false);
+      expect(await meta.getBlob(d('one'))).toEqual({ digest: d('one'), size: 3 });
+    });
+
+    it('finds missing digests among more than one query chunk', async () => {
+      const repo = await meta.ensureRepository('blobs/many');
+      const digests = Array.from({ length: 1200 }, (_, i) => d(`many-${i}`));
+      for (const digest of digests.filter((_, i) => i % 3 !== 0)) await meta.linkBlob(repo.id, { digest, size: 1 });
+      expect(await meta.missingBlobs(repo.id, digests)).toEqual(digests.filter((_, i) => i % 3 === 0));
+    });
+
+    it('tracks an upload offset with compare-and-set', async () => {
+      const repo = await meta.ensureRepository('uploads/a');
+      await meta.createUpload({ id: 'u1', repositoryId: repo.id, offset: 0, startedAt: 1, updatedAt: 1 });
+      expect(await meta.advanceUpload('u1', 0, 100, 2)).toBe(true);
+      expect(await meta.advanceUpload('u1', 0, 50, 3)).toBe(false);
+      expect(await meta.getUpload('u1')).toEqual({ id: 'u1', repositoryId: repo.id, offset: 100, startedAt: 1, updatedAt: 2 });
+      expect((await meta.staleUploads(3, 10)).map((u) => u.id)).toContain('u1');
+      expect((await meta.staleUploads(2, 10)).map((u) => u.id)).not.toContain('u1');
+      await meta.completeUpload('u1', repo.id, { digest: d('uploaded'), size: 100 });
+      expect(await meta.getUpload('u1')).toBeUndefined();
+      expect(await meta.getRepositoryBlob(repo.id, d('uploaded'))).toEqual({ digest: d('uploaded'), size: 100 });
+      expect(await meta.deleteUpload('u1')).toBe(false);
+    });
+
+    it('records manifests with tags, references and referrers, and deletes them', async () => {
+      const repo = await meta.ensureRepository('manifests/a');
+      await meta.linkBlob(repo.id, { digest: d('config'), size: 10 });
+      const base = {
+        repositoryId: repo.id,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        configDigest: d('config'),
+        references: [{ digest: d('config'), kind: 'blob' as const }],
+      };
+      await meta.putManifest({ ...base, digest: d('m1'), artifactType: null, subjectDigest: null, size: 100, annotations: null }, 'v1', 1000);
+      await meta.putManifest(
+        { ...base, digest: d('sig'), artifactType: 'application/x-sig', subjectDigest: d('m1'), size: 50, annotations: { a: 'b' } },
+        undefined,
+        1001,
+      );
+      await meta.putManifest(
+        { ...base, digest: d('sbom'), artifactType: 'application/spdx+json', subjectDigest: d('m1'), size: 60, annotations: null },
+        undefined,
+        1002,
+      );
+
+      expect((await meta.getTaggedManifest(repo.id, 'v1'))?.digest).toBe(d('m1'));
+      expect((await meta.getManifest(repo.id, d('sig')))?.annotations).toEqual({ a: 'b' });
+      expect((await meta.listReferrers(repo.id, d('m1'))).map((m) => m.digest)).toEqual([d('sig'), d('sbom')]);
+      expect((await meta.listReferrers(repo.id, d('m1'), 'application/spdx+json')).map((m) => m.digest)).toEqual([d('sbom')]);
+      expect(await meta.missingManifests(repo.id, [d('m1'), d('nope')])).toEqual([d('nope')]);
+
+      // Last writer wins for a tag.
+      await meta.putManifest({ ...base, digest: d('m2'), artifactType: null, subjectDigest: null, size: 120, annotations: null }, 'v1', 1003);
+      expect((await meta.getTaggedManifest(repo.id, 'v1'))?.digest).toBe(d('m2'));
+      await meta.putManifest({ ...base, digest: d('m2'), artifactType: null, subjectDigest: null, size: 120, annotations: null }, 'v2', 1004);
+      expect((await meta.tagsOf(repo.id, d('m2'))).map((t) => t.name)).toEqual(['v1', 'v2']);
+      expect(await meta.listTags(repo.id, { limit: 10 })).toEqual(['v1', 'v2']);
+      expect(await meta.listTags(repo.id, { limit: 10, last: 'v1' })).toEqual(['v2']);
+
+      expect(await meta.deleteTag(repo.id, 'v2')).toBe(true);
+      expect(await meta.deleteTag(repo.id, 'v2')).toBe(false);
+      expect(await meta.deleteManifest(repo.id, d('m2'))).toBe(true);
+      expect(await meta.getTaggedManifest(repo.id, 'v1')).toBeUndefined();
+      expect(await meta.listTags(repo.id, { limit: 10 })).toEqual([]);
+      expect(await meta.deleteManifest(repo.id, d('m2'))).toBe(false);
+    });
+
+    it('keeps one tag row under concurrent writers', async () => {
+      const repo = await meta.ensureRepository('manifests/race');
+      const digests = Array.from({ length: 20 }, (_, i) => d(`race-${i}`));
+      await Promise.all(
+        digests.map((digest, i) =>
+          meta.putManifest(
+            { repositoryId: repo.id, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, configDigest: null, size: 1, annotations: null, references: [] },
+            'latest',
+            2000 + i,
+          ),
+        ),
+      );
+      expect(await meta.listTags(repo.id, { limit: 10 })).toEqual(['latest']);
+      expect(digests).toContain((await meta.getTaggedManifest(repo.id, 'latest'))?.digest);
+    });
+
+    it('writes events in the same transaction as their change, and none when it rolls back', async () => {
+      const events = harness.events(meta);
+      const before = (await events.positions('contract')).newest;
+      const repo = await meta.ensureRepository('events/a');
+      const push = (digest: Digest, repositoryId: number) => ({
+        repositoryId,
+        digest,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: null,
+        subjectDigest: null,
+        configDigest: null,
+        size: 1,
+        annotations: null,
+        references: [],
+      });
+      const event = (tag: string) => ({ type: 'push' as const, project: 'events', repository: 'events/a', data: { operator: 'contract', repository: 'events/a', tag } });
+      await meta.putManifest(push(d('ev-1'), repo.id), 'v1', 3000, [event('v1')]);
+      // A repository that does not exist: the foreign key fails and the whole transaction rolls back.
+      await expect(meta.putManifest(push(d('ev-2'), 987_654), 'v2', 3001, [event('v2')])).rejects.toThrow();
+      expect(await meta.getBlob(d('ev-2'))).toBeUndefined();
+      const after = await events.positions('contract');
+      expect(after.newest - before).toBe(1);
+      expect((await events.get(after.newest))?.data).toEqual({ operator: 'contract', repository: 'events/a', tag: 'v1' });
+      expect(await meta.deleteTag(repo.id, 'nope', [event('gone')])).toBe(false);
+      expect((await events.positions('contract')).newest).toBe(after.newest);
+    });
+
+    it('answers a ping', async () => {
+      await expect(meta.ping()).resolves.toBeUndefined();
+    });
+  });
+}

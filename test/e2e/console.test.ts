@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { ContainerTools, missingTools } from '../helpers/clients.js';
+import { writeOciLayout, type WrittenLayout } from '../helpers/oci-layout.js';
+import { consoleRoot } from '../../src/http/console-routes.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const toolsMissing = await missingTools(['skopeo', 'podman', 'tar']);
+const reasons = [
+  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
+  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
+  toolsMissing.length > 0 ? `${toolsMissing.join(', ')} missing` : undefined,
+].filter(Boolean);
+if (reasons.length > 0) console.warn(`SKIPPING console end-to-end tests: ${reasons.join('; ')}`);
+
+const shots = new URL('../../docs/images/', import.meta.url).pathname;
+
+describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+  let berth: TestBerth;
+  let browser: Browser;
+  let page: Page;
+  let work: string;
+  let tools: ContainerTools;
+  let layout: WrittenLayout;
+  let host: string;
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    berth = await startTestBerth();
+    host = `127.0.0.1:${berth.port}`;
+    work = await mkdtemp(join(tmpdir(), 'berth-e2e-'));
+    tools = new ContainerTools(work);
+    layout = await writeOciLayout(join(work, 'layout'), 'v1', [{ architecture: 'amd64', files: { 'app.txt': 'console e2e\n', 'README': 'hello\n' } }]);
+    await mkdir(shots, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light' });
+    page = await context.newPage();
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
+    });
+    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await berth?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) => page.screenshot({ path: `${shots}${name}.png`, fullPage: true });
+
+  it('shows the login page in English and 简体中文, with labelled controls', async () => {
+    await page.goto(berth.url);
+    await page.getByRole('heading', { name: 'Log in to Berth' }).waitFor();
+    await shot('login');
+    await page.getByLabel('Language').selectOption('zh-CN');
+    await page.getByRole('heading', { name: '登录 Berth' }).waitFor();
+    expect(await page.getByRole('button', { name: '登录', exact: true }).isVisible()).toBe(true);
+    await shot('login-zh');
+    await page.getByLabel('语言').selectOption('en');
+    await page.getByRole('heading', { name: 'Log in to Berth' }).waitFor();
+  });
+
+  it('logs in with the keyboard alone', async () => {
+    await page.getByLabel('Username').focus();
+    await page.keyboard.type(adminCredentials.username);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(adminCredentials.password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    // The first Tab from the top of the page reaches the skip link.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+  });
+
+  it('creates a project, and shows how to push into it while it is empty', async () => {
+    await page.getByRole('button', { name: 'New project' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New project' });
+    await dialog.getByLabel('Name').fill('e2e');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: /^e2e/ }).waitFor();
+    await page.getByText('This project has no repositories yet').waitFor();
+    expect(await page.getByText(`podman push --tls-verify=false <image> ${host}/e2e/<name>:<tag>`).isVisible()).toBe(true);
+    await shot('project-empty');
+  });
+
+  it('shows an image pushed with skopeo, with its artifact, layers and sizes', async () => {
+    await tools.skopeo(['copy', '--all', '--dest-tls-verify=false', '--dest-creds', `${adminCredentials.username}:${adminCredentials.password}`, `oci:${layout.dir}:v1`, `docker://${host}/e2e/app:v1`]);
+    await page.reload();
+    await page.getByRole('link', { name: 'e2e/app' }).click();
+    await page.getByRole('heading', { name: 'e2e/app' }).waitFor();
+    await shot('repository');
+    // The index, then its amd64 image.
+    await page.getByRole('link', { name: layout.indexDigest.slice(0, 19) }).click();
+    await page.getByRole('heading', { name: 'Platforms' }).waitFor();
+    await page.getByRole('link', { name: layout.images[0]!.manifestDigest.slice(0, 19) }).click();
+    await page.getByRole('heading', { name: 'Layers' }).waitFor();
+    const layerRow = page.locator('table.layers tbody tr');
+    expect(await layerRow.count()).toBe(1);
+    expect(await layerRow.first().innerText()).toContain(layout.images[0]!.layerDigest.slice(0, 19));
+    expect(await page.getByText('linux/amd64').isVisible()).toBe(true);
+    expect(await page.getByText('berth interop test').isVisible()).toBe(true);
+    await shot('artifact');
+  });
+
+  it('creates a robot account whose secret is shown once, and podman logs in with it', async () => {
+    await page.goto(`${berth.url}/projects/e2e?tab=robots`);
+    await page.getByRole('button', { name: 'New robot account' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New robot account' });
+    await dialog.getByLabel('Name').fill('ci');
+    await dialog.getByLabel('push').check();
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    const created = page.getByRole('dialog', { name: 'Robot account created' });
+    await created.waitFor();
+    const name = await created.getByLabel('Name').inputValue();
+    const secret = await created.getByLabel('Secret', { exact: true }).inputValue();
+    expect(name).toBe('robot$e2e+ci');
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    await shot('robot-secret');
+    await created.getByRole('button', { name: 'Close' }).click();
+    await page.getByRole('cell', { name: 'robot$e2e+ci' }).waitFor();
+    await tools.podman(['login', '--tls-verify=false', '--username', name, '--password', secret, host]);
+    await tools.podman(['pull', '--tls-verify=false', `${host}/e2e/app:v1`]);
+  });
+
+  it('deletes a tag after confirmation', async () => {
+    await page.goto(`${berth.url}/projects/e2e/repositories/app/artifacts/v1`);
+    await page.getByRole('button', { name: 'Delete tag v1' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete tag v1' });
+    await confirm.getByText('Delete the tag v1? The artifact stays.').waitFor();
+    await confirm.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('untagged').waitFor();
+    const tags = JSON.parse(await tools.skopeo(['list-tags', '--tls-verify=false', `docker://${host}/e2e/app`])) as { Tags: string[] };
+    expect(tags.Tags).toEqual([]);
+  });
+
+  it("shows the project's audit entries, filterable", async () => {
+    await page.goto(`${berth.url}/projects/e2e?tab=audit`);
+    const table = page.locator('table tbody');
+    await table.getByText('tag.delete').waitFor();
+    const text = await table.innerText();
+    for (const action of ['push', 'robot.create', 'project.create', 'pull']) expect(text).toContain(action);
+    await page.getByLabel('Action').fill('robot.create');
+    await page.waitForFunction(() => document.querySelectorAll('table tbody tr').length === 1);
+    expect(await table.locator('tr').first().innerText()).toContain('robot$e2e+ci');
+    await shot('audit');
+  });
+
+  it('switches the project pages to 简体中文 and remembers it for the user', async () => {
+    await page.goto(`${berth.url}/projects`);
+    await page.getByLabel('Language').selectOption('zh-CN');
+    await page.getByRole('heading', { name: '项目' }).waitFor();
+    expect(await page.getByRole('button', { name: '新建项目' }).isVisible()).toBe(true);
+    await shot('projects-zh');
+    await page.goto(`${berth.url}/projects/e2e`);
+    await page.getByRole('tab', { name: '成员' }).waitFor();
+    await shot('project-zh');
+    const me = await berth.api.users.get((await berth.api.identity.getUserByName('admin'))!.id);
+    expect(me.preferences.language).toBe('zh-CN');
+    await page.getByLabel('语言').selectOption('en');
+    await page.getByRole('tab', { name: 'Members' }).waitFor();
+  });
+
+  it('renders the dark theme and a phone-width layout', async () => {
+    await page.getByLabel('Theme').selectOption('dark');
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await shot('projects-dark');
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(`${berth.url}/projects/e2e`);
+    await page.getByRole('tab', { name: 'Repositories' }).waitFor();
+    await shot('project-phone');
+    await page.getByLabel('Theme').selectOption('light');
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('labels every form control on every page it visited', async () => {
+    for (const path of ['/projects', '/projects/e2e?tab=members', '/projects/e2e?tab=webhooks', '/users', '/audit', '/system', '/account']) {
+      await page.goto(`${berth.url}${path}`);
+      await page.locator('main h1').first().waitFor();
+      const unlabelled = await page.evaluate(() =>
+        [...document.querySelectorAll('input, select, textarea')]
+          .filter((el) => {
+            const e = el as HTMLInputElement;
+            return !(e.labels && e.labels.length > 0) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby');
+          })
+          .map((el) => el.outerHTML.slice(0, 120)),
+      );
+      expect(unlabelled, path).toEqual([]);
+    }
+  });
+
+  it('logged no error in the browser console during the whole run', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, migrate, type Database } from '../../src/adapters/db/connect.js';
+import { KyselyJobStore } from '../../src/adapters/db/kysely-job-store.js';
+import type { JobRow } from '../../src/ports/job-store.js';
+import { JobRunner, exponentialBackoff } from '../../src/services/jobs/job-runner.js';
+import { Scheduler } from '../../src/services/jobs/scheduler.js';
+import { createTempDatabase, pgUnavailableReason, type TempDatabase } from '../helpers/pg.js';
+
+const pgSkip = await pgUnavailableReason();
+if (pgSkip) console.warn(`SKIPPING PostgreSQL job-queue tests: ${pgSkip}`);
+
+interface Engine {
+  name: string;
+  skip?: string;
+  /** Two independent connections to one database: two Berth instances, as far as the queue can tell. */
+  open(): Promise<{ a: Database; b: Database; cleanup(): Promise<void> }>;
+}
+
+const engines: Engine[] = [
+  {
+    name: 'sqlite',
+    async open() {
+      const dir = await mkdtemp(join(tmpdir(), 'berth-jobs-'));
+      const url = `sqlite:${join(dir, 'berth.db')}`;
+      const a = connect({ url });
+      await migrate(a);
+      const b = connect({ url });
+      return { a, b, cleanup: async () => { await a.db.destroy(); await b.db.destroy(); await rm(dir, { recursive: true, force: true }); } };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: pgSkip,
+    async open() {
+      const temp: TempDatabase = await createTempDatabase();
+      const a = connect({ url: temp.url });
+      await migrate(a);
+      const b = connect({ url: temp.url });
+      return { a, b, cleanup: async () => { await a.db.destroy(); await b.db.destroy(); await temp.drop(); } };
+    },
+  },
+];
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+for (const engine of engines) {
+  describe.skipIf(engine.skip !== undefined)(`job queue on ${engine.name}${engine.skip ? ` (skipped: ${engine.skip})` : ''}`, () => {
+    let dbs: Awaited<ReturnType<Engine['open']>>;
+    beforeAll(async () => {
+      dbs = await engine.open();
+    });
+    afterAll(async () => {
+      await dbs?.cleanup();
+    });
+
+    function runner(database: Database, concurrency = 4): JobRunner {
+      return new JobRunner(new KyselyJobStore(database), { concurrency, pollIntervalMs: 20, leaseMs: 30_000 });
+    }
+
+    it('never runs a job twice with two instances claiming from one database (400 jobs)', async () => {
+      const runs = new Map<number, string[]>();
+      const handler = (who: string) => ({
+        maxAttempts: 1,
+        backoff: () => 0,
+        async run(job: JobRow) {
+          runs.set(job.id, [...(runs.get(job.id) ?? []), who]);
+          await new Promise((r) => setTimeout(r, Math.random() * 3));
+        },
+      });
+      const first = runner(dbs.a);
+      const second = runner(dbs.b);
+      first.register('test.count', handler('first'));
+      second.register('test.count', handler('second'));
+      const ids = await new KyselyJobStore(dbs.a).enqueue(
+        Array.from({ length: 400 }, (_, i) => ({ type: 'test.count', payload: { i }, maxAttempts: 1, runAt: Date.now() })),
+        Date.now(),
+      );
+      first.start();
+      second.start();
+      await until(() => runs.size === 400, 60_000);
+      await Promise.all([first.stop(), second.stop()]);
+      expect([...runs.keys()].sort((x, y) => x - y)).toEqual(ids);
+      expect([...runs.values()].filter((who) => who.length !== 1)).toEqual([]);
+      const byFirst = [...runs.values()].filter((w) => w[0] === 'first').length;
+      expect(byFirst).toBeGreaterThan(0);
+      expect(byFirst).toBeLessThan(400);
+      expect(await new KyselyJobStore(dbs.a).counts()).toMatchObject({ queued: 0, running: 0, succeeded: 400 });
+    });
+
+    it('runs jobs with one ordering key strictly one after another, in order, even across instances', async () => {
+      const order: number[] = [];
+      let active = 0;
+      let maxActive = 0;
+      const handler = {
+        maxAttempts: 1,
+        backoff: () => 0,
+        async run(job: JobRow) {
+          active++;
+          maxActive = Math.max(maxActive, active);
+          await new Promise((r) => setTimeout(r, 5));
+          order.push(job.payload.n as number);
+          active--;
+        },
+      };
+      const first = runner(dbs.a);
+      const second = runner(dbs.b);
+      first.register('test.ordered', handler);
+      second.register('test.ordered', handler);
+      await new KyselyJobStore(dbs.a).enqueue(
+        Array.from({ length: 30 }, (_, n) => ({ type: 'test.ordered', payload: { n }, orderingKey: 'same-key', maxAttempts: 1, runAt: Date.now() })),
+        Date.now(),
+      );
+      first.start();
+      second.start();
+      await until(() => order.length === 30, 30_000);
+      await Promise.all([first.stop(), second.stop()]);
+      expect(order).toEqual(Array.from({ length: 30 }, (_, n) => n));
+      expect(maxActive).toBe(1);
+    });
+
+    it('retries a failing job with backoff and gives up after maxAttempts', async () => {
+      const attempts: number[] = [];
+      const r = runner(dbs.a, 1);
+      r.register('test.flaky', {
+        maxAttempts: 3,
+        backoff: exponentialBackoff(50, 200),
+        async run(job) {
+          attempts.push(Date.now());
+          if (job.payload.succeedOn !== job.attempts) throw new Error(`attempt ${job.attempts} fails`);
+        },
+      });
+      const store = new KyselyJobStore(dbs.a);
+      const [ok] = await store.enqueue([{ type: 'test.flaky', payload: { succeedOn: 2 }, maxAttempts: 3, runAt: Date.now() }], Date.now());
+      const [doomed] = await store.enqueue([{ type: 'test.flaky', payload: { succeedOn: 99 }, maxAttempts: 3, runAt: Date.now() }], Date.now());
+      r.start();
+      await until(async () => (await store.get(doomed!))!.status === 'failed' && (await store.get(ok!))!.status === 'succeeded', 10_000);
+      await r.stop();
+      expect(await store.get(ok!)).toMatchObject({ status: 'succeeded', attempts: 2 });
+      expect(await store.get(doomed!)).toMatchObject({ status: 'failed', attempts: 3, lastError: 'attempt 3 fails' });
+      expect(attempts).toHaveLength(5);
+    });
+
+    it('returns the job of a vanished worker to the queue when its lease runs out', async () => {
+      const store = new KyselyJobStore(dbs.a);
+      const [id] = await store.enqueue([{ type: 'test.lease', payload: {}, maxAttempts: 3, runAt: Date.now() }], Date.now());
+      const claimed = await store.claim('crashed-worker', Date.now(), 100, ['test.lease']);
+      expect(claimed?.id).toBe(id);
+      expect(await store.claim('other', Date.now(), 100, ['test.lease'])).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 150));
+      expect(await store.releaseExpired(Date.now())).toBe(1);
+      const again = await new KyselyJobStore(dbs.b).claim('other', Date.now(), 100, ['test.lease']);
+      expect(again).toMatchObject({ id, attempts: 2, lockedBy: 'other' });
+    });
+
+    it('fires a cron schedule once per due run across two instances', async () => {
+      const storeA = new KyselyJobStore(dbs.a);
+      const storeB = new KyselyJobStore(dbs.b);
+      let clock = Date.parse('2026-11-24T10:00:30Z');
+      const a = new Scheduler(storeA, { intervalMs: 1000, now: () => clock });
+      const b = new Scheduler(storeB, { intervalMs: 1000, now: () => clock });
+      await a.define({ name: 'every-minute', cron: '* * * * *', jobType: 'test.cron' });
+      await b.define({ name: 'every-minute', cron: '* * * * *', jobType: 'test.cron' });
+      clock = Date.parse('2026-11-24T10:01:05Z');
+      // PostgreSQL instances race for real; SQLite's one writer is shared by processes, and two
+      // connections inside one process would block each other's event loop, so they take turns.
+      const fired = engine.name === 'postgres' ? await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]) : [await a.tick(), await b.tick(), await a.tick(), await b.tick()];
+      expect(fired.reduce((x, y) => x + y, 0)).toBe(1);
+      const jobs = await storeA.list({ type: 'test.cron' }, { offset: 0, limit: 10 });
+      expect(jobs.items).toHaveLength(1);
+      expect(jobs.items[0]!.payload).toMatchObject({ schedule: 'every-minute', scheduledFor: Date.parse('2026-11-24T10:01:00Z') });
+    });
+  });
+}

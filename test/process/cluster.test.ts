@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnBerth, type BerthProcess } from '../helpers/process.js';
+import { ApiClient, basic } from '../helpers/api.js';
+import { RegistryClient } from '../helpers/oci.js';
+import { pgUnavailableReason, createTempDatabase, type TempDatabase } from '../helpers/pg.js';
+
+const pgSkip = await pgUnavailableReason();
+
+/** The pids that wrote access-log lines, i.e. the workers that served requests. */
+function servingPids(p: BerthProcess): Set<number> {
+  const pids = new Set<number>();
+  for (const line of p.output.join('').split('\n')) {
+    if (!line.includes('"message":"request"')) continue;
+    pids.add((JSON.parse(line) as { 'process.pid': number })['process.pid']);
+  }
+  return pids;
+}
+
+describe('cluster mode (--workers)', () => {
+  let dataDir: string | undefined;
+  let database: TempDatabase | undefined;
+  const running: BerthProcess[] = [];
+
+  afterEach(async () => {
+    for (const p of running.splice(0)) {
+      if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
+      await p.exited;
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await database?.drop();
+    database = undefined;
+  });
+
+  for (const engine of ['sqlite', 'postgres'] as const) {
+    it.skipIf(engine === 'postgres' && pgSkip !== undefined)(`serves one port from several processes on ${engine}, shares identity changes at once, and stops cleanly`, async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+      const args = ['--port', '0', '--data-dir', dataDir, '--workers', '3'];
+      if (engine === 'postgres') {
+        database = await createTempDatabase();
+        args.push('--database-url', database.url);
+      }
+      const berth = await spawnBerth(args);
+      running.push(berth);
+      const admin = new ApiClient(berth.url);
+      const registry = new RegistryClient(berth.url);
+
+      // Pushes and pulls spread over the workers, all against one database.
+      const images = await Promise.all(Array.from({ length: 6 }, (_, i) => registry.pushImage(`library/app${i}`, 'v1')));
+      for (const [i, image] of images.entries()) {
+        const res = await registry.fetch(`/v2/library/app${i}/manifests/v1`, { method: 'HEAD' });
+        expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+      }
+      expect(servingPids(berth).size).toBe(3);
+
+      // A user deleted through one worker is refused by every worker right away.
+      const { id } = await admin.createUser('leaving', 'Leaving-Passw0rd');
+      for (let i = 0; i < 6; i++) expect((await fetch(`${berth.url}/v2/`, { headers: { Authorization: basic('leaving', 'Leaving-Passw0rd') } })).status).toBe(200);
+      await admin.ok('DELETE', `/users/${id}`);
+      const after = await Promise.all(Array.from({ length: 9 }, () => fetch(`${berth.url}/v2/`, { headers: { Authorization: basic('leaving', 'Leaving-Passw0rd') } })));
+      expect(after.map((r) => r.status)).toEqual(Array(9).fill(401));
+
+      berth.proc.kill('SIGTERM');
+      expect(await berth.exited).toEqual({ code: 0, signal: null });
+    });
+  }
+
+  it('replaces a worker that dies and keeps serving', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const berth = await spawnBerth(['--port', '0', '--data-dir', dataDir, '--workers', '2']);
+    running.push(berth);
+    const registry = new RegistryClient(berth.url);
+    for (let i = 0; i < 6; i++) await registry.fetch('/v2/');
+    const [victim] = [...servingPids(berth)];
+    process.kill(victim!, 'SIGKILL');
+    // Every request keeps succeeding while the primary forks a replacement.
+    const statuses: number[] = [];
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !berth.output.join('').includes('worker died; starting a new one')) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 20; i++) statuses.push((await registry.fetch('/v2/')).status);
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(berth.output.join('')).toContain('worker died; starting a new one');
+  });
+});

@@ -1,0 +1,181 @@
+/** The management API as the console uses it: same-origin, session cookie, problem errors. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`/api/v1${path}`, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) {
+    const problem = (await res.json().catch(() => ({}))) as { code?: string; title?: string };
+    throw new ApiError(res.status, problem.code ?? 'ERROR', problem.title ?? res.statusText);
+  }
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') search.set(k, String(v));
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/** A repository name inside its project, as the API's {repository} path segment wants it. */
+export function repoSegment(project: string, repository: string): string {
+  const inner = repository.startsWith(`${project}/`) ? repository.slice(project.length + 1) : repository;
+  return encodeURIComponent(inner);
+}
+
+export interface User {
+  id: number;
+  username: string;
+  email: string | null;
+  displayName: string | null;
+  source: 'local' | 'ldap' | 'oidc';
+  isAdmin: boolean;
+  disabled: boolean;
+  locked: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+  preferences: { language?: 'en' | 'zh-CN'; theme?: 'light' | 'dark' | 'system' };
+}
+
+export type Role = 'admin' | 'maintainer' | 'developer' | 'guest' | 'limited-guest';
+
+export interface Project {
+  id: number;
+  name: string;
+  public: boolean;
+  createdAt: string;
+  createdBy: string | null;
+  repositoryCount?: number;
+  currentUserRole?: Role | null;
+}
+
+export interface Repository {
+  name: string;
+  project: string;
+  artifactCount: number;
+  tagCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Artifact {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  tags: string[];
+  subject: string | null;
+  pushedAt: string;
+  annotations: Record<string, string> | null;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+export interface ArtifactDetail extends Artifact {
+  repository: string;
+  pullCommand: string;
+  config: Descriptor | null;
+  layers: Descriptor[];
+  manifests: Array<Descriptor & { platform: { os: string; architecture: string; variant?: string } | null }>;
+  history: Array<{ created: string | null; createdBy: string | null; emptyLayer: boolean }>;
+  platform: { os: string | null; architecture: string | null } | null;
+  referrers: Array<{ digest: string; artifactType: string | null; mediaType: string; size: number }>;
+  totalSize: number;
+}
+
+export interface Member {
+  id: number;
+  principalType: 'user' | 'group';
+  principalId: number;
+  principalName: string;
+  role: Role;
+  createdAt: string;
+}
+
+export interface Robot {
+  id: number;
+  name: string;
+  project: string | null;
+  description: string | null;
+  permissions: Array<{ project: string; actions: Array<'pull' | 'push' | 'delete'> }>;
+  expiresAt: string | null;
+  disabled: boolean;
+  createdAt: string;
+  createdBy: string | null;
+}
+
+export interface Webhook {
+  id: number;
+  name: string;
+  url: string;
+  eventTypes: string[];
+  format: 'harbor' | 'cloudevents';
+  hasAuthHeader: boolean;
+  hasSecret: boolean;
+  enabled: boolean;
+  createdAt: string;
+}
+
+export interface Delivery {
+  id: number;
+  eventType: string;
+  status: 'pending' | 'succeeded' | 'retrying' | 'failed';
+  attempts: number;
+  responseCode: number | null;
+  latencyMs: number | null;
+  lastError: string | null;
+  createdAt: string;
+}
+
+export interface AuditEntry {
+  id: number;
+  time: string;
+  actor: string;
+  actorType: string;
+  action: string;
+  resourceType: string;
+  resource: string;
+  project: string | null;
+  sourceIp: string | null;
+  result: 'success' | 'failure';
+}
+
+export interface SystemInfo {
+  version: string;
+  authentication: { local: boolean; ldap: boolean; oidc: boolean };
+  tokenService: string;
+}
+
+export interface Job {
+  id: number;
+  type: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  attempts: number;
+  maxAttempts: number;
+  runAt: string;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}

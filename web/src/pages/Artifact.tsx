@@ -1,0 +1,213 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { api, repoSegment, type ArtifactDetail, type Project } from '../api';
+import type { Session } from '../App';
+import { Command, ConfirmButton, ErrorNote, shortDigest, useLoad } from '../components/ui';
+import { useI18n } from '../i18n';
+
+export function ArtifactPage({ session }: { session: Session }) {
+  const { project = '', repository = '', reference = '' } = useParams();
+  const { t, formatTime, formatBytes } = useI18n();
+  const navigate = useNavigate();
+  const segment = repoSegment(project, repository);
+  const base = `/projects/${project}/repositories/${segment}`;
+  const { data, error, reload } = useLoad(() => api<ArtifactDetail>('GET', `${base}/artifacts/${encodeURIComponent(reference)}`), [project, repository, reference]);
+  const { data: projectInfo } = useLoad(() => api<Project>('GET', `/projects/${project}`), [project]);
+  const [tag, setTag] = useState('');
+  const [tagError, setTagError] = useState<string>();
+  const role = projectInfo?.currentUserRole;
+  const canPush = session.user.isAdmin || role === 'admin' || role === 'maintainer' || role === 'developer';
+  const canDelete = session.user.isAdmin || role === 'admin' || role === 'maintainer';
+  if (error) return <ErrorNote message={error} />;
+  if (!data) return <p className="loading">{t('common.loading')}</p>;
+  const addTag = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await api('POST', `${base}/artifacts/${data.digest}/tags`, { name: tag });
+      setTag('');
+      setTagError(undefined);
+      reload();
+    } catch (err) {
+      setTagError((err as Error).message);
+    }
+  };
+  return (
+    <section>
+      <nav className="breadcrumbs" aria-label="Breadcrumb">
+        <Link to="/projects">{t('nav.projects')}</Link> / <Link to={`/projects/${project}`}>{project}</Link> / <Link to={`/projects/${project}/repositories/${segment}`}>{repository}</Link> /{' '}
+        <span aria-current="page">{shortDigest(data.digest)}</span>
+      </nav>
+      <div className="page-head">
+        <h1>
+          {data.repository}
+          <code className="subtle">@{shortDigest(data.digest)}</code>
+        </h1>
+        {canDelete && (
+          <ConfirmButton
+            label={t('artifact.delete')}
+            question={t('artifact.deleteConfirm', { digest: shortDigest(data.digest) })}
+            onConfirm={async () => {
+              await api('DELETE', `${base}/artifacts/${data.digest}`);
+              void navigate(`/projects/${project}/repositories/${segment}`);
+            }}
+          />
+        )}
+      </div>
+      <dl className="facts">
+        <dt>{t('artifact.digest')}</dt>
+        <dd>
+          <code>{data.digest}</code>
+        </dd>
+        <dt>{t('artifact.mediaType')}</dt>
+        <dd>{data.mediaType}</dd>
+        {data.artifactType && (
+          <>
+            <dt>{t('artifact.artifactType')}</dt>
+            <dd>{data.artifactType}</dd>
+          </>
+        )}
+        <dt>{t('artifact.size')}</dt>
+        <dd>
+          {formatBytes(data.size)} · {t('artifact.total')} {formatBytes(data.totalSize)}
+        </dd>
+        {data.platform && (
+          <>
+            <dt>{t('artifact.platform')}</dt>
+            <dd>
+              {data.platform.os}/{data.platform.architecture}
+            </dd>
+          </>
+        )}
+        <dt>{t('artifact.pushed')}</dt>
+        <dd>{formatTime(data.pushedAt)}</dd>
+        <dt>{t('artifact.tags')}</dt>
+        <dd className="tags">
+          {data.tags.length === 0 && <span className="muted">{t('artifact.untagged')}</span>}
+          {data.tags.map((name) => (
+            <span key={name} className="tag-item">
+              <span className="badge tag">{name}</span>
+              {canDelete && (
+                <ConfirmButton
+                  className="link danger"
+                  label={t('artifact.deleteTag', { tag: name })}
+                  question={t('artifact.deleteTagConfirm', { tag: name })}
+                  onConfirm={async () => {
+                    await api('DELETE', `${base}/tags/${encodeURIComponent(name)}`);
+                    // The page may be addressed by the tag just deleted: move to the digest.
+                    if (reference === name) void navigate(`/projects/${project}/repositories/${segment}/artifacts/${data.digest}`, { replace: true });
+                    else reload();
+                  }}
+                />
+              )}
+            </span>
+          ))}
+        </dd>
+      </dl>
+      {canPush && (
+        <form className="inline-form" onSubmit={(e) => void addTag(e)}>
+          <label>
+            {t('artifact.newTag')} <input value={tag} required pattern="[A-Za-z0-9_][A-Za-z0-9._\-]{0,127}" onChange={(e) => setTag(e.target.value)} />
+          </label>
+          <button type="submit">{t('artifact.addTag')}</button>
+          <ErrorNote message={tagError} />
+        </form>
+      )}
+      <h2>{t('artifact.pull')}</h2>
+      <Command text={data.pullCommand} label={t('artifact.pull')} />
+      {data.manifests.length > 0 && (
+        <>
+          <h2>{t('artifact.platforms')}</h2>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('artifact.platform')}</th>
+                <th scope="col">{t('artifact.digest')}</th>
+                <th scope="col">{t('artifact.size')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.manifests.map((m) => (
+                <tr key={m.digest}>
+                  <td>{m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : '—'}</td>
+                  <td>
+                    <Link to={`${'/projects/' + project}/repositories/${segment}/artifacts/${m.digest}`}>
+                      <code>{shortDigest(m.digest)}</code>
+                    </Link>
+                  </td>
+                  <td>{formatBytes(m.size)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {data.layers.length > 0 && (
+        <>
+          <h2>{t('artifact.layers')}</h2>
+          <table className="layers">
+            <thead>
+              <tr>
+                <th scope="col">#</th>
+                <th scope="col">{t('artifact.digest')}</th>
+                <th scope="col">{t('artifact.mediaType')}</th>
+                <th scope="col">{t('artifact.size')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.layers.map((l, i) => (
+                <tr key={`${l.digest}-${i}`}>
+                  <td>{i + 1}</td>
+                  <td>
+                    <code>{shortDigest(l.digest)}</code>
+                  </td>
+                  <td className="small">{l.mediaType}</td>
+                  <td>{formatBytes(l.size)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {data.history.length > 0 && (
+        <>
+          <h2>{t('artifact.history')}</h2>
+          <ol className="history">
+            {data.history.map((h, i) => (
+              <li key={i} className={h.emptyLayer ? 'empty-layer' : undefined}>
+                <code>{h.createdBy ?? '—'}</code>
+                <span className="muted small"> {formatTime(h.created)}</span>
+              </li>
+            ))}
+          </ol>
+        </>
+      )}
+      <h2>{t('artifact.referrers')}</h2>
+      {data.referrers.length === 0 ? (
+        <p className="muted">{t('artifact.noReferrers')}</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t('artifact.artifactType')}</th>
+              <th scope="col">{t('artifact.digest')}</th>
+              <th scope="col">{t('artifact.size')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.referrers.map((r) => (
+              <tr key={r.digest}>
+                <td>{r.artifactType ?? r.mediaType}</td>
+                <td>
+                  <Link to={`/projects/${project}/repositories/${segment}/artifacts/${r.digest}`}>
+                    <code>{shortDigest(r.digest)}</code>
+                  </Link>
+                </td>
+                <td>{formatBytes(r.size)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,61 @@
+import { useState } from 'react';
+import { Link, useParams } from 'react-router';
+import { api, query, repoSegment, type Artifact, type Page } from '../api';
+import type { Session } from '../App';
+import { Command, ErrorNote, Pagination, shortDigest, useLoad } from '../components/ui';
+import { useI18n } from '../i18n';
+
+export function RepositoryPage({ session }: { session: Session }) {
+  const { project = '', repository = '' } = useParams();
+  const { t, formatTime, formatBytes } = useI18n();
+  const [page, setPage] = useState(1);
+  const full = `${project}/${repository}`;
+  const segment = repoSegment(project, repository);
+  const { data, error } = useLoad(() => api<Page<Artifact>>('GET', `/projects/${project}/repositories/${segment}/artifacts${query({ page, page_size: 20 })}`), [project, repository, page]);
+  const host = window.location.host;
+  void session;
+  return (
+    <section>
+      <nav className="breadcrumbs" aria-label="Breadcrumb">
+        <Link to="/projects">{t('nav.projects')}</Link> / <Link to={`/projects/${project}`}>{project}</Link> / <span aria-current="page">{repository}</span>
+      </nav>
+      <div className="page-head">
+        <h1>{full}</h1>
+      </div>
+      <Command text={`podman pull ${host}/${full}:<tag>`} label={t('artifact.pull')} />
+      <ErrorNote message={error} />
+      {data && data.total === 0 && <p className="muted">{t('artifact.empty')}</p>}
+      {data && data.total > 0 && (
+        <>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('artifact.digest')}</th>
+                <th scope="col">{t('artifact.tags')}</th>
+                <th scope="col">{t('artifact.mediaType')}</th>
+                <th scope="col">{t('artifact.size')}</th>
+                <th scope="col">{t('artifact.pushed')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.items.map((a) => (
+                <tr key={a.digest}>
+                  <td>
+                    <Link to={`/projects/${project}/repositories/${segment}/artifacts/${a.digest}`}>
+                      <code>{shortDigest(a.digest)}</code>
+                    </Link>
+                  </td>
+                  <td>{a.tags.length ? a.tags.map((tag) => <span key={tag} className="badge tag">{tag}</span>) : <span className="muted">{t('artifact.untagged')}</span>}</td>
+                  <td className="small">{a.artifactType && a.artifactType !== 'application/vnd.oci.image.config.v1+json' ? a.artifactType : a.mediaType}</td>
+                  <td>{formatBytes(a.size)}</td>
+                  <td>{formatTime(a.pushedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <Pagination page={page} pageSize={20} total={data.total} onPage={setPage} />
+        </>
+      )}
+    </section>
+  );
+}
