@@ -9,6 +9,20 @@ import { ContainerTools, missingTools } from '../helpers/clients.js';
 import { writeOciLayout, type WrittenLayout } from '../helpers/oci-layout.js';
 import { consoleRoot } from '../../src/http/console-routes.js';
 
+// The few browser types that code passed to page.evaluate() uses (it runs in Chromium, not in
+// Node; the project's lib is ES2023 without DOM so Node code cannot use browser globals).
+interface BrowserElement {
+  textContent: string | null;
+  outerHTML: string;
+  labels?: ArrayLike<unknown> | null;
+  getAttribute(name: string): string | null;
+}
+declare const document: {
+  activeElement: BrowserElement | null;
+  documentElement: { dataset: Record<string, string | undefined> };
+  querySelectorAll(selector: string): Iterable<BrowserElement> & ArrayLike<BrowserElement>;
+};
+
 const chromiumPath = '/usr/bin/chromium';
 const toolsMissing = await missingTools(['skopeo', 'podman', 'tar']);
 const reasons = [
@@ -187,8 +201,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
       const unlabelled = await page.evaluate(() =>
         [...document.querySelectorAll('input, select, textarea')]
           .filter((el) => {
-            const e = el as HTMLInputElement;
-            return !(e.labels && e.labels.length > 0) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby');
+            return !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby');
           })
           .map((el) => el.outerHTML.slice(0, 120)),
       );

@@ -63,8 +63,11 @@ export function connect(options: ConnectOptions): Database {
   const engine = engineOf(options.url);
   if (engine === 'postgres') {
     const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
-    // An idle client losing its server (restart) must not crash the process.
+    // A client losing its server (restart, network cut) must not crash the process: the pool
+    // reports idle clients on 'error', and a checked-out client emits 'error' itself after
+    // failing its query, with nobody listening unless we do.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }) };
   }
   const path = options.url.slice('sqlite:'.length);
