@@ -30,6 +30,10 @@ const principalTtlMs = 2_000;
  */
 export class Authenticator {
   private readonly verified = new Map<string, { principal: Principal; expires: number }>();
+  /** Verifications under way, so a burst of identical requests costs one scrypt run, not one each. */
+  private readonly verifying = new Map<string, Promise<Principal>>();
+  /** Bumped by invalidate(): a verification that began before a change must not be cached after it. */
+  private generation = 0;
   private readonly principals = new Map<string, { principal: Principal | undefined; expires: number }>();
   private readonly now: () => number;
   // A real hash to compare against for unknown users, so timing does not reveal which exist.
@@ -44,7 +48,9 @@ export class Authenticator {
 
   /** Forgets cached verifications and principal states (call after any identity change). */
   invalidate(): void {
+    this.generation++;
     this.verified.clear();
+    this.verifying.clear();
     this.principals.clear();
   }
 
@@ -56,10 +62,23 @@ export class Authenticator {
       const current = await this.reload(cached.principal);
       if (current) return current;
     }
-    const principal = username.startsWith(robotPrefix) ? await this.verifyRobot(username, secret) : await this.verifyUser(username, secret);
-    if (this.verified.size > 10_000) this.verified.clear();
-    this.verified.set(key, { principal, expires: this.now() + verifiedTtlMs });
-    return principal;
+    const inFlight = this.verifying.get(key);
+    if (inFlight) return inFlight;
+    const generation = this.generation;
+    const verification = (async () => {
+      const principal = username.startsWith(robotPrefix) ? await this.verifyRobot(username, secret) : await this.verifyUser(username, secret);
+      if (generation === this.generation) {
+        if (this.verified.size > 10_000) this.verified.clear();
+        this.verified.set(key, { principal, expires: this.now() + verifiedTtlMs });
+      }
+      return principal;
+    })();
+    this.verifying.set(key, verification);
+    try {
+      return await verification;
+    } finally {
+      if (this.verifying.get(key) === verification) this.verifying.delete(key);
+    }
   }
 
   /**

@@ -1,10 +1,25 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { BerthError } from '../../domain/errors.js';
 
-function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scryptCallback(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+/**
+ * Each scrypt run holds 128·N·r bytes (32 MiB at the defaults) on a libuv thread. Two at a
+ * time bounds that memory at 64 MiB per process however many logins arrive at once (a burst
+ * of `docker login`s, or someone guessing passwords), and keeps two libuv threads free for
+ * file I/O; further runs wait their turn.
+ */
+const maxConcurrentHashes = 2;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
+  if (running >= maxConcurrentHashes) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await new Promise((resolve, reject) => scryptCallback(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key))));
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
 }
 
 // scrypt with N=2^15, r=8, p=1 (OWASP's minimum is N=2^17 with r=8 for interactive logins when

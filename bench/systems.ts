@@ -1,0 +1,225 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type SystemName = 'distribution' | 'berth';
+
+export interface RunningSystem {
+  name: SystemName;
+  /** Human-readable description: version and settings. */
+  label: string;
+  url: string;
+  credentials?: { username: string; password: string };
+  /** The pids serving requests (Berth's cluster primary and workers; distribution's one). */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+const distributionBinary = '/usr/bin/docker-registry';
+
+/** CNCF distribution from Debian's `docker-registry` package, installed on demand when root. */
+export function ensureDistribution(): string {
+  if (existsSync(distributionBinary)) return distributionBinary;
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
+    throw new Error(`CNCF distribution is not installed (${distributionBinary}); install Debian's package: sudo apt-get install -y docker-registry`);
+  }
+  console.error('installing CNCF distribution: apt-get install -y docker-registry');
+  // policy-rc.d keeps the package from starting its own service on port 5000.
+  writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'docker-registry']]) {
+      const run = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (run.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed with ${run.status}`);
+    }
+  } finally {
+    spawnSync('rm', ['-f', '/usr/sbin/policy-rc.d']);
+  }
+  return distributionBinary;
+}
+
+export function distributionVersion(): string {
+  const out = spawnSync(distributionBinary, ['--version'], { encoding: 'utf8' });
+  return (out.stdout.trim().split(' ').pop() ?? 'unknown').replace(/\+ds\d*$/, '');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url: string, ok: (status: number) => boolean, child: ChildProcess, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before it was ready`);
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (ok(res.status)) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** distribution with Debian's default settings (filesystem, in-memory blob descriptor cache), on loopback. */
+export async function startDistribution(): Promise<RunningSystem> {
+  const binary = ensureDistribution();
+  const dir = await mkdtemp(join(tmpdir(), 'bench-distribution-'));
+  const port = await freePort();
+  const config = [
+    'version: 0.1',
+    'log:',
+    '  fields:',
+    '    service: registry',
+    'storage:',
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    '  filesystem:',
+    `    rootdirectory: ${join(dir, 'storage')}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'config.yml'), config);
+  const log = openSync(join(dir, 'registry.log'), 'a');
+  const child = spawn(binary, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', log, log] });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/v2/`, (s) => s === 200, child, 'distribution');
+  return {
+    name: 'distribution',
+    label: `CNCF distribution ${distributionVersion()} (Debian docker-registry; filesystem, inmemory blob descriptor cache)`,
+    url,
+    pids: () => (child.pid ? [child.pid] : []),
+    async stop() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface BerthSettings {
+  /** `--workers`; undefined keeps Berth's default (one per core). */
+  workers?: number;
+  /** Extra `--set key=value` settings (e.g. PostgreSQL, S3). */
+  set?: string[];
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Describes the storage/database in the report. */
+  variant?: string;
+}
+
+/** Berth as `npm start` runs it (embedded SQLite + filesystem unless settings say otherwise), on loopback. */
+export async function startBerth(root: string, settings: BerthSettings = {}): Promise<RunningSystem> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-berth-'));
+  const port = await freePort();
+  const password = `Bench-${Math.random().toString(36).slice(2)}-Aa1`;
+  const args = [join(root, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data')];
+  if (settings.workers !== undefined) args.push('--workers', String(settings.workers));
+  for (const s of settings.set ?? []) args.push('--set', s);
+  const log = openSync(join(dir, 'berth.log'), 'a');
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, BERTH_ADMIN_PASSWORD: password, BERTH_BANNER: '0', ...settings.env },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/readyz`, (s) => s === 200, child, 'berth');
+  const workers = settings.workers && settings.workers > 0 ? settings.workers : availableParallelism();
+  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  return {
+    name: 'berth',
+    label: `Berth ${version} (${settings.variant ?? 'SQLite + filesystem'}; ${workers} worker${workers === 1 ? '' : 's'})`,
+    url,
+    credentials: { username: 'admin', password },
+    pids: () => (child.pid ? [child.pid, ...descendants(child.pid)] : []),
+    async stop() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const children = (p: number): number[] => {
+    try {
+      return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(p);
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    }
+  };
+  const queue = [pid];
+  while (queue.length > 0 && out.length < 1024) {
+    for (const c of children(queue.shift()!)) {
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+/** Resident set size of a process in bytes (`field` VmRSS now, or VmHWM: the peak since it started). */
+export function rssOf(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the largest single-process RSS of a system while a workload runs. */
+export class RssSampler {
+  private peak = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly system: RunningSystem) {}
+
+  start(intervalMs = 100): void {
+    this.peak = 0;
+    const sample = () => {
+      for (const pid of this.system.pids()) this.peak = Math.max(this.peak, rssOf(pid));
+    };
+    sample();
+    this.timer = setInterval(sample, intervalMs);
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    for (const pid of this.system.pids()) this.peak = Math.max(this.peak, rssOf(pid));
+    return this.peak;
+  }
+}
