@@ -5,6 +5,8 @@ export interface RepositoryRow {
   id: number;
   name: string;
   createdAt: number;
+  /** Changes whenever a tag of the repository is created, moved or deleted (a cache key). */
+  tagVersion: number;
 }
 
 export interface BlobRow {

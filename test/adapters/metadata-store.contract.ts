@@ -118,6 +118,41 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       expect(await meta.deleteManifest(repo.id, d('m2'))).toBe(false);
     });
 
+    it('changes a repository\'s tag version with every tag change, and only then', async () => {
+      const repo = await meta.ensureRepository('manifests/versioned');
+      const version = async () => (await meta.getRepository('manifests/versioned'))!.tagVersion;
+      const manifest = (name: string) => ({
+        repositoryId: repo.id,
+        digest: d(name),
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: null,
+        subjectDigest: null,
+        configDigest: null,
+        size: 1,
+        annotations: null,
+        references: [],
+      });
+      const seen = [await version()];
+      await meta.putManifest(manifest('untagged'), undefined, 1);
+      seen.push(await version());
+      await meta.putManifest(manifest('a'), 'one', 2);
+      seen.push(await version());
+      await meta.putManifest(manifest('b'), 'one', 3);
+      seen.push(await version());
+      await meta.deleteTag(repo.id, 'absent');
+      seen.push(await version());
+      await meta.deleteTag(repo.id, 'one');
+      seen.push(await version());
+      await meta.putManifest(manifest('b'), 'two', 4);
+      seen.push(await version());
+      await meta.deleteManifest(repo.id, d('untagged'));
+      seen.push(await version());
+      await meta.deleteManifest(repo.id, d('b'));
+      seen.push(await version());
+      // Changes: tag created, tag moved, tag deleted, tag created, manifest with a tag deleted.
+      expect(seen.map((v) => v - seen[0]!)).toEqual([0, 0, 1, 2, 2, 3, 4, 4, 5]);
+    });
+
     it('keeps one tag row under concurrent writers', async () => {
       const repo = await meta.ensureRepository('manifests/race');
       const digests = Array.from({ length: 20 }, (_, i) => d(`race-${i}`));

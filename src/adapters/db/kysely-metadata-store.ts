@@ -32,7 +32,7 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async getRepository(name: string): Promise<RepositoryRow | undefined> {
     const row = await this.db.selectFrom('repository').selectAll().where('name', '=', name).executeTakeFirst();
-    return row && { id: row.id, name: row.name, createdAt: row.created_at };
+    return row && { id: row.id, name: row.name, createdAt: row.created_at, tagVersion: row.tag_version };
   }
 
   async ensureRepository(name: string): Promise<RepositoryRow> {
@@ -245,6 +245,7 @@ export class KyselyMetadataStore implements MetadataStore {
           .values({ repository_id: manifest.repositoryId, name: tag, manifest_digest: manifest.digest, updated_at: now })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: manifest.digest, updated_at: now }))
           .execute();
+        await bumpTagVersion(trx, manifest.repositoryId);
       }
       await insertEvents(trx, events, now);
     });
@@ -252,7 +253,8 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+      const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
+      if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
       await trx
         .deleteFrom('manifest_reference')
         .where('repository_id', '=', repositoryId)
@@ -269,7 +271,10 @@ export class KyselyMetadataStore implements MetadataStore {
     return this.db.transaction().execute(async (trx) => {
       const result = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       const deleted = Number(result.numDeletedRows) > 0;
-      if (deleted) await insertEvents(trx, events, Date.now());
+      if (deleted) {
+        await bumpTagVersion(trx, repositoryId);
+        await insertEvents(trx, events, Date.now());
+      }
       return deleted;
     });
   }
@@ -420,6 +425,15 @@ export class KyselyMetadataStore implements MetadataStore {
 }
 
 /** Writes outbox rows inside the caller's transaction. */
+/** Marks the repository's tags as changed (see RepositoryRow.tagVersion), in the caller's transaction. */
+async function bumpTagVersion(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
+  await trx
+    .updateTable('repository')
+    .set((eb) => ({ tag_version: eb('tag_version', '+', 1) }))
+    .where('id', '=', repositoryId)
+    .execute();
+}
+
 export async function insertEvents(trx: Transaction<Schema>, events: OutboxEvent[], now: number): Promise<void> {
   if (events.length === 0) return;
   await trx

@@ -107,6 +107,16 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable('user_account').addColumn('preferences', 'text').execute();
       },
     },
+    '0005_repository_tag_version': {
+      async up(db: Kysely<unknown>) {
+        // Bumped in the transaction of every tag change: caches of tag lookups and tag lists are
+        // keyed by it, so every instance sees a change at once without being told.
+        await db.schema
+          .alterTable('repository')
+          .addColumn('tag_version', 'bigint', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

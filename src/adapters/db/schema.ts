@@ -29,6 +29,7 @@ export interface RepositoryTable {
   id: Generated<number>;
   name: string;
   created_at: number;
+  tag_version: Generated<number>;
 }
 
 export interface BlobTable {

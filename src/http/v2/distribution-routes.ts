@@ -32,6 +32,9 @@ const apiVersionHeader = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 export async function distributionRoutes(app: FastifyInstance, options: DistributionRouteOptions): Promise<void> {
   const { registry, access } = options;
   const identities = new WeakMap<FastifyRequest, { route: V2Route; identity?: RequestIdentity }>();
+  // The registry hands out the same page object while the tags are unchanged; its JSON is
+  // made once (a 10,000-tag list is 150 kB of it).
+  const tagListBodies = new WeakMap<PageResult, string>();
 
   // Bodies (blob chunks, manifests) are consumed by the handlers themselves, as streams.
   app.removeAllContentTypeParsers();
@@ -53,7 +56,9 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
         const { name } = route as Extract<V2Route, { kind: 'tags' }>;
         const page = await registry.catalog.tags(name, pageRequest(req.query as Query));
         setLink(reply, `/v2/${name}/tags/list`, page);
-        return reply.type('application/json').send(JSON.stringify({ name, tags: page.items }));
+        let body = tagListBodies.get(page);
+        if (body === undefined) tagListBodies.set(page, (body = JSON.stringify({ name, tags: page.items })));
+        return reply.type('application/json').send(body);
       },
     },
     manifest: {

@@ -11,6 +11,7 @@ import {
   type JWTPayload,
 } from 'jose';
 import { BerthError } from '../../domain/errors.js';
+import { LruCache } from '../../domain/lru-cache.js';
 import type { AccessEntry } from '../../domain/scope.js';
 import type { IdentityStore } from '../../ports/identity-store.js';
 import type { Principal } from './principal.js';
@@ -46,6 +47,8 @@ interface KeyEntry {
 }
 
 const algorithm = 'ES256';
+/** Accepted clock skew between instances and clients, in seconds. */
+const clockTolerance = 30;
 
 /**
  * Signs and verifies Berth's JWTs (Docker registry token auth, refresh tokens, console
@@ -56,6 +59,13 @@ const algorithm = 'ES256';
 export class TokenService {
   private keys: KeyEntry[] = [];
   private lastLoad = 0;
+  /**
+   * Payloads of tokens whose signature and claims were checked, until they expire. A client
+   * sends the same token with every request of a push or pull; an ES256 verification is the
+   * largest CPU cost of a small request otherwise. The token text itself is the key, so a
+   * changed byte is a miss (and then a failed verification).
+   */
+  private readonly verified = new LruCache<string, { payload: JWTPayload; until: number }>(4096);
 
   constructor(
     private readonly identity: IdentityStore,
@@ -147,18 +157,25 @@ export class TokenService {
 
   /** Verifies signature (ES256 only, known kid), issuer, audience, time window and use. */
   async verify(token: string, use: TokenUse): Promise<VerifiedToken> {
+    const known = this.verified.get(token);
     let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, (header) => this.keyFor(header.kid), {
-        algorithms: [algorithm],
-        issuer: this.settings.issuer,
-        audience: this.settings.service,
-        clockTolerance: 30,
-        currentDate: new Date(this.now()),
-        requiredClaims: ['exp', 'nbf', 'iat'],
-      }));
-    } catch (err) {
-      throw new BerthError('UNAUTHORIZED', { message: `invalid token: ${(err as Error).message}` });
+    if (known && known.until > this.now()) {
+      payload = known.payload;
+    } else {
+      try {
+        ({ payload } = await jwtVerify(token, (header) => this.keyFor(header.kid), {
+          algorithms: [algorithm],
+          issuer: this.settings.issuer,
+          audience: this.settings.service,
+          clockTolerance,
+          currentDate: new Date(this.now()),
+          requiredClaims: ['exp', 'nbf', 'iat'],
+        }));
+      } catch (err) {
+        throw new BerthError('UNAUTHORIZED', { message: `invalid token: ${(err as Error).message}` });
+      }
+      // Valid until the moment jwtVerify itself would call it expired.
+      this.verified.set(token, { payload, until: ((payload.exp ?? 0) + clockTolerance) * 1000 });
     }
     const principal = payload.principal as { kind?: unknown; id?: unknown } | undefined;
     if (payload.token_use !== use) throw new BerthError('UNAUTHORIZED', { message: `invalid token: not a ${use} token` });

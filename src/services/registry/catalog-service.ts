@@ -1,6 +1,7 @@
 import { BerthError } from '../../domain/errors.js';
 import type { MetadataStore } from '../../ports/metadata-store.js';
 import { existingRepository } from './repositories.js';
+import { TagCache } from './tag-cache.js';
 
 export interface PageRequest {
   /** `n`: how many entries the client wants; undefined for the server's default. */
@@ -20,18 +21,24 @@ export interface CatalogOptions {
   maxPageSize: number;
   /** Catalog page size when the client gives no `n`. Tag lists are whole (up to maxPageSize) without `n`, as in distribution. */
   defaultPageSize: number;
+  /** Tag-list pages (keyed by the repository's tag version); shared with manifest lookups. */
+  tags?: TagCache;
 }
 
 /** Tag listing and the repository catalog (OCI dist-spec "Listing Tags", distribution's `_catalog`). */
 export class CatalogService {
+  private readonly tagPages: TagCache;
+
   constructor(
     private readonly meta: MetadataStore,
     private readonly options: CatalogOptions,
-  ) {}
+  ) {
+    this.tagPages = options.tags ?? new TagCache();
+  }
 
   async tags(repositoryName: string, page: PageRequest): Promise<PageResult> {
     const repository = await existingRepository(this.meta, repositoryName);
-    return this.paginate(page, this.options.maxPageSize, (limit, last) => this.meta.listTags(repository.id, { limit, last }));
+    return this.tagPages.page(repository, page, () => this.paginate(page, this.options.maxPageSize, (limit, last) => this.meta.listTags(repository.id, { limit, last })));
   }
 
   /**

@@ -7,7 +7,8 @@ import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
 import type { ManifestRow, MetadataStore, RepositoryRow } from '../../ports/metadata-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
-import { LruCache } from './lru-cache.js';
+import { LruCache } from '../../domain/lru-cache.js';
+import { TagCache } from './tag-cache.js';
 import { existingRepository, writableRepository } from './repositories.js';
 
 export interface ManifestContent {
@@ -31,12 +32,15 @@ export interface ManifestOptions {
   onEvents?: () => void;
   /** Bytes of manifest content kept in memory (content is immutable per digest, so it never goes stale). */
   cacheBytes?: number;
+  /** Tag lookups shared with the catalog (keyed by the repository's tag version). */
+  tags?: TagCache;
   now?: () => number;
 }
 
 /** Manifests and tags (OCI dist-spec "Pushing manifests", "Pulling manifests", "Deleting manifests"). */
 export class ManifestService {
   private readonly content: LruCache<Digest, Buffer>;
+  private readonly tags: TagCache;
   private readonly now: () => number;
 
   constructor(
@@ -46,6 +50,7 @@ export class ManifestService {
   ) {
     this.content = new LruCache(options.cacheBytes ?? 64 * 1024 * 1024, (b) => b.length);
     this.now = options.now ?? Date.now;
+    this.tags = options.tags ?? new TagCache();
   }
 
   /** `actor` names who pushed, for the push event written with the change. */
@@ -193,7 +198,7 @@ export class ManifestService {
     if (!byDigest && !isValidTag(reference)) throw new BerthError('MANIFEST_UNKNOWN', { detail: { tag: reference.slice(0, 200) } });
     const row = byDigest
       ? await this.meta.getManifest(repository.id, byDigest.digest)
-      : await this.meta.getTaggedManifest(repository.id, reference);
+      : await this.tags.manifest(repository, reference, () => this.meta.getTaggedManifest(repository.id, reference));
     if (!row) throw new BerthError('MANIFEST_UNKNOWN', { detail: byDigest ? { digest: reference } : { tag: reference } });
     return row;
   }

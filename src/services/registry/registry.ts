@@ -4,6 +4,7 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import { BlobService } from './blob-service.js';
 import { CatalogService } from './catalog-service.js';
 import { ManifestService } from './manifest-service.js';
+import { TagCache } from './tag-cache.js';
 import { UploadService } from './upload-service.js';
 
 export interface RegistryOptions {
@@ -36,12 +37,14 @@ export class Registry {
       automaticMount: options.automaticMount,
       onBytesReceived: options.onBytesReceived,
     });
+    const tags = new TagCache();
     this.manifests = new ManifestService(meta, store, {
       maxManifestBytes: options.maxManifestBytes,
       cacheBytes: options.manifestCacheBytes,
       recordPull: options.recordPull,
       onEvents: options.onEvents,
+      tags,
     });
-    this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize });
+    this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize, tags });
   }
 }
