@@ -49,9 +49,10 @@ export interface WebhookStore {
   /**
    * Reads outbox events after the consumer's cursor and, in one transaction, creates a
    * delivery and a `webhook.deliver` job for every enabled webhook of the event's project that
-   * wants its type, then advances the cursor. Resolves with the number of events consumed.
+   * wants its type, then advances the cursor. Resolves with how many events it consumed and
+   * how many delivery jobs it queued.
    */
-  fanOut(options: FanOutOptions): Promise<number>;
+  fanOut(options: FanOutOptions): Promise<{ events: number; jobs: number }>;
   createDelivery(delivery: { webhookId: number; eventId: number | null; eventType: string; status: DeliveryStatus }, now: number): Promise<DeliveryRow>;
   getDelivery(id: number): Promise<DeliveryRow | undefined>;
   recordAttempt(id: number, attempt: { status: DeliveryStatus; responseCode: number | null; latencyMs: number | null; error: string | null }, now: number): Promise<void>;

@@ -63,7 +63,7 @@ export class KyselyWebhookStore implements WebhookStore {
     return rows.map(toWebhook);
   }
 
-  async fanOut(options: FanOutOptions): Promise<number> {
+  async fanOut(options: FanOutOptions): Promise<{ events: number; jobs: number }> {
     return this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('event_cursor')
@@ -75,7 +75,7 @@ export class KyselyWebhookStore implements WebhookStore {
       const cursor = await sql<{ last_id: number }>`SELECT last_id FROM event_cursor WHERE consumer = ${options.consumer} ${lock}`.execute(trx);
       const after = Number(cursor.rows[0]?.last_id ?? 0);
       const events = await trx.selectFrom('event_outbox').selectAll().where('id', '>', after).orderBy('id').limit(options.batch).execute();
-      if (events.length === 0) return 0;
+      if (events.length === 0) return { events: 0, jobs: 0 };
 
       const projects = [...new Set(events.map((e) => e.project).filter((p): p is string => p !== null))];
       const hooks =
@@ -90,6 +90,7 @@ export class KyselyWebhookStore implements WebhookStore {
               .where('webhook.enabled', '=', 1)
               .orderBy('webhook.id')
               .execute();
+      let jobs = 0;
       for (const event of events) {
         for (const hook of hooks) {
           if (hook.project_name !== event.project) continue;
@@ -123,6 +124,7 @@ export class KyselyWebhookStore implements WebhookStore {
               ),
             )
             .execute();
+          jobs++;
         }
       }
       await trx
@@ -130,7 +132,7 @@ export class KyselyWebhookStore implements WebhookStore {
         .set({ last_id: events[events.length - 1]!.id, updated_at: options.now })
         .where('consumer', '=', options.consumer)
         .execute();
-      return events.length;
+      return { events: events.length, jobs };
     });
   }
 

@@ -35,6 +35,8 @@ export class JobRunner {
   private readonly handlers = new Map<string, JobHandler>();
   private running = false;
   private readonly waiters = new Set<() => void>();
+  /** Loops that wake on their own schedule (the lease reaper); only stop() ends their wait early. */
+  private readonly sleepers = new Set<() => void>();
   private loops: Promise<void>[] = [];
   private readonly now: () => number;
 
@@ -64,6 +66,11 @@ export class JobRunner {
     for (const wake of [...this.waiters]) wake();
   }
 
+  private wakeAll(): void {
+    this.notify();
+    for (const wake of [...this.sleepers]) wake();
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -74,7 +81,7 @@ export class JobRunner {
   /** Stops claiming; resolves when running jobs have finished. */
   async stop(): Promise<void> {
     this.running = false;
-    this.notify();
+    this.wakeAll();
     await Promise.all(this.loops);
   }
 
@@ -111,21 +118,22 @@ export class JobRunner {
   private async reaper(): Promise<void> {
     while (this.running) {
       await this.store.releaseExpired(this.now()).catch(() => undefined);
-      await this.idle(Math.max(1000, this.options.leaseMs / 2));
+      // Not woken by notify(): expired leases come with time, not with new work.
+      await this.idle(Math.max(1000, this.options.leaseMs / 2), this.sleepers);
     }
   }
 
-  private idle(ms: number): Promise<void> {
+  private idle(ms: number, waiters = this.waiters): Promise<void> {
     // stop() may have come while this loop was busy: never start a wait it cannot end.
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.waiters.delete(done);
+        waiters.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.waiters.add(done);
+      waiters.add(done);
     });
   }
 }

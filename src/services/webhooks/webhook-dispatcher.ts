@@ -39,10 +39,11 @@ export class WebhookDispatcher {
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.webhooks.fanOut({ consumer: webhookConsumer, batch: 200, maxAttempts: this.options.maxAttempts, now: (this.options.now ?? Date.now)() });
-      total += n;
-      if (n > 0) this.options.onJobs();
-      if (n < 200) return total;
+      const { events, jobs } = await this.webhooks.fanOut({ consumer: webhookConsumer, batch: 200, maxAttempts: this.options.maxAttempts, now: (this.options.now ?? Date.now)() });
+      total += events;
+      // Wake the job runner only for deliveries it can run (not for every pull recorded).
+      if (jobs > 0) this.options.onJobs();
+      if (events < 200) return total;
     }
   }
 
