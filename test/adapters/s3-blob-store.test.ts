@@ -1,14 +1,12 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { pipeline } from 'node:stream/promises';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/adapters/storage/s3-blob-store.js';
 import { digestOf, type Digest } from '../../src/domain/digest.js';
 import { StoreNotFoundError } from '../../src/ports/blob-store.js';
+import { measureTransfers, memoryReport } from '../helpers/blob-memory.js';
 import { startS3rverOrWarn } from '../helpers/s3rver.js';
 import { blobStoreContract } from './blobstore.contract.js';
 
@@ -222,89 +220,9 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
   });
 
   it('keeps memory bounded: a 256 MiB append, commit and read grow RSS by less than 64 MiB', { timeout: 240_000 }, async () => {
-    const store = open();
-    // RSS is sampled every 10 ms. V8 collects garbage Buffers only once ~64 MiB of them piled
-    // up, which would measure the collector's lag rather than what the driver holds, so a full
-    // GC runs every 100 ms while sampling.
-    const gc = exposeGc();
-    let peak = 0;
-    let samples = 0;
-    const sampler = setInterval(() => {
-      if (++samples % 10 === 0) gc();
-      peak = Math.max(peak, process.memoryUsage.rss());
-    }, 10);
-    try {
-      // The baseline is the peak of the same moves on 64 MiB: it holds what streaming at all
-      // costs (SDK, sockets, V8 heap and allocator sizes, which swing by tens of MiB from run to
-      // run), so the growth is what scales with the blob. Buffering the blob would add 192 MiB.
-      const idle = process.memoryUsage.rss();
-      await transfer(store, 64 * MiB);
-      const baseline = peak;
-      peak = 0;
-      await transfer(store, 256 * MiB);
-      const growth = peak - baseline;
-      console.log(
-        `S3 driver memory: RSS idle ${mib(idle)}, peak moving 64 MiB ${mib(baseline)}, peak moving 256 MiB ${mib(peak)} (${growth < 0 ? '' : '+'}${mib(growth)} over 64 MiB, +${mib(peak - idle)} over idle)`,
-      );
-      expect(growth).toBeLessThan(64 * MiB);
-    } finally {
-      clearInterval(sampler);
-    }
+    // The commit concatenates two chunks: streamed on s3rver, which lacks UploadPartCopy.
+    const memory = await measureTransfers(open(), 64 * MiB, 256 * MiB);
+    console.log(memoryReport('S3 driver', memory, 64 * MiB, 256 * MiB));
+    expect(memory.peak - memory.baseline).toBeLessThan(64 * MiB);
   });
 });
-
-/**
- * Two appends of size/2 (so the commit concatenates: streamed on s3rver, which lacks
- * UploadPartCopy), the commit, and a full read checked against the digest.
- */
-async function transfer(store: S3BlobStore, size: number): Promise<void> {
-  const id = randomUUID();
-  const hash = createHash('sha256');
-  await store.createUpload(id);
-  let offset = 0;
-  for (let i = 0; i < 2; i++) offset = await store.append(id, offset, generated(size / 2, i, hash));
-  const digest = `sha256:${hash.digest('hex')}` as Digest;
-  await store.commitUpload(id, digest);
-  const readBack = createHash('sha256');
-  await pipeline(await store.read(digest), discard(readBack));
-  expect(`sha256:${readBack.digest('hex')}`).toBe(digest);
-  expect(await store.stat(digest)).toEqual({ size });
-}
-
-/** `size` bytes generated 64 KiB at a time (never held whole), fed into `hash` as they go. */
-function generated(size: number, seed: number, hash: ReturnType<typeof createHash>): Readable {
-  const pattern = randomBytes(64 * 1024);
-  let produced = 0;
-  return new Readable({
-    read() {
-      if (produced >= size) return void this.push(null);
-      const piece = Buffer.allocUnsafe(Math.min(pattern.length, size - produced));
-      pattern.copy(piece);
-      piece.writeUInt32BE(produced / pattern.length, 0);
-      piece.writeUInt32BE(seed, 4);
-      produced += piece.length;
-      hash.update(piece);
-      this.push(piece);
-    },
-  });
-}
-
-/** A sink that only feeds what it receives into `hash`, if given. */
-function discard(hash?: ReturnType<typeof createHash>): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      hash?.update(chunk);
-      callback();
-    },
-  });
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / MiB).toFixed(1)} MiB`;
-}
-
-/** V8's full garbage collection, exposed at run time (test workers start without --expose-gc). */
-function exposeGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
