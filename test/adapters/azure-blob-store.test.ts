@@ -5,11 +5,13 @@ import { ContainerSASPermissions, SASProtocol } from '@azure/storage-blob';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore, type AzureBlobStoreOptions } from '../../src/adapters/storage/azure-blob-store.js';
 import { blockOffset } from '../../src/adapters/storage/azure-block-plan.js';
-import { digestOf, type Digest } from '../../src/domain/digest.js';
-import { StoreNotFoundError, StoreOffsetError } from '../../src/ports/blob-store.js';
+import { digestOf } from '../../src/domain/digest.js';
+import { BerthError } from '../../src/domain/errors.js';
+import { StoreOffsetError } from '../../src/ports/blob-store.js';
 import { startAzuriteOrWarn } from '../helpers/azurite.js';
 import { measureTransfers, memoryReport } from '../helpers/blob-memory.js';
-import { blobStoreContract } from './blobstore.contract.js';
+import { expectServesBytes } from '../helpers/direct-url.js';
+import { blobStoreContract, failingBody, uploadOf } from './blobstore.contract.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -29,6 +31,12 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
       return open({ listPageSize: 2 });
     },
     async destroy() {},
+    async reopen(store) {
+      return open({ prefix: (store as AzureBlobStore).keys.prefix });
+    },
+    async withCdn(cdnBaseUrl, prefix) {
+      return open({ prefix, redirect: { enabled: true, expiresSeconds: 300, cdnBaseUrl } });
+    },
   });
 
   /** Every blob name under the store's prefix and `under`, without the prefix. */
@@ -49,10 +57,7 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
 
   it('keeps an upload as one block blob whose committed blocks are the appended chunks', async () => {
     const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('abc')]));
-    await store.append(id, 3, Readable.from([Buffer.from('defg')]));
+    const id = await uploadOf(store, ['abc', 'defg']);
     expect(await namesOf(store, '')).toEqual([`uploads/${id}/data`]);
     expect(await blocksOf(store, id)).toEqual({ committed: [[0, 3], [3, 4]], uncommitted: 0 });
     const digest = digestOf(Buffer.from('abcdefg'));
@@ -84,19 +89,9 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
 
   it('lands a chunk whole or not at all: blocks staged before the stream failed stay uncommitted and are dropped', async () => {
     const store = open({ blockSizeBytes: 64 * KiB });
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('0123456789')]));
-    let sent = 0;
-    const failing = new Readable({
-      read() {
-        // Five whole blocks reach Azure (Put Block), then the client goes away.
-        if (sent === 5) return void this.destroy(new Error('client went away'));
-        sent++;
-        this.push(randomBytes(64 * KiB));
-      },
-    });
-    await expect(store.append(id, 10, failing)).rejects.toThrow('client went away');
+    const id = await uploadOf(store, ['0123456789']);
+    // Five whole blocks reach Azure (Put Block), then the client goes away.
+    await expect(store.append(id, 10, failingBody(5, 64 * KiB))).rejects.toThrow('client went away');
     expect(await store.uploadSize(id)).toBe(10);
     expect(await blocksOf(store, id)).toEqual({ committed: [[0, 10]], uncommitted: 5 });
     expect((await buffer(store.readUpload(id))).toString()).toBe('0123456789');
@@ -104,6 +99,21 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
     expect(await store.append(id, 10, Readable.from([Buffer.from('ab')]))).toBe(12);
     expect(await blocksOf(store, id)).toEqual({ committed: [[0, 10], [10, 2]], uncommitted: 0 });
     expect((await buffer(store.readUpload(id))).toString()).toBe('0123456789ab');
+  });
+
+  it('refuses a chunk that would take the upload past its block limit with BLOB_TOO_LARGE, storing none of it', async () => {
+    const store = open({ blockSizeBytes: KiB, maxUploadBlocks: 3 });
+    const id = randomUUID();
+    await store.createUpload(id);
+    expect(await store.append(id, 0, Readable.from([randomBytes(2 * KiB)]))).toBe(2 * KiB);
+    const error = await store.append(id, 2 * KiB, Readable.from([randomBytes(2 * KiB)])).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(BerthError);
+    expect(error).toMatchObject({ key: 'BLOB_TOO_LARGE', status: 413, message: 'an upload holds at most 3 blocks of 1024 bytes on Azure (storage.azure.blockSizeBytes)' });
+    expect(await blocksOf(store, id)).toEqual({ committed: [[0, KiB], [KiB, KiB]], uncommitted: 1 });
+    expect(await store.append(id, 2 * KiB, Readable.from([randomBytes(KiB)]))).toBe(3 * KiB);
   });
 
   it('refuses an append that lost the race to another writer, keeping the winner’s bytes', async () => {
@@ -128,34 +138,11 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
     expect((await buffer(store.readUpload(id))).toString()).toBe('XYZ');
   });
 
-  it('continues an upload from another store instance (state lives in the container)', async () => {
-    const options = az.storeOptions({ blockSizeBytes: 64 * KiB });
-    const first = new AzureBlobStore(options);
-    const id = randomUUID();
-    const data = randomBytes(150 * KiB);
-    await first.createUpload(id);
-    expect(await first.append(id, 0, Readable.from([data.subarray(0, 100 * KiB)]))).toBe(100 * KiB);
-    const second = new AzureBlobStore(options);
-    expect(await second.uploadSize(id)).toBe(100 * KiB);
-    await expect(second.append(id, 99 * KiB, Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(StoreOffsetError);
-    expect(await second.append(id, 100 * KiB, Readable.from([data.subarray(100 * KiB)]))).toBe(150 * KiB);
-    const digest = digestOf(data);
-    await second.commitUpload(id, digest);
-    expect((await buffer(await first.read(digest))).equals(data)).toBe(true);
-    expect(await first.uploadSize(id)).toBeUndefined();
-  });
-
   it('truncates inside a block by staging it again shortened, and drops the blocks after', async () => {
     const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('abcd')]));
-    await store.append(id, 4, Readable.from([Buffer.from('efgh')]));
-    await store.append(id, 8, Readable.from([Buffer.from('ijkl')]));
+    const id = await uploadOf(store, ['abcd', 'efgh', 'ijkl']);
     await store.truncateUpload(id, 6);
-    expect(await store.uploadSize(id)).toBe(6);
     expect(await blocksOf(store, id)).toEqual({ committed: [[0, 4], [4, 2]], uncommitted: 0 });
-    expect((await buffer(store.readUpload(id))).toString()).toBe('abcdef');
     await store.truncateUpload(id, 4);
     expect(await blocksOf(store, id)).toEqual({ committed: [[0, 4]], uncommitted: 0 });
     expect(await store.append(id, 4, Readable.from([Buffer.from('XY')]))).toBe(6);
@@ -204,23 +191,6 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
     expect((await buffer(await store.read(digest))).equals(data)).toBe(true);
   });
 
-  it('commits an empty upload as an empty object', async () => {
-    const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    const digest = digestOf(Buffer.alloc(0));
-    await store.commitUpload(id, digest);
-    expect(await store.stat(digest)).toEqual({ size: 0 });
-    expect((await buffer(await store.read(digest))).length).toBe(0);
-  });
-
-  it('refuses to commit, read, append to or truncate an unknown upload with StoreNotFoundError', async () => {
-    const store = open();
-    await expect(store.commitUpload(randomUUID(), digestOf(Buffer.from('x')))).rejects.toBeInstanceOf(StoreNotFoundError);
-    await expect(buffer(store.readUpload(randomUUID()))).rejects.toBeInstanceOf(StoreNotFoundError);
-    await expect(store.truncateUpload(randomUUID(), 0)).rejects.toBeInstanceOf(StoreNotFoundError);
-  });
-
   it('answers a ping, and fails one for a container that does not exist, naming it and not the key', async () => {
     await expect(open().ping()).resolves.toBeUndefined();
     const error = await open({ container: 'no-such-container' })
@@ -264,10 +234,6 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
   });
 
   describe('redirects', () => {
-    it('offers no URL unless redirects are enabled', async () => {
-      expect(await open().redirectURL(digestOf(Buffer.from('x')))).toBeUndefined();
-    });
-
     it('signs a read-only SAS URL that serves the exact bytes and honours Range', async () => {
       const store = open({ redirect: { enabled: true, expiresSeconds: 300 } });
       const data = randomBytes(50_000);
@@ -284,13 +250,7 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
       expect(url.href).not.toContain(encodeURIComponent(az.accountKey));
       expect(url.href).not.toContain(az.accountKey);
 
-      const whole = await fetch(url);
-      expect(whole.status).toBe(200);
-      expect(Buffer.from(await whole.arrayBuffer()).equals(data)).toBe(true);
-      const part = await fetch(url, { headers: { Range: 'bytes=100-199' } });
-      expect(part.status).toBe(206);
-      expect(part.headers.get('content-range')).toBe('bytes 100-199/50000');
-      expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(100, 200))).toBe(true);
+      await expectServesBytes(url, data);
       const tail = await fetch(url, { headers: { Range: 'bytes=49990-' } });
       expect(tail.status).toBe(206);
       expect(Buffer.from(await tail.arrayBuffer()).equals(data.subarray(49_990))).toBe(true);
@@ -302,13 +262,6 @@ describe.skipIf(!azurite)('Azure driver on Azurite', () => {
       const overwrite = await fetch(url, { method: 'PUT', body: 'x', headers: { 'x-ms-blob-type': 'BlockBlob' } });
       expect(overwrite.status).toBe(403);
       expect((await buffer(await store.read(digest))).equals(data)).toBe(true);
-    });
-
-    it('points at the CDN when one is configured', async () => {
-      const store = open({ prefix: 'reg one', redirect: { enabled: true, expiresSeconds: 300, cdnBaseUrl: 'https://cdn.example.test/base/' } });
-      const digest = digestOf(Buffer.from('cdn')) as Digest;
-      const hex = digest.slice('sha256:'.length);
-      expect(await store.redirectURL(digest)).toBe(`https://cdn.example.test/base/reg%20one/blobs/sha256/${hex.slice(0, 2)}/${hex}`);
     });
   });
 

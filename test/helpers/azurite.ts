@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import type { AzureBlobStoreOptions } from '../../src/adapters/storage/azure-blob-store.js';
+import { startEmulator, startOrWarn, type EmulatorProcess } from './emulator-process.js';
 
 export interface TestAzurite {
   /** Blob service URL of the account: http://127.0.0.1:<port>/<account>. */
@@ -39,29 +39,19 @@ export async function startAzurite(): Promise<TestAzurite> {
   const accountName = `berth${randomBytes(5).toString('hex')}`;
   const accountKey = randomBytes(64).toString('base64');
   const args = ['--blobHost', '127.0.0.1', '--blobPort', '0', '--location', directory, '--disableTelemetry', '--skipApiVersionCheck', '--silent'];
-  const child: ChildProcess = spawn(process.execPath, [script, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, AZURITE_ACCOUNTS: `${accountName}:${accountKey}` },
-  });
-  let port: number;
+  const env = { ...process.env, AZURITE_ACCOUNTS: `${accountName}:${accountKey}` };
+  let server: EmulatorProcess;
   try {
-    port = await readPort(child, 20_000);
+    server = await startEmulator('Azurite', [script, ...args], env, listeningPort, 20_000);
   } catch (err) {
-    child.kill('SIGKILL');
     await rm(directory, { recursive: true, force: true });
     throw err;
   }
-  const endpoint = `http://127.0.0.1:${port}/${accountName}`;
+  const endpoint = `http://127.0.0.1:${server.port}/${accountName}`;
   const container = `berth-${randomBytes(6).toString('hex')}`;
   const service = new BlobServiceClient(endpoint, new StorageSharedKeyCredential(accountName, accountKey));
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin!.end();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await server.stop();
     await rm(directory, { recursive: true, force: true });
   };
   try {
@@ -94,37 +84,13 @@ export async function startAzurite(): Promise<TestAzurite> {
   };
 }
 
-/** The port from Azurite's "successfully listens on" line, or the reason it never printed one. */
-function readPort(child: ChildProcess, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`Azurite did not start within ${timeoutMs} ms: ${stdout.trim()} ${stderr.trim()}`)), timeoutMs);
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdout!.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      const match = /successfully listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (!match) return;
-      clearTimeout(timer);
-      resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Azurite exited with code ${code}: ${stdout.trim()} ${stderr.trim()}`));
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+/** The port in Azurite's "successfully listens on http://127.0.0.1:<port>" line. */
+function listeningPort(stdout: string): number | undefined {
+  const match = /successfully listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+  return match ? Number(match[1]) : undefined;
 }
 
-/** Starts Azurite for a test file, or warns (loudly) why Azure tests are skipped and resolves undefined. */
-export async function startAzuriteOrWarn(suite: string): Promise<TestAzurite | undefined> {
-  try {
-    return await startAzurite();
-  } catch (err) {
-    console.warn(`SKIPPING ${suite}: Azurite (Azure Storage emulator) could not start: ${(err as Error).message}`);
-    return undefined;
-  }
+/** Starts Azurite for a test file, or warns (loudly) why its tests are skipped and resolves undefined. */
+export function startAzuriteOrWarn(suite: string): Promise<TestAzurite | undefined> {
+  return startOrWarn(suite, 'Azurite (Azure Storage emulator)', () => startAzurite());
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { expectServesBytes } from '../helpers/direct-url.js';
 import { OCI_MANIFEST, RegistryClient, imageManifest, jsonBlob, randomBlob, type Blob } from '../helpers/oci.js';
 
 /** What the registry suite needs to know of one object store (S3 bucket, Azure container). */
@@ -166,12 +167,7 @@ export function objectStoreRegistrySuite(label: string, store: () => ObjectStore
       const location = res.headers.get('location')!;
       store().expectRedirect(new URL(location), 120);
 
-      const direct = await fetch(location);
-      expect(direct.status).toBe(200);
-      expect(Buffer.from(await direct.arrayBuffer()).equals(blob.data)).toBe(true);
-      const ranged = await fetch(location, { headers: { Range: 'bytes=10-19' } });
-      expect(ranged.status).toBe(206);
-      expect(Buffer.from(await ranged.arrayBuffer()).equals(blob.data.subarray(10, 20))).toBe(true);
+      await expectServesBytes(location, blob.data);
 
       const head = await client.fetch(`/v2/${name}/blobs/${blob.digest}`, { method: 'HEAD' });
       expect(head.status).toBe(200);

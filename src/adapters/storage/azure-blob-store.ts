@@ -39,6 +39,8 @@ export interface AzureBlobStoreOptions {
   listPageSize?: number;
   /** Largest session committed with Copy Blob From URL (Azure allows 256 MiB); smaller only to exercise the other paths in tests. */
   syncCopyMaxBytes?: number;
+  /** Committed blocks an upload session may hold (Azure allows 50,000); smaller only to exercise the limit in tests. */
+  maxUploadBlocks?: number;
 }
 
 /** What Get Block List says of an upload session's blob. */
@@ -95,6 +97,7 @@ export class AzureBlobStore implements BlobStore {
   private readonly blockSize: number;
   private readonly listPageSize: number;
   private readonly syncCopyMaxBytes: number;
+  private readonly maxUploadBlocks: number;
   private readonly redirect: AzureBlobStoreOptions['redirect'];
   /** The account key, when there is one to sign SAS URLs with. */
   private readonly signer: StorageSharedKeyCredential | undefined;
@@ -110,6 +113,7 @@ export class AzureBlobStore implements BlobStore {
     this.blockSize = Math.min(Math.max(Math.floor(options.blockSizeBytes ?? 16 * MiB), 1), azureLimits.maxBlockBytes);
     this.listPageSize = options.listPageSize ?? 5000;
     this.syncCopyMaxBytes = Math.min(options.syncCopyMaxBytes ?? azureLimits.maxSyncCopyBytes, azureLimits.maxSyncCopyBytes);
+    this.maxUploadBlocks = Math.min(options.maxUploadBlocks ?? azureLimits.maxBlocks, azureLimits.maxBlocks);
     this.redirect = options.redirect;
     const credential = this.container.credential;
     this.signer = credential instanceof StorageSharedKeyCredential ? credential : undefined;
@@ -187,9 +191,9 @@ export class AzureBlobStore implements BlobStore {
     const staged: string[] = [];
     let end = offset;
     for await (const block of fixedBlocks(data, this.blockSize)) {
-      if (committed.blocks.length + staged.length >= azureLimits.maxBlocks) {
+      if (committed.blocks.length + staged.length >= this.maxUploadBlocks) {
         throw new BerthError('BLOB_TOO_LARGE', {
-          message: `an upload holds at most ${azureLimits.maxBlocks} blocks of ${this.blockSize} bytes on Azure (storage.azure.blockSizeBytes)`,
+          message: `an upload holds at most ${this.maxUploadBlocks} blocks of ${this.blockSize} bytes on Azure (storage.azure.blockSizeBytes)`,
         });
       }
       const name = blockId(end, nonce);
