@@ -50,9 +50,11 @@ export const configSchema = z.strictObject({
   storage: z
     .strictObject({
       driver: z
-        .enum(['filesystem', 's3'])
+        .enum(['filesystem', 's3', 'azure'])
         .default('filesystem')
-        .describe('Where blob bytes live: `filesystem` (one machine) or `s3` (any S3 API store; what several instances share). See docs/storage.md.'),
+        .describe(
+          'Where blob bytes live: `filesystem` (one machine), `s3` (any S3 API store) or `azure` (Azure Blob Storage); several instances share `s3` or `azure`. See docs/storage.md.',
+        ),
       filesystem: z
         .strictObject({
           root: z.string().min(1).optional().describe('Directory for blobs and upload sessions. Default: `<dataDir>/storage`.'),
@@ -117,6 +119,72 @@ export const configSchema = z.strictObject({
             .prefault({}),
         })
         .prefault({}),
+      azure: z
+        .strictObject({
+          accountName: z
+            .string()
+            .regex(/^[a-z0-9]{3,24}$/, 'must be 3 to 24 lowercase letters and digits (an Azure storage account name)')
+            .optional()
+            .describe('Storage account name: with `accountKey`, and for the default endpoint `https://<accountName>.blob.core.windows.net`.'),
+          accountKey: z
+            .string()
+            .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be a base64 account key, as the portal shows it')
+            .optional()
+            .describe('Storage account access key (never logged; prefer the environment variable). Signs requests and the SAS URLs of redirects.'),
+          connectionString: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              'Connection string (`DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...` or with `SharedAccessSignature=`), instead of `accountName`, `accountKey`, `sasToken` and `endpoint`. Never logged.',
+            ),
+          sasToken: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              'A SAS token for the container (permissions r, a, c, w, d, l) instead of a key; never logged. Redirects then need `redirect.cdnBaseUrl`, since Berth cannot sign URLs.',
+            ),
+          endpoint: z
+            .url({ protocol: /^https?$/ })
+            .optional()
+            .describe(
+              'Blob service URL. Default: `https://<accountName>.blob.core.windows.net`. Sovereign clouds: `https://<account>.blob.core.usgovcloudapi.net`, `.blob.core.chinacloudapi.cn`; Azurite: `http://127.0.0.1:10000/<account>`.',
+            ),
+          container: z
+            .string()
+            .regex(/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/, 'must be 3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit')
+            .optional()
+            .describe('Container for blobs and upload sessions; required when `storage.driver` is `azure`. Berth does not create it.'),
+          prefix: z
+            .string()
+            .regex(/^[A-Za-z0-9._\-/]*$/, 'may contain only letters, digits, ".", "_", "-" and "/"')
+            .default('')
+            .describe('Blob name prefix inside the container (e.g. `berth/`), so a container can hold other things too.'),
+          blockSizeBytes: z
+            .number()
+            .int()
+            .min(MiB)
+            .max(4000 * MiB)
+            .default(16 * MiB)
+            .describe(
+              'Block size of uploads, 1 MiB to 4000 MiB (Azure limit); memory per upload in flight. An upload holds up to 50,000 blocks (781 GiB at 16 MiB).',
+            ),
+          redirect: z
+            .strictObject({
+              enabled: z
+                .boolean()
+                .default(false)
+                .describe('Answer blob GETs with a 307 redirect to Azure (read-only SAS URL) or the CDN, so bytes bypass Berth.'),
+              expiresSeconds: z.number().int().min(1).max(604_800).default(900).describe('Lifetime of the SAS URLs of redirects (at most 7 days).'),
+              cdnBaseUrl: z
+                .url({ protocol: /^https?$/ })
+                .optional()
+                .describe('Redirect to `<cdnBaseUrl>/<blob name>` instead of a SAS URL (a CDN or Front Door in front of the container).'),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
     })
     .superRefine((storage, ctx) => {
       const s3 = storage.s3;
@@ -132,6 +200,7 @@ export const configSchema = z.strictObject({
       if (s3.kmsKeyId !== undefined && s3.serverSideEncryption !== 'aws:kms') {
         ctx.addIssue({ code: 'custom', path: ['s3', 'kmsKeyId'], message: 'storage.s3.kmsKeyId needs storage.s3.serverSideEncryption aws:kms' });
       }
+      for (const issue of azureIssues(storage.driver === 'azure', storage.azure)) ctx.addIssue({ code: 'custom', ...issue });
     })
     .prefault({}),
   registry: z
@@ -261,6 +330,48 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
 });
+
+/**
+ * What is wrong with the Azure settings. `active`: the driver is azure, so what it needs must be
+ * there; combinations that contradict each other are refused either way.
+ */
+function azureIssues(
+  active: boolean,
+  azure: { accountName?: string; accountKey?: string; connectionString?: string; sasToken?: string; endpoint?: string; container?: string; redirect: { enabled: boolean; cdnBaseUrl?: string } },
+): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  if (azure.connectionString !== undefined && [azure.accountName, azure.accountKey, azure.sasToken, azure.endpoint].some((v) => v !== undefined)) {
+    issues.push({
+      path: ['azure', 'connectionString'],
+      message: 'storage.azure.connectionString names the account, its key or SAS and the endpoint; leave out accountName, accountKey, sasToken and endpoint',
+    });
+  }
+  if (azure.accountKey !== undefined && azure.sasToken !== undefined) {
+    issues.push({ path: ['azure', 'sasToken'], message: 'give storage.azure.accountKey or storage.azure.sasToken, not both' });
+  }
+  if (azure.accountKey !== undefined && azure.accountName === undefined) {
+    issues.push({ path: ['azure', 'accountName'], message: 'storage.azure.accountKey needs storage.azure.accountName' });
+  }
+  if (azure.sasToken !== undefined && azure.endpoint === undefined && azure.accountName === undefined) {
+    issues.push({ path: ['azure', 'endpoint'], message: 'storage.azure.sasToken needs storage.azure.endpoint or storage.azure.accountName' });
+  }
+  if (!active) return issues;
+  if (!azure.container) issues.push({ path: ['azure', 'container'], message: 'storage.driver azure needs storage.azure.container' });
+  if (azure.connectionString === undefined && azure.accountKey === undefined && azure.sasToken === undefined) {
+    issues.push({
+      path: ['azure'],
+      message: 'storage.driver azure needs credentials: storage.azure.connectionString, storage.azure.accountKey (with accountName) or storage.azure.sasToken',
+    });
+  }
+  const canSign = azure.accountKey !== undefined || /(^|;)\s*AccountKey=/i.test(azure.connectionString ?? '');
+  if (azure.redirect.enabled && azure.redirect.cdnBaseUrl === undefined && !canSign) {
+    issues.push({
+      path: ['azure', 'redirect', 'enabled'],
+      message: 'storage.azure.redirect needs an account key to sign SAS URLs (storage.azure.accountKey, or a connection string with AccountKey) or storage.azure.redirect.cdnBaseUrl',
+    });
+  }
+  return issues;
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

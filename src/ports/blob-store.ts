@@ -36,7 +36,7 @@ export interface BlobStore {
   append(id: string, offset: number, data: Readable): Promise<number>;
   /** Cuts an upload back to `size` bytes (drops the tail a crash left behind). */
   truncateUpload(id: string, size: number): Promise<void>;
-  /** The bytes of an upload session, from `start` (to recompute a hash after a restart). */
+  /** The bytes of an upload session, from `start` (to recompute a hash after a restart); fails with StoreNotFoundError when it does not exist. */
   readUpload(id: string, start?: number): Readable;
   /** Makes an upload's bytes the committed object `digest` (atomic) and ends the session. */
   commitUpload(id: string, digest: Digest): Promise<void>;

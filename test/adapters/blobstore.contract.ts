@@ -10,6 +10,31 @@ import { digestOf } from '../../src/domain/digest.js';
 export interface BlobStoreHarness {
   create(): Promise<BlobStore>;
   destroy(store: BlobStore): Promise<void>;
+  /** Another instance on the same storage as `store`: another Berth process, or this one after a restart. */
+  reopen?(store: BlobStore): Promise<BlobStore>;
+  /** A store with redirects to `cdnBaseUrl` and blob names under `prefix` (drivers that offer redirects). */
+  withCdn?(cdnBaseUrl: string, prefix: string): Promise<BlobStore>;
+}
+
+/** A new upload session holding `chunks`, one append each; resolves with its id. */
+export async function uploadOf(store: BlobStore, chunks: ReadonlyArray<string | Buffer>): Promise<string> {
+  const id = randomUUID();
+  await store.createUpload(id);
+  let offset = 0;
+  for (const chunk of chunks) offset = await store.append(id, offset, Readable.from([Buffer.from(chunk)]));
+  return id;
+}
+
+/** A request body that sends `pieces` random pieces of `pieceBytes`, then fails as when the client goes away. */
+export function failingBody(pieces: number, pieceBytes: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent === pieces) return void this.destroy(new Error('client went away'));
+      sent++;
+      this.push(randomBytes(pieceBytes));
+    },
+  });
 }
 
 /**
@@ -108,16 +133,8 @@ export function blobStoreContract(name: string, harness: BlobStoreHarness): void
     });
 
     it('cuts back a chunk whose stream fails midway: it lands whole or not at all', async () => {
-      const id = randomUUID();
-      await store.createUpload(id);
-      await store.append(id, 0, Readable.from([Buffer.from('0123456789')]));
-      const failing = new Readable({
-        read() {
-          this.push(randomBytes(64 * 1024));
-          this.destroy(new Error('client went away'));
-        },
-      });
-      await expect(store.append(id, 10, failing)).rejects.toThrow('client went away');
+      const id = await uploadOf(store, ['0123456789']);
+      await expect(store.append(id, 10, failingBody(1, 64 * 1024))).rejects.toThrow('client went away');
       expect(await store.uploadSize(id)).toBe(10);
       expect((await buffer(store.readUpload(id))).toString()).toBe('0123456789');
     });
@@ -134,6 +151,59 @@ export function blobStoreContract(name: string, harness: BlobStoreHarness): void
 
     it('rejects an append to an unknown upload with StoreNotFoundError', async () => {
       await expect(store.append(randomUUID(), 0, Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(StoreNotFoundError);
+    });
+
+    it('truncates across chunks, then appends after the cut', async () => {
+      const id = await uploadOf(store, ['abcd', 'efgh', 'ijkl']);
+      await store.truncateUpload(id, 6);
+      expect(await store.uploadSize(id)).toBe(6);
+      expect((await buffer(store.readUpload(id))).toString()).toBe('abcdef');
+      expect(await store.append(id, 6, Readable.from([Buffer.from('XY')]))).toBe(8);
+      expect((await buffer(store.readUpload(id))).toString()).toBe('abcdefXY');
+    });
+
+    it('stores nothing for an empty chunk', async () => {
+      const id = randomUUID();
+      await store.createUpload(id);
+      expect(await store.append(id, 0, Readable.from([]))).toBe(0);
+      expect(await store.uploadSize(id)).toBe(0);
+    });
+
+    it('commits an empty upload as an empty object', async () => {
+      const id = randomUUID();
+      await store.createUpload(id);
+      const digest = digestOf(Buffer.alloc(0));
+      await store.commitUpload(id, digest);
+      expect(await store.stat(digest)).toEqual({ size: 0 });
+      expect((await buffer(await store.read(digest))).length).toBe(0);
+    });
+
+    it('refuses to commit or read an unknown upload with StoreNotFoundError', async () => {
+      await expect(store.commitUpload(randomUUID(), digestOf(Buffer.from('x')))).rejects.toBeInstanceOf(StoreNotFoundError);
+      await expect(buffer(store.readUpload(randomUUID()))).rejects.toBeInstanceOf(StoreNotFoundError);
+    });
+
+    it.skipIf(!harness.reopen)('continues an upload from another instance on the same storage', async () => {
+      const id = await uploadOf(store, ['hello ']);
+      const other = await harness.reopen!(store);
+      expect(await other.uploadSize(id)).toBe(6);
+      await expect(other.append(id, 5, Readable.from([Buffer.from('x')]))).rejects.toBeInstanceOf(StoreOffsetError);
+      expect(await other.append(id, 6, Readable.from([Buffer.from('world')]))).toBe(11);
+      const digest = digestOf(Buffer.from('hello world'));
+      await other.commitUpload(id, digest);
+      expect((await buffer(await store.read(digest))).toString()).toBe('hello world');
+      expect(await store.uploadSize(id)).toBeUndefined();
+    });
+
+    it('offers no redirect URL unless redirects are enabled', async () => {
+      expect(await store.redirectURL?.(digestOf(Buffer.from('x')))).toBeUndefined();
+    });
+
+    it.skipIf(!harness.withCdn)('points redirects at the CDN when one is configured, the blob name URL-encoded', async () => {
+      const cdn = await harness.withCdn!('https://cdn.example.test/base/', 'reg one');
+      const digest = digestOf(Buffer.from('cdn'));
+      const hex = digest.slice('sha256:'.length);
+      expect(await cdn.redirectURL!(digest)).toBe(`https://cdn.example.test/base/reg%20one/blobs/sha256/${hex.slice(0, 2)}/${hex}`);
     });
 
     it('refuses upload ids that could escape its namespace', async () => {

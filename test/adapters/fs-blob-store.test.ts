@@ -12,6 +12,9 @@ blobStoreContract('filesystem', {
   async destroy(store) {
     await rm((store as FsBlobStore).root, { recursive: true, force: true });
   },
+  async reopen(store) {
+    return new FsBlobStore((store as FsBlobStore).root).init();
+  },
 });
 
 describe('filesystem driver specifics', () => {

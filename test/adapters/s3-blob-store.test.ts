@@ -1,16 +1,14 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { pipeline } from 'node:stream/promises';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/adapters/storage/s3-blob-store.js';
-import { digestOf, type Digest } from '../../src/domain/digest.js';
-import { StoreNotFoundError } from '../../src/ports/blob-store.js';
+import { digestOf } from '../../src/domain/digest.js';
+import { measureTransfers, memoryReport } from '../helpers/blob-memory.js';
+import { expectServesBytes } from '../helpers/direct-url.js';
 import { startS3rverOrWarn } from '../helpers/s3rver.js';
-import { blobStoreContract } from './blobstore.contract.js';
+import { blobStoreContract, failingBody, uploadOf } from './blobstore.contract.js';
 
 const MiB = 1024 * 1024;
 const s3 = await startS3rverOrWarn('S3 blob store tests');
@@ -38,6 +36,12 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
     async destroy(store) {
       await store.close?.();
     },
+    async reopen(store) {
+      return open({ prefix: (store as S3BlobStore).keys.prefix });
+    },
+    async withCdn(cdnBaseUrl, prefix) {
+      return open({ prefix, redirect: { enabled: true, expiresSeconds: 300, cdnBaseUrl } });
+    },
   });
 
   /** Every key under the store's prefix and `under`. */
@@ -48,10 +52,7 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
 
   it('keeps each appended chunk as its own object named by its start offset', async () => {
     const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('abc')]));
-    await store.append(id, 3, Readable.from([Buffer.from('defg')]));
+    const id = await uploadOf(store, ['abc', 'defg']);
     expect((await keysOf(store, `uploads/${id}/`)).sort()).toEqual([
       `uploads/${id}/chunk-0000000000000000`,
       `uploads/${id}/chunk-0000000000000003`,
@@ -96,19 +97,9 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
 
   it('stores nothing for a chunk whose stream fails after a multipart upload began', async () => {
     const store = open({ partSizeBytes: 5 * MiB });
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('0123456789')]));
-    let sent = 0;
-    const failing = new Readable({
-      read() {
-        // 12 MiB then a failure: two 5 MiB parts have gone to S3 by then.
-        if (sent >= 12 * MiB) return this.destroy(new Error('client went away'));
-        sent += MiB;
-        this.push(randomBytes(MiB));
-      },
-    });
-    await expect(store.append(id, 10, failing)).rejects.toThrow('client went away');
+    const id = await uploadOf(store, ['0123456789']);
+    // 12 MiB then a failure: two 5 MiB parts have gone to S3 by then.
+    await expect(store.append(id, 10, failingBody(12, MiB))).rejects.toThrow('client went away');
     expect(await keysOf(store, `uploads/${id}/`)).toEqual([`uploads/${id}/chunk-0000000000000000`, `uploads/${id}/session`]);
     expect(await store.uploadSize(id)).toBe(10);
     expect(await store.append(id, 10, Readable.from([Buffer.from('ab')]))).toBe(12);
@@ -122,27 +113,9 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
     expect(await keysOf(store, `uploads/${id}/`)).toEqual([`uploads/${id}/session`]);
   });
 
-  it('truncates inside a chunk by rewriting it, and drops the chunks after', async () => {
-    const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('abcd')]));
-    await store.append(id, 4, Readable.from([Buffer.from('efgh')]));
-    await store.append(id, 8, Readable.from([Buffer.from('ijkl')]));
-    await store.truncateUpload(id, 6);
-    expect(await store.uploadSize(id)).toBe(6);
-    expect((await buffer(store.readUpload(id))).toString()).toBe('abcdef');
-    expect(await store.append(id, 6, Readable.from([Buffer.from('XY')]))).toBe(8);
-    expect((await buffer(store.readUpload(id))).toString()).toBe('abcdefXY');
-  });
-
   it('ignores chunks past a gap, and removes them before appending', async () => {
     const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    await store.append(id, 0, Readable.from([Buffer.from('abcd')]));
-    await store.append(id, 4, Readable.from([Buffer.from('efgh')]));
-    await store.append(id, 8, Readable.from([Buffer.from('ijkl')]));
+    const id = await uploadOf(store, ['abcd', 'efgh', 'ijkl']);
     // What a deletion cut short could leave: the middle chunk gone, the last one still there.
     await store.truncateUpload(id, 4);
     await store.client.send(
@@ -154,47 +127,12 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
     expect((await buffer(store.readUpload(id))).toString()).toBe('abcdEFGH');
   });
 
-  it('continues an upload from another store instance (state lives in the bucket)', async () => {
-    const options = s3!.storeOptions();
-    const first = new S3BlobStore(options);
-    const id = randomUUID();
-    await first.createUpload(id);
-    await first.append(id, 0, Readable.from([Buffer.from('hello ')]));
-    await first.close();
-    const second = new S3BlobStore(options);
-    stores.push(second);
-    expect(await second.uploadSize(id)).toBe(6);
-    await second.append(id, 6, Readable.from([Buffer.from('world')]));
-    const digest = digestOf(Buffer.from('hello world'));
-    await second.commitUpload(id, digest);
-    expect((await buffer(await second.read(digest))).toString()).toBe('hello world');
-  });
-
-  it('commits an empty upload as an empty object', async () => {
-    const store = open();
-    const id = randomUUID();
-    await store.createUpload(id);
-    const digest = digestOf(Buffer.alloc(0));
-    await store.commitUpload(id, digest);
-    expect(await store.stat(digest)).toEqual({ size: 0 });
-  });
-
-  it('refuses to commit or read an unknown upload with StoreNotFoundError', async () => {
-    const store = open();
-    await expect(store.commitUpload(randomUUID(), digestOf(Buffer.from('x')))).rejects.toBeInstanceOf(StoreNotFoundError);
-    await expect(buffer(store.readUpload(randomUUID()))).rejects.toBeInstanceOf(StoreNotFoundError);
-  });
-
   it('answers a ping, and fails one for a bucket that does not exist', async () => {
     await expect(open().ping()).resolves.toBeUndefined();
     await expect(open({ bucket: 'no-such-bucket' }).ping()).rejects.toThrow();
   });
 
   describe('redirects', () => {
-    it('offers no URL unless redirects are enabled', async () => {
-      expect(await open().redirectURL(digestOf(Buffer.from('x')))).toBeUndefined();
-    });
-
     it('presigns a GetObject URL that serves the exact bytes and honours Range', async () => {
       const store = open({ redirect: { enabled: true, expiresSeconds: 300 } });
       const data = randomBytes(50_000);
@@ -204,107 +142,14 @@ describe.skipIf(!s3)('S3 driver on s3rver', () => {
       expect(url).toMatch(new RegExp(`^${s3!.endpoint}/${s3!.bucket}/${store.keys.prefix}blobs/sha256/`));
       expect(new URL(url!).searchParams.get('X-Amz-Expires')).toBe('300');
       expect(url).not.toContain(s3!.secretAccessKey);
-      const whole = await fetch(url!);
-      expect(whole.status).toBe(200);
-      expect(Buffer.from(await whole.arrayBuffer()).equals(data)).toBe(true);
-      const part = await fetch(url!, { headers: { Range: 'bytes=100-199' } });
-      expect(part.status).toBe(206);
-      expect(part.headers.get('content-range')).toBe('bytes 100-199/50000');
-      expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(100, 200))).toBe(true);
-    });
-
-    it('points at the CDN when one is configured', async () => {
-      const store = open({ prefix: 'reg one', redirect: { enabled: true, expiresSeconds: 300, cdnBaseUrl: 'https://cdn.example.test/base/' } });
-      const digest = digestOf(Buffer.from('cdn')) as Digest;
-      const hex = digest.slice('sha256:'.length);
-      expect(await store.redirectURL(digest)).toBe(`https://cdn.example.test/base/reg%20one/blobs/sha256/${hex.slice(0, 2)}/${hex}`);
+      await expectServesBytes(url!, data);
     });
   });
 
   it('keeps memory bounded: a 256 MiB append, commit and read grow RSS by less than 64 MiB', { timeout: 240_000 }, async () => {
-    const store = open();
-    // RSS is sampled every 10 ms. V8 collects garbage Buffers only once ~64 MiB of them piled
-    // up, which would measure the collector's lag rather than what the driver holds, so a full
-    // GC runs every 100 ms while sampling.
-    const gc = exposeGc();
-    let peak = 0;
-    let samples = 0;
-    const sampler = setInterval(() => {
-      if (++samples % 10 === 0) gc();
-      peak = Math.max(peak, process.memoryUsage.rss());
-    }, 10);
-    try {
-      // The baseline is the peak of the same moves on 64 MiB: it holds what streaming at all
-      // costs (SDK, sockets, V8 heap and allocator sizes, which swing by tens of MiB from run to
-      // run), so the growth is what scales with the blob. Buffering the blob would add 192 MiB.
-      const idle = process.memoryUsage.rss();
-      await transfer(store, 64 * MiB);
-      const baseline = peak;
-      peak = 0;
-      await transfer(store, 256 * MiB);
-      const growth = peak - baseline;
-      console.log(
-        `S3 driver memory: RSS idle ${mib(idle)}, peak moving 64 MiB ${mib(baseline)}, peak moving 256 MiB ${mib(peak)} (${growth < 0 ? '' : '+'}${mib(growth)} over 64 MiB, +${mib(peak - idle)} over idle)`,
-      );
-      expect(growth).toBeLessThan(64 * MiB);
-    } finally {
-      clearInterval(sampler);
-    }
+    // The commit concatenates two chunks: streamed on s3rver, which lacks UploadPartCopy.
+    const memory = await measureTransfers(open(), 64 * MiB, 256 * MiB);
+    console.log(memoryReport('S3 driver', memory, 64 * MiB, 256 * MiB));
+    expect(memory.peak - memory.baseline).toBeLessThan(64 * MiB);
   });
 });
-
-/**
- * Two appends of size/2 (so the commit concatenates: streamed on s3rver, which lacks
- * UploadPartCopy), the commit, and a full read checked against the digest.
- */
-async function transfer(store: S3BlobStore, size: number): Promise<void> {
-  const id = randomUUID();
-  const hash = createHash('sha256');
-  await store.createUpload(id);
-  let offset = 0;
-  for (let i = 0; i < 2; i++) offset = await store.append(id, offset, generated(size / 2, i, hash));
-  const digest = `sha256:${hash.digest('hex')}` as Digest;
-  await store.commitUpload(id, digest);
-  const readBack = createHash('sha256');
-  await pipeline(await store.read(digest), discard(readBack));
-  expect(`sha256:${readBack.digest('hex')}`).toBe(digest);
-  expect(await store.stat(digest)).toEqual({ size });
-}
-
-/** `size` bytes generated 64 KiB at a time (never held whole), fed into `hash` as they go. */
-function generated(size: number, seed: number, hash: ReturnType<typeof createHash>): Readable {
-  const pattern = randomBytes(64 * 1024);
-  let produced = 0;
-  return new Readable({
-    read() {
-      if (produced >= size) return void this.push(null);
-      const piece = Buffer.allocUnsafe(Math.min(pattern.length, size - produced));
-      pattern.copy(piece);
-      piece.writeUInt32BE(produced / pattern.length, 0);
-      piece.writeUInt32BE(seed, 4);
-      produced += piece.length;
-      hash.update(piece);
-      this.push(piece);
-    },
-  });
-}
-
-/** A sink that only feeds what it receives into `hash`, if given. */
-function discard(hash?: ReturnType<typeof createHash>): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      hash?.update(chunk);
-      callback();
-    },
-  });
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / MiB).toFixed(1)} MiB`;
-}
-
-/** V8's full garbage collection, exposed at run time (test workers start without --expose-gc). */
-function exposeGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}

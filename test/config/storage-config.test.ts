@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { configKeys, loadConfig } from '../../src/config/load.js';
 
 const MiB = 1024 * 1024;
@@ -57,3 +59,132 @@ describe('storage configuration', () => {
     expect(fs.storage).toMatchObject({ driver: 'filesystem', filesystem: { root: '/var/lib/berth/storage' } });
   });
 });
+
+describe('Azure storage configuration', () => {
+  const key = Buffer.alloc(64, 7).toString('base64');
+  const azure = (env: Record<string, string>) => loadConfig({ env: { BERTH_STORAGE_DRIVER: 'azure', BERTH_STORAGE_AZURE_CONTAINER: 'blobs', ...env } });
+
+  it('defaults the Azure section to values that do nothing until driver is azure', () => {
+    expect(loadConfig({ env: {} }).storage.azure).toEqual({
+      prefix: '',
+      blockSizeBytes: 16 * MiB,
+      redirect: { enabled: false, expiresSeconds: 900 },
+    });
+  });
+
+  it('takes an account name and key, a connection string, or a SAS token', () => {
+    expect(azure({ BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod', BERTH_STORAGE_AZURE_ACCOUNT_KEY: key }).storage.azure).toMatchObject({
+      accountName: 'berthprod',
+      accountKey: key,
+      container: 'blobs',
+    });
+    const cs = `DefaultEndpointsProtocol=https;AccountName=berthprod;AccountKey=${key};EndpointSuffix=core.windows.net`;
+    expect(azure({ BERTH_STORAGE_AZURE_CONNECTION_STRING: cs }).storage.azure.connectionString).toBe(cs);
+    expect(azure({ BERTH_STORAGE_AZURE_SAS_TOKEN: 'sv=2024-11-04&sp=racwdl&sig=abc', BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod' }).storage.azure.sasToken).toBe(
+      'sv=2024-11-04&sp=racwdl&sig=abc',
+    );
+  });
+
+  it('refuses driver azure without a container or without credentials, naming the keys', () => {
+    expect(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: 'azure', BERTH_STORAGE_AZURE_CONNECTION_STRING: 'UseDevelopmentStorage=true' } })).toThrow(
+      /storage\.azure\.container: storage\.driver azure needs storage\.azure\.container/,
+    );
+    expect(() => azure({})).toThrow(/storage\.azure .*: storage\.driver azure needs credentials: storage\.azure\.connectionString, storage\.azure\.accountKey \(with accountName\) or storage\.azure\.sasToken/);
+    // Not the driver: no credentials needed.
+    expect(loadConfig({ env: { BERTH_STORAGE_AZURE_CONTAINER: 'blobs' } }).storage.driver).toBe('filesystem');
+  });
+
+  it('refuses credentials that contradict each other or lack their other half', () => {
+    expect(() => azure({ BERTH_STORAGE_AZURE_CONNECTION_STRING: 'UseDevelopmentStorage=true', BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod' })).toThrow(
+      /storage\.azure\.connectionString .*: storage\.azure\.connectionString names the account, its key or SAS and the endpoint; leave out accountName, accountKey, sasToken and endpoint/,
+    );
+    expect(() => azure({ BERTH_STORAGE_AZURE_ACCOUNT_KEY: key })).toThrow(/storage\.azure\.accountName: storage\.azure\.accountKey needs storage\.azure\.accountName/);
+    expect(() => azure({ BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod', BERTH_STORAGE_AZURE_ACCOUNT_KEY: key, BERTH_STORAGE_AZURE_SAS_TOKEN: 'sig=x' })).toThrow(
+      /storage\.azure\.sasToken .*: give storage\.azure\.accountKey or storage\.azure\.sasToken, not both/,
+    );
+    expect(() => azure({ BERTH_STORAGE_AZURE_SAS_TOKEN: 'sig=x' })).toThrow(/storage\.azure\.endpoint: storage\.azure\.sasToken needs storage\.azure\.endpoint or storage\.azure\.accountName/);
+  });
+
+  it('refuses redirects it could not sign: a SAS token needs a CDN base URL', () => {
+    const sas = { BERTH_STORAGE_AZURE_SAS_TOKEN: 'sig=x', BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod', BERTH_STORAGE_AZURE_REDIRECT_ENABLED: 'true' };
+    expect(() => azure(sas)).toThrow(/storage\.azure\.redirect\.enabled .*: storage\.azure\.redirect needs an account key to sign SAS URLs/);
+    expect(azure({ ...sas, BERTH_STORAGE_AZURE_REDIRECT_CDN_BASE_URL: 'https://cdn.example.com' }).storage.azure.redirect).toEqual({
+      enabled: true,
+      expiresSeconds: 900,
+      cdnBaseUrl: 'https://cdn.example.com',
+    });
+    const cs = `DefaultEndpointsProtocol=https;AccountName=berthprod;AccountKey=${key}`;
+    expect(azure({ BERTH_STORAGE_AZURE_CONNECTION_STRING: cs, BERTH_STORAGE_AZURE_REDIRECT_ENABLED: 'true' }).storage.azure.redirect.enabled).toBe(true);
+  });
+
+  it('keeps Azure naming rules and limits: containers, accounts, keys, blocks of 1 to 4000 MiB, SAS of at most 7 days', () => {
+    const signed = { BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod', BERTH_STORAGE_AZURE_ACCOUNT_KEY: key };
+    for (const bad of ['ab', 'Blobs', 'my--blobs', '-blobs', 'blobs-', 'a'.repeat(64)]) {
+      expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_CONTAINER: bad }), bad).toThrow(/storage\.azure\.container .*must be 3 to 63 lowercase letters/);
+    }
+    expect(azure({ ...signed, BERTH_STORAGE_AZURE_CONTAINER: 'my-blobs-2' }).storage.azure.container).toBe('my-blobs-2');
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'Berth_Prod' })).toThrow(/storage\.azure\.accountName .*3 to 24 lowercase letters and digits/);
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_ACCOUNT_KEY: 'not a key!' })).toThrow(/storage\.azure\.accountKey .*must be a base64 account key/);
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_BLOCK_SIZE_BYTES: String(MiB - 1) })).toThrow(/storage\.azure\.blockSizeBytes/);
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_BLOCK_SIZE_BYTES: String(4000 * MiB + 1) })).toThrow(/storage\.azure\.blockSizeBytes/);
+    expect(azure({ ...signed, BERTH_STORAGE_AZURE_BLOCK_SIZE_BYTES: String(4000 * MiB) }).storage.azure.blockSizeBytes).toBe(4000 * MiB);
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_REDIRECT_EXPIRES_SECONDS: '604801' })).toThrow(/storage\.azure\.redirect\.expiresSeconds/);
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_ENDPOINT: 'ftp://x' })).toThrow(/storage\.azure\.endpoint/);
+    expect(() => azure({ ...signed, BERTH_STORAGE_AZURE_PREFIX: 'a b' })).toThrow(/storage\.azure\.prefix/);
+  });
+
+  it('never echoes a refused secret in the error', () => {
+    const secret = 'not-base64-but-secret!';
+    let message = '';
+    try {
+      azure({ BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod', BERTH_STORAGE_AZURE_ACCOUNT_KEY: secret });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/storage\.azure\.accountKey/);
+    expect(message).not.toContain(secret);
+  });
+
+  it('derives an environment variable for every Azure setting', () => {
+    const envs = configKeys().map((k) => k.env);
+    for (const name of [
+      'ACCOUNT_NAME',
+      'ACCOUNT_KEY',
+      'CONNECTION_STRING',
+      'SAS_TOKEN',
+      'ENDPOINT',
+      'CONTAINER',
+      'PREFIX',
+      'BLOCK_SIZE_BYTES',
+      'REDIRECT_ENABLED',
+      'REDIRECT_EXPIRES_SECONDS',
+      'REDIRECT_CDN_BASE_URL',
+    ]) {
+      expect(envs).toContain(`BERTH_STORAGE_AZURE_${name}`);
+    }
+  });
+
+  it('loads docs/examples/azure.yaml', () => {
+    const config = loadConfig({ file: example('azure.yaml'), env: { BERTH_STORAGE_AZURE_ACCOUNT_KEY: key } });
+    expect(config.storage.driver).toBe('azure');
+    expect(config.storage.azure).toMatchObject({ accountName: 'exampleberth', container: 'berth-blobs', prefix: 'berth/', redirect: { enabled: true, expiresSeconds: 900 } });
+  });
+
+  it('prints Azure secrets as *** in `berth config show`', async () => {
+    const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'config', 'show'], {
+      env: {
+        ...process.env,
+        BERTH_STORAGE_DRIVER: 'azure',
+        BERTH_STORAGE_AZURE_CONTAINER: 'blobs',
+        BERTH_STORAGE_AZURE_ACCOUNT_NAME: 'berthprod',
+        BERTH_STORAGE_AZURE_ACCOUNT_KEY: key,
+        BERTH_STORAGE_AZURE_REDIRECT_CDN_BASE_URL: 'https://cdn.example.com',
+      },
+    });
+    const shown = (JSON.parse(stdout) as { storage: { azure: Record<string, unknown> } }).storage.azure;
+    expect(shown).toMatchObject({ accountName: 'berthprod', accountKey: '***', container: 'blobs' });
+    expect(stdout).not.toContain(key);
+  });
+});
+

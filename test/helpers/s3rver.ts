@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -6,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3BlobStoreOptions } from '../../src/adapters/storage/s3-blob-store.js';
+import { startEmulator, startOrWarn, type EmulatorProcess } from './emulator-process.js';
 
 /** s3rver's built-in account: it checks the access key id (not SigV4 signatures). */
 const accessKeyId = 'S3RVER';
@@ -27,17 +27,14 @@ export async function startS3rver(bucket = 'berth-test'): Promise<TestS3> {
   const script = fileURLToPath(new URL('./s3rver-process.mjs', import.meta.url));
   createRequire(import.meta.url).resolve('s3rver'); // a clear error when the package is missing
   const directory = await mkdtemp(join(tmpdir(), 'berth-s3rver-'));
-  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', script, directory, bucket], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let port: number;
+  let server: EmulatorProcess;
   try {
-    port = await readPort(child, 15_000);
+    server = await startEmulator('s3rver', ['--openssl-legacy-provider', script, directory, bucket], process.env, firstLinePort, 15_000);
   } catch (err) {
-    child.kill('SIGKILL');
     await rm(directory, { recursive: true, force: true });
     throw err;
   }
+  const { port } = server;
   const endpoint = `http://127.0.0.1:${port}`;
   const secretAccessKey = `s3-secret-${randomBytes(12).toString('hex')}`;
   return {
@@ -67,51 +64,19 @@ export async function startS3rver(bucket = 'berth-test'): Promise<TestS3> {
       };
     },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await server.stop();
       await rm(directory, { recursive: true, force: true });
     },
   };
 }
 
-/** The port the child prints as its first line, or the reason it never did. */
-function readPort(child: ChildProcess, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdout!.on('data', (c: Buffer) => {
-      stdout += c.toString();
-      const line = stdout.split('\n', 2);
-      if (line.length < 2) return;
-      clearTimeout(timer);
-      try {
-        resolve((JSON.parse(line[0]!) as { port: number }).port);
-      } catch {
-        reject(new Error(`s3rver printed ${line[0]}`));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited with code ${code}: ${stderr.trim()}`));
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
+/** The port s3rver-process.mjs prints as JSON on its first line. */
+function firstLinePort(stdout: string): number | undefined {
+  const lines = stdout.split('\n', 2);
+  return lines.length < 2 ? undefined : (JSON.parse(lines[0]!) as { port: number }).port;
 }
 
-/** Starts s3rver for a test file, or warns (loudly) why S3 tests are skipped and resolves undefined. */
-export async function startS3rverOrWarn(suite: string): Promise<TestS3 | undefined> {
-  try {
-    return await startS3rver();
-  } catch (err) {
-    console.warn(`SKIPPING ${suite}: s3rver (test S3 server) could not start: ${(err as Error).message}`);
-    return undefined;
-  }
+/** Starts s3rver for a test file, or warns (loudly) why its tests are skipped and resolves undefined. */
+export function startS3rverOrWarn(suite: string): Promise<TestS3 | undefined> {
+  return startOrWarn(suite, 's3rver (test S3 server)', () => startS3rver());
 }

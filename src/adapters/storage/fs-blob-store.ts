@@ -1,9 +1,9 @@
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { createWriteStream, type ReadStream } from 'node:fs';
 import { access, mkdir, open, opendir, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../domain/digest.js';
 import { tryParseDigest } from '../../domain/digest.js';
@@ -148,7 +148,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   readUpload(id: string, start = 0): Readable {
-    return createReadStream(join(this.uploadPath(id), 'data'), { start, highWaterMark: 256 * 1024 });
+    return Readable.from(readUploadFile(join(this.uploadPath(id), 'data'), id, start), { objectMode: false });
   }
 
   async commitUpload(id: string, digest: Digest): Promise<void> {
@@ -183,6 +183,19 @@ export class FsBlobStore implements BlobStore {
     await rename(source, target);
     await syncDir(dir);
   }
+}
+
+/** An upload's bytes from `start`; an unknown upload fails as StoreNotFoundError, as on every driver. */
+async function* readUploadFile(path: string, id: string, start: number): AsyncGenerator<Buffer> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    if (isNotFound(err)) throw new StoreNotFoundError(`upload ${id}`);
+    throw err;
+  }
+  // The stream closes the handle when it ends or is destroyed.
+  yield* handle.createReadStream({ start, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>;
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -1,14 +1,17 @@
 import type { ResolvedConfig } from '../../config/load.js';
 import type { BlobStore } from '../../ports/blob-store.js';
+import { AzureBlobStore } from './azure-blob-store.js';
 import { FsBlobStore } from './fs-blob-store.js';
 import { S3BlobStore } from './s3-blob-store.js';
 
+export { AzureBlobStore, type AzureBlobStoreOptions } from './azure-blob-store.js';
 export { FsBlobStore } from './fs-blob-store.js';
 export { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.js';
 
 /** The BlobStore `storage.driver` names, ready to use (close it on shutdown). */
 export async function createBlobStore(storage: ResolvedConfig['storage']): Promise<BlobStore> {
   if (storage.driver === 'filesystem') return new FsBlobStore(storage.filesystem.root).init();
+  if (storage.driver === 'azure') return createAzureBlobStore(storage.azure);
   const s3 = storage.s3;
   // The schema refuses driver s3 without a bucket; this guards callers that skip it.
   if (!s3.bucket) throw new Error('storage.driver s3 needs storage.s3.bucket');
@@ -24,5 +27,21 @@ export async function createBlobStore(storage: ResolvedConfig['storage']): Promi
     kmsKeyId: s3.kmsKeyId,
     partSizeBytes: s3.partSizeBytes,
     redirect: s3.redirect,
+  });
+}
+
+function createAzureBlobStore(azure: ResolvedConfig['storage']['azure']): AzureBlobStore {
+  // The schema refuses driver azure without a container; this guards callers that skip it.
+  if (!azure.container) throw new Error('storage.driver azure needs storage.azure.container');
+  return new AzureBlobStore({
+    container: azure.container,
+    prefix: azure.prefix,
+    connectionString: azure.connectionString,
+    accountName: azure.accountName,
+    accountKey: azure.accountKey,
+    sasToken: azure.sasToken,
+    endpoint: azure.endpoint,
+    blockSizeBytes: azure.blockSizeBytes,
+    redirect: azure.redirect,
   });
 }

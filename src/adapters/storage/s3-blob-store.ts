@@ -15,6 +15,8 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Digest } from '../../domain/digest.js';
 import { StoreNotFoundError, StoreOffsetError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
+import { forEachBounded } from './for-each-bounded.js';
+import { encodeKey } from './key-layout.js';
 import { S3KeyLayout } from './s3-key-layout.js';
 import { abortMultipart, writeObject, type ObjectTarget } from './s3-object-writer.js';
 import { copyPartPlan, s3Limits, streamPartSize, type ChunkExtent, type CopyPart } from './s3-part-plan.js';
@@ -400,28 +402,6 @@ export class S3BlobStore implements BlobStore {
   private copySource(key: string): string {
     return `${encodeURIComponent(this.bucket)}/${encodeKey(key)}`;
   }
-}
-
-/** Runs `task` over `items` with at most `limit` at once; stops starting new ones after a failure. */
-async function forEachBounded<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const index = next++;
-      try {
-        await task(items[index]!, index);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-}
-
-function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/');
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -6,6 +6,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { fixedBlocks } from './fixed-blocks.js';
 import { s3Limits } from './s3-part-plan.js';
 
 /** Bucket, key and the headers a new object carries (server-side encryption). */
@@ -17,10 +18,10 @@ export interface ObjectTarget {
 }
 
 /**
- * Streams a body of unknown length into one S3 object holding at most one part in memory: the
- * part buffer is filled, sent (UploadPart) and then reused, so the body waits (backpressure)
- * while a part is on its way. A body that ends before the first part is full goes up in a
- * single PutObject instead. Either way the object appears whole or not at all: S3 shows a
+ * Streams a body of unknown length into one S3 object holding at most one part in memory
+ * (fixedBlocks: the part buffer is filled, sent with UploadPart and then reused, so the body
+ * waits while a part is on its way). A body that ends before the first part is full goes up in
+ * a single PutObject instead. Either way the object appears whole or not at all: S3 shows a
  * multipart object only on CompleteMultipartUpload, and a failure aborts the multipart upload
  * (best effort; a bucket lifecycle rule "AbortIncompleteMultipartUpload" expires what an abort
  * could not reach).
@@ -34,60 +35,31 @@ export interface ObjectTarget {
  */
 export async function writeObject(client: S3Client, target: ObjectTarget, body: AsyncIterable<Uint8Array>, partSize: number): Promise<number> {
   if (partSize < s3Limits.minPartBytes || partSize > s3Limits.maxPartBytes) throw new Error(`part size ${partSize} is outside S3's limits`);
-  // Until a whole part has arrived the pieces are kept as they came (no copy): most chunks are small.
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let part: Buffer | undefined;
-  let filled = 0;
   let total = 0;
   let uploadId: string | undefined;
   const etags: string[] = [];
-
-  const sendPart = async (data: Buffer) => {
-    uploadId ??= await createMultipart(client, target);
-    if (etags.length >= s3Limits.maxParts) throw new Error(`${target.Key} needs more than ${s3Limits.maxParts} parts of ${partSize} bytes`);
-    const partNumber = etags.length + 1;
-    const sent = await client.send(
-      new UploadPartCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }),
-    );
-    if (!sent.ETag) throw new Error(`S3 returned no ETag for part ${partNumber} of ${target.Key}`);
-    etags.push(sent.ETag);
-  };
-
   try {
-    for await (const chunk of body) {
-      let piece = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      total += piece.length;
-      if (part === undefined) {
-        if (pendingBytes + piece.length < partSize) {
-          pending.push(piece);
-          pendingBytes += piece.length;
-          continue;
-        }
-        // A whole part is here: from now on bytes are copied into the one part buffer.
-        part = Buffer.allocUnsafe(partSize);
-        for (const p of pending) filled += p.copy(part, filled);
-        pending = [];
-        pendingBytes = 0;
+    for await (const part of fixedBlocks(body, partSize)) {
+      total += part.length;
+      // Only the last block can be short: a short first one is the whole body.
+      if (uploadId === undefined && part.length < partSize) {
+        await client.send(new PutObjectCommand({ ...target, Body: part, ContentLength: part.length }));
+        return total;
       }
-      while (piece.length > 0) {
-        const copied = piece.copy(part, filled, 0, Math.min(piece.length, partSize - filled));
-        filled += copied;
-        piece = piece.subarray(copied);
-        if (filled === partSize) {
-          await sendPart(part);
-          filled = 0;
-        }
-      }
+      uploadId ??= await createMultipart(client, target);
+      if (etags.length >= s3Limits.maxParts) throw new Error(`${target.Key} needs more than ${s3Limits.maxParts} parts of ${partSize} bytes`);
+      const partNumber = etags.length + 1;
+      const sent = await client.send(
+        new UploadPartCommand({ Bucket: target.Bucket, Key: target.Key, UploadId: uploadId, PartNumber: partNumber, Body: part, ContentLength: part.length }),
+      );
+      if (!sent.ETag) throw new Error(`S3 returned no ETag for part ${partNumber} of ${target.Key}`);
+      etags.push(sent.ETag);
     }
-
-    if (part === undefined) {
-      const data = Buffer.concat(pending, pendingBytes);
-      await client.send(new PutObjectCommand({ ...target, Body: data, ContentLength: data.length }));
-      return total;
+    if (uploadId === undefined) {
+      await client.send(new PutObjectCommand({ ...target, Body: new Uint8Array(0), ContentLength: 0 }));
+      return 0;
     }
     // The last part may be smaller than 5 MiB (S3 allows it for the final part only).
-    if (filled > 0) await sendPart(part.subarray(0, filled));
     await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: target.Bucket,
