@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { RegistryHttp } from './http.js';
 import { percentile } from './load.js';
 import { markdownTable, textTable, type Row, type SystemFigures } from './report.js';
-import { RssSampler, rssOf, startBerth, startDistribution, type BerthSettings, type RunningSystem } from './systems.js';
+import { RssSampler, createDatabase, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
 import { workloads, type SystemContext, type Workload } from './workloads.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,20 +19,29 @@ const program = new Command()
   .option('--quick', 'a smoke run: counts × 0.05')
   .option('--only <pattern>', 'run only workloads whose name matches this regular expression (and what they need)')
   .option('--workers <n>', 'Berth --workers (default: Berth’s own default, one per core)')
-  .option('--postgres <url>', 'run Berth on this PostgreSQL database instead of SQLite')
+  .option('--postgres [url]', 'run Berth on PostgreSQL: a fresh database on the server at this URL (default postgres://postgres@127.0.0.1:5432/test), dropped afterwards')
+  .option('--s3', 'run Berth on S3 storage: s3rver, a real S3 API server, on a loopback port')
   .option('--set <key=value...>', 'extra Berth settings')
   .option('--out <file>', 'where to write the JSON results', '')
   .parse();
 
-const opts = program.opts<{ concurrency: string; scale: string; quick?: boolean; only?: string; workers?: string; postgres?: string; set?: string[]; out: string }>();
+const opts = program.opts<{ concurrency: string; scale: string; quick?: boolean; only?: string; workers?: string; postgres?: string | true; s3?: boolean; set?: string[]; out: string }>();
 const runOptions = { concurrency: Number(opts.concurrency), scale: opts.quick ? 0.05 : Number(opts.scale) };
 
 async function main(): Promise<void> {
   const settings: BerthSettings = { workers: opts.workers === undefined ? undefined : Number(opts.workers), set: [...(opts.set ?? [])] };
+  const cleanups: Array<() => Promise<void>> = [];
   if (opts.postgres) {
-    settings.set!.push(`database.url=${opts.postgres}`);
-    settings.variant = 'PostgreSQL + filesystem';
+    const database = await createDatabase(opts.postgres === true ? 'postgres://postgres@127.0.0.1:5432/test' : opts.postgres);
+    cleanups.push(() => database.drop());
+    settings.set!.push(`database.url=${database.url}`);
   }
+  if (opts.s3) {
+    const s3 = await startS3rver(root);
+    cleanups.push(() => s3.stop());
+    settings.set!.push(...s3.settings);
+  }
+  settings.variant = `${opts.postgres ? 'PostgreSQL' : 'SQLite'} + ${opts.s3 ? 'S3 (s3rver)' : 'filesystem'}`;
   const started = new Date();
   const systems: RunningSystem[] = [await startDistribution(), await startBerth(root, settings)];
   const contexts = new Map<RunningSystem, SystemContext>(
@@ -78,6 +87,7 @@ async function main(): Promise<void> {
     const peaks = Object.fromEntries(systems.map((s) => [s.name, Math.max(0, ...s.pids().map((pid) => rssOf(pid, 'VmHWM')))]));
     for (const context of contexts.values()) context.http.close();
     for (const system of systems) await system.stop();
+    for (const cleanup of cleanups.reverse()) await cleanup();
     if (rows.length > 0) report(rows, systems, started, peaks);
   }
 }
@@ -88,7 +98,7 @@ function report(rows: Row[], systems: RunningSystem[], started: Date, peaks: Rec
     started: started.toISOString(),
     finished: new Date().toISOString(),
     machine,
-    options: { ...runOptions, only: opts.only, workers: opts.workers, postgres: opts.postgres ? true : undefined, set: opts.set },
+    options: { ...runOptions, only: opts.only, workers: opts.workers, postgres: opts.postgres ? true : undefined, s3: opts.s3, set: opts.set },
     systems: Object.fromEntries(systems.map((s) => [s.name, { label: s.label, peakRssBytes: peaks[s.name] }])),
     rows,
   };

@@ -223,3 +223,57 @@ export class RssSampler {
     return this.peak;
   }
 }
+
+/** s3rver (the S3 API server the tests use) on a loopback port, in a child process, with one bucket. */
+export async function startS3rver(root: string): Promise<{ settings: string[]; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-s3rver-'));
+  const bucket = 'bench';
+  // --openssl-legacy-provider: s3rver's listing tokens use DES (see test/helpers/s3rver-process.mjs).
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', join(root, 'test/helpers/s3rver-process.mjs'), dir, bucket], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('s3rver did not start within 15 s')), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n', 2);
+      if (line.length < 2) return;
+      clearTimeout(timer);
+      resolve((JSON.parse(line[0]!) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
+  return {
+    settings: [
+      'storage.driver=s3',
+      `storage.s3.endpoint=http://127.0.0.1:${port}`,
+      `storage.s3.bucket=${bucket}`,
+      'storage.s3.forcePathStyle=true',
+      'storage.s3.accessKeyId=S3RVER',
+      'storage.s3.secretAccessKey=S3RVER',
+    ],
+    async stop() {
+      child.stdin!.end();
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh database on a PostgreSQL server (trust auth on loopback, as in the tests), dropped afterwards. */
+export async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const { default: pg } = await import('pg');
+  const name = `berth_bench_${Date.now().toString(36)}`;
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
