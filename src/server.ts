@@ -13,8 +13,6 @@ import type { ApiServices } from './http/api/index.js';
 import { Authorizer } from './services/access/authorizer.js';
 import { AuditLog } from './services/audit/audit-log.js';
 import { Authenticator } from './services/identity/authenticator.js';
-import { LdapDirectory } from './services/identity/ldap-directory.js';
-import { OidcLogin } from './services/identity/oidc-login.js';
 import { RobotService } from './services/identity/robot-service.js';
 import { TokenService } from './services/identity/token-service.js';
 import { UserService } from './services/identity/user-service.js';
@@ -147,7 +145,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation });
   const authenticator = new Authenticator(identity, {
     lockout: { maxAttempts: config.auth.lockoutAttempts, durationMs: config.auth.lockoutSeconds * 1000 },
-    ldap: ldap.enabled ? new LdapDirectory({ ...ldap, baseDn: ldap.baseDn }) : undefined,
+    // LDAP and OIDC client libraries load only when configured (memory of every process).
+    ldap: ldap.enabled ? new (await import('./services/identity/ldap-directory.js')).LdapDirectory({ ...ldap, baseDn: ldap.baseDn }) : undefined,
     ldapAdminGroupDn: ldap.adminGroupDn,
   });
   const invalidateIdentity = () => {
@@ -212,7 +211,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     jobs: jobStore,
     oidc:
       oidcSettings.enabled && oidcSettings.issuer && oidcSettings.clientId
-        ? new OidcLogin({ ...oidcSettings, issuer: oidcSettings.issuer, clientId: oidcSettings.clientId }, identity)
+        ? new (await import('./services/identity/oidc-login.js')).OidcLogin({ ...oidcSettings, issuer: oidcSettings.issuer, clientId: oidcSettings.clientId }, identity)
         : undefined,
     ldapEnabled: ldap.enabled,
     onIdentityChange,

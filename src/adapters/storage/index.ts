@@ -1,17 +1,20 @@
 import type { ResolvedConfig } from '../../config/load.js';
 import type { BlobStore } from '../../ports/blob-store.js';
-import { AzureBlobStore } from './azure-blob-store.js';
+import type { AzureBlobStore } from './azure-blob-store.js';
 import { FsBlobStore } from './fs-blob-store.js';
-import { S3BlobStore } from './s3-blob-store.js';
 
-export { AzureBlobStore, type AzureBlobStoreOptions } from './azure-blob-store.js';
+export type { AzureBlobStore, AzureBlobStoreOptions } from './azure-blob-store.js';
 export { FsBlobStore } from './fs-blob-store.js';
-export { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.js';
+export type { S3BlobStore, S3BlobStoreOptions } from './s3-blob-store.js';
 
-/** The BlobStore `storage.driver` names, ready to use (close it on shutdown). */
+/**
+ * The BlobStore `storage.driver` names, ready to use (close it on shutdown). The cloud drivers
+ * are loaded only when chosen: their SDKs add about 15 MiB to every process otherwise.
+ */
 export async function createBlobStore(storage: ResolvedConfig['storage']): Promise<BlobStore> {
   if (storage.driver === 'filesystem') return new FsBlobStore(storage.filesystem.root).init();
   if (storage.driver === 'azure') return createAzureBlobStore(storage.azure);
+  const { S3BlobStore } = await import('./s3-blob-store.js');
   const s3 = storage.s3;
   // The schema refuses driver s3 without a bucket; this guards callers that skip it.
   if (!s3.bucket) throw new Error('storage.driver s3 needs storage.s3.bucket');
@@ -30,9 +33,10 @@ export async function createBlobStore(storage: ResolvedConfig['storage']): Promi
   });
 }
 
-function createAzureBlobStore(azure: ResolvedConfig['storage']['azure']): AzureBlobStore {
+async function createAzureBlobStore(azure: ResolvedConfig['storage']['azure']): Promise<AzureBlobStore> {
   // The schema refuses driver azure without a container; this guards callers that skip it.
   if (!azure.container) throw new Error('storage.driver azure needs storage.azure.container');
+  const { AzureBlobStore } = await import('./azure-blob-store.js');
   return new AzureBlobStore({
     container: azure.container,
     prefix: azure.prefix,
