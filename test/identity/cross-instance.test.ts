@@ -46,14 +46,14 @@ describe.skipIf(pgSkip !== undefined)('two instances on one PostgreSQL database'
     storage = await mkdtemp(join(tmpdir(), 'berth-cross-'));
     // One database and one blob store, as instances behind a load balancer share them.
     const settings = { 'storage.filesystem.root': storage };
-    a = await startTestBerth({ databaseUrl: database.url, settings });
     // B reaches the database through a relay, so one test can cut B off (LISTEN connection included).
     const target = new URL(database.url);
     proxy = new TcpProxy(target.hostname, Number(target.port));
     await proxy.start();
     const viaProxy = new URL(database.url);
     viaProxy.port = String(proxy.port);
-    b = await startTestBerth({ databaseUrl: viaProxy.toString(), settings });
+    // Both at once on the empty database: migrations, first administrator and signing key race.
+    [a, b] = await Promise.all([startTestBerth({ databaseUrl: database.url, settings }), startTestBerth({ databaseUrl: viaProxy.toString(), settings })]);
     adminA = new ApiClient(a.url);
   });
   afterAll(async () => {
@@ -63,6 +63,18 @@ describe.skipIf(pgSkip !== undefined)('two instances on one PostgreSQL database'
     await proxy?.cut();
     await database?.drop();
     if (storage) await rm(storage, { recursive: true, force: true });
+  });
+
+  it('start together on an empty database: one administrator, one active signing key, tokens good on both', async () => {
+    expect([a.initialAdmin, b.initialAdmin].filter(Boolean)).toHaveLength(1);
+    expect((await a.api.identity.listUsers({ offset: 0, limit: 10 })).items.map((u) => u.username)).toEqual(['admin']);
+    const active = (await a.api.identity.listSigningKeys()).filter((k) => k.retiredAt === null);
+    expect(active).toHaveLength(1);
+    for (const issuer of [a, b]) {
+      const res = await fetch(`${issuer.url}/service/token?service=berth`, { headers: { Authorization: basic('admin', 'Admin-Passw0rd') } });
+      const { token } = (await res.json()) as { token: string };
+      for (const verifier of [a, b]) expect(await status(verifier.url, '/v2/', `Bearer ${token}`)).toBe(200);
+    }
   });
 
   it('run as different instances, each listening on the shared bus', async () => {
