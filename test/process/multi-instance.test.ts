@@ -65,7 +65,10 @@ describe.skipIf(skip)('two Berth instances behind nginx (PostgreSQL + S3)', () =
     bucket = new S3Client({ endpoint: s3!.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: s3!.secretAccessKey } });
     ports.push(await freePort(), await freePort());
     // Both at once on an empty database, as a Deployment's replicas start.
-    instances.push(...(await Promise.all(ports.map((port, i) => spawnBerth(instanceArgs(port, i))))));
+    const started = await Promise.allSettled(ports.map((port, i) => spawnBerth(instanceArgs(port, i))));
+    for (const result of started) if (result.status === 'fulfilled') instances.push(result.value);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     nginx = await startNginx(ports);
     await tools.skopeo(['login', '--tls-verify=false', '--username', adminCredentials.username, '--password', adminCredentials.password, nginx.host]);
   });
