@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ResolvedConfig } from './config/load.js';
-import { connect, migrate } from './adapters/db/connect.js';
+import { connect, migrate, type Database } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
 import { createBlobStore } from './adapters/storage/index.js';
 import { KyselyAuditStore } from './adapters/db/kysely-audit-store.js';
@@ -29,7 +29,7 @@ import { KyselyWebhookStore } from './adapters/db/kysely-webhook-store.js';
 import { Metrics } from './http/metrics.js';
 import type { OutboxEvent } from './ports/event-store.js';
 import type { BlobStore } from './ports/blob-store.js';
-import type { InvalidationBus } from './ports/invalidation-bus.js';
+import type { InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
 import { BatchWriter } from './services/batch-writer.js';
 import { JobRunner, exponentialBackoff } from './services/jobs/job-runner.js';
 import { Scheduler } from './services/jobs/scheduler.js';
@@ -165,8 +165,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     authorizer.invalidate();
   };
   const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger));
-  const tell = (invalidation: Parameters<InvalidationBus['publish']>[0]) =>
-    bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire within seconds'));
+  const tell = (invalidation: PublishedInvalidation) =>
+    bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
   const onIdentityChange = () => {
     invalidateIdentity();
     void tell({ kind: 'identity' });
@@ -303,7 +303,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
  * PostgreSQL: LISTEN/NOTIFY on the shared database, so every instance hears every other.
  * SQLite: one machine, one process (cluster workers relay through their primary).
  */
-async function startInvalidationBus(config: ResolvedConfig, database: ReturnType<typeof connect>, logger: Logger): Promise<InvalidationBus> {
+async function startInvalidationBus(config: ResolvedConfig, database: Database, logger: Logger): Promise<InvalidationBus> {
   const instanceId = randomUUID();
   if (database.engine !== 'postgres') return new LocalInvalidationBus(undefined, instanceId);
   const bus = new PgInvalidationBus({
@@ -313,7 +313,7 @@ async function startInvalidationBus(config: ResolvedConfig, database: ReturnType
     onStatus: (status) =>
       status.connected
         ? logger.info({ instanceId }, 'listening for invalidations from other instances')
-        : logger.warn({ instanceId, reason: status.error }, 'lost the invalidation channel; reconnecting (caches expire within seconds meanwhile)'),
+        : logger.warn({ instanceId, reason: status.error }, 'lost the invalidation channel; reconnecting (meanwhile caches expire on their own, 2-60 s)'),
     onError: (err) => logger.error({ err }, 'an invalidation handler failed'),
   });
   await bus.start();
