@@ -1,13 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ResolvedConfig } from './config/load.js';
-import { connect, migrate } from './adapters/db/connect.js';
+import { connect, migrate, type Database } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
 import { createBlobStore } from './adapters/storage/index.js';
 import { KyselyAuditStore } from './adapters/db/kysely-audit-store.js';
 import { KyselyIdentityStore } from './adapters/db/kysely-identity-store.js';
+import { LocalInvalidationBus } from './adapters/bus/local-invalidation-bus.js';
+import { PgInvalidationBus } from './adapters/bus/pg-invalidation-bus.js';
 import { buildApp } from './http/app.js';
 import type { ApiServices } from './http/api/index.js';
 import { Authorizer } from './services/access/authorizer.js';
@@ -24,6 +27,7 @@ import { KyselyWebhookStore } from './adapters/db/kysely-webhook-store.js';
 import { Metrics } from './http/metrics.js';
 import type { OutboxEvent } from './ports/event-store.js';
 import type { BlobStore } from './ports/blob-store.js';
+import type { InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
 import { BatchWriter } from './services/batch-writer.js';
 import { JobRunner, exponentialBackoff } from './services/jobs/job-runner.js';
 import { Scheduler } from './services/jobs/scheduler.js';
@@ -42,6 +46,10 @@ export interface RunningBerth {
   api: ApiServices;
   /** Drops cached identity and permission state (a sibling process changed something). */
   invalidateIdentity(): void;
+  /** This process's id among the instances sharing the database (on every invalidation it sends). */
+  instanceId: string;
+  /** How this instance tells the others sharing its database what to forget, and hears them. */
+  invalidation: InvalidationBus;
   /** Background machinery, exposed for tests and `berth worker`. */
   jobs: { runner: JobRunner; dispatcher: WebhookDispatcher; scheduler: Scheduler; pulls: BatchWriter<OutboxEvent> };
   metrics: Metrics;
@@ -55,6 +63,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Told when users, robots, projects or members changed here (to tell sibling processes). */
   onIdentityChange?: () => void;
+  /** Replaces the bus chosen by engine (PostgreSQL: LISTEN/NOTIFY; SQLite: this process only). */
+  invalidationBus?: InvalidationBus;
 }
 
 /**
@@ -153,17 +163,32 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     authenticator.invalidate();
     authorizer.invalidate();
   };
+  const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger));
+  const tell = (invalidation: PublishedInvalidation) =>
+    bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
   const onIdentityChange = () => {
     invalidateIdentity();
+    void tell({ kind: 'identity' });
     options.onIdentityChange?.();
   };
-  const tokens = new TokenService(identity, {
-    issuer: config.auth.issuer,
-    service: config.auth.service,
-    accessTtlSeconds: config.auth.tokenTtlSeconds,
-    refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
-    sessionTtlSeconds: config.auth.sessionTtlSeconds,
-    keyRotationDays: config.auth.keyRotationDays,
+  const tokens = new TokenService(
+    identity,
+    {
+      issuer: config.auth.issuer,
+      service: config.auth.service,
+      accessTtlSeconds: config.auth.tokenTtlSeconds,
+      refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
+      sessionTtlSeconds: config.auth.sessionTtlSeconds,
+      keyRotationDays: config.auth.keyRotationDays,
+    },
+    { onKeysChanged: () => void tell({ kind: 'signing-keys' }) },
+  );
+  // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
+  bus.subscribe((invalidation) => {
+    if (invalidation.kind === 'identity' || invalidation.kind === 'resync') invalidateIdentity();
+    if (invalidation.kind === 'signing-keys' || invalidation.kind === 'resync') {
+      tokens.reload().catch((err: unknown) => logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key'));
+    }
   });
   await tokens.init();
   const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange: onIdentityChange });
@@ -229,6 +254,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     logPulls: config.audit.logPulls,
     api,
     metrics: config.metrics.enabled ? metrics : undefined,
+    invalidation: () => bus.status(),
   });
   await app.listen({ host: config.server.host, port: config.server.port });
   const address = app.server.address() as AddressInfo;
@@ -253,6 +279,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     jobs: { runner, dispatcher, scheduler, pulls },
     metrics,
     invalidateIdentity,
+    instanceId: bus.instanceId,
+    invalidation: bus,
     close() {
       closing ??= (async () => {
         scheduler.stop();
@@ -261,12 +289,34 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await dispatcher.stop();
         await runner.stop();
         await audit.close();
+        await bus.close();
         await meta.close();
         await store.close?.();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * PostgreSQL: LISTEN/NOTIFY on the shared database, so every instance hears every other.
+ * SQLite: one machine, one process (cluster workers relay through their primary).
+ */
+async function startInvalidationBus(config: ResolvedConfig, database: Database, logger: Logger): Promise<InvalidationBus> {
+  const instanceId = randomUUID();
+  if (database.engine !== 'postgres') return new LocalInvalidationBus(undefined, instanceId);
+  const bus = new PgInvalidationBus({
+    url: config.database.url,
+    db: database.db,
+    instanceId,
+    onStatus: (status) =>
+      status.connected
+        ? logger.info({ instanceId }, 'listening for invalidations from other instances')
+        : logger.warn({ instanceId, reason: status.error }, 'lost the invalidation channel; reconnecting (meanwhile caches expire on their own, 2-60 s)'),
+    onError: (err) => logger.error({ err }, 'an invalidation handler failed'),
+  });
+  await bus.start();
+  return bus;
 }
 
 function berthVersion(): string {

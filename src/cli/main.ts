@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import { ConfigError, configReference, loadConfig, type ResolvedConfig } from '../config/load.js';
 import { createLogger, prepareBerth, startBerth, type RunningBerth } from '../server.js';
 import { runPrimary, workerChannel } from './cluster.js';
+import { registerMigrateStorage } from './migrate-storage.js';
+import { settingFlags } from './set-flags.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry and artifact hub').showHelpAfterError();
@@ -30,12 +32,8 @@ program
       'database.url': opts.databaseUrl,
       'log.level': opts.logLevel,
       'server.workers': opts.workers,
+      ...settingFlags(opts.set as string[] | undefined),
     };
-    for (const pair of (opts.set as string[] | undefined) ?? []) {
-      const eq = pair.indexOf('=');
-      if (eq <= 0) throw new ConfigError(`--set expects key=value, got "${pair}"`);
-      flags[pair.slice(0, eq)] = pair.slice(eq + 1);
-    }
     const config = loadConfig({ file: opts.config as string | undefined, flags });
     const workers = config.server.workers === 0 ? availableParallelism() : config.server.workers;
     const channel = workerChannel();
@@ -110,6 +108,8 @@ function announce(config: ResolvedConfig, logger: Logger, listen: string, port: 
     );
   }
 }
+
+registerMigrateStorage(program);
 
 const configCommand = program.command('config').description('inspect configuration');
 configCommand

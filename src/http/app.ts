@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BerthError } from '../domain/errors.js';
+import type { InvalidationBusStatus } from '../ports/invalidation-bus.js';
 import type { Registry } from '../services/registry/index.js';
 import { managementApi, type ApiServices } from './api/index.js';
 import { tokenRoutes } from './auth/token-routes.js';
@@ -24,6 +25,8 @@ export interface AppOptions {
   logPulls: boolean;
   api: ApiServices;
   metrics?: Metrics;
+  /** State of the channel other instances' invalidations arrive on (shown by /readyz). */
+  invalidation?: () => InvalidationBusStatus;
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -84,7 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const { api } = options;
   options.metrics?.install(app);
-  await app.register(healthRoutes, { registry: options.registry });
+  await app.register(healthRoutes, { registry: options.registry, invalidation: options.invalidation });
   await app.register(tokenRoutes, {
     authenticator: api.authenticator,
     tokens: api.tokens,

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { InvalidationBusStatus } from '../ports/invalidation-bus.js';
 import type { Registry } from '../services/registry/index.js';
 
 /** Liveness and readiness (for load balancers and orchestrators). */
-export async function healthRoutes(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+export async function healthRoutes(app: FastifyInstance, options: { registry: Registry; invalidation?: () => InvalidationBusStatus }): Promise<void> {
   app.get('/healthz', async (_request, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const checks: Record<string, string> = {};
@@ -21,6 +22,10 @@ export async function healthRoutes(app: FastifyInstance, options: { registry: Re
       ready = false;
       checks.storage = `failing: ${(err as Error).message}`;
     }
+    // Shown, but not a reason to leave the load balancer: while the channel reconnects, caches
+    // fall back to their few-second lifetimes.
+    const bus = options.invalidation?.();
+    if (bus) checks.invalidation = bus.connected ? (bus.scope === 'shared' ? 'ok' : 'this process only') : `reconnecting: ${bus.error ?? 'unknown error'}`;
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 }

@@ -157,6 +157,10 @@ export interface IdentityStore {
 
   listSigningKeys(): Promise<SigningKeyRow[]>;
   addSigningKey(key: SigningKeyRow): Promise<void>;
+  /**
+   * Retires the active keys older than `exceptKid` (ties broken by kid), which stays active.
+   * Newer keys are left alone: two instances rotating at once end with one key active, never none.
+   */
   retireSigningKeys(exceptKid: string, now: number): Promise<void>;
   deleteSigningKeysRetiredBefore(time: number): Promise<number>;
 }

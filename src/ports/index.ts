@@ -5,3 +5,4 @@ export * from './audit-store.js';
 export * from './event-store.js';
 export * from './job-store.js';
 export * from './webhook-store.js';
+export * from './invalidation-bus.js';

@@ -90,7 +90,7 @@ describe('Prometheus /metrics', () => {
   it('reports readiness per dependency', async () => {
     const res = await fetch(`${berth.url}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', checks: { database: 'ok', storage: 'ok' } });
+    expect(await res.json()).toEqual({ status: 'ready', checks: { database: 'ok', storage: 'ok', invalidation: 'this process only' } });
     expect(await (await fetch(`${berth.url}/healthz`)).json()).toEqual({ status: 'ok' });
   });
 });

@@ -10,7 +10,7 @@ const exec = promisify(execFile);
 
 export interface LayoutImage {
   architecture: string;
-  files: Record<string, string>;
+  files: Record<string, string | Buffer>;
 }
 
 export interface WrittenLayout {

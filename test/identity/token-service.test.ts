@@ -25,7 +25,7 @@ describe('token verification', () => {
   beforeAll(async () => {
     database = connect({ url: 'sqlite::memory:' });
     await migrate(database);
-    tokens = new TokenService(new KyselyIdentityStore(database), settings, () => now);
+    tokens = new TokenService(new KyselyIdentityStore(database), settings, { now: () => now });
     await tokens.init();
   });
   afterAll(async () => {

@@ -26,6 +26,12 @@ export interface TokenSettings {
   keyRotationDays: number;
 }
 
+export interface TokenServiceOptions {
+  now?: () => number;
+  /** Told after this instance added a key and retired the others (so other instances reload theirs). */
+  onKeysChanged?: () => void;
+}
+
 /** What a token is for; checked on every use so one kind can never stand in for another. */
 export type TokenUse = 'access' | 'refresh' | 'session';
 
@@ -67,11 +73,15 @@ export class TokenService {
    */
   private readonly verified = new LruCache<string, { payload: JWTPayload; until: number }>(4096);
 
+  private readonly now: () => number;
+
   constructor(
     private readonly identity: IdentityStore,
     readonly settings: TokenSettings,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly options: TokenServiceOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** Loads keys, creating or rotating the signing key when due. */
   async init(): Promise<void> {
@@ -97,7 +107,13 @@ export class TokenService {
     });
     await this.identity.retireSigningKeys(kid, this.now());
     await this.load();
+    this.options.onKeysChanged?.();
     return kid;
+  }
+
+  /** Re-reads the key set (another instance rotated). */
+  async reload(): Promise<void> {
+    await this.load();
   }
 
   /** Public keys for verifiers (JWKS). */

@@ -117,7 +117,13 @@ export class UserService {
     if (existing) {
       await this.identity.updateUser(existing.id, { isAdmin: true, disabled: false, passwordHash: await hashSecret(chosen) }, this.now());
     } else {
-      await this.create({ username: 'admin', password: chosen, isAdmin: true, displayName: 'System administrator' });
+      try {
+        await this.create({ username: 'admin', password: chosen, isAdmin: true, displayName: 'System administrator' });
+      } catch (err) {
+        // Another instance sharing the database created it at the same moment; that one reports it.
+        if ((await this.identity.countAdmins()) > 0) return undefined;
+        throw err;
+      }
     }
     this.options.onChange();
     return { username: 'admin', password: chosen, generated: password === undefined };

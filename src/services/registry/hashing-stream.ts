@@ -12,6 +12,8 @@ export class HashingStream extends Transform {
   constructor(
     readonly hash: Hash | undefined,
     private readonly maxBytes = Number.POSITIVE_INFINITY,
+    /** Told of every piece that passes (progress reporting). */
+    private readonly onBytes?: (bytes: number) => void,
   ) {
     super({ highWaterMark: 256 * 1024 });
   }
@@ -23,6 +25,7 @@ export class HashingStream extends Transform {
       return;
     }
     this.hash?.update(chunk);
+    this.onBytes?.(chunk.length);
     callback(null, chunk);
   }
 }

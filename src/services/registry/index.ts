@@ -3,3 +3,4 @@ export { rangeHeaders, type UploadState, type ChunkInput } from './upload-servic
 export type { BlobContent } from './blob-service.js';
 export type { ManifestContent, PushedManifest } from './manifest-service.js';
 export type { PageRequest, PageResult } from './catalog-service.js';
+export { HashingStream } from './hashing-stream.js';

@@ -1,0 +1,224 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { LocalInvalidationHub } from '../../src/adapters/bus/local-invalidation-bus.js';
+import { PgInvalidationBus, decode, encode } from '../../src/adapters/bus/pg-invalidation-bus.js';
+import { connect, type Database } from '../../src/adapters/db/connect.js';
+import type { Invalidation, InvalidationBus, InvalidationBusStatus, PublishedInvalidation } from '../../src/ports/invalidation-bus.js';
+import { createTempDatabase, pgUnavailableReason, type TempDatabase } from '../helpers/pg.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until } from '../helpers/wait.js';
+
+const pgSkip = await pgUnavailableReason();
+if (pgSkip) console.warn(`SKIPPING PostgreSQL invalidation-bus tests: ${pgSkip}`);
+
+type Heard = Array<{ invalidation: Invalidation; sender: string }>;
+
+function recorder(bus: InvalidationBus): Heard {
+  const heard: Heard = [];
+  bus.subscribe((invalidation, sender) => heard.push({ invalidation, sender }));
+  return heard;
+}
+
+interface BusPair {
+  a: InvalidationBus;
+  b: InvalidationBus;
+  close(): Promise<void>;
+}
+
+/** The behaviour every InvalidationBus adapter has. */
+function busContract(name: string, skip: string | undefined, open: () => Promise<BusPair>): void {
+  describe.skipIf(skip !== undefined)(`InvalidationBus contract: ${name}`, () => {
+    let pair: BusPair;
+    beforeAll(async () => {
+      pair = await open();
+    });
+    afterAll(async () => {
+      await pair?.close();
+    });
+
+    it('delivers a message to the other instance with the sender id, never back to the sender', async () => {
+      const heardA = recorder(pair.a);
+      const heardB = recorder(pair.b);
+      await pair.a.publish({ kind: 'identity' });
+      await until(() => heardB.length === 1, 3000, 'B to hear A');
+      expect(heardB).toEqual([{ invalidation: { kind: 'identity' }, sender: pair.a.instanceId }]);
+      await pair.b.publish({ kind: 'signing-keys' });
+      await until(() => heardA.length === 1, 3000, 'A to hear B');
+      expect(heardA).toEqual([{ invalidation: { kind: 'signing-keys' }, sender: pair.b.instanceId }]);
+      // Neither heard itself (a last message from B, once A has it, proves B's own were dropped).
+      expect(heardB).toHaveLength(1);
+      expect(pair.a.instanceId).not.toBe(pair.b.instanceId);
+    });
+
+    it('carries a named cache channel with or without keys', async () => {
+      const heard = recorder(pair.b);
+      await pair.a.publish({ kind: 'cache', channel: 'tags', keys: ['library/alpine:3.20', 'library/nginx:1'] });
+      await pair.a.publish({ kind: 'cache', channel: 'manifests' });
+      await until(() => heard.length === 2, 3000, 'two cache messages');
+      expect(heard.map((h) => h.invalidation)).toEqual([
+        { kind: 'cache', channel: 'tags', keys: ['library/alpine:3.20', 'library/nginx:1'] },
+        { kind: 'cache', channel: 'manifests' },
+      ]);
+    });
+
+    it('stops delivering to a handler that unsubscribed; a throwing handler does not stop the others', async () => {
+      const kept: Invalidation[] = [];
+      const dropped: Invalidation[] = [];
+      const unsubscribe = pair.b.subscribe((i) => dropped.push(i));
+      pair.b.subscribe(() => {
+        throw new Error('a broken subscriber');
+      });
+      pair.b.subscribe((i) => kept.push(i));
+      unsubscribe();
+      await pair.a.publish({ kind: 'identity' });
+      await until(() => kept.length === 1, 3000, 'the kept handler');
+      expect(dropped).toEqual([]);
+    });
+  });
+}
+
+busContract('in-process hub', undefined, async () => {
+  const hub = new LocalInvalidationHub();
+  const a = hub.bus();
+  const b = hub.bus();
+  return { a, b, close: async () => (await a.close(), await b.close()) };
+});
+
+busContract('PostgreSQL LISTEN/NOTIFY', pgSkip, async () => {
+  const temp = await createTempDatabase();
+  const dbA = connect({ url: temp.url, poolSize: 2 });
+  const dbB = connect({ url: temp.url, poolSize: 2 });
+  const a = new PgInvalidationBus({ url: temp.url, db: dbA.db, onError: () => undefined });
+  const b = new PgInvalidationBus({ url: temp.url, db: dbB.db, onError: () => undefined });
+  await Promise.all([a.start(), b.start()]);
+  return {
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await dbA.db.destroy();
+      await dbB.db.destroy();
+      await temp.drop();
+    },
+  };
+});
+
+describe('in-process bus status', () => {
+  it('says it reaches this process only', async () => {
+    const bus = new LocalInvalidationHub().bus('solo');
+    expect(bus.status()).toEqual({ scope: 'process', connected: true });
+    expect(bus.instanceId).toBe('solo');
+    await bus.close();
+  });
+});
+
+describe('NOTIFY payloads', () => {
+  it('round-trips every kind and names the sender', () => {
+    const all: PublishedInvalidation[] = [{ kind: 'identity' }, { kind: 'signing-keys' }, { kind: 'cache', channel: 'tags', keys: ['a'] }, { kind: 'cache', channel: 'x' }];
+    for (const invalidation of all) {
+      expect(decode(encode(invalidation, 'sender-1'))).toEqual({ sender: 'sender-1', invalidation });
+    }
+  });
+
+  it('drops the keys of a cache message too large for NOTIFY (so it means "everything")', () => {
+    const keys = Array.from({ length: 1000 }, (_, i) => `library/repository-${i}:tag`);
+    const payload = encode({ kind: 'cache', channel: 'tags', keys }, 's');
+    expect(Buffer.byteLength(payload)).toBeLessThan(8000);
+    expect(decode(payload)).toEqual({ sender: 's', invalidation: { kind: 'cache', channel: 'tags' } });
+  });
+
+  it('ignores anything that is not a message of this version', () => {
+    for (const payload of ['', 'not json', '42', 'null', '{"v":2,"sender":"s","kind":"identity"}', '{"v":1,"kind":"identity"}', '{"v":1,"sender":"s","kind":"resync"}', '{"v":1,"sender":"s","kind":"cache"}', '{"v":1,"sender":"s","kind":"cache","channel":"t","keys":[1]}', '{"v":1,"sender":"s","kind":"drop-tables"}']) {
+      expect(decode(payload)).toBeUndefined();
+    }
+  });
+});
+
+describe.skipIf(pgSkip !== undefined)('PostgreSQL bus connection', () => {
+  let temp: TempDatabase;
+  let database: Database;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    temp = await createTempDatabase();
+    database = connect({ url: temp.url, poolSize: 2 });
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    await database?.db.destroy();
+    await temp?.drop();
+  });
+
+  /** A bus that reaches PostgreSQL through a relay the test can cut. */
+  async function busBehindProxy(statuses: InvalidationBusStatus[]): Promise<{ bus: PgInvalidationBus; proxy: TcpProxy }> {
+    const target = new URL(temp.url);
+    const proxy = new TcpProxy(target.hostname, Number(target.port));
+    await proxy.start();
+    const url = new URL(temp.url);
+    url.port = String(proxy.port);
+    const bus = new PgInvalidationBus({ url: url.toString(), db: database.db, minReconnectDelayMs: 20, maxReconnectDelayMs: 200, timeoutMs: 2000, onStatus: (s) => statuses.push(s) });
+    cleanups.push(async () => {
+      await bus.close();
+      await proxy.cut();
+    });
+    return { bus, proxy };
+  }
+
+  it('reconnects after the LISTEN connection is cut, says resync, and hears new messages', async () => {
+    const statuses: InvalidationBusStatus[] = [];
+    const { bus, proxy } = await busBehindProxy(statuses);
+    const sender = new PgInvalidationBus({ url: temp.url, db: database.db });
+    cleanups.push(() => sender.close());
+    const heard = recorder(bus);
+    await bus.start();
+    expect(bus.status()).toEqual({ scope: 'shared', connected: true });
+
+    await proxy.cut();
+    await until(() => !bus.status().connected, 3000, 'the bus to notice the cut');
+    // While cut, messages are lost; the bus keeps trying, without crashing anything.
+    await sender.publish({ kind: 'identity' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(bus.status()).toMatchObject({ scope: 'shared', connected: false });
+    expect(heard).toEqual([]);
+
+    await proxy.start();
+    await until(() => bus.status().connected, 5000, 'the bus to reconnect');
+    expect(heard).toEqual([{ invalidation: { kind: 'resync' }, sender: bus.instanceId }]);
+    await sender.publish({ kind: 'identity' });
+    await until(() => heard.length === 2, 3000, 'a message after reconnecting');
+    expect(heard[1]).toEqual({ invalidation: { kind: 'identity' }, sender: sender.instanceId });
+    expect(statuses.map((s) => s.connected)).toEqual([true, false, true]);
+  });
+
+  it('starts while PostgreSQL is unreachable and connects once it is back', async () => {
+    const statuses: InvalidationBusStatus[] = [];
+    const { bus, proxy } = await busBehindProxy(statuses);
+    await proxy.cut();
+    await bus.start();
+    expect(bus.status().connected).toBe(false);
+    expect(bus.status().error).toMatch(/ECONNREFUSED|connect/);
+    await proxy.start();
+    await until(() => bus.status().connected, 5000, 'the bus to connect');
+  });
+
+  it('ignores NOTIFYs on its channel that are not Berth messages', async () => {
+    const bus = new PgInvalidationBus({ url: temp.url, db: database.db });
+    cleanups.push(() => bus.close());
+    const heard = recorder(bus);
+    await bus.start();
+    const client = new pg.Client({ connectionString: temp.url });
+    await client.connect();
+    try {
+      await client.query(`NOTIFY berth_invalidation, 'garbage'`);
+      await client.query(`NOTIFY berth_invalidation, '{"v":1,"sender":"x","kind":"resync"}'`);
+      await client.query(`NOTIFY berth_invalidation, '{"v":1,"sender":"x","kind":"identity"}'`);
+    } finally {
+      await client.end();
+    }
+    await until(() => heard.length === 1, 3000, 'the valid message');
+    expect(heard).toEqual([{ invalidation: { kind: 'identity' }, sender: 'x' }]);
+  });
+});
