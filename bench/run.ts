@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const systems: RunningSystem[] = [await startDistribution(), await startBerth(root, settings)];
   const contexts = new Map<RunningSystem, SystemContext>(
-    systems.map((system) => [system, { system, http: new RegistryHttp(system.url, system.credentials, runOptions.concurrency), repositories: new Set(), pushed: new Map(), ran: new Set() }]),
+    systems.map((system) => [system, { system, http: new RegistryHttp(system.url, system.credentials, runOptions.concurrency), repositories: new Set(), pushed: new Map(), ran: new Set(), checkedPages: new Map() }]),
   );
   const only = opts.only ? new RegExp(opts.only, 'i') : undefined;
   const rows: Row[] = [];
