@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import './heap-tuning.js';
 import cluster from 'node:cluster';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
