@@ -13,6 +13,19 @@ export interface MetadataHarness {
 
 const d = (s: string): Digest => digestOf(Buffer.from(s));
 
+/** A one-byte OCI image manifest with no references, as putManifest takes it. */
+const bareManifest = (repositoryId: number, digest: Digest) => ({
+  repositoryId,
+  digest,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  artifactType: null,
+  subjectDigest: null,
+  configDigest: null,
+  size: 1,
+  annotations: null,
+  references: [],
+});
+
 /** The same metadata behaviour on every engine (issue: one suite, SQLite and PostgreSQL). */
 export function metadataStoreContract(name: string, harness: MetadataHarness): void {
   describe(`MetadataStore contract: ${name}`, () => {
@@ -121,17 +134,7 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
     it('changes a repository\'s tag version with every tag change, and only then', async () => {
       const repo = await meta.ensureRepository('manifests/versioned');
       const version = async () => (await meta.getRepository('manifests/versioned'))!.tagVersion;
-      const manifest = (name: string) => ({
-        repositoryId: repo.id,
-        digest: d(name),
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        artifactType: null,
-        subjectDigest: null,
-        configDigest: null,
-        size: 1,
-        annotations: null,
-        references: [],
-      });
+      const manifest = (name: string) => bareManifest(repo.id, d(name));
       const seen = [await version()];
       await meta.putManifest(manifest('untagged'), undefined, 1);
       seen.push(await version());
@@ -159,7 +162,7 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       await Promise.all(
         digests.map((digest, i) =>
           meta.putManifest(
-            { repositoryId: repo.id, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: null, subjectDigest: null, configDigest: null, size: 1, annotations: null, references: [] },
+            bareManifest(repo.id, digest),
             'latest',
             2000 + i,
           ),
@@ -173,17 +176,7 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       const events = harness.events(meta);
       const before = (await events.positions('contract')).newest;
       const repo = await meta.ensureRepository('events/a');
-      const push = (digest: Digest, repositoryId: number) => ({
-        repositoryId,
-        digest,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        artifactType: null,
-        subjectDigest: null,
-        configDigest: null,
-        size: 1,
-        annotations: null,
-        references: [],
-      });
+      const push = (digest: Digest, repositoryId: number) => bareManifest(repositoryId, digest);
       const event = (tag: string) => ({ type: 'push' as const, project: 'events', repository: 'events/a', data: { operator: 'contract', repository: 'events/a', tag } });
       await meta.putManifest(push(d('ev-1'), repo.id), 'v1', 3000, [event('v1')]);
       // A repository that does not exist: the foreign key fails and the whole transaction rolls back.

@@ -1,11 +1,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+// nginx cannot listen on port 0 and say which it got: it is given a free one.
+import { freePort } from './ports.js';
+export { freePort } from './ports.js';
 
 const exec = promisify(execFile);
 export const nginxPath = '/usr/sbin/nginx';
@@ -24,15 +27,6 @@ export interface TestNginx {
   /** Lines of `<method> <uri> <status> <upstream address(es)> <upstream status(es)>`. */
   accessLog(): Promise<string[]>;
   stop(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1 (nginx cannot listen on port 0 and say which it got). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Why nginx tests cannot run here, or undefined when they can. */

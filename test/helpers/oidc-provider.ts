@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import Provider from 'oidc-provider';
+import { freePort } from './ports.js';
+export { freePort } from './ports.js';
 
 export interface OidcAccount {
   sub: string;
@@ -13,17 +14,6 @@ export interface OidcAccount {
 export interface TestOidcProvider {
   issuer: string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A real OpenID Connect provider (panva's oidc-provider) on a loopback port, with fixed accounts. */
