@@ -61,8 +61,11 @@ export interface RunningBerth {
 
 export interface StartOptions {
   logger?: Logger;
-  /** Told when users, robots, projects or members changed here (to tell sibling processes). */
-  onIdentityChange?: () => void;
+  /**
+   * Told when users, robots, projects or members changed here (to tell sibling processes); the
+   * response to the change waits for the promise it may return.
+   */
+  onIdentityChange?: () => Promise<void> | undefined;
   /** Replaces the bus chosen by engine (PostgreSQL: LISTEN/NOTIFY; SQLite: this process only). */
   invalidationBus?: InvalidationBus;
 }
@@ -166,10 +169,19 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger));
   const tell = (invalidation: PublishedInvalidation) =>
     bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
+  // Telling others is under way while the change's response is prepared; the response
+  // leaves when they are done (see buildApp's beforeReply), so a client's next request sees
+  // the change on whichever process or instance it lands.
+  const telling = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown> | undefined) => {
+    if (!work) return;
+    telling.add(work);
+    void work.finally(() => telling.delete(work));
+  };
   const onIdentityChange = () => {
     invalidateIdentity();
-    void tell({ kind: 'identity' });
-    options.onIdentityChange?.();
+    track(tell({ kind: 'identity' }));
+    track(options.onIdentityChange?.());
   };
   const tokens = new TokenService(
     identity,
@@ -245,6 +257,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   };
 
   const app = await buildApp({
+    beforeReply: () => (telling.size === 0 ? undefined : atMost(1000, Promise.all([...telling]))),
     registry,
     logger,
     maxManifestBytes: config.registry.maxManifestBytes,
@@ -317,6 +330,18 @@ async function startInvalidationBus(config: ResolvedConfig, database: Database, 
   });
   await bus.start();
   return bus;
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first; never rejects. */
+function atMost(ms: number, work: Promise<unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    work.then(done, done);
+  });
 }
 
 function berthVersion(): string {

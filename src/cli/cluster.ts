@@ -4,8 +4,13 @@ import type { Logger } from 'pino';
 /** Messages between the primary and its workers. */
 export type ClusterMessage =
   | { berth: 'listening'; url: string; port: number }
-  | { berth: 'identity-changed' }
-  | { berth: 'invalidate-identity' };
+  /** A worker changed identities; `key` names this change in the acknowledgements. */
+  | { berth: 'identity-changed'; key: string }
+  | { berth: 'invalidate-identity'; key: string }
+  /** A worker dropped its caches for change `key`. */
+  | { berth: 'invalidated'; key: string }
+  /** Every other worker dropped its caches for change `key` (sent to the one that made it). */
+  | { berth: 'identity-relayed'; key: string };
 
 function isBerthMessage(message: unknown): message is ClusterMessage {
   return typeof message === 'object' && message !== null && 'berth' in message;
@@ -30,6 +35,14 @@ export function runPrimary(options: PrimaryOptions): void {
   let listening = 0;
   let announced = false;
   const restarts: number[] = [];
+  /** Changes being relayed: who made each, and the workers that have not acknowledged it yet. */
+  const relays = new Map<string, { origin: Worker; waiting: Set<number> }>();
+  const settle = (key: string) => {
+    const relay = relays.get(key);
+    if (!relay || relay.waiting.size > 0) return;
+    relays.delete(key);
+    if (relay.origin.isConnected()) relay.origin.send({ berth: 'identity-relayed', key } satisfies ClusterMessage);
+  };
 
   const fork = (): Worker => {
     const worker = cluster.fork({ BERTH_CLUSTER_WORKER: '1' });
@@ -42,15 +55,25 @@ export function runPrimary(options: PrimaryOptions): void {
           options.onListening(message.url, message.port);
         }
       } else if (message.berth === 'identity-changed') {
-        for (const other of Object.values(cluster.workers ?? {})) {
-          if (other && other !== worker) other.send({ berth: 'invalidate-identity' } satisfies ClusterMessage);
-        }
+        const others = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w !== worker && w.isConnected());
+        relays.set(message.key, { origin: worker, waiting: new Set(others.map((w) => w.id)) });
+        for (const other of others) other.send({ berth: 'invalidate-identity', key: message.key } satisfies ClusterMessage);
+        settle(message.key);
+      } else if (message.berth === 'invalidated') {
+        relays.get(message.key)?.waiting.delete(worker.id);
+        settle(message.key);
       }
     });
     return worker;
   };
 
   cluster.on('exit', (worker, code, signal) => {
+    // A worker that died acknowledges nothing; it has no caches left either.
+    for (const [key, relay] of relays) {
+      relay.waiting.delete(worker.id);
+      if (relay.origin === worker) relays.delete(key);
+      else settle(key);
+    }
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         logger.info('all workers stopped');

@@ -51,10 +51,34 @@ program
       return;
     }
 
-    const berth = await startBerth(config, { onIdentityChange: channel ? () => channel.send({ berth: 'identity-changed' }) : undefined });
+    // A change of users, robots, projects or members answers its request only once the other
+    // workers dropped their caches (or after a second), so the next request sees it wherever
+    // it lands.
+    const relayed = new Map<string, () => void>();
+    let changes = 0;
+    const relayIdentityChange = (): Promise<void> | undefined => {
+      if (!channel) return undefined;
+      const key = `${process.pid}:${++changes}`;
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          relayed.delete(key);
+          resolve();
+        };
+        const timer = setTimeout(done, 1000);
+        relayed.set(key, done);
+        channel.send({ berth: 'identity-changed', key });
+      });
+    };
+    const berth = await startBerth(config, { onIdentityChange: channel ? relayIdentityChange : undefined });
     if (channel) {
       channel.onMessage((message) => {
-        if (message.berth === 'invalidate-identity') berth.invalidateIdentity();
+        if (message.berth === 'invalidate-identity') {
+          berth.invalidateIdentity();
+          channel.send({ berth: 'invalidated', key: message.key });
+        } else if (message.berth === 'identity-relayed') {
+          relayed.get(message.key)?.();
+        }
       });
       channel.send({ berth: 'listening', url: berth.url, port: berth.port });
       // The primary is gone (killed): nobody will route requests here any more.

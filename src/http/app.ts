@@ -27,6 +27,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** State of the channel other instances' invalidations arrive on (shown by /readyz). */
   invalidation?: () => InvalidationBusStatus;
+  /** Work a response must wait for before it leaves (telling other processes of a change). */
+  beforeReply?: () => Promise<void> | undefined;
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -66,6 +68,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('Connection', 'close');
+    // Rare and short (an identity change being told to other processes): any response leaving
+    // meanwhile waits, so none can be followed by a request that still sees the old state.
+    const pending = options.beforeReply?.();
+    if (pending) await pending;
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
