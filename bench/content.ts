@@ -42,10 +42,6 @@ export function blobStream(spec: BlobSpec, start = 0, end = spec.size): Readable
   return Readable.from(slice(), { objectMode: false });
 }
 
-export function blobBytes(spec: BlobSpec): Buffer {
-  return Buffer.concat([...keystream(spec.seed, spec.size)]);
-}
-
 export function sha256(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
