@@ -1,4 +1,4 @@
-import { createWriteStream, type ReadStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { access, mkdir, open, opendir, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../domain/digest.js';
 import { tryParseDigest } from '../../domain/digest.js';
+import { FileReadStream } from './file-read-stream.js';
 import { StoreNotFoundError, StoreOffsetError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
 
 const uploadIdPattern = /^[A-Za-z0-9_-]{1,128}$/;
@@ -71,8 +72,12 @@ export class FsBlobStore implements BlobStore {
       if (isNotFound(err)) throw new StoreNotFoundError(digest);
       throw err;
     }
-    const stream: ReadStream = handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
-    return stream;
+    try {
+      return new FileReadStream(handle, range?.start ?? 0, range?.end ?? (await handle.stat()).size - 1);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async put(digest: Digest, data: Uint8Array): Promise<void> {
