@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnBerth, type BerthProcess } from '../helpers/process.js';
@@ -54,6 +55,11 @@ describe('cluster mode (--workers)', () => {
         expect(res.headers.get('docker-content-digest')).toBe(image.digest);
       }
       expect(servingPids(berth).size).toBe(3);
+      // Each worker runs with the memory settings (cluster.ts, workerMemory).
+      for (const pid of servingPids(berth)) {
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
+        expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
+      }
 
       // A user deleted through one worker is refused by every worker right away.
       const { id } = await admin.createUser('leaving', 'Leaving-Passw0rd');
