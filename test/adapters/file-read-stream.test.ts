@@ -31,8 +31,9 @@ class HoldingSink extends Writable {
   }
 }
 
-/** An HTTP server that answers every request with the stream `open` gives, recording the buffers it wrote. */
+/** An HTTP server that answers every request with the stream `open` gives, recording the streams and the buffers it wrote. */
 async function serving(open: () => Promise<FileReadStream>) {
+  const streams: FileReadStream[] = [];
   const written: { buffers: Set<ArrayBufferLike>; writes: number }[] = [];
   const server = createServer(async (_req, res) => {
     const record = { buffers: new Set<ArrayBufferLike>(), writes: 0 };
@@ -43,11 +44,13 @@ async function serving(open: () => Promise<FileReadStream>) {
       record.buffers.add(chunk.buffer);
       return write(chunk, cb);
     }) as typeof res.write;
-    (await open()).pipe(res);
+    const stream = await open();
+    streams.push(stream);
+    stream.pipe(res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return { port, written, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { port, streams, written, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /** GETs the body with a slow reader (so the server meets backpressure) and returns its sha256 and length. */
@@ -94,17 +97,12 @@ describe('FileReadStream', () => {
   const openStream = async (start = 0, end = data.length - 1) => new FileReadStream(await open(path, 'r'), start, end);
 
   it('piped into an HTTP response, sends every byte through three reused buffers, each reused only once written', async () => {
-    const streams: FileReadStream[] = [];
-    const server = await serving(async () => {
-      const stream = await openStream();
-      streams.push(stream);
-      return stream;
-    });
+    const server = await serving(() => openStream());
     try {
       expect(await slowGet(server.port)).toEqual({ hash: sha256(data), bytes: data.length });
       expect(server.written[0]!.writes).toBe(Math.ceil(data.length / (256 * 1024)));
       expect(server.written[0]!.buffers.size).toBe(3);
-      expect(streams[0]!.destroyed).toBe(true); // the file is closed
+      expect(server.streams[0]!.destroyed).toBe(true); // the file is closed
     } finally {
       await server.close();
     }
@@ -120,16 +118,11 @@ describe('FileReadStream', () => {
   });
 
   it('stops reading and closes the file when the client goes away mid-way', async () => {
-    const streams: FileReadStream[] = [];
-    const server = await serving(async () => {
-      const stream = await openStream();
-      streams.push(stream);
-      return stream;
-    });
+    const server = await serving(() => openStream());
     try {
       const got = await slowGet(server.port, 600_000);
       expect(got.bytes).toBeLessThan(data.length);
-      await until(() => streams[0]?.destroyed === true, 5000, 'the stream to close');
+      await until(() => server.streams[0]?.destroyed === true, 5000, 'the stream to close');
       expect(server.written[0]!.writes).toBeLessThan(Math.ceil(data.length / (256 * 1024)));
     } finally {
       await server.close();
