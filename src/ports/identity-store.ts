@@ -158,9 +158,10 @@ export interface IdentityStore {
   listSigningKeys(): Promise<SigningKeyRow[]>;
   addSigningKey(key: SigningKeyRow): Promise<void>;
   /**
-   * Retires the active keys older than `exceptKid` (ties broken by kid), which stays active.
-   * Newer keys are left alone: two instances rotating at once end with one key active, never none.
+   * Retires every active key but the newest (by creation time, ties broken by kid). The newest
+   * key is never retired, so instances rotating at once end with one key active, never none:
+   * whichever retires last sees every key that was added.
    */
-  retireSigningKeys(exceptKid: string, now: number): Promise<void>;
+  retireAllButNewestSigningKey(now: number): Promise<void>;
   deleteSigningKeysRetiredBefore(time: number): Promise<number>;
 }

@@ -39,20 +39,40 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     it('keeps the newer key when both insert before either retires', async () => {
       await store.addSigningKey(key('old', 1));
-      // A and B each add a key, then each retires "the others".
+      // A and B each add a key, then each retires all but the newest.
       await store.addSigningKey(key('from-a', 10));
       await store.addSigningKey(key('from-b', 20));
-      await store.retireSigningKeys('from-a', 30);
-      await store.retireSigningKeys('from-b', 31);
+      await store.retireAllButNewestSigningKey(30);
+      await store.retireAllButNewestSigningKey(31);
       expect(await active()).toEqual(['from-b']);
+      expect((await store.listSigningKeys()).find((k) => k.kid === 'old')?.retiredAt).toBe(30);
+    });
+
+    it('keeps one key when the later insert carries the earlier time (A retired before B inserted)', async () => {
+      await store.addSigningKey(key('late-a', 200));
+      await store.retireAllButNewestSigningKey(201);
+      // B read the clock before A did, but its insert lands after A's retire.
+      await store.addSigningKey(key('late-b', 190));
+      await store.retireAllButNewestSigningKey(202);
+      expect(await active()).toEqual(['late-a']);
     });
 
     it('keeps exactly one of two keys created in the same millisecond', async () => {
-      await store.addSigningKey(key('kid-2', 100));
-      await store.addSigningKey(key('kid-1', 100));
-      await store.retireSigningKeys('kid-2', 101);
-      await store.retireSigningKeys('kid-1', 101);
+      await store.addSigningKey(key('kid-2', 300));
+      await store.addSigningKey(key('kid-1', 300));
+      await store.retireAllButNewestSigningKey(301);
+      await store.retireAllButNewestSigningKey(301);
       expect(await active()).toEqual(['kid-2']);
+    });
+
+    it('never leaves no key active when many instances rotate at once', async () => {
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => {
+          await store.addSigningKey(key(`par-${i}`, 400 + (i % 3)));
+          await store.retireAllButNewestSigningKey(500);
+        }),
+      );
+      expect(await active()).toEqual(['par-5']);
     });
   });
 }

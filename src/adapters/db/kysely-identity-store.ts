@@ -414,17 +414,12 @@ export class KyselyIdentityStore implements IdentityStore {
       .execute();
   }
 
-  async retireSigningKeys(exceptKid: string, now: number): Promise<void> {
+  async retireAllButNewestSigningKey(now: number): Promise<void> {
     await this.db
       .updateTable('signing_key')
       .set({ retired_at: now })
-      .where('kid', '!=', exceptKid)
       .where('retired_at', 'is', null)
-      // Older than the kept key, or as old and ordered before it: one rule every instance applies alike.
-      .where((eb) => {
-        const keptCreatedAt = eb.selectFrom('signing_key').select('created_at').where('kid', '=', exceptKid);
-        return eb.or([eb('created_at', '<', keptCreatedAt), eb.and([eb('created_at', '=', keptCreatedAt), eb('kid', '<', exceptKid)])]);
-      })
+      .where('kid', 'not in', (eb) => eb.selectFrom('signing_key').select('kid').where('retired_at', 'is', null).orderBy('created_at', 'desc').orderBy('kid', 'desc').limit(1))
       .execute();
   }
 

@@ -92,7 +92,10 @@ export class TokenService {
     await this.identity.deleteSigningKeysRetiredBefore(this.now() - this.maxLifetimeMs());
   }
 
-  /** Starts signing with a fresh key; older keys only verify from now on. */
+  /**
+   * Starts signing with a fresh key; older keys only verify from now on. Resolves the kid that
+   * signs afterwards: this key, or a newer one another instance added meanwhile.
+   */
   async rotate(): Promise<string> {
     const { privateKey, publicKey } = await generateKeyPair(algorithm, { extractable: true });
     const publicJwk = await exportJWK(publicKey);
@@ -105,10 +108,10 @@ export class TokenService {
       createdAt: this.now(),
       retiredAt: null,
     });
-    await this.identity.retireSigningKeys(kid, this.now());
+    await this.identity.retireAllButNewestSigningKey(this.now());
     await this.load();
     this.options.onKeysChanged?.();
-    return kid;
+    return this.activeKey()?.kid ?? kid;
   }
 
   /** Re-reads the key set (another instance rotated). */
