@@ -44,8 +44,11 @@ export interface RunningBerth {
   logger: Logger;
   /** The management services (users, projects, robots, audit, tokens). */
   api: ApiServices;
-  /** Drops cached identity and permission state (a sibling process changed something). */
-  invalidateIdentity(): void;
+  /**
+   * Drops cached identity and permission state and re-reads the signing keys (a sibling
+   * process changed users, projects or keys); resolves once the keys are read.
+   */
+  invalidateIdentity(): Promise<void>;
   /** This process's id among the instances sharing the database (on every invalidation it sends). */
   instanceId: string;
   /** How this instance tells the others sharing its database what to forget, and hears them. */
@@ -193,7 +196,14 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
       sessionTtlSeconds: config.auth.sessionTtlSeconds,
       keyRotationDays: config.auth.keyRotationDays,
     },
-    { onKeysChanged: () => void tell({ kind: 'signing-keys' }) },
+    {
+      // Instances hear it on the bus; cluster workers on SQLite through the primary's relay
+      // (their bus is local), which re-reads keys with every identity change it passes on.
+      onKeysChanged: () => {
+        track(tell({ kind: 'signing-keys' }));
+        track(options.onIdentityChange?.());
+      },
+    },
   );
   // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
   bus.subscribe((invalidation) => {
@@ -291,7 +301,10 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     initialAdmin,
     jobs: { runner, dispatcher, scheduler, pulls },
     metrics,
-    invalidateIdentity,
+    async invalidateIdentity() {
+      invalidateIdentity();
+      await tokens.reload();
+    },
     instanceId: bus.instanceId,
     invalidation: bus,
     close() {

@@ -74,8 +74,11 @@ program
     if (channel) {
       channel.onMessage((message) => {
         if (message.berth === 'invalidate-identity') {
-          berth.invalidateIdentity();
-          channel.send({ berth: 'invalidated', key: message.key });
+          const acknowledge = () => channel.send({ berth: 'invalidated', key: message.key });
+          berth.invalidateIdentity().then(acknowledge, (err: unknown) => {
+            berth.logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key');
+            acknowledge();
+          });
         } else if (message.berth === 'identity-relayed') {
           relayed.get(message.key)?.();
         }

@@ -156,12 +156,12 @@ export interface IdentityStore {
   listRobots(projectId: number | null, query: ListQuery): Promise<ListResult<RobotRow>>;
 
   listSigningKeys(): Promise<SigningKeyRow[]>;
-  addSigningKey(key: SigningKeyRow): Promise<void>;
   /**
-   * Retires every active key but the newest (by creation time, ties broken by kid). The newest
-   * key is never retired, so instances rotating at once end with one key active, never none:
-   * whichever retires last sees every key that was added.
+   * Makes `key` the one active signing key, retiring the others, in one transaction serialised
+   * against every other rotation. With `unlessActiveAfter`, does nothing when an active key
+   * created after that time exists (another instance rotated first). Resolves whether `key`
+   * was added.
    */
-  retireAllButNewestSigningKey(now: number): Promise<void>;
+  rotateSigningKey(key: SigningKeyRow, options?: { unlessActiveAfter?: number }): Promise<boolean>;
   deleteSigningKeysRetiredBefore(time: number): Promise<number>;
 }

@@ -57,9 +57,30 @@ describe('cluster mode (--workers)', () => {
       expect(servingPids(berth).size).toBe(3);
       // Each worker runs with the memory settings (cluster.ts, workerMemory).
       for (const pid of servingPids(berth)) {
-        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
+        const flags = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        expect(flags).toContain('--max-semi-space-size=8');
         expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
       }
+
+      // Tokens signed by any worker verify on every worker: the workers started together on an
+      // empty database agree on one signing key, and a rotation reaches all of them at once.
+      const tokensAccepted = async () => {
+        const tokens = await Promise.all(
+          Array.from({ length: 6 }, async () => {
+            const res = await fetch(`${berth.url}/service/token?service=berth`, { headers: { Authorization: basic('admin', 'Admin-Passw0rd') } });
+            return ((await res.json()) as { token: string }).token;
+          }),
+        );
+        const statuses = await Promise.all(tokens.flatMap((token) => Array.from({ length: 9 }, async () => (await fetch(`${berth.url}/v2/`, { headers: { Authorization: `Bearer ${token}` } })).status)));
+        return { kids: new Set(tokens.map((t) => (JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid)), statuses };
+      };
+      const before = await tokensAccepted();
+      expect(before.statuses).toEqual(Array(54).fill(200));
+      expect(before.kids.size).toBe(1);
+      const { kid } = (await admin.ok('POST', '/system/signing-keys/rotate')) as { kid: string };
+      const rotated = await tokensAccepted();
+      expect(rotated.statuses).toEqual(Array(54).fill(200));
+      expect([...rotated.kids]).toEqual([kid]);
 
       // A user deleted through one worker is refused by every worker right away.
       const { id } = await admin.createUser('leaving', 'Leaving-Passw0rd');

@@ -407,20 +407,23 @@ export class KyselyIdentityStore implements IdentityStore {
     return rows.map((r) => ({ kid: r.kid, privateJwk: r.private_jwk, publicJwk: r.public_jwk, createdAt: r.created_at, retiredAt: r.retired_at }));
   }
 
-  async addSigningKey(key: SigningKeyRow): Promise<void> {
-    await this.db
-      .insertInto('signing_key')
-      .values({ kid: key.kid, private_jwk: key.privateJwk, public_jwk: key.publicJwk, created_at: key.createdAt, retired_at: key.retiredAt })
-      .execute();
-  }
-
-  async retireAllButNewestSigningKey(now: number): Promise<void> {
-    await this.db
-      .updateTable('signing_key')
-      .set({ retired_at: now })
-      .where('retired_at', 'is', null)
-      .where('kid', 'not in', (eb) => eb.selectFrom('signing_key').select('kid').where('retired_at', 'is', null).orderBy('created_at', 'desc').orderBy('kid', 'desc').limit(1))
-      .execute();
+  async rotateSigningKey(key: SigningKeyRow, options: { unlessActiveAfter?: number } = {}): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      // One rotation at a time, across instances. PostgreSQL: the lock conflicts with itself
+      // and with writes, not with reads, so verifiers go on. SQLite: write transactions begin
+      // IMMEDIATE (connect.ts), so they are serial already.
+      if (this.engine === 'postgres') await sql`LOCK TABLE signing_key IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
+      if (options.unlessActiveAfter !== undefined) {
+        const fresh = await trx.selectFrom('signing_key').select('kid').where('retired_at', 'is', null).where('created_at', '>', options.unlessActiveAfter).limit(1).executeTakeFirst();
+        if (fresh) return false;
+      }
+      await trx.updateTable('signing_key').set({ retired_at: key.createdAt }).where('retired_at', 'is', null).execute();
+      await trx
+        .insertInto('signing_key')
+        .values({ kid: key.kid, private_jwk: key.privateJwk, public_jwk: key.publicJwk, created_at: key.createdAt, retired_at: null })
+        .execute();
+      return true;
+    });
   }
 
   async deleteSigningKeysRetiredBefore(time: number): Promise<number> {

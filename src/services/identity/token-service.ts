@@ -13,7 +13,7 @@ import {
 import { BerthError } from '../../domain/errors.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import type { AccessEntry } from '../../domain/scope.js';
-import type { IdentityStore } from '../../ports/identity-store.js';
+import type { IdentityStore, SigningKeyRow } from '../../ports/identity-store.js';
 import type { Principal } from './principal.js';
 
 export interface TokenSettings {
@@ -83,35 +83,43 @@ export class TokenService {
     this.now = options.now ?? Date.now;
   }
 
-  /** Loads keys, creating or rotating the signing key when due. */
+  /**
+   * Loads keys, creating or rotating the signing key when due. Instances starting together
+   * agree: the first to rotate adds the key, the others find it fresh and load it.
+   */
   async init(): Promise<void> {
     await this.load();
     const active = this.activeKey();
-    const dueAt = active ? active.createdAt + this.settings.keyRotationDays * 86_400_000 : 0;
-    if (!active || dueAt <= this.now()) await this.rotate();
+    const dueBefore = this.now() - this.settings.keyRotationDays * 86_400_000;
+    if (!active || active.createdAt <= dueBefore) {
+      const added = await this.identity.rotateSigningKey(await this.newKey(), { unlessActiveAfter: dueBefore });
+      await this.load();
+      if (added) this.options.onKeysChanged?.();
+    }
     await this.identity.deleteSigningKeysRetiredBefore(this.now() - this.maxLifetimeMs());
   }
 
-  /**
-   * Starts signing with a fresh key; older keys only verify from now on. Resolves the kid that
-   * signs afterwards: this key, or a newer one another instance added meanwhile.
-   */
+  /** Starts signing with a fresh key; older keys only verify from now on. Resolves its kid. */
   async rotate(): Promise<string> {
+    const key = await this.newKey();
+    await this.identity.rotateSigningKey(key);
+    await this.load();
+    this.options.onKeysChanged?.();
+    return key.kid;
+  }
+
+  private async newKey(): Promise<SigningKeyRow> {
     const { privateKey, publicKey } = await generateKeyPair(algorithm, { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
     const privateJwk = await exportJWK(privateKey);
-    await this.identity.addSigningKey({
+    return {
       kid,
       privateJwk: JSON.stringify({ ...privateJwk, kid, alg: algorithm }),
       publicJwk: JSON.stringify({ ...publicJwk, kid, alg: algorithm, use: 'sig' }),
       createdAt: this.now(),
       retiredAt: null,
-    });
-    await this.identity.retireAllButNewestSigningKey(this.now());
-    await this.load();
-    this.options.onKeysChanged?.();
-    return this.activeKey()?.kid ?? kid;
+    };
   }
 
   /** Re-reads the key set (another instance rotated). */
