@@ -19,7 +19,7 @@ export interface AuthenticatorOptions {
 }
 
 const robotPrefix = 'robot$';
-/** How long a verified password is remembered (scrypt per /v2 request would cost ~50 ms each). */
+/** How long a verified password is remembered (scrypt per /v2 request would cost ~120 ms each). */
 const verifiedTtlMs = 60_000;
 /** How long a principal's enabled/exists state is trusted between database checks. */
 const principalTtlMs = 2_000;

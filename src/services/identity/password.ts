@@ -2,10 +2,10 @@ import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOpti
 import { BerthError } from '../../domain/errors.js';
 
 /**
- * Each scrypt run holds 128·N·r bytes (32 MiB at the defaults) on a libuv thread. Two at a
- * time bounds that memory at 64 MiB per process however many logins arrive at once (a burst
- * of `docker login`s, or someone guessing passwords), and keeps two libuv threads free for
- * file I/O; further runs wait their turn.
+ * Each scrypt run holds 128·N·r bytes (8 MiB at the defaults below, 32 MiB for hashes stored
+ * with N=2^15) on a libuv thread. Two at a time bound that memory per process however many
+ * logins arrive at once (a burst of `docker login`s, or someone guessing passwords), and keep
+ * two libuv threads free for file I/O; further runs wait their turn.
  */
 const maxConcurrentHashes = 2;
 let running = 0;
@@ -22,10 +22,12 @@ async function scrypt(password: string, salt: Buffer, keylen: number, options: S
   }
 }
 
-// scrypt with N=2^15, r=8, p=1 (OWASP's minimum is N=2^17 with r=8 for interactive logins when
-// memory allows; 2^15 keeps a login near 50 ms on a small server). Parameters are stored in
-// the hash, so they can be raised later without invalidating existing passwords.
-const defaults = { N: 2 ** 15, r: 8, p: 1, keylen: 32 };
+// scrypt with N=2^13, r=8, p=10: one of the configurations OWASP's Password Storage Cheat
+// Sheet lists as equal to its minimum (N=2^17, r=8, p=1; also 2^14/5, 2^15/3, 2^16/2). This
+// one needs the least memory, 8 MiB per run, so a login does not add a 32-128 MiB spike to a
+// worker that is serving pulls; it costs ~120 ms of one core here. Hashes stored with other
+// parameters (Berth before 2026-12: N=2^15, r=8, p=1) verify with their own.
+const defaults = { N: 2 ** 13, r: 8, p: 10, keylen: 32 };
 
 /** `scrypt$N$r$p$<salt b64>$<hash b64>` */
 export async function hashSecret(secret: string): Promise<string> {
