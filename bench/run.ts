@@ -7,7 +7,7 @@ import { RegistryHttp } from './http.js';
 import { percentile } from './load.js';
 import { markdownTable, textTable, type Row, type SystemFigures } from './report.js';
 import { RssSampler, createDatabase, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
-import { workloads, type SystemContext, type Workload } from './workloads.js';
+import { warmUp, workloads, type SystemContext, type Workload } from './workloads.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       return workload.run(context, runOptions);
     };
     const selected = list.filter((w) => !only || only.test(w.name));
+    for (const context of contexts.values()) await warmUp(context, runOptions);
     for (const [index, workload] of selected.entries()) {
       // Interleaved: the systems take turns going first, so neither always runs on a warmer machine.
       const order = index % 2 === 0 ? systems : [...systems].reverse();

@@ -58,7 +58,8 @@ describe('cluster mode (--workers)', () => {
       // Each worker runs with the memory settings (cluster.ts, workerMemory).
       for (const pid of servingPids(berth)) {
         const flags = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        expect(flags).toContain('--max-semi-space-size=8');
+        expect(flags).toContain('--max-semi-space-size=4');
+        expect(flags).toContain('--heap-growing-percent=150');
         expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
       }
 
