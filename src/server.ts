@@ -46,7 +46,8 @@ export interface RunningBerth {
   api: ApiServices;
   /**
    * Drops cached identity and permission state and re-reads the signing keys (a sibling
-   * process changed users, projects or keys); resolves once the keys are read.
+   * process changed users, projects or keys); resolves once the keys are read or the read
+   * failed (logged), never rejects.
    */
   invalidateIdentity(): Promise<void>;
   /** This process's id among the instances sharing the database (on every invalidation it sends). */
@@ -205,11 +206,13 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
       },
     },
   );
+  /** Re-reads the signing keys a sibling changed; a failure is logged, and the next unknown key retries. */
+  const reloadKeys = () => tokens.reload().catch((err: unknown) => logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key'));
   // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
   bus.subscribe((invalidation) => {
     if (invalidation.kind === 'identity' || invalidation.kind === 'resync') invalidateIdentity();
     if (invalidation.kind === 'signing-keys' || invalidation.kind === 'resync') {
-      tokens.reload().catch((err: unknown) => logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key'));
+      void reloadKeys();
     }
   });
   await tokens.init();
@@ -303,7 +306,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     metrics,
     async invalidateIdentity() {
       invalidateIdentity();
-      await tokens.reload();
+      await reloadKeys();
     },
     instanceId: bus.instanceId,
     invalidation: bus,

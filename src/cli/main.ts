@@ -74,11 +74,7 @@ program
     if (channel) {
       channel.onMessage((message) => {
         if (message.berth === 'invalidate-identity') {
-          const acknowledge = () => channel.send({ berth: 'invalidated', key: message.key });
-          berth.invalidateIdentity().then(acknowledge, (err: unknown) => {
-            berth.logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key');
-            acknowledge();
-          });
+          void berth.invalidateIdentity().then(() => channel.send({ berth: 'invalidated', key: message.key }));
         } else if (message.berth === 'identity-relayed') {
           relayed.get(message.key)?.();
         }
