@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 export type SystemName = 'distribution' | 'berth';
 
@@ -43,17 +43,6 @@ export function ensureDistribution(): string {
 export function distributionVersion(): string {
   const out = spawnSync(distributionBinary, ['--version'], { encoding: 'utf8' });
   return (out.stdout.trim().split(' ').pop() ?? 'unknown').replace(/\+ds\d*$/, '');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitFor(url: string, ok: (status: number) => boolean, child: ChildProcess, what: string, timeoutMs = 60_000): Promise<void> {
