@@ -99,7 +99,7 @@ export class ManifestService {
       ],
     );
     this.options.onEvents?.();
-    this.content.set(digest, body);
+    this.remember(digest, body);
     return { digest, subject: manifest.subject?.digest };
   }
 
@@ -232,8 +232,18 @@ export class ManifestService {
       if (err instanceof StoreNotFoundError) throw new BerthError('MANIFEST_UNKNOWN', { message: 'manifest content is missing from storage', detail: { digest } });
       throw err;
     }
-    this.content.set(digest, body);
-    return body;
+    return this.remember(digest, body);
+  }
+
+  /**
+   * Caches a copy with its own memory: a small body may be a slice of Node's shared 8 KiB buffer
+   * pool (a request body is), and caching the slice would keep the whole pool chunk alive.
+   */
+  private remember(digest: Digest, body: Buffer): Buffer {
+    const owned = Buffer.allocUnsafeSlow(body.length);
+    body.copy(owned);
+    this.content.set(digest, owned);
+    return owned;
   }
 
   private async assertReferencesExist(repository: RepositoryRow, manifest: ParsedManifest): Promise<void> {
