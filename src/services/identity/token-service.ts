@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   SignJWT,
   calculateJwkThumbprint,
@@ -66,12 +66,14 @@ export class TokenService {
   private keys: KeyEntry[] = [];
   private lastLoad = 0;
   /**
-   * Payloads of tokens whose signature and claims were checked, until they expire. A client
+   * Tokens whose signature and claims were checked, as `verify` returns them, until they expire. A client
    * sends the same token with every request of a push or pull; an ES256 verification is the
-   * largest CPU cost of a small request otherwise. The token text itself is the key, so a
-   * changed byte is a miss (and then a failed verification).
+   * largest CPU cost of a small request otherwise. The key is the token's SHA-256, so a
+   * changed byte is a miss (and then a failed verification), and an entry holds 43 characters
+   * rather than the token: ~700 of them, or the whole Authorization header when the token is a
+   * slice of it.
    */
-  private readonly verified = new LruCache<string, { payload: JWTPayload; until: number }>(4096);
+  private readonly verified = new LruCache<string, { token: VerifiedToken; until: number }>(4096);
 
   private readonly now: () => number;
 
@@ -184,35 +186,40 @@ export class TokenService {
 
   /** Verifies signature (ES256 only, known kid), issuer, audience, time window and use. */
   async verify(token: string, use: TokenUse): Promise<VerifiedToken> {
-    const known = this.verified.get(token);
+    const key = createHash('sha256').update(token).digest('base64url');
+    const known = this.verified.get(key);
+    const verified = known && known.until > this.now() ? known.token : await this.verifyUncached(token, key);
+    if (verified.use !== use) throw new BerthError('UNAUTHORIZED', { message: `invalid token: not a ${use} token` });
+    return verified;
+  }
+
+  private async verifyUncached(token: string, key: string): Promise<VerifiedToken> {
     let payload: JWTPayload;
-    if (known && known.until > this.now()) {
-      payload = known.payload;
-    } else {
-      try {
-        ({ payload } = await jwtVerify(token, (header) => this.keyFor(header.kid), {
-          algorithms: [algorithm],
-          issuer: this.settings.issuer,
-          audience: this.settings.service,
-          clockTolerance,
-          currentDate: new Date(this.now()),
-          requiredClaims: ['exp', 'nbf', 'iat'],
-        }));
-      } catch (err) {
-        throw new BerthError('UNAUTHORIZED', { message: `invalid token: ${(err as Error).message}` });
-      }
-      // Valid until the moment jwtVerify itself would call it expired.
-      this.verified.set(token, { payload, until: ((payload.exp ?? 0) + clockTolerance) * 1000 });
+    try {
+      ({ payload } = await jwtVerify(token, (header) => this.keyFor(header.kid), {
+        algorithms: [algorithm],
+        issuer: this.settings.issuer,
+        audience: this.settings.service,
+        clockTolerance,
+        currentDate: new Date(this.now()),
+        requiredClaims: ['exp', 'nbf', 'iat'],
+      }));
+    } catch (err) {
+      throw new BerthError('UNAUTHORIZED', { message: `invalid token: ${(err as Error).message}` });
     }
+    const use = payload.token_use;
+    if (use !== 'access' && use !== 'refresh' && use !== 'session') throw new BerthError('UNAUTHORIZED', { message: 'invalid token: no token use' });
     const principal = payload.principal as { kind?: unknown; id?: unknown } | undefined;
-    if (payload.token_use !== use) throw new BerthError('UNAUTHORIZED', { message: `invalid token: not a ${use} token` });
     const access = Array.isArray(payload.access) ? (payload.access as AccessEntry[]) : [];
     const expiresAt = (payload.exp ?? 0) * 1000;
-    if (principal?.kind === 'anonymous' && use === 'access') return { use, subject: { kind: 'anonymous' }, access, expiresAt };
-    if (!principal || (principal.kind !== 'user' && principal.kind !== 'robot') || typeof principal.id !== 'number') {
-      throw new BerthError('UNAUTHORIZED', { message: 'invalid token: no principal' });
-    }
-    return { use, subject: { kind: principal.kind, id: principal.id, name: String(payload.sub ?? '') }, access, expiresAt };
+    let verified: VerifiedToken;
+    if (principal?.kind === 'anonymous' && use === 'access') verified = { use, subject: { kind: 'anonymous' }, access, expiresAt };
+    else if (principal && (principal.kind === 'user' || principal.kind === 'robot') && typeof principal.id === 'number') {
+      verified = { use, subject: { kind: principal.kind, id: principal.id, name: String(payload.sub ?? '') }, access, expiresAt };
+    } else throw new BerthError('UNAUTHORIZED', { message: 'invalid token: no principal' });
+    // Valid until the moment jwtVerify itself would call it expired.
+    this.verified.set(key, { token: Object.freeze(verified), until: ((payload.exp ?? 0) + clockTolerance) * 1000 });
+    return verified;
   }
 
   private async keyFor(kid: string | undefined): Promise<CryptoKey> {
