@@ -1,10 +1,11 @@
+import { randomBytes, scryptSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, migrate, type Database } from '../../src/adapters/db/connect.js';
 import { KyselyIdentityStore } from '../../src/adapters/db/kysely-identity-store.js';
 import type { BerthError } from '../../src/domain/errors.js';
 import type { IdentityStore } from '../../src/ports/identity-store.js';
 import { Authenticator } from '../../src/services/identity/authenticator.js';
-import { hashSecret, verifySecret } from '../../src/services/identity/password.js';
+import { hashSecret, isCurrentHash, verifySecret } from '../../src/services/identity/password.js';
 
 /** The identity store, counting how often the authenticator looks a user up by name. */
 function countingStore(store: IdentityStore): { store: IdentityStore; lookups: () => number } {
@@ -73,5 +74,53 @@ describe('password verification', () => {
     const stored = await hashSecret('Secret-1');
     const checks = await Promise.all(['Secret-1', 'Secret-2', 'Secret-1', 'Secret-3', 'Secret-1', 'Secret-4'].map((s) => verifySecret(s, stored)));
     expect(checks).toEqual([true, false, true, false, true, false]);
+  });
+});
+
+/** A hash as Berth stored them before 2026-12: scrypt N=2^15, r=8, p=1. */
+function oldHash(secret: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(secret, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+  return ['scrypt', 2 ** 15, 8, 1, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+describe('hashes stored with earlier parameters', () => {
+  let database: Database;
+  let identity: KyselyIdentityStore;
+  const lockout = { maxAttempts: 5, durationMs: 60_000 };
+
+  beforeAll(async () => {
+    database = connect({ url: 'sqlite::memory:' });
+    await migrate(database);
+    identity = new KyselyIdentityStore(database);
+  });
+  afterAll(async () => {
+    await database.db.destroy();
+  });
+
+  it("replaces a local user's old hash at the first successful login, never at a failed one", async () => {
+    const old = oldHash('Old-Passw0rd');
+    const { id } = await identity.createUser({ username: 'olduser', email: null, displayName: null, passwordHash: old, source: 'local', externalId: null, isAdmin: false }, Date.now());
+    await expect(new Authenticator(identity, { lockout }).verify('olduser', 'wrong-Passw0rd')).rejects.toMatchObject({ key: 'UNAUTHORIZED' });
+    expect((await identity.getUser(id))!.passwordHash).toBe(old);
+
+    await new Authenticator(identity, { lockout }).verify('olduser', 'Old-Passw0rd');
+    const stored = (await identity.getUser(id))!.passwordHash!;
+    expect(stored).not.toBe(old);
+    expect(stored.split('$').slice(0, 4)).toEqual(['scrypt', '8192', '8', '10']);
+    expect(await verifySecret('Old-Passw0rd', stored)).toBe(true);
+    // A fresh authenticator (nothing remembered) logs in with the new hash, and leaves it be.
+    await new Authenticator(identity, { lockout }).verify('olduser', 'Old-Passw0rd');
+    expect((await identity.getUser(id))!.passwordHash).toBe(stored);
+  });
+
+  it("replaces a robot's old secret hash at its next login", async () => {
+    const old = oldHash('Robot-Secr3t');
+    const robot = await identity.createRobot({ name: 'robot$old', projectId: null, description: null, secretHash: old, permissions: [], expiresAt: null, disabled: false, createdBy: null }, Date.now());
+    await new Authenticator(identity, { lockout }).verify('robot$old', 'Robot-Secr3t');
+    const stored = (await identity.getRobot(robot.id))!.secretHash;
+    expect(isCurrentHash(old)).toBe(false);
+    expect(isCurrentHash(stored)).toBe(true);
+    expect(await verifySecret('Robot-Secr3t', stored)).toBe(true);
   });
 });

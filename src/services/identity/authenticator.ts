@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { BerthError } from '../../domain/errors.js';
-import type { IdentityStore, UserRow } from '../../ports/identity-store.js';
+import type { IdentityStore, UserPatch, UserRow } from '../../ports/identity-store.js';
 import type { LdapDirectory, LdapUser } from './ldap-directory.js';
-import { hashSecret, verifySecret } from './password.js';
+import { hashSecret, isCurrentHash, verifySecret } from './password.js';
 import type { Principal } from './principal.js';
 
 export interface LockoutPolicy {
@@ -119,6 +119,7 @@ export class Authenticator {
     if (!(await verifySecret(secret, robot.secretHash))) throw unauthorized('invalid username or password');
     if (robot.disabled) throw unauthorized('the robot account is disabled');
     if (robot.expiresAt !== null && robot.expiresAt <= this.now()) throw unauthorized('the robot account has expired');
+    if (!isCurrentHash(robot.secretHash)) await this.identity.updateRobot(robot.id, { secretHash: await hashSecret(secret) }, this.now());
     return { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions };
   }
 
@@ -150,9 +151,12 @@ export class Authenticator {
       throw unauthorized('invalid username or password');
     }
     if (user!.disabled) throw unauthorized('the account is disabled');
-    if (user!.failedLogins > 0 || user!.lockedUntil !== null) {
-      await this.identity.updateUser(user!.id, { failedLogins: 0, lockedUntil: null }, this.now());
-    }
+    const patch: UserPatch = {};
+    if (user!.failedLogins > 0 || user!.lockedUntil !== null) Object.assign(patch, { failedLogins: 0, lockedUntil: null });
+    // A hash stored with earlier parameters is replaced now that the secret is at hand.
+    if (user!.source === 'local' && !isCurrentHash(user!.passwordHash)) patch.passwordHash = await hashSecret(secret);
+    if (user!.source === 'oidc' && !isCurrentHash(user!.cliSecretHash)) patch.cliSecretHash = await hashSecret(secret);
+    if (Object.keys(patch).length > 0) await this.identity.updateUser(user!.id, patch, this.now());
     return this.userPrincipal(user!);
   }
 

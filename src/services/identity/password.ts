@@ -50,6 +50,20 @@ export async function verifySecret(secret: string, stored: string | null): Promi
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
+/** Whether a stored hash uses today's parameters; one that does not is replaced at the next successful login. */
+export function isCurrentHash(stored: string | null): boolean {
+  if (!stored) return false;
+  const [scheme, n, r, p, , keyB64] = stored.split('$');
+  return (
+    scheme === 'scrypt' &&
+    Number(n) === defaults.N &&
+    Number(r) === defaults.r &&
+    Number(p) === defaults.p &&
+    keyB64 !== undefined &&
+    Buffer.from(keyB64, 'base64').length === defaults.keylen
+  );
+}
+
 export interface PasswordPolicy {
   minLength: number;
 }
