@@ -36,32 +36,25 @@ export async function hashSecret(secret: string): Promise<string> {
   return ['scrypt', defaults.N, defaults.r, defaults.p, salt.toString('base64'), key.toString('base64')].join('$');
 }
 
-export async function verifySecret(secret: string, stored: string | null): Promise<boolean> {
-  if (!stored) return false;
+/** The parts of `scrypt$N$r$p$<salt b64>$<hash b64>`; undefined for anything else. */
+function parseHash(stored: string | null): { N: number; r: number; p: number; salt: Buffer; key: Buffer } | undefined {
+  if (!stored) return undefined;
   const [scheme, n, r, p, saltB64, keyB64] = stored.split('$');
-  if (scheme !== 'scrypt' || !n || !r || !p || !saltB64 || !keyB64) return false;
-  const expected = Buffer.from(keyB64, 'base64');
-  const key = await scrypt(secret, Buffer.from(saltB64, 'base64'), expected.length, {
-    N: Number(n),
-    r: Number(r),
-    p: Number(p),
-    maxmem: 256 * 1024 * 1024,
-  });
-  return key.length === expected.length && timingSafeEqual(key, expected);
+  if (scheme !== 'scrypt' || !n || !r || !p || !saltB64 || !keyB64) return undefined;
+  return { N: Number(n), r: Number(r), p: Number(p), salt: Buffer.from(saltB64, 'base64'), key: Buffer.from(keyB64, 'base64') };
+}
+
+export async function verifySecret(secret: string, stored: string | null): Promise<boolean> {
+  const hash = parseHash(stored);
+  if (!hash) return false;
+  const key = await scrypt(secret, hash.salt, hash.key.length, { N: hash.N, r: hash.r, p: hash.p, maxmem: 256 * 1024 * 1024 });
+  return key.length === hash.key.length && timingSafeEqual(key, hash.key);
 }
 
 /** Whether a stored hash uses today's parameters; one that does not is replaced at the next successful login. */
 export function isCurrentHash(stored: string | null): boolean {
-  if (!stored) return false;
-  const [scheme, n, r, p, , keyB64] = stored.split('$');
-  return (
-    scheme === 'scrypt' &&
-    Number(n) === defaults.N &&
-    Number(r) === defaults.r &&
-    Number(p) === defaults.p &&
-    keyB64 !== undefined &&
-    Buffer.from(keyB64, 'base64').length === defaults.keylen
-  );
+  const hash = parseHash(stored);
+  return hash !== undefined && hash.N === defaults.N && hash.r === defaults.r && hash.p === defaults.p && hash.key.length === defaults.keylen;
 }
 
 export interface PasswordPolicy {
