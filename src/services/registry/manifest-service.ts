@@ -236,12 +236,16 @@ export class ManifestService {
   }
 
   /**
-   * Caches a copy with its own memory: a small body may be a slice of Node's shared 8 KiB buffer
-   * pool (a request body is), and caching the slice would keep the whole pool chunk alive.
+   * Caches the body in memory of its own: a small body may be a slice of Node's shared 8 KiB
+   * buffer pool (a request body is), and caching the slice would keep the whole pool chunk
+   * alive. Only such slices are copied.
    */
   private remember(digest: Digest, body: Buffer): Buffer {
-    const owned = Buffer.allocUnsafeSlow(body.length);
-    body.copy(owned);
+    let owned = body;
+    if (body.byteOffset !== 0 || body.byteLength !== body.buffer.byteLength) {
+      owned = Buffer.allocUnsafeSlow(body.length);
+      body.copy(owned);
+    }
     this.content.set(digest, owned);
     return owned;
   }
