@@ -34,6 +34,7 @@ import { Scheduler } from './services/jobs/scheduler.js';
 import { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
 import { WebhookSender } from './services/webhooks/webhook-sender.js';
 import { WebhookService } from './services/webhooks/webhook-service.js';
+import { wireHardening } from './wiring/hardening.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -160,8 +161,17 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   });
   const { ldap, oidc: oidcSettings } = config.auth;
   const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation });
+  // Settings changes reach other instances on the bus, and sibling workers through the cluster relay.
+  let announceSettings = () => undefined as void;
+  const hardening = await wireHardening(database, config, {
+    metrics,
+    logger,
+    version: berthVersion(),
+    project: (name) => authorizer.project(name),
+    onSettingsChange: () => announceSettings(),
+  });
   const authenticator = new Authenticator(identity, {
-    lockout: { maxAttempts: config.auth.lockoutAttempts, durationMs: config.auth.lockoutSeconds * 1000 },
+    throttle: hardening.loginThrottle,
     // LDAP and OIDC client libraries load only when configured (memory of every process).
     ldap: ldap.enabled ? new (await import('./services/identity/ldap-directory.js')).LdapDirectory({ ...ldap, baseDn: ldap.baseDn }) : undefined,
     ldapAdminGroupDn: ldap.adminGroupDn,
@@ -170,6 +180,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     authenticator.invalidate();
     authorizer.invalidate();
   };
+  const reloadSettings = () => hardening.settings.reload().catch((err: unknown) => logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
   const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger));
   const tell = (invalidation: PublishedInvalidation) =>
     bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
@@ -185,6 +196,10 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   const onIdentityChange = () => {
     invalidateIdentity();
     track(tell({ kind: 'identity' }));
+    track(options.onIdentityChange?.());
+  };
+  announceSettings = () => {
+    track(tell({ kind: 'cache', channel: 'settings' }));
     track(options.onIdentityChange?.());
   };
   const tokens = new TokenService(
@@ -211,6 +226,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
   bus.subscribe((invalidation) => {
     if (invalidation.kind === 'identity' || invalidation.kind === 'resync') invalidateIdentity();
+    if ((invalidation.kind === 'cache' && invalidation.channel === 'settings') || invalidation.kind === 'resync') void reloadSettings();
     if (invalidation.kind === 'signing-keys' || invalidation.kind === 'resync') {
       void reloadKeys();
     }
@@ -220,8 +236,9 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   const projects = new ProjectService(identity, meta, { onChange: onIdentityChange });
   const initialAdmin = await bootstrapIdentity(config, identity, onIdentityChange, logger);
   let listeningPort = config.server.port;
-  const sender = new WebhookSender(webhookStore, eventStore, identity, {
+  const sender = new WebhookSender(webhookStore, eventStore, identity, hardening.outbound, {
     timeoutMs: config.webhooks.timeoutMs,
+    onBlocked: (webhook, address, reason) => logger.warn({ webhook: { id: webhook.id, project: webhook.projectId }, address }, `webhook delivery ${reason}`),
     registryHost: () => (config.server.publicUrl ? new URL(config.server.publicUrl).host : `localhost:${listeningPort}`),
     onResult: (result) => metrics.webhookDeliveries.inc({ result }),
   });
@@ -239,8 +256,9 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
       const auditRows = await audit.applyRetention();
       const events = await eventStore.prune(now - config.events.retentionDays * 86_400_000);
       const jobs = await jobStore.prune(now - config.events.retentionDays * 86_400_000);
+      const { loginFailures, rateCounters } = await hardening.housekeeping();
       await tokens.init();
-      logger.info({ uploads, auditRows, events, jobs }, 'housekeeping done');
+      logger.info({ uploads, auditRows, events, jobs, loginFailures, rateCounters }, 'housekeeping done');
     },
   });
   const scheduler = new Scheduler(jobStore, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
@@ -254,14 +272,21 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     robots: new RobotService(identity, onIdentityChange),
     projects,
     authenticator,
+    loginThrottle: hardening.loginThrottle,
     authorizer,
     tokens,
     audit,
-    webhooks: new WebhookService(webhookStore, sender),
+    settings: hardening.settings,
+    limits: hardening.limits,
+    webhooks: new WebhookService(webhookStore, sender, hardening.outbound),
     jobs: jobStore,
     oidc:
       oidcSettings.enabled && oidcSettings.issuer && oidcSettings.clientId
-        ? new (await import('./services/identity/oidc-login.js')).OidcLogin({ ...oidcSettings, issuer: oidcSettings.issuer, clientId: oidcSettings.clientId }, identity)
+        ? new (await import('./services/identity/oidc-login.js')).OidcLogin(
+            { ...oidcSettings, issuer: oidcSettings.issuer, clientId: oidcSettings.clientId },
+            identity,
+            hardening.outbound.fetchFor('oidc'),
+          )
         : undefined,
     ldapEnabled: ldap.enabled,
     onIdentityChange,
@@ -306,7 +331,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     metrics,
     async invalidateIdentity() {
       invalidateIdentity();
-      await reloadKeys();
+      await Promise.all([reloadKeys(), reloadSettings()]);
     },
     instanceId: bus.instanceId,
     invalidation: bus,
@@ -318,6 +343,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await dispatcher.stop();
         await runner.stop();
         await audit.close();
+        await hardening.close();
         await bus.close();
         await meta.close();
         await store.close?.();

@@ -122,6 +122,8 @@ function describeAllowed(key: ConfigKey): string {
 function coerce(value: string, key: ConfigKey): unknown {
   if (key.kind === 'list') return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
   if (key.kind === 'number' && /^-?\d+(\.\d+)?$/.test(value.trim())) return Number(value);
+  // A limit that may be unset (null) is unset from the environment with "none".
+  if (key.kind === 'number' && key.optional && value.trim().toLowerCase() === 'none') return null;
   if (key.kind === 'boolean') {
     const lower = value.trim().toLowerCase();
     if (['true', '1', 'yes', 'on'].includes(lower)) return true;
@@ -195,7 +197,7 @@ function unwrap(schema: z.ZodType): { inner: z.ZodType; optional: boolean; defau
       inner = inner.def.innerType as z.ZodType;
     } else if (inner instanceof z.ZodPrefault) {
       inner = inner.def.innerType as z.ZodType;
-    } else if (inner instanceof z.ZodOptional) {
+    } else if (inner instanceof z.ZodOptional || inner instanceof z.ZodNullable) {
       optional = true;
       inner = inner.def.innerType as z.ZodType;
     } else break;

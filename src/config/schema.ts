@@ -1,6 +1,67 @@
 import { z } from 'zod';
+import { parseCidr } from '../domain/address-ranges.js';
 
 const MiB = 1024 * 1024;
+
+/** CIDRs as written in settings (`10.0.0.0/8`, `fd00::/8`, or one address). */
+export const cidrList = z
+  .array(z.string().refine((value) => parseCidr(value) !== undefined, { message: 'must be a CIDR such as 10.0.0.0/8 or fd00::/8, or one address' }))
+  .max(1000)
+  .default([]);
+
+/** Features that connect to other hosts, each with its own allowlist (ports/outbound.ts lists the same). */
+const outboundFeatureNames = ['webhook', 'replication', 'proxyCache', 'scanner', 'oidc', 'preheat'] as const;
+
+/**
+ * Special-purpose addresses (loopback, private, link-local, ...) outbound requests may reach:
+ * for every feature, and per feature. The config file's and the runtime settings' add up.
+ */
+export const outboundAllowSchema = z.strictObject({
+  allowCidrs: cidrList.describe(
+    'Special-purpose addresses (loopback, private, link-local, unique-local, ...) that every feature may reach, as CIDRs (`10.20.0.0/16`, `fd00::/8`). Ordinary internet addresses need no entry.',
+  ),
+  ...(Object.fromEntries(
+    outboundFeatureNames.map((feature) => [
+      feature,
+      z.strictObject({ allowCidrs: cidrList.describe(`Special-purpose addresses ${feature} requests may reach, beyond \`outbound.allowCidrs\`.`) }).prefault({}),
+    ]),
+  ) as Record<(typeof outboundFeatureNames)[number], z.ZodPrefault<z.ZodObject<{ allowCidrs: typeof cidrList }>>>),
+});
+
+/** Rate limits (Docker Hub style); the runtime settings, when an administrator set them, replace these as a whole. */
+export const rateLimitsSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(false)
+    .describe('Limit requests per user, robot, anonymous address and project (Docker Hub style); settings made in the console replace these.'),
+  windowSeconds: z.number().int().min(1).max(86_400 * 31).default(21_600).describe('Length of the window the limits count over (Docker Hub: 6 hours).'),
+  get pull() {
+    return limitSet('manifest GETs (pulls)', { anonymous: 100, user: 200 });
+  },
+  get api() {
+    return limitSet('management API calls', {});
+  },
+});
+
+/** Limits of one kind of request per subject; unset means unlimited. */
+function limitSet(what: string, defaults: { anonymous?: number; user?: number; robot?: number; project?: number }) {
+  const limit = (subject: string, value: number | undefined) =>
+    z
+      .number()
+      .int()
+      .min(0)
+      .nullable()
+      .default(value ?? null)
+      .describe(`${what} per window for each ${subject}; null (\`none\` in the environment): unlimited.`);
+  return z
+    .strictObject({
+      anonymous: limit('anonymous client address (IPv6: per /64)', defaults.anonymous),
+      user: limit('user', defaults.user),
+      robot: limit('robot account', defaults.robot),
+      project: limit('project (all callers together)', defaults.project),
+    })
+    .prefault({});
+}
 
 /**
  * Every setting Berth has, with its default and what is allowed: the one zod schema that
@@ -34,7 +95,27 @@ export const configSchema = z.strictObject({
       trustProxy: z
         .boolean()
         .default(false)
-        .describe('Trust X-Forwarded-For/-Proto/-Host from a reverse proxy (client IPs in the audit log, URLs in auth challenges).'),
+        .describe(
+          'Trust X-Forwarded-For/-Proto/-Host from a reverse proxy (client IPs in the audit log, login back-off and rate limits, URLs in auth challenges). Only behind a proxy that sets them: otherwise clients choose their own address.',
+        ),
+      headersTimeoutMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(20_000)
+        .describe('A client must send a request\'s headers within this long, or gets 408 and is disconnected (slow-loris defence).'),
+      idleTimeoutMs: z
+        .number()
+        .int()
+        .min(1000)
+        .default(120_000)
+        .describe('A connection on which nothing moves for this long (no body bytes, no request) is closed.'),
+      maxConnections: z
+        .number()
+        .int()
+        .min(1)
+        .default(4096)
+        .describe('Open connections per serving process; more are closed at once and the client may retry (see docs/hardening.md).'),
     })
     .prefault({}),
   database: z
@@ -246,8 +327,25 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('Password of the first `admin` on a fresh install (also BERTH_ADMIN_PASSWORD). Default: generated and printed once.'),
       passwordMinLength: z.number().int().min(8).max(128).default(8).describe('Shortest local password; passwords also need an upper- and lowercase letter and a digit.'),
-      lockoutAttempts: z.number().int().min(1).default(5).describe('Failed logins in a row that lock an account.'),
-      lockoutSeconds: z.number().int().min(1).default(300).describe('How long a locked account stays locked.'),
+      lockout: z
+        .strictObject({
+          attempts: z
+            .number()
+            .int()
+            .min(1)
+            .default(5)
+            .describe('Failed logins for one account from one client address before that address must wait (other addresses are not affected).'),
+          delaySeconds: z.number().int().min(1).default(30).describe('The first wait after `attempts` failures; it doubles with each further failure from that address.'),
+          maxDelaySeconds: z.number().int().min(1).default(3600).describe('The longest wait.'),
+          sourceAttempts: z
+            .number()
+            .int()
+            .min(1)
+            .default(50)
+            .describe('Failed logins from one client address over all accounts before that address must wait (password spraying).'),
+          forgetHours: z.number().min(0.01).default(24).describe('Failures older than this are forgotten.'),
+        })
+        .prefault({}),
       projectCreation: z.enum(['everyone', 'admin']).default('everyone').describe('Who may create projects (and so push into a new project).'),
       ldap: z
         .strictObject({
@@ -308,6 +406,14 @@ export const configSchema = z.strictObject({
       backoffMaxMs: z.number().int().min(10).default(300_000).describe('Longest delay between retries.'),
     })
     .prefault({}),
+  outbound: outboundAllowSchema
+    .extend({
+      timeoutMs: z.number().int().min(100).default(10_000).describe('Connecting, waiting for response headers, and each pause in a response body.'),
+      maxResponseBytes: z.number().int().min(1024).default(MiB).describe('Largest response body Berth reads into memory (receivers\' answers, discovery documents).'),
+      maxRedirects: z.number().int().min(0).max(20).default(5).describe('Redirects followed; every hop is checked like the first request.'),
+    })
+    .prefault({}),
+  rateLimits: rateLimitsSchema.prefault({}),
   events: z
     .strictObject({
       retentionDays: z.number().min(0.01).default(7).describe('Dispatched events older than this are removed from the outbox.'),

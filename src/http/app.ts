@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BerthError } from '../domain/errors.js';
+import { projectOf } from '../domain/names.js';
 import type { InvalidationBusStatus } from '../ports/invalidation-bus.js';
 import type { Registry } from '../services/registry/index.js';
 import { managementApi, type ApiServices } from './api/index.js';
@@ -116,6 +117,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     registry: options.registry,
     maxManifestBytes: options.maxManifestBytes,
     metrics: options.metrics,
+    limitPull: async (request, identity, repository) =>
+      (await api.limits.check({ principal: identity.principal, address: request.ip, category: 'pull', project: projectOf(repository) }))?.headers,
     access: new V2Access({ authenticator: api.authenticator, tokens: api.tokens, authorizer: api.authorizer, service: api.tokens.settings.service, publicUrl: options.publicUrl }),
     onResponse: (request, reply, route, identity) => {
       const entry = v2AuditEntry(request, reply, route, identity, { logPulls: options.logPulls });

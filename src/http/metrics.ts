@@ -43,10 +43,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'berth_rate_limit_decisions_total',
+    help: 'Requests counted against rate limits, by category (pull, api) and result (allowed, refused)',
+    labelNames: ['category', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly loginBackoff = new Counter({
+    name: 'berth_login_backoff_refusals_total',
+    help: 'Logins refused without checking the password because the client address must wait (login back-off)',
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
     // Expose both results from the start, so rate() and alerts see a series before the first failure.
-    for (const result of ['success', 'failure']) this.webhookDeliveries.inc({ result }, 0);
+    for (const result of ['success', 'failure', 'blocked']) this.webhookDeliveries.inc({ result }, 0);
+    for (const category of ['pull', 'api']) for (const result of ['allowed', 'refused']) this.rateLimited.inc({ category, result }, 0);
     // One set of COUNT queries per scrape, however many gauges ask (reset by each scrape).
     const stats = () => (this.statsOfScrape ??= sources.meta.stats());
     const gauge = (name: string, help: string, read: (s: Awaited<ReturnType<MetadataStore['stats']>>) => number) =>

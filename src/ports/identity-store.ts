@@ -12,8 +12,6 @@ export interface UserRow {
   externalId: string | null;
   isAdmin: boolean;
   disabled: boolean;
-  failedLogins: number;
-  lockedUntil: number | null;
   cliSecretHash: string | null;
   createdAt: number;
   updatedAt: number;
@@ -28,7 +26,7 @@ export interface UserPreferences {
 
 export type NewUser = Pick<UserRow, 'username' | 'email' | 'displayName' | 'passwordHash' | 'source' | 'externalId' | 'isAdmin'>;
 export type UserPatch = Partial<
-  Pick<UserRow, 'email' | 'displayName' | 'passwordHash' | 'isAdmin' | 'disabled' | 'failedLogins' | 'lockedUntil' | 'cliSecretHash' | 'lastLoginAt' | 'preferences'>
+  Pick<UserRow, 'email' | 'displayName' | 'passwordHash' | 'isAdmin' | 'disabled' | 'cliSecretHash' | 'lastLoginAt' | 'preferences'>
 >;
 
 export interface GroupRow {
@@ -39,6 +37,14 @@ export interface GroupRow {
   createdAt: number;
 }
 
+/** A limit set on a project or robot: a number per window, `unlimited`, or null to follow the system setting. */
+export type LimitOverride = number | 'unlimited' | null;
+
+export interface RateLimitOverrides {
+  pull: LimitOverride;
+  api: LimitOverride;
+}
+
 export interface ProjectRow {
   id: number;
   name: string;
@@ -46,6 +52,7 @@ export interface ProjectRow {
   createdAt: number;
   createdBy: string | null;
   updatedAt: number;
+  rateLimits: RateLimitOverrides;
 }
 
 export type PrincipalType = 'user' | 'group';
@@ -80,6 +87,7 @@ export interface RobotRow {
   createdAt: number;
   createdBy: string | null;
   updatedAt: number;
+  rateLimits: RateLimitOverrides;
 }
 
 export interface SigningKeyRow {
@@ -133,7 +141,7 @@ export interface IdentityStore {
   createProject(project: { name: string; public: boolean; createdBy: string | null }, now: number): Promise<ProjectRow>;
   getProject(name: string): Promise<ProjectRow | undefined>;
   getProjectById(id: number): Promise<ProjectRow | undefined>;
-  updateProject(id: number, patch: { public?: boolean }, now: number): Promise<ProjectRow | undefined>;
+  updateProject(id: number, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides> }, now: number): Promise<ProjectRow | undefined>;
   deleteProject(id: number): Promise<boolean>;
   /** Projects, optionally only those public or with the given member principals. */
   listProjects(query: ListQuery, visibleTo?: { userId: number; groupIds: number[] }): Promise<ListResult<ProjectRow>>;
@@ -148,10 +156,14 @@ export interface IdentityStore {
   /** Every project the user holds a role in, with the role (for catalog filtering). */
   projectRolesOf(userId: number, groupIds: number[]): Promise<Array<{ projectName: string; role: ProjectRole }>>;
 
-  createRobot(robot: Omit<RobotRow, 'id' | 'createdAt' | 'updatedAt'>, now: number): Promise<RobotRow>;
+  createRobot(robot: Omit<RobotRow, 'id' | 'createdAt' | 'updatedAt' | 'rateLimits'> & { rateLimits?: RateLimitOverrides }, now: number): Promise<RobotRow>;
   getRobot(id: number): Promise<RobotRow | undefined>;
   getRobotByName(name: string): Promise<RobotRow | undefined>;
-  updateRobot(id: number, patch: Partial<Pick<RobotRow, 'description' | 'secretHash' | 'permissions' | 'expiresAt' | 'disabled'>>, now: number): Promise<RobotRow | undefined>;
+  updateRobot(
+    id: number,
+    patch: Partial<Pick<RobotRow, 'description' | 'secretHash' | 'permissions' | 'expiresAt' | 'disabled'>> & { rateLimits?: Partial<RateLimitOverrides> },
+    now: number,
+  ): Promise<RobotRow | undefined>;
   deleteRobot(id: number): Promise<boolean>;
   listRobots(projectId: number | null, query: ListQuery): Promise<ListResult<RobotRow>>;
 

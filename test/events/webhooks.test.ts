@@ -18,7 +18,8 @@ for (const { engine, skip } of engines) {
     beforeAll(async () => {
       berth = await startTestBerth({
         engine,
-        settings: { 'webhooks.backoffBaseMs': 100, 'webhooks.backoffMaxMs': 400, 'jobs.pollIntervalMs': 100 },
+        // The receivers listen on loopback, which the outbound policy refuses unless allowed.
+        settings: { 'webhooks.backoffBaseMs': 100, 'webhooks.backoffMaxMs': 400, 'jobs.pollIntervalMs': 100, 'outbound.webhook.allowCidrs': ['127.0.0.1/32'] },
       });
       admin = new ApiClient(berth.url);
       registry = new RegistryClient(berth.url);

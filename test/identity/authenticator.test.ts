@@ -4,7 +4,9 @@ import { connect, migrate, type Database } from '../../src/adapters/db/connect.j
 import { KyselyIdentityStore } from '../../src/adapters/db/kysely-identity-store.js';
 import type { BerthError } from '../../src/domain/errors.js';
 import type { IdentityStore } from '../../src/ports/identity-store.js';
+import { KyselyLoginFailureStore } from '../../src/adapters/db/kysely-login-failure-store.js';
 import { Authenticator } from '../../src/services/identity/authenticator.js';
+import { LoginThrottle } from '../../src/services/identity/login-throttle.js';
 import { hashSecret, isCurrentHash, verifySecret } from '../../src/services/identity/password.js';
 
 /** The identity store, counting how often the authenticator looks a user up by name. */
@@ -41,7 +43,7 @@ describe('password verification', () => {
 
   it('verifies a burst of identical logins once', async () => {
     const { store, lookups } = countingStore(identity);
-    const authenticator = new Authenticator(store, { lockout: { maxAttempts: 5, durationMs: 60_000 } });
+    const authenticator = new Authenticator(store, {});
     const principals = await Promise.all(Array.from({ length: 10 }, () => authenticator.verify('alice', 'Alice-Passw0rd')));
     expect(new Set(principals.map((p) => (p.kind === 'user' ? p.name : p.kind)))).toEqual(new Set(['alice']));
     expect(lookups()).toBe(1);
@@ -52,17 +54,19 @@ describe('password verification', () => {
 
   it('counts a burst of identical wrong passwords as one failed attempt', async () => {
     const { store, lookups } = countingStore(identity);
-    const authenticator = new Authenticator(store, { lockout: { maxAttempts: 5, durationMs: 60_000 } });
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => authenticator.verify('alice', 'wrong-Passw0rd')));
+    const failures = new KyselyLoginFailureStore(database);
+    const throttle = new LoginThrottle(failures, { attempts: 5, delayMs: 60_000, maxDelayMs: 600_000, sourceAttempts: 50, forgetMs: 86_400_000 });
+    const authenticator = new Authenticator(store, { throttle });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => authenticator.verify('alice', 'wrong-Passw0rd', '127.0.0.9')));
     expect(results.map((r) => (r.status === 'rejected' ? (r.reason as BerthError).key : 'fulfilled'))).toEqual(Array(10).fill('UNAUTHORIZED'));
     expect(lookups()).toBe(1);
-    expect((await identity.getUserByName('alice'))?.failedLogins).toBe(1);
-    await identity.updateUser((await identity.getUserByName('alice'))!.id, { failedLogins: 0 }, Date.now());
+    expect((await failures.get([{ account: 'alice', source: '127.0.0.9' }])).map((r) => r.failures)).toEqual([1]);
+    await throttle.unlock('alice');
   });
 
   it('does not remember a verification that was under way when identities changed', async () => {
     const { store, lookups } = countingStore(identity);
-    const authenticator = new Authenticator(store, { lockout: { maxAttempts: 5, durationMs: 60_000 } });
+    const authenticator = new Authenticator(store, {});
     const first = authenticator.verify('alice', 'Alice-Passw0rd');
     authenticator.invalidate();
     await first;
@@ -87,7 +91,6 @@ function oldHash(secret: string): string {
 describe('hashes stored with earlier parameters', () => {
   let database: Database;
   let identity: KyselyIdentityStore;
-  const lockout = { maxAttempts: 5, durationMs: 60_000 };
 
   beforeAll(async () => {
     database = connect({ url: 'sqlite::memory:' });
@@ -101,23 +104,23 @@ describe('hashes stored with earlier parameters', () => {
   it("replaces a local user's old hash at the first successful login, never at a failed one", async () => {
     const old = oldHash('Old-Passw0rd');
     const { id } = await identity.createUser({ username: 'olduser', email: null, displayName: null, passwordHash: old, source: 'local', externalId: null, isAdmin: false }, Date.now());
-    await expect(new Authenticator(identity, { lockout }).verify('olduser', 'wrong-Passw0rd')).rejects.toMatchObject({ key: 'UNAUTHORIZED' });
+    await expect(new Authenticator(identity, {}).verify('olduser', 'wrong-Passw0rd')).rejects.toMatchObject({ key: 'UNAUTHORIZED' });
     expect((await identity.getUser(id))!.passwordHash).toBe(old);
 
-    await new Authenticator(identity, { lockout }).verify('olduser', 'Old-Passw0rd');
+    await new Authenticator(identity, {}).verify('olduser', 'Old-Passw0rd');
     const stored = (await identity.getUser(id))!.passwordHash!;
     expect(stored).not.toBe(old);
     expect(stored.split('$').slice(0, 4)).toEqual(['scrypt', '8192', '8', '10']);
     expect(await verifySecret('Old-Passw0rd', stored)).toBe(true);
     // A fresh authenticator (nothing remembered) logs in with the new hash, and leaves it be.
-    await new Authenticator(identity, { lockout }).verify('olduser', 'Old-Passw0rd');
+    await new Authenticator(identity, {}).verify('olduser', 'Old-Passw0rd');
     expect((await identity.getUser(id))!.passwordHash).toBe(stored);
   });
 
   it("replaces a robot's old secret hash at its next login", async () => {
     const old = oldHash('Robot-Secr3t');
     const robot = await identity.createRobot({ name: 'robot$old', projectId: null, description: null, secretHash: old, permissions: [], expiresAt: null, disabled: false, createdBy: null }, Date.now());
-    await new Authenticator(identity, { lockout }).verify('robot$old', 'Robot-Secr3t');
+    await new Authenticator(identity, {}).verify('robot$old', 'Robot-Secr3t');
     const stored = (await identity.getRobot(robot.id))!.secretHash;
     expect(isCurrentHash(old)).toBe(false);
     expect(isCurrentHash(stored)).toBe(true);

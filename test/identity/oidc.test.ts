@@ -36,6 +36,8 @@ describe('OIDC login against a real OpenID Connect provider', () => {
         'auth.oidc.clientSecret': clientSecret,
         'auth.oidc.adminGroup': 'berth-admins',
         'auth.oidc.allowInsecureHttp': true,
+        // The provider runs on loopback: allowed for OIDC only, as an operator would for an internal provider.
+        'outbound.oidc.allowCidrs': ['127.0.0.1/32'],
       },
     });
     work = await mkdtemp(join(tmpdir(), 'berth-oidc-'));
@@ -100,6 +102,21 @@ describe('OIDC login against a real OpenID Connect provider', () => {
     const session = jar.get(new URL(berth.url).host, 'berth_session');
     const me = await fetch(`${berth.url}/api/v1/users/current`, { headers: { Cookie: `berth_session=${session}` } });
     expect(await me.json()).toMatchObject({ username: 'olga', isAdmin: true });
+  });
+
+  it('reaches an internal provider only when the address is allowed for OIDC', async () => {
+    const unallowed = await startTestBerth({
+      settings: { 'auth.oidc.enabled': true, 'auth.oidc.issuer': provider.issuer, 'auth.oidc.clientId': 'berth', 'auth.oidc.allowInsecureHttp': true, 'outbound.webhook.allowCidrs': ['127.0.0.1/32'] },
+    });
+    try {
+      const res = await fetch(`${unallowed.url}/api/v1/auth/oidc/login`, { redirect: 'manual' });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { title: string }).title).toBe(
+        'the OIDC provider cannot be reached: blocked by policy: 127.0.0.1 is a loopback address, which oidc requests may not reach; an administrator can allow it with the setting outbound.oidc.allowCidrs (or outbound.allowCidrs for every feature)',
+      );
+    } finally {
+      await unallowed.stop();
+    }
   });
 
   it('refuses a callback without the login state cookie (CSRF), or with a forged state', async () => {

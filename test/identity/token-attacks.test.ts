@@ -191,16 +191,22 @@ describe('token attacks are refused', () => {
     expect((await pull('/v2/alpha/app/manifests/v1', after)).status).toBe(200);
   });
 
-  it('locks an account after 5 failed logins in a row, even for the right password', async () => {
+  it('makes an address wait after 5 failed logins for an account, even with the right password', async () => {
     await admin.createUser('victim', password);
     for (let i = 0; i < 5; i++) {
       const res = await fetch(`${berth.url}/service/token?service=berth`, { headers: { Authorization: basic('victim', `wrong-${i}`) } });
       expect(res.status).toBe(401);
     }
-    const locked = await fetch(`${berth.url}/service/token?service=berth`, { headers: { Authorization: basic('victim', password) } });
-    expect(locked.status).toBe(401);
-    expect(((await locked.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toMatch(/locked/);
+    const waiting = await fetch(`${berth.url}/service/token?service=berth`, { headers: { Authorization: basic('victim', password) } });
+    expect(waiting.status).toBe(429);
+    expect(Number(waiting.headers.get('retry-after'))).toBe(30);
+    expect(((await waiting.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]).toEqual({
+      code: 'TOOMANYREQUESTS',
+      message: 'too many failed logins from this address; try again in 30 s (other addresses are not affected)',
+    });
     const failures = await admin.ok<{ items: Array<{ actor: string; result: string }> }>('GET', '/audit-logs?action=login&actor=victim&page_size=100');
     expect(failures.items.filter((e) => e.result === 'failure')).toHaveLength(6);
+    const listed = await admin.ok<{ items: Array<{ username: string; locked?: boolean }> }>('GET', '/users?q=username=victim');
+    expect(listed.items).toEqual([expect.objectContaining({ username: 'victim', locked: true })]);
   });
 });

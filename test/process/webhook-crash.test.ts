@@ -7,7 +7,13 @@ import { ApiClient } from '../helpers/api.js';
 import { RegistryClient } from '../helpers/oci.js';
 import { WebhookReceiver } from '../helpers/receiver.js';
 
-const fastRetries = { BERTH_WEBHOOKS_BACKOFF_BASE_MS: '100', BERTH_WEBHOOKS_BACKOFF_MAX_MS: '300', BERTH_JOBS_POLL_INTERVAL_MS: '100' };
+// The receivers listen on loopback, which the outbound policy refuses unless allowed.
+const fastRetries = {
+  BERTH_WEBHOOKS_BACKOFF_BASE_MS: '100',
+  BERTH_WEBHOOKS_BACKOFF_MAX_MS: '300',
+  BERTH_JOBS_POLL_INTERVAL_MS: '100',
+  BERTH_OUTBOUND_WEBHOOK_ALLOW_CIDRS: '127.0.0.1/32',
+};
 
 describe('webhook delivery survives kill -9', () => {
   let dataDir: string;

@@ -15,6 +15,8 @@ import type {
   UserPreferences,
   UserRow,
   UserSource,
+  LimitOverride,
+  RateLimitOverrides,
 } from '../../ports/identity-store.js';
 import type { Database } from './connect.js';
 import { likeContains } from './like.js';
@@ -50,7 +52,6 @@ export class KyselyIdentityStore implements IdentityStore {
         external_id: user.externalId,
         is_admin: user.isAdmin ? 1 : 0,
         disabled: 0,
-        failed_logins: 0,
         created_at: now,
         updated_at: now,
       })
@@ -86,8 +87,6 @@ export class KyselyIdentityStore implements IdentityStore {
     if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
     if (patch.isAdmin !== undefined) values.is_admin = patch.isAdmin ? 1 : 0;
     if (patch.disabled !== undefined) values.disabled = patch.disabled ? 1 : 0;
-    if (patch.failedLogins !== undefined) values.failed_logins = patch.failedLogins;
-    if (patch.lockedUntil !== undefined) values.locked_until = patch.lockedUntil;
     if (patch.cliSecretHash !== undefined) values.cli_secret_hash = patch.cliSecretHash;
     if (patch.lastLoginAt !== undefined) values.last_login_at = patch.lastLoginAt;
     if (patch.preferences !== undefined) values.preferences = JSON.stringify(patch.preferences);
@@ -216,8 +215,8 @@ export class KyselyIdentityStore implements IdentityStore {
     return row && toProject(row);
   }
 
-  async updateProject(id: number, patch: { public?: boolean }, now: number): Promise<ProjectRow | undefined> {
-    const values: Updateable<ProjectTable> = { updated_at: now };
+  async updateProject(id: number, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides> }, now: number): Promise<ProjectRow | undefined> {
+    const values: Updateable<ProjectTable> = { updated_at: now, ...limitColumns(patch.rateLimits) };
     if (patch.public !== undefined) values.public = patch.public ? 1 : 0;
     const row = await this.db.updateTable('project').set(values).where('id', '=', id).returningAll().executeTakeFirst();
     return row && toProject(row);
@@ -343,7 +342,7 @@ export class KyselyIdentityStore implements IdentityStore {
 
   // --- robots ------------------------------------------------------------------------------
 
-  async createRobot(robot: Omit<RobotRow, 'id' | 'createdAt' | 'updatedAt'>, now: number): Promise<RobotRow> {
+  async createRobot(robot: Omit<RobotRow, 'id' | 'createdAt' | 'updatedAt' | 'rateLimits'> & { rateLimits?: RateLimitOverrides }, now: number): Promise<RobotRow> {
     const row = await this.db
       .insertInto('robot')
       .values({
@@ -357,6 +356,7 @@ export class KyselyIdentityStore implements IdentityStore {
         created_at: now,
         created_by: robot.createdBy,
         updated_at: now,
+        ...limitColumns(robot.rateLimits),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -375,10 +375,10 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async updateRobot(
     id: number,
-    patch: Partial<Pick<RobotRow, 'description' | 'secretHash' | 'permissions' | 'expiresAt' | 'disabled'>>,
+    patch: Partial<Pick<RobotRow, 'description' | 'secretHash' | 'permissions' | 'expiresAt' | 'disabled'>> & { rateLimits?: Partial<RateLimitOverrides> },
     now: number,
   ): Promise<RobotRow | undefined> {
-    const values: Updateable<RobotTable> = { updated_at: now };
+    const values: Updateable<RobotTable> = { updated_at: now, ...limitColumns(patch.rateLimits) };
     if (patch.description !== undefined) values.description = patch.description;
     if (patch.secretHash !== undefined) values.secret_hash = patch.secretHash;
     if (patch.permissions !== undefined) values.permissions = JSON.stringify(patch.permissions);
@@ -476,8 +476,6 @@ function toUser(row: Selectable<UserAccountTable>): UserRow {
     externalId: row.external_id,
     isAdmin: row.is_admin === 1,
     disabled: row.disabled === 1,
-    failedLogins: row.failed_logins,
-    lockedUntil: row.locked_until,
     cliSecretHash: row.cli_secret_hash,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -491,7 +489,31 @@ function toGroup(row: Selectable<UserGroupTable>): GroupRow {
 }
 
 function toProject(row: Selectable<ProjectTable>): ProjectRow {
-  return { id: row.id, name: row.name, public: row.public === 1, createdAt: row.created_at, createdBy: row.created_by, updatedAt: row.updated_at };
+  return {
+    id: row.id,
+    name: row.name,
+    public: row.public === 1,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    updatedAt: row.updated_at,
+    rateLimits: { pull: toLimit(row.pull_limit), api: toLimit(row.api_limit) },
+  };
+}
+
+/** Stored: null follows the system setting, -1 is unlimited. */
+function toLimit(value: number | null): LimitOverride {
+  return value === null ? null : value < 0 ? 'unlimited' : value;
+}
+
+function fromLimit(value: LimitOverride): number | null {
+  return value === null ? null : value === 'unlimited' ? -1 : value;
+}
+
+function limitColumns(limits: Partial<RateLimitOverrides> | undefined): { pull_limit?: number | null; api_limit?: number | null } {
+  const columns: { pull_limit?: number | null; api_limit?: number | null } = {};
+  if (limits?.pull !== undefined) columns.pull_limit = fromLimit(limits.pull);
+  if (limits?.api !== undefined) columns.api_limit = fromLimit(limits.api);
+  return columns;
 }
 
 function toRobot(row: Selectable<RobotTable>): RobotRow {
@@ -507,6 +529,7 @@ function toRobot(row: Selectable<RobotTable>): RobotRow {
     createdAt: row.created_at,
     createdBy: row.created_by,
     updatedAt: row.updated_at,
+    rateLimits: { pull: toLimit(row.pull_limit), api: toLimit(row.api_limit) },
   };
 }
 

@@ -117,7 +117,55 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_hardening': {
+      up: (db: Kysely<unknown>) => hardeningMigration(db),
+    },
   };
+}
+
+/**
+ * Login back-off per account and client address (instead of locking the account for everyone),
+ * rate-limit counters shared by every process, settings changed at run time, and limits per
+ * project and robot.
+ */
+async function hardeningMigration(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('login_failure')
+    // The login name as given ('*' counts every account from one address) and the client address (IPv6: its /64).
+    .addColumn('account', 'text', (c) => c.notNull())
+    .addColumn('source', 'text', (c) => c.notNull())
+    .addColumn('failures', 'integer', (c) => c.notNull())
+    .addColumn('blocked_until', 'bigint')
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('login_failure_pk', ['account', 'source'])
+    .execute();
+  await db.schema.createIndex('login_failure_updated').on('login_failure').column('updated_at').execute();
+
+  await db.schema
+    .createTable('rate_counter')
+    .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('window_start', 'bigint', (c) => c.notNull())
+    .addColumn('count', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('rate_counter_pk', ['key', 'window_start'])
+    .execute();
+  await db.schema.createIndex('rate_counter_window').on('rate_counter').column('window_start').execute();
+
+  await db.schema
+    .createTable('system_setting')
+    .addColumn('name', 'text', (c) => c.primaryKey())
+    .addColumn('value', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_by', 'text')
+    .execute();
+
+  // Per project and robot: null follows the system setting, -1 is unlimited.
+  for (const table of ['project', 'robot']) {
+    await db.schema.alterTable(table).addColumn('pull_limit', 'integer').execute();
+    await db.schema.alterTable(table).addColumn('api_limit', 'integer').execute();
+  }
+  // The account-wide lock these held is gone (anyone could lock anyone out); login_failure replaces it.
+  await db.schema.alterTable('user_account').dropColumn('failed_logins').execute();
+  await db.schema.alterTable('user_account').dropColumn('locked_until').execute();
 }
 
 /** An auto-increment primary key column, as each engine spells it. */

@@ -23,6 +23,31 @@ export interface Schema {
   webhook_delivery: WebhookDeliveryTable;
   job: JobTable;
   schedule: ScheduleTable;
+  login_failure: LoginFailureTable;
+  rate_counter: RateCounterTable;
+  system_setting: SystemSettingTable;
+}
+
+export interface LoginFailureTable {
+  account: string;
+  source: string;
+  failures: number;
+  blocked_until: number | null;
+  updated_at: number;
+}
+
+export interface RateCounterTable {
+  key: string;
+  window_start: number;
+  count: number;
+}
+
+export interface SystemSettingTable {
+  name: string;
+  /** JSON. */
+  value: string;
+  updated_at: number;
+  updated_by: string | null;
 }
 
 export interface RepositoryTable {
@@ -90,8 +115,6 @@ export interface UserAccountTable {
   external_id: string | null;
   is_admin: number;
   disabled: number;
-  failed_logins: number;
-  locked_until: number | null;
   cli_secret_hash: string | null;
   created_at: number;
   updated_at: number;
@@ -119,6 +142,8 @@ export interface ProjectTable {
   created_at: number;
   created_by: string | null;
   updated_at: number;
+  pull_limit: number | null;
+  api_limit: number | null;
 }
 
 export interface ProjectMemberTable {
@@ -143,6 +168,8 @@ export interface RobotTable {
   created_at: number;
   created_by: string | null;
   updated_at: number;
+  pull_limit: number | null;
+  api_limit: number | null;
 }
 
 export interface SigningKeyTable {

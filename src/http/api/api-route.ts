@@ -56,6 +56,8 @@ export interface ApiContext {
   authorizer: Authorizer;
   /** Resolves the caller (Basic, session cookie); throws UNAUTHORIZED on bad credentials. */
   principalOf: (request: FastifyRequest) => Promise<Principal>;
+  /** Counts an API call against the rate limits (headers to send; throws TOOMANYREQUESTS at the limit). */
+  limit?: (request: FastifyRequest, principal: Principal, project: string | undefined) => Promise<Record<string, string> | undefined>;
   audit: (request: FastifyRequest, principal: Principal, entry: { action: string; resourceType: string; resource: string; project: string | null; result: 'success' | 'failure'; detail?: Record<string, unknown> }) => void;
 }
 
@@ -75,6 +77,11 @@ export function registerRoutes(app: FastifyInstance, routes: AnyRoute[], context
           request,
           reply,
         };
+        if (context.limit) {
+          const project = (input.params as { project?: unknown }).project;
+          const headers = await context.limit(request, principal, typeof project === 'string' ? project : undefined);
+          if (headers) reply.headers(headers);
+        }
         await authorize(context.authorizer, spec.auth, input);
         let result: unknown;
         try {

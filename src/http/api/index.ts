@@ -8,6 +8,7 @@ import { systemRoutes } from './system-routes.js';
 import { userRoutes } from './user-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
 import { jobRoutes } from './job-routes.js';
+import { settingsRoutes } from './settings-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -19,6 +20,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...webhookRoutes(services),
     ...jobRoutes(services),
     ...systemRoutes(services),
+    ...settingsRoutes(services),
   ];
 }
 
@@ -28,6 +30,7 @@ export async function managementApi(app: FastifyInstance, services: ApiServices)
   registerRoutes(app, routes, {
     authorizer: services.authorizer,
     principalOf: async (request) => (await identify(request, services, { allowSession: true })).principal,
+    limit: async (request, principal, project) => (await services.limits.check({ principal, address: request.ip, category: 'api', project }))?.headers,
     audit: (request, principal, entry) =>
       services.audit.record({
         actor: principal.kind === 'anonymous' ? 'anonymous' : principal.name,

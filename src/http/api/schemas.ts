@@ -7,6 +7,13 @@ import type { ArtifactSummary, RepositorySummary } from '../../ports/metadata-st
 const time = z.string().describe('RFC 3339 time');
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+const limitOverride = z
+  .union([z.number().int().min(0).max(1e9), z.literal('unlimited'), z.null()])
+  .describe('Requests per window; `unlimited`; or null to follow the system setting.');
+
+/** A project's or robot's own rate limits (system administrators set them). */
+export const rateLimitOverridesSchema = z.object({ pull: limitOverride, api: limitOverride });
+
 export const userSchema = z.object({
   id: z.number().int(),
   username: z.string(),
@@ -15,13 +22,17 @@ export const userSchema = z.object({
   source: z.enum(['local', 'ldap', 'oidc']),
   isAdmin: z.boolean(),
   disabled: z.boolean(),
-  locked: z.boolean(),
+  locked: z
+    .boolean()
+    .optional()
+    .describe('Some client address must wait before trying this account again (login back-off); in administrators\' views of users.'),
   createdAt: time,
   lastLoginAt: time.nullable(),
   preferences: z.object({ language: z.enum(['en', 'zh-CN']).optional(), theme: z.enum(['light', 'dark', 'system']).optional() }),
 });
 
-export function userView(user: UserRow, now = Date.now()): z.infer<typeof userSchema> {
+/** A user as the API shows it; `blocked` (accounts in login back-off) adds `locked` for administrators. */
+export function userView(user: UserRow, blocked?: ReadonlySet<string>): z.infer<typeof userSchema> {
   return {
     id: user.id,
     username: user.username,
@@ -30,7 +41,7 @@ export function userView(user: UserRow, now = Date.now()): z.infer<typeof userSc
     source: user.source,
     isAdmin: user.isAdmin,
     disabled: user.disabled,
-    locked: user.lockedUntil !== null && user.lockedUntil > now,
+    ...(blocked ? { locked: blocked.has(user.username) } : {}),
     createdAt: iso(user.createdAt)!,
     lastLoginAt: iso(user.lastLoginAt),
     preferences: user.preferences,
@@ -52,10 +63,11 @@ export const projectSchema = z.object({
   repositoryCount: z.number().int().optional(),
   /** The caller's own role, when it has one. */
   currentUserRole: z.enum(projectRoles).nullable().optional(),
+  rateLimits: rateLimitOverridesSchema,
 });
 
 export function projectView(project: ProjectRow, extra: { repositoryCount?: number; currentUserRole?: (typeof projectRoles)[number] | null } = {}): z.infer<typeof projectSchema> {
-  return { id: project.id, name: project.name, public: project.public, createdAt: iso(project.createdAt)!, createdBy: project.createdBy, ...extra };
+  return { id: project.id, name: project.name, public: project.public, createdAt: iso(project.createdAt)!, createdBy: project.createdBy, rateLimits: project.rateLimits, ...extra };
 }
 
 export const memberSchema = z.object({
@@ -93,6 +105,7 @@ export const robotSchema = z.object({
   disabled: z.boolean(),
   createdAt: time,
   createdBy: z.string().nullable(),
+  rateLimits: rateLimitOverridesSchema,
 });
 
 export function robotView(robot: RobotRow, projectName: string | null): z.infer<typeof robotSchema> {
@@ -106,6 +119,7 @@ export function robotView(robot: RobotRow, projectName: string | null): z.infer<
     disabled: robot.disabled,
     createdAt: iso(robot.createdAt)!,
     createdBy: robot.createdBy,
+    rateLimits: robot.rateLimits,
   };
 }
 

@@ -4,11 +4,14 @@ import type { WebhookService } from '../../services/webhooks/webhook-service.js'
 import type { Authorizer } from '../../services/access/authorizer.js';
 import type { AuditLog } from '../../services/audit/audit-log.js';
 import type { Authenticator } from '../../services/identity/authenticator.js';
+import type { LoginThrottle } from '../../services/identity/login-throttle.js';
 import type { OidcLogin } from '../../services/identity/oidc-login.js';
 import type { RobotService } from '../../services/identity/robot-service.js';
 import type { TokenService } from '../../services/identity/token-service.js';
 import type { UserService } from '../../services/identity/user-service.js';
 import type { ProjectService } from '../../services/projects/project-service.js';
+import type { RequestLimits } from '../../services/limits/request-limits.js';
+import type { SystemSettings } from '../../services/settings/system-settings.js';
 import type { Registry } from '../../services/registry/index.js';
 
 /** What the management API calls into. */
@@ -20,9 +23,14 @@ export interface ApiServices {
   robots: RobotService;
   projects: ProjectService;
   authenticator: Authenticator;
+  loginThrottle: LoginThrottle;
   authorizer: Authorizer;
   tokens: TokenService;
   audit: AuditLog;
+  /** Settings administrators change at run time (outbound allowlists, rate limits). */
+  settings: SystemSettings;
+  /** Rate limits of pulls and API calls (inactive unless enabled in settings). */
+  limits: RequestLimits;
   webhooks: WebhookService;
   jobs: JobStore;
   oidc?: OidcLogin;

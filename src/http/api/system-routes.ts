@@ -127,9 +127,9 @@ export function systemRoutes(s: ApiServices): AnyRoute[] {
       handler: async ({ body, reply, request }) => {
         let principal;
         try {
-          principal = await s.authenticator.verify(body.username, body.password);
+          principal = await s.authenticator.verify(body.username, body.password, request.ip);
         } catch (err) {
-          if (err instanceof BerthError && err.key === 'UNAUTHORIZED') {
+          if (err instanceof BerthError && (err.key === 'UNAUTHORIZED' || err.key === 'TOOMANYREQUESTS')) {
             s.audit.record({
               actor: body.username,
               actorType: 'user',

@@ -80,8 +80,8 @@ export function userRoutes(s: ApiServices): AnyRoute[] {
       query: pageQuery,
       response: listOf(userSchema),
       handler: async ({ query, request, reply }) => {
-        const result = await s.users.list(listQuery(query));
-        return paged(reply, request, query, { items: result.items.map((u) => userView(u)), total: result.total });
+        const [result, blocked] = await Promise.all([s.users.list(listQuery(query)), s.loginThrottle.blockedAccounts()]);
+        return paged(reply, request, query, { items: result.items.map((u) => userView(u, new Set(blocked))), total: result.total });
       },
     }),
     route({
@@ -104,7 +104,18 @@ export function userRoutes(s: ApiServices): AnyRoute[] {
       auth: 'admin',
       params: idParam,
       response: userSchema,
-      handler: async ({ params }) => userView(await s.users.get(params.id)),
+      handler: async ({ params }) => userView(await s.users.get(params.id), new Set(await s.loginThrottle.blockedAccounts())),
+    }),
+    route({
+      method: 'POST',
+      path: '/users/{id}/unlock',
+      summary: 'Let every client address try this account again at once (clears its login back-off)',
+      tag: 'users',
+      auth: 'admin',
+      params: idParam,
+      response: z.object({ addresses: z.number().int().describe('Client addresses whose failures were forgotten.') }),
+      audit: { action: 'user.unlock', resourceType: 'user', resource: ({ params }) => `#${params.id}` },
+      handler: async ({ params }) => ({ addresses: await s.loginThrottle.unlock((await s.users.get(params.id)).username) }),
     }),
     route({
       method: 'PATCH',
@@ -142,6 +153,8 @@ export function userRoutes(s: ApiServices): AnyRoute[] {
       audit: { action: 'user.password-reset', resourceType: 'user', resource: ({ params }) => `#${params.id}` },
       handler: async ({ params, body }) => {
         await s.users.changePassword(params.id, body.password);
+        // A new password makes earlier guesses moot.
+        await s.loginThrottle.unlock((await s.users.get(params.id)).username);
         return undefined;
       },
     }),

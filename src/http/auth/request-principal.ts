@@ -47,7 +47,7 @@ export async function identify(request: FastifyRequest, services: CredentialServ
     return { principal: await current(services, token), via: 'bearer', token };
   }
   const basic = basicCredentials(header);
-  if (basic) return { principal: await services.authenticator.verify(basic.username, basic.password), via: 'basic' };
+  if (basic) return { principal: await services.authenticator.verify(basic.username, basic.password, request.ip), via: 'basic' };
   if (header) throw new BerthError('UNAUTHORIZED', { message: 'unsupported Authorization scheme; use Basic or Bearer' });
   if (options.allowSession) {
     const session = cookieValue(request.headers.cookie, sessionCookie);

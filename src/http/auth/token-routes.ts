@@ -107,9 +107,9 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
 
   async function login(request: FastifyRequest, username: string, password: string): Promise<Principal> {
     try {
-      return await authenticator.verify(username, password);
+      return await authenticator.verify(username, password, request.ip);
     } catch (err) {
-      if (err instanceof BerthError && err.key === 'UNAUTHORIZED') options.onLoginFailure(request, username, err.message);
+      if (err instanceof BerthError && (err.key === 'UNAUTHORIZED' || err.key === 'TOOMANYREQUESTS')) options.onLoginFailure(request, username, err.message);
       throw err;
     }
   }

@@ -16,6 +16,11 @@ export interface DistributionRouteOptions {
   access: V2Access;
   maxManifestBytes: number;
   metrics?: Metrics;
+  /**
+   * Counts a pull (manifest GET) against the rate limits; resolves the headers to send, throws
+   * TOOMANYREQUESTS when a limit is reached. Absent: no limits.
+   */
+  limitPull?: (request: FastifyRequest, identity: RequestIdentity, repository: string) => Promise<Record<string, string> | undefined>;
   /** Called after each /v2 response (audit of pulls, pushes and deletes). */
   onResponse?: (request: FastifyRequest, reply: FastifyReply, route: V2Route, identity: RequestIdentity | undefined) => void;
 }
@@ -215,6 +220,11 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
       identities.set(request, entry);
       options.metrics?.label(request, `v2_${route.kind}`);
       entry.identity = await access.authorize(request, route);
+      // Docker Hub counts manifest GETs as pulls (HEAD is free, so clients can check for updates).
+      if (options.limitPull && route.kind === 'manifest' && request.method === 'GET') {
+        const headers = await options.limitPull(request, entry.identity, route.name);
+        if (headers) reply.headers(headers);
+      }
       const receivesBody = (route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE';
       if (receivesBody) options.metrics?.uploadsInFlight.inc();
       try {

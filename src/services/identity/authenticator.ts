@@ -3,15 +3,12 @@ import { BerthError } from '../../domain/errors.js';
 import type { IdentityStore, UserPatch, UserRow } from '../../ports/identity-store.js';
 import type { LdapDirectory, LdapUser } from './ldap-directory.js';
 import { hashSecret, isCurrentHash, verifySecret } from './password.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { Principal } from './principal.js';
 
-export interface LockoutPolicy {
-  maxAttempts: number;
-  durationMs: number;
-}
-
 export interface AuthenticatorOptions {
-  lockout: LockoutPolicy;
+  /** Back-off per account and client address; without it (tests, internal callers) nothing is counted. */
+  throttle?: LoginThrottle;
   ldap?: LdapDirectory;
   /** LDAP group DN whose members are system admins. */
   ldapAdminGroupDn?: string;
@@ -26,7 +23,8 @@ const principalTtlMs = 2_000;
 
 /**
  * Turns credentials into a Principal: local users (scrypt), robot accounts (`robot$…`),
- * LDAP users (bind), and OIDC users' CLI secrets. Failed attempts count towards a lockout.
+ * LDAP users (bind), and OIDC users' CLI secrets. Wrong secrets count towards the login
+ * back-off of that account from that client address (LoginThrottle).
  */
 export class Authenticator {
   private readonly verified = new Map<string, { principal: Principal; expires: number }>();
@@ -54,9 +52,14 @@ export class Authenticator {
     this.principals.clear();
   }
 
-  /** Verifies a username and password/secret; throws UNAUTHORIZED with a reason otherwise. */
-  async verify(username: string, secret: string): Promise<Principal> {
-    const key = createHash('sha256').update(username).update('\0').update(secret).digest('hex');
+  /**
+   * Verifies a username and password/secret; throws UNAUTHORIZED with a reason otherwise, or
+   * TOOMANYREQUESTS while `source` (the client's address) must wait for this account.
+   * Remembered per address, so a correct password from an address that is waiting is refused
+   * even while another address's login with it is remembered.
+   */
+  async verify(username: string, secret: string, source?: string): Promise<Principal> {
+    const key = createHash('sha256').update(username).update('\0').update(secret).update('\0').update(source ?? '').digest('hex');
     const cached = this.verified.get(key);
     if (cached && cached.expires > this.now()) {
       const current = await this.reload(cached.principal);
@@ -66,7 +69,16 @@ export class Authenticator {
     if (inFlight) return inFlight;
     const generation = this.generation;
     const verification = (async () => {
-      const principal = username.startsWith(robotPrefix) ? await this.verifyRobot(username, secret) : await this.verifyUser(username, secret);
+      const throttle = source === undefined ? undefined : this.options.throttle;
+      const hadFailures = throttle ? await throttle.check(username, source!) : false;
+      let principal: Principal;
+      try {
+        principal = username.startsWith(robotPrefix) ? await this.verifyRobot(username, secret) : await this.verifyUser(username, secret);
+      } catch (err) {
+        if (throttle && guesses.has(err as Error)) await throttle.failed(username, source!);
+        throw err;
+      }
+      if (throttle && hadFailures) await throttle.succeeded(username, source!);
       if (generation === this.generation) {
         if (this.verified.size > 10_000) this.verified.clear();
         this.verified.set(key, { principal, expires: this.now() + verifiedTtlMs });
@@ -98,7 +110,7 @@ export class Authenticator {
       const robot = await this.identity.getRobot(principal.id);
       current =
         robot && !robot.disabled && (robot.expiresAt === null || robot.expiresAt > this.now())
-          ? { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions }
+          ? { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions, rateLimits: robot.rateLimits }
           : undefined;
     }
     if (this.principals.size > 10_000) this.principals.clear();
@@ -114,20 +126,17 @@ export class Authenticator {
     const robot = await this.identity.getRobotByName(name);
     if (!robot) {
       await verifySecret(secret, await this.decoy);
-      throw unauthorized('invalid username or password');
+      throw wrongSecret();
     }
-    if (!(await verifySecret(secret, robot.secretHash))) throw unauthorized('invalid username or password');
+    if (!(await verifySecret(secret, robot.secretHash))) throw wrongSecret();
     if (robot.disabled) throw unauthorized('the robot account is disabled');
     if (robot.expiresAt !== null && robot.expiresAt <= this.now()) throw unauthorized('the robot account has expired');
     if (!isCurrentHash(robot.secretHash)) await this.identity.updateRobot(robot.id, { secretHash: await hashSecret(secret) }, this.now());
-    return { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions };
+    return { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions, rateLimits: robot.rateLimits };
   }
 
   private async verifyUser(username: string, secret: string): Promise<Principal> {
     let user = await this.identity.getUserByName(username);
-    if (user?.lockedUntil && user.lockedUntil > this.now()) {
-      throw unauthorized(`too many failed logins; the account is locked for ${Math.ceil((user.lockedUntil - this.now()) / 1000)} s`);
-    }
     let ok = false;
     if (user && user.source === 'local') {
       ok = await verifySecret(secret, user.passwordHash);
@@ -146,28 +155,14 @@ export class Authenticator {
       await verifySecret(secret, await this.decoy);
     }
 
-    if (!ok) {
-      if (user) await this.countFailure(user);
-      throw unauthorized('invalid username or password');
-    }
+    if (!ok) throw wrongSecret();
     if (user!.disabled) throw unauthorized('the account is disabled');
     const patch: UserPatch = {};
-    if (user!.failedLogins > 0 || user!.lockedUntil !== null) Object.assign(patch, { failedLogins: 0, lockedUntil: null });
     // A hash stored with earlier parameters is replaced now that the secret is at hand.
     if (user!.source === 'local' && !isCurrentHash(user!.passwordHash)) patch.passwordHash = await hashSecret(secret);
     if (user!.source === 'oidc' && !isCurrentHash(user!.cliSecretHash)) patch.cliSecretHash = await hashSecret(secret);
     if (Object.keys(patch).length > 0) await this.identity.updateUser(user!.id, patch, this.now());
     return this.userPrincipal(user!);
-  }
-
-  private async countFailure(user: UserRow): Promise<void> {
-    const failures = user.failedLogins + 1;
-    const lock = failures >= this.options.lockout.maxAttempts;
-    await this.identity.updateUser(
-      user.id,
-      { failedLogins: lock ? 0 : failures, lockedUntil: lock ? this.now() + this.options.lockout.durationMs : user.lockedUntil },
-      this.now(),
-    );
   }
 
   /** Creates or refreshes the local record of an LDAP user and its group memberships. */
@@ -193,6 +188,15 @@ export class Authenticator {
     this.principals.delete(`user:${user.id}`);
     return updated ?? user;
   }
+}
+
+/** Refusals for a wrong secret or an unknown name: the ones the back-off counts (not "disabled" or "expired"). */
+const guesses = new WeakSet<Error>();
+
+function wrongSecret(): BerthError {
+  const err = unauthorized('invalid username or password');
+  guesses.add(err);
+  return err;
 }
 
 function unauthorized(message: string): BerthError {

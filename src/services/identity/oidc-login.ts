@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { BerthError } from '../../domain/errors.js';
 import type { IdentityStore, UserRow } from '../../ports/identity-store.js';
+import { blockedByPolicy } from '../../ports/outbound.js';
 
 export interface OidcSettings {
   issuer: string;
@@ -34,6 +35,8 @@ export class OidcLogin {
   constructor(
     readonly settings: OidcSettings,
     private readonly identity: IdentityStore,
+    /** Requests to the provider go through the outbound policy (an internal issuer must be allowed for `oidc`). */
+    private readonly outboundFetch?: typeof fetch,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -44,11 +47,15 @@ export class OidcLogin {
         this.settings.clientId,
         undefined,
         this.settings.clientSecret ? oidc.ClientSecretPost(this.settings.clientSecret) : oidc.None(),
-        this.settings.allowInsecureHttp ? { execute: [oidc.allowInsecureRequests] } : undefined,
+        {
+          ...(this.settings.allowInsecureHttp ? { execute: [oidc.allowInsecureRequests] } : {}),
+          ...(this.outboundFetch ? { [oidc.customFetch]: this.outboundFetch as unknown as oidc.CustomFetch } : {}),
+        },
       )
       .catch((err: unknown) => {
         this.configuration = undefined;
-        throw new BerthError('UNAVAILABLE', { message: `the OIDC provider cannot be reached: ${(err as Error).message}`, cause: err });
+        const blocked = blockedByPolicy(err);
+        throw new BerthError('UNAVAILABLE', { message: `the OIDC provider cannot be reached: ${(blocked ?? (err as Error)).message}`, cause: err });
       });
     return this.configuration;
   }

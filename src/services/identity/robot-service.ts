@@ -1,6 +1,6 @@
 import { BerthError } from '../../domain/errors.js';
 import { robotActions, type RobotAction } from '../../domain/permissions.js';
-import type { IdentityStore, ListQuery, ListResult, ProjectRow, RobotPermission, RobotRow } from '../../ports/identity-store.js';
+import type { IdentityStore, ListQuery, ListResult, ProjectRow, RateLimitOverrides, RobotPermission, RobotRow } from '../../ports/identity-store.js';
 import { generateSecret, hashSecret } from './password.js';
 
 export interface RobotInput {
@@ -76,6 +76,14 @@ export class RobotService {
     );
     this.onChange();
     return updated!;
+  }
+
+  /** A system administrator's limits for one robot (any robot, project or system: `get` is not scoped). */
+  async setRateLimits(id: number, limits: Partial<RateLimitOverrides>): Promise<RobotRow> {
+    const updated = await this.identity.updateRobot(id, { rateLimits: limits }, this.now());
+    if (!updated) throw new BerthError('NOT_FOUND', { message: `robot ${id} not found` });
+    this.onChange();
+    return updated;
   }
 
   async refreshSecret(id: number, project: ProjectRow | null): Promise<string> {

@@ -92,7 +92,7 @@ export class UserService {
       throw new BerthError('BAD_REQUEST', { message: 'the old password is wrong' });
     }
     assertPasswordPolicy(newPassword, this.options.passwordPolicy);
-    await this.identity.updateUser(id, { passwordHash: await hashSecret(newPassword), failedLogins: 0, lockedUntil: null }, this.now());
+    await this.identity.updateUser(id, { passwordHash: await hashSecret(newPassword) }, this.now());
     this.options.onChange();
   }
 

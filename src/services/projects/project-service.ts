@@ -1,7 +1,7 @@
 import { BerthError } from '../../domain/errors.js';
 import { isValidRepositoryName } from '../../domain/names.js';
 import type { ProjectRole } from '../../domain/permissions.js';
-import type { IdentityStore, ListQuery, ListResult, MemberRow, PrincipalType, ProjectRow } from '../../ports/identity-store.js';
+import type { IdentityStore, ListQuery, ListResult, MemberRow, PrincipalType, ProjectRow, RateLimitOverrides } from '../../ports/identity-store.js';
 import type { MetadataStore } from '../../ports/metadata-store.js';
 import type { Principal } from '../identity/principal.js';
 
@@ -59,7 +59,7 @@ export class ProjectService {
     return this.identity.listProjects({ ...query, exact: { ...query.exact, public: '1' } });
   }
 
-  async update(name: string, patch: { public?: boolean }): Promise<ProjectRow> {
+  async update(name: string, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides> }): Promise<ProjectRow> {
     const project = await this.get(name);
     const updated = await this.identity.updateProject(project.id, patch, this.now());
     this.options.onChange();

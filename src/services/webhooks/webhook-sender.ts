@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { EventStore, StoredEvent } from '../../ports/event-store.js';
 import type { IdentityStore } from '../../ports/identity-store.js';
 import type { JobRow } from '../../ports/job-store.js';
+import { blockedByPolicy, type Outbound } from '../../ports/outbound.js';
 import type { DeliveryRow, WebhookRow, WebhookStore } from '../../ports/webhook-store.js';
 import { renderPayload } from './payload.js';
 
@@ -10,7 +11,9 @@ export interface WebhookSenderOptions {
   /** host[:port] clients pull from, for resource URLs in payloads (known once the server listens). */
   registryHost: () => string;
   /** Told of every attempt's outcome (metrics). */
-  onResult?: (result: 'success' | 'failure') => void;
+  onResult?: (result: 'success' | 'failure' | 'blocked') => void;
+  /** Told of a delivery the outbound policy refused, with the address (the log; the delivery log says only "blocked by policy"). */
+  onBlocked?: (webhook: WebhookRow, address: string | undefined, reason: string) => void;
   now?: () => number;
 }
 
@@ -34,6 +37,7 @@ export class WebhookSender {
     private readonly webhooks: WebhookStore,
     private readonly events: EventStore,
     private readonly identity: IdentityStore,
+    private readonly outbound: Outbound,
     private readonly options: WebhookSenderOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -73,16 +77,25 @@ export class WebhookSender {
     if (webhook.authHeader) headers.Authorization = webhook.authHeader;
     const started = performance.now();
     try {
-      const res = await fetch(webhook.url, { method: 'POST', body: payload.body, headers, redirect: 'manual', signal: AbortSignal.timeout(this.options.timeoutMs) });
-      await res.arrayBuffer().catch(() => undefined);
+      // Through the outbound policy: a receiver inside Berth's own network is refused unless allowed.
+      const res = await this.outbound.request('webhook', webhook.url, { method: 'POST', body: payload.body, headers, signal: AbortSignal.timeout(this.options.timeoutMs) });
+      await res.discard(64 * 1024);
       const latencyMs = Math.round(performance.now() - started);
       const ok = res.status >= 200 && res.status < 300;
       this.options.onResult?.(ok ? 'success' : 'failure');
       return { ok, status: res.status, latencyMs, error: ok ? null : `receiver answered ${res.status}` };
     } catch (err) {
+      const blocked = blockedByPolicy(err);
+      if (blocked) {
+        // Nothing about what answered there, or whether anything does.
+        this.options.onResult?.('blocked');
+        this.options.onBlocked?.(webhook, blocked.address, blocked.message);
+        return { ok: false, status: null, latencyMs: Math.round(performance.now() - started), error: blocked.message };
+      }
       this.options.onResult?.('failure');
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      return { ok: false, status: null, latencyMs: Math.round(performance.now() - started), error: cause?.code ?? cause?.message ?? (err as Error).message };
+      // The receiver is the user's own (the policy allowed it): its error code helps them (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT).
+      const failure = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+      return { ok: false, status: null, latencyMs: Math.round(performance.now() - started), error: failure.code ?? failure.cause?.code ?? failure.message ?? String(err) };
     }
   }
 }

@@ -1,6 +1,7 @@
 import { BerthError } from '../../domain/errors.js';
 import { eventTypes, type EventType, type StoredEvent } from '../../ports/event-store.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
+import { blockedByPolicy, type Outbound } from '../../ports/outbound.js';
 import type { DeliveryRow, WebhookFormat, WebhookRow, WebhookStore } from '../../ports/webhook-store.js';
 import type { WebhookSender } from './webhook-sender.js';
 
@@ -19,11 +20,13 @@ export class WebhookService {
   constructor(
     private readonly store: WebhookStore,
     private readonly sender: WebhookSender,
+    private readonly outbound: Outbound,
     private readonly now: () => number = Date.now,
   ) {}
 
   async create(project: ProjectRow, input: WebhookInput): Promise<WebhookRow> {
     validate(input);
+    await this.checkReachable(input.url);
     if ((await this.store.list(project.id)).some((w) => w.name === input.name)) {
       throw new BerthError('CONFLICT', { message: `webhook ${input.name} already exists in project ${project.name}` });
     }
@@ -55,7 +58,22 @@ export class WebhookService {
   async update(project: ProjectRow, id: number, patch: Partial<WebhookInput>): Promise<WebhookRow> {
     const current = await this.get(project, id);
     validate({ ...current, ...patch });
+    if (patch.url !== undefined) await this.checkReachable(patch.url);
     return (await this.store.update(id, patch, this.now()))!;
+  }
+
+  /**
+   * Refuses a receiver the outbound policy would refuse now (an internal address), so the
+   * mistake shows at once; deliveries are checked again at every connection.
+   */
+  private async checkReachable(url: string): Promise<void> {
+    try {
+      await this.outbound.check('webhook', url);
+    } catch (err) {
+      const blocked = blockedByPolicy(err);
+      if (blocked) throw new BerthError('BAD_REQUEST', { message: `webhook url ${blocked.message}` });
+      throw err;
+    }
   }
 
   async delete(project: ProjectRow, id: number): Promise<WebhookRow> {
