@@ -105,7 +105,7 @@ async function bootstrapIdentity(config: ResolvedConfig, identity: KyselyIdentit
 export async function startBerth(config: ResolvedConfig, options: StartOptions = {}): Promise<RunningBerth> {
   const logger = options.logger ?? createLogger(config.log.level);
 
-  const database = connect({ url: config.database.url, poolSize: config.database.poolSize });
+  const database = connect({ url: config.database.url, poolSize: config.database.poolSize, connectRetryMs: config.database.connectRetryMs });
   let store: BlobStore | undefined;
   try {
     const applied = await migrate(database);
@@ -300,6 +300,9 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     logger,
     maxManifestBytes: config.registry.maxManifestBytes,
     keepAliveTimeoutMs: config.server.keepAliveTimeoutMs,
+    headersTimeoutMs: config.server.headersTimeoutMs,
+    idleTimeoutMs: config.server.idleTimeoutMs,
+    maxConnections: config.server.maxConnections,
     trustProxy: config.server.trustProxy,
     publicUrl: api.publicUrl,
     logPulls: config.audit.logPulls,

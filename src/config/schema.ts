@@ -126,6 +126,13 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('Metadata database: `sqlite:<path>` or `postgres://user:pass@host:5432/db`. Default: `sqlite:<dataDir>/berth.db`.'),
       poolSize: z.number().int().min(1).max(1000).default(10).describe('PostgreSQL connections per process.'),
+      connectRetryMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(300_000)
+        .default(10_000)
+        .describe('While PostgreSQL refuses connections (a restart, a failover), requests wait this long for it before failing with 503.'),
     })
     .prefault({}),
   storage: z

@@ -21,6 +21,12 @@ export interface AppOptions {
   logger: Logger;
   maxManifestBytes: number;
   keepAliveTimeoutMs: number;
+  /** A request's headers must arrive within this (slow-loris defence; 408 otherwise). */
+  headersTimeoutMs: number;
+  /** A connection on which nothing moves this long is closed. */
+  idleTimeoutMs: number;
+  /** Open connections this process accepts; more are closed at once. */
+  maxConnections: number;
   trustProxy: boolean;
   publicUrl?: string;
   logPulls: boolean;
@@ -41,8 +47,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One access line per request from onResponse below, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'http.request.id' }),
     keepAliveTimeout: options.keepAliveTimeoutMs,
-    // Uploads of large layers can take long; the socket's own inactivity is what matters.
+    // Uploads of large layers can take long: no limit on a whole request, but its headers must
+    // come quickly (checked every second, not Node's default 30 s) and a connection on which
+    // nothing moves is closed, so half-sent requests cannot hold connections for long.
     requestTimeout: 0,
+    http: { headersTimeout: options.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs) },
+    connectionTimeout: options.idleTimeoutMs,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: options.trustProxy,
@@ -52,6 +62,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
   });
+
+  // Past this many open connections, new ones are closed at once (docs/hardening.md).
+  app.server.maxConnections = options.maxConnections;
 
   // A client hanging up mid-body makes Node emit 'error' on the request, possibly before any
   // handler runs; streams reading the body see the failure themselves, but an 'error' with no

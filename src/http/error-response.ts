@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BerthError, type ErrorKey } from '../domain/errors.js';
+import { StoreFullError, StoreUnavailableError } from '../ports/blob-store.js';
 
 /** Turns anything thrown into the one error vocabulary: BerthError, or INTERNAL for the unexpected. */
 export function toBerthError(err: unknown): BerthError {
@@ -25,8 +26,11 @@ const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMED
  */
 function infrastructureError(err: unknown): BerthError | undefined {
   const code = (err as { code?: unknown })?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
+  if (code === 'ENOSPC' || code === 'EDQUOT' || err instanceof StoreFullError) {
     return new BerthError('INSUFFICIENT_STORAGE', { message: 'storage is full: the upload was rolled back', cause: err });
+  }
+  if (err instanceof StoreUnavailableError) {
+    return new BerthError('UNAVAILABLE', { message: 'the storage is unavailable; retry shortly', headers: { 'Retry-After': '1' }, cause: err });
   }
   const message = (err as Error)?.message ?? '';
   // The client hung up mid-body: nobody will read the answer, and it is not the server's fault.

@@ -9,14 +9,15 @@ export async function healthRoutes(app: FastifyInstance, options: { registry: Re
     const checks: Record<string, string> = {};
     let ready = true;
     try {
-      await options.registry.meta.ping();
+      // A restarting database makes requests wait for it; readiness answers within a second.
+      await withinSecond(options.registry.meta.ping());
       checks.database = 'ok';
     } catch (err) {
       ready = false;
       checks.database = `failing: ${(err as Error).message}`;
     }
     try {
-      await options.registry.store.ping();
+      await withinSecond(options.registry.store.ping());
       checks.storage = 'ok';
     } catch (err) {
       ready = false;
@@ -28,4 +29,12 @@ export async function healthRoutes(app: FastifyInstance, options: { registry: Re
     if (bus) checks.invalidation = bus.connected ? (bus.scope === 'shared' ? 'ok' : 'this process only') : `reconnecting: ${bus.error ?? 'unknown error'}`;
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
+}
+
+function withinSecond<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer within 1 s')), 1000);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -65,3 +65,19 @@ export class StoreOffsetError extends Error {
     this.name = 'StoreOffsetError';
   }
 }
+
+/** The storage has no room for what is being written (a full disk, a full or over-quota bucket). */
+export class StoreFullError extends Error {
+  constructor(readonly reason: string, options?: { cause?: unknown }) {
+    super(`storage is full: ${reason}`, options);
+    this.name = 'StoreFullError';
+  }
+}
+
+/** The storage service cannot be reached or failed on its side; retrying later may work. */
+export class StoreUnavailableError extends Error {
+  constructor(readonly reason: string, options?: { cause?: unknown }) {
+    super(`the storage is unavailable: ${reason}`, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

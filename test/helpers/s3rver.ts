@@ -23,10 +23,11 @@ export interface TestS3 {
 }
 
 /** A real S3 API server (s3rver) on a loopback port, with one empty bucket, in a temp directory. */
-export async function startS3rver(bucket = 'berth-test'): Promise<TestS3> {
+export async function startS3rver(bucket = 'berth-test', options: { directory?: string } = {}): Promise<TestS3> {
   const script = fileURLToPath(new URL('./s3rver-process.mjs', import.meta.url));
   createRequire(import.meta.url).resolve('s3rver'); // a clear error when the package is missing
-  const directory = await mkdtemp(join(tmpdir(), 'berth-s3rver-'));
+  // A directory of the caller's (a small tmpfs, to fill the "bucket"), or a fresh temp one.
+  const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'berth-s3rver-')));
   let server: EmulatorProcess;
   try {
     server = await startEmulator('s3rver', ['--openssl-legacy-provider', script, directory, bucket], process.env, firstLinePort, 15_000);
@@ -65,7 +66,7 @@ export async function startS3rver(bucket = 'berth-test'): Promise<TestS3> {
     },
     async stop() {
       await server.stop();
-      await rm(directory, { recursive: true, force: true });
+      if (!options.directory) await rm(directory, { recursive: true, force: true });
     },
   };
 }

@@ -81,7 +81,8 @@ describe.skipIf(pgSkip !== undefined)(`the database going away${pgSkip ? ` (skip
     proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
     await proxy.start();
     target.host = `127.0.0.1:${proxy.port}`;
-    berth = await startTestBerth({ databaseUrl: target.toString() });
+    // Requests give up waiting for the database after 300 ms (the default waits out a 10 s restart).
+    berth = await startTestBerth({ databaseUrl: target.toString(), settings: { 'database.connectRetryMs': 300 } });
   });
   afterAll(async () => {
     await berth?.stop();

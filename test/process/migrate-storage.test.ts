@@ -187,7 +187,7 @@ describe.skipIf(!s3)('berth migrate-storage (filesystem → S3 on s3rver)', () =
   it('stops at once, copying nothing, when the destination cannot be reached or is the source', async () => {
     const unreachable = await berth(['migrate-storage', '--data-dir', dataDir, ...s3Flags('x'), '--set', 'storage.s3.endpoint=http://127.0.0.1:1']);
     expect(unreachable.code).toBe(2);
-    expect(unreachable.stderr).toContain('berth: the destination storage s3://berth-test/x cannot be used: connect ECONNREFUSED 127.0.0.1:1');
+    expect(unreachable.stderr).toContain('berth: the destination storage s3://berth-test/x cannot be used: the storage is unavailable: the S3 store at http://127.0.0.1:1 cannot be reached (ECONNREFUSED)');
     const same = await berth(['migrate-storage', '--data-dir', dataDir]);
     expect(same.code).toBe(2);
     expect(same.stderr).toContain(`berth: the destination is the source (${root})`);

@@ -27,6 +27,11 @@ export interface ConnectOptions {
   url: string;
   /** PostgreSQL connection pool size. */
   poolSize?: number;
+  /**
+   * PostgreSQL: how long to keep trying to open a connection the server refuses (a restart, a
+   * failover) before the request fails; 0 fails at once.
+   */
+  connectRetryMs?: number;
 }
 
 // PostgreSQL returns int8 as strings; Berth's sizes and times fit in a double exactly.
@@ -81,6 +86,32 @@ export function withStatementCache(database: Sqlite.Database, size = 500): Pick<
   } as Pick<Sqlite.Database, 'prepare' | 'close'>;
 }
 
+/**
+ * Errors of a connection attempt that mean "the server is not taking connections right now":
+ * refused, reset, or PostgreSQL starting up or shutting down. Nothing was sent, so trying again
+ * is always safe.
+ */
+const restartCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08001', '08006']);
+
+/**
+ * A pool connection, waiting out a database restart: a request that needs the database while
+ * it restarts is answered a moment later instead of failing (clients such as skopeo do not
+ * retry a 503 on a blob upload). Queries already running when it went down still fail.
+ */
+async function connectPatiently(pool: pg.Pool, retryMs: number): Promise<pg.PoolClient> {
+  const deadline = Date.now() + retryMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      return await pool.connect();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const restarting = (code !== undefined && restartCodes.has(code)) || /Connection terminated/i.test((err as Error).message);
+      if (!restarting || Date.now() + delay > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
 export function engineOf(url: string): Engine {
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return 'postgres';
   if (url.startsWith('sqlite:')) return 'sqlite';
@@ -96,7 +127,8 @@ export function connect(options: ConnectOptions): Database {
     // failing its query, with nobody listening unless we do.
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
-    return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }) };
+    const retryMs = options.connectRetryMs ?? 0;
+    return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool: { connect: () => connectPatiently(pool, retryMs), end: () => pool.end() } }) }) };
   }
   const path = options.url.slice('sqlite:'.length);
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Digest } from '../../domain/digest.js';
-import { StoreNotFoundError, StoreOffsetError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
+import { StoreFullError, StoreNotFoundError, StoreUnavailableError, StoreOffsetError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
 import { forEachBounded } from './for-each-bounded.js';
 import { encodeKey } from './key-layout.js';
 import { S3KeyLayout } from './s3-key-layout.js';
@@ -101,6 +101,18 @@ export class S3BlobStore implements BlobStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
+    // After the SDK's own retries: a full store and an unreachable one become the errors the
+    // registry answers clients with (507, 503), instead of one generic failure.
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          throw storeError(err, options.endpoint ?? `AWS S3 (${options.region ?? 'us-east-1'})`);
+        }
+      },
+      { step: 'initialize', name: 'berthStoreErrors' },
+    );
   }
 
   async ping(): Promise<void> {
@@ -416,4 +428,21 @@ function isNotFound(err: unknown): boolean {
 
 function isNotImplemented(err: unknown): boolean {
   return (err as Error)?.name === 'NotImplemented' || statusOf(err) === 501;
+}
+
+/** Error codes S3-compatible stores answer when they have no room: MinIO's, and Ceph RGW's quota. */
+const fullCodes = new Set(['XMinioStorageFull', 'QuotaExceeded', 'InsufficientStorage']);
+const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** The SDK's error as the BlobStore port names it; anything else unchanged. */
+function storeError(err: unknown, where: string): unknown {
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (fullCodes.has(e.name ?? '') || status === 507) return new StoreFullError(`the S3 store at ${where} answered ${e.name ?? status}`, { cause: err });
+  // 501 NotImplemented is an answer about a feature (UploadPartCopy on s3rver), not an outage.
+  if (networkCodes.has(e.code ?? '') || e.name === 'TimeoutError' || (status !== undefined && status >= 500 && status !== 501)) {
+    const what = status !== undefined && status >= 500 ? `answered ${status} ${e.name ?? ''}`.trim() : `cannot be reached (${e.code ?? e.name})`;
+    return new StoreUnavailableError(`the S3 store at ${where} ${what}`, { cause: err });
+  }
+  return err;
 }

@@ -8,6 +8,7 @@ import {
   type ProjectRole,
 } from '../../domain/permissions.js';
 import type { IdentityStore, ProjectRow } from '../../ports/identity-store.js';
+import { staleIfErrorMs } from '../identity/authenticator.js';
 import type { Principal } from '../identity/principal.js';
 
 export type RepositoryAction = 'pull' | 'push' | 'delete';
@@ -28,8 +29,8 @@ const allActions: ReadonlySet<ProjectAction> = rolePermissions.admin;
  * module"). Handlers of /v2, /service/token and /api ask it; none re-implements a check.
  */
 export class Authorizer {
-  private readonly projects = new Map<string, { row: ProjectRow | undefined; expires: number }>();
-  private readonly roles = new Map<string, { role: ProjectRole | undefined; expires: number }>();
+  private readonly projects = new Map<string, { row: ProjectRow | undefined; expires: number; fetchedAt: number }>();
+  private readonly roles = new Map<string, { role: ProjectRole | undefined; expires: number; fetchedAt: number }>();
   private readonly now: () => number;
 
   constructor(
@@ -56,9 +57,16 @@ export class Authorizer {
   async project(name: string): Promise<ProjectRow | undefined> {
     const cached = this.projects.get(name);
     if (cached && cached.expires > this.now()) return cached.row;
-    const row = await this.identity.getProject(name);
+    let row: ProjectRow | undefined;
+    try {
+      row = await this.identity.getProject(name);
+    } catch (err) {
+      // While the database cannot be read, the last answer (at most staleIfErrorMs old) stands in.
+      if (cached && this.now() - cached.fetchedAt < staleIfErrorMs) return cached.row;
+      throw err;
+    }
     if (this.projects.size > 10_000) this.projects.clear();
-    this.projects.set(name, { row, expires: this.now() + cacheTtlMs });
+    this.projects.set(name, { row, expires: this.now() + cacheTtlMs, fetchedAt: this.now() });
     return row;
   }
 
@@ -68,9 +76,15 @@ export class Authorizer {
     const key = `${project.id}:${principal.id}:${principal.groupIds.join(',')}`;
     const cached = this.roles.get(key);
     if (cached && cached.expires > this.now()) return cached.role;
-    const role = highestRole(await this.identity.rolesIn(project.id, principal.id, principal.groupIds));
+    let role: ProjectRole | undefined;
+    try {
+      role = highestRole(await this.identity.rolesIn(project.id, principal.id, principal.groupIds));
+    } catch (err) {
+      if (cached && this.now() - cached.fetchedAt < staleIfErrorMs) return cached.role;
+      throw err;
+    }
     if (this.roles.size > 50_000) this.roles.clear();
-    this.roles.set(key, { role, expires: this.now() + cacheTtlMs });
+    this.roles.set(key, { role, expires: this.now() + cacheTtlMs, fetchedAt: this.now() });
     return role;
   }
 

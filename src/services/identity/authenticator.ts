@@ -20,6 +20,12 @@ const robotPrefix = 'robot$';
 const verifiedTtlMs = 60_000;
 /** How long a principal's enabled/exists state is trusted between database checks. */
 const principalTtlMs = 2_000;
+/**
+ * While the database cannot be read, a principal's last known state is used for this long
+ * instead of failing every token request: clients keep working through a short outage or
+ * restart (docs/hardening.md). Changes made here still drop it at once (invalidate).
+ */
+export const staleIfErrorMs = 60_000;
 
 /**
  * Turns credentials into a Principal: local users (scrypt), robot accounts (`robot$…`),
@@ -32,7 +38,7 @@ export class Authenticator {
   private readonly verifying = new Map<string, Promise<Principal>>();
   /** Bumped by invalidate(): a verification that began before a change must not be cached after it. */
   private generation = 0;
-  private readonly principals = new Map<string, { principal: Principal | undefined; expires: number }>();
+  private readonly principals = new Map<string, { principal: Principal | undefined; expires: number; fetchedAt: number }>();
   private readonly now: () => number;
   // A real hash to compare against for unknown users, so timing does not reveal which exist.
   private readonly decoy = hashSecret('decoy-password-for-timing');
@@ -103,19 +109,26 @@ export class Authenticator {
     const cached = this.principals.get(key);
     if (cached && cached.expires > this.now()) return cached.principal;
     let current: Principal | undefined;
-    if (principal.kind === 'user') {
-      const user = await this.identity.getUser(principal.id);
-      current = user && !user.disabled ? await this.userPrincipal(user) : undefined;
-    } else {
-      const robot = await this.identity.getRobot(principal.id);
-      current =
-        robot && !robot.disabled && (robot.expiresAt === null || robot.expiresAt > this.now())
-          ? { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions, rateLimits: robot.rateLimits }
-          : undefined;
+    try {
+      current = await this.fetchPrincipal(principal);
+    } catch (err) {
+      if (cached && this.now() - cached.fetchedAt < staleIfErrorMs) return cached.principal;
+      throw err;
     }
     if (this.principals.size > 10_000) this.principals.clear();
-    this.principals.set(key, { principal: current, expires: this.now() + principalTtlMs });
+    this.principals.set(key, { principal: current, expires: this.now() + principalTtlMs, fetchedAt: this.now() });
     return current;
+  }
+
+  private async fetchPrincipal(principal: Exclude<Principal, { kind: 'anonymous' }>): Promise<Principal | undefined> {
+    if (principal.kind === 'user') {
+      const user = await this.identity.getUser(principal.id);
+      return user && !user.disabled ? await this.userPrincipal(user) : undefined;
+    }
+    const robot = await this.identity.getRobot(principal.id);
+    return robot && !robot.disabled && (robot.expiresAt === null || robot.expiresAt > this.now())
+      ? { kind: 'robot', id: robot.id, name: robot.name, projectId: robot.projectId, permissions: robot.permissions, rateLimits: robot.rateLimits }
+      : undefined;
   }
 
   async userPrincipal(user: UserRow): Promise<Principal> {

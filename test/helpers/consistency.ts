@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import type { ResolvedConfig } from '../../src/config/load.js';
+import { connect } from '../../src/adapters/db/connect.js';
+import { createBlobStore } from '../../src/adapters/storage/index.js';
+import { parseDigest } from '../../src/domain/digest.js';
+
+/**
+ * Checks a registry's database against its storage from outside (its own connection and
+ * driver): every blob row has its object, of its size and hashing to its digest; every tag,
+ * manifest reference and repository link points at rows that exist; no upload row without its
+ * session bytes. Resolves the problems found (none when consistent).
+ */
+export async function checkConsistency(berth: { config: ResolvedConfig }, options: { hash?: boolean } = {}): Promise<{ problems: string[] }> {
+  const database = connect({ url: berth.config.database.url, poolSize: 2 });
+  const store = await createBlobStore(berth.config.storage);
+  const problems: string[] = [];
+  try {
+    const { db } = database;
+    const blobs = await db.selectFrom('blob').select(['digest', 'size']).execute();
+    for (const blob of blobs) {
+      const { digest, algorithm } = parseDigest(blob.digest);
+      const stat = await store.stat(digest);
+      if (!stat) {
+        problems.push(`blob ${blob.digest}: no object in storage`);
+        continue;
+      }
+      if (stat.size !== Number(blob.size)) problems.push(`blob ${blob.digest}: ${stat.size} bytes in storage, ${blob.size} in the database`);
+      if (options.hash !== false) {
+        const hash = createHash(algorithm);
+        for await (const chunk of await store.read(digest)) hash.update(chunk as Buffer);
+        if (`${algorithm}:${hash.digest('hex')}` !== blob.digest) problems.push(`blob ${blob.digest}: content does not hash to its digest`);
+      }
+    }
+    const known = new Set(blobs.map((b) => b.digest));
+    for (const row of await db.selectFrom('manifest_reference').select(['parent_digest', 'child_digest']).execute()) {
+      if (!known.has(row.child_digest)) problems.push(`manifest ${row.parent_digest}: references ${row.child_digest}, which is not stored`);
+    }
+    for (const row of await db.selectFrom('repository_blob').select(['digest']).execute()) {
+      if (!known.has(row.digest)) problems.push(`repository link to ${row.digest}, which is not stored`);
+    }
+    for (const row of await db.selectFrom('tag').leftJoin('manifest', (j) => j.onRef('manifest.repository_id', '=', 'tag.repository_id').onRef('manifest.digest', '=', 'tag.manifest_digest')).select(['tag.name', 'tag.manifest_digest', 'manifest.digest as found']).execute()) {
+      if (row.found === null) problems.push(`tag ${row.name}: points at ${row.manifest_digest}, which is not a manifest of its repository`);
+    }
+    for (const row of await db.selectFrom('upload').select(['id', 'received']).execute()) {
+      const size = await store.uploadSize(row.id);
+      if (size === undefined) problems.push(`upload ${row.id}: no session in storage`);
+      else if (size !== Number(row.received)) problems.push(`upload ${row.id}: ${size} bytes in storage, ${row.received} in the database`);
+    }
+  } finally {
+    await database.db.destroy();
+    await store.close?.();
+  }
+  return { problems };
+}
