@@ -103,7 +103,11 @@ function resolveDerived(config: Config): ResolvedConfig {
 function formatIssues(error: z.ZodError, origin: Map<string, string>): string {
   const lines = error.issues.map((issue) => {
     const path = issue.path.join('.');
-    const from = origin.get(path) ?? [...origin.entries()].find(([p]) => p.startsWith(`${path}.`))?.[1];
+    // The key itself, a key under it, or (for an item of a list) the key holding it.
+    const from =
+      origin.get(path) ??
+      [...origin.entries()].find(([p]) => p.startsWith(`${path}.`))?.[1] ??
+      issue.path.map((_s, i) => origin.get(issue.path.slice(0, issue.path.length - 1 - i).join('.'))).find((o) => o !== undefined);
     const key = configKeys().find((k) => k.path.join('.') === path);
     const allowed = key ? ` (allowed: ${describeAllowed(key)})` : '';
     const label = path === '' ? 'config' : path;

@@ -14,6 +14,18 @@ describe('configuration', () => {
     expect(config.registry.maxManifestBytes).toBe(4 * 1024 * 1024);
   });
 
+  it('loads docs/examples/hardening.yaml, and refuses an allowlist entry that is not a CIDR, naming the key', async () => {
+    const config = loadConfig({ file: new URL('../../docs/examples/hardening.yaml', import.meta.url).pathname, env: {} });
+    expect(config.outbound.webhook.allowCidrs).toEqual(['10.20.0.0/16']);
+    expect(config.outbound.replication.allowCidrs).toEqual([]);
+    expect(config.rateLimits).toEqual({ enabled: true, windowSeconds: 21600, pull: { anonymous: 100, user: 200, robot: null, project: null }, api: { anonymous: 600, user: null, robot: null, project: null } });
+    expect(config.auth.lockout).toEqual({ attempts: 5, delaySeconds: 30, maxDelaySeconds: 3600, sourceAttempts: 50, forgetHours: 24 });
+    expect(() => loadConfig({ env: { BERTH_OUTBOUND_ALLOW_CIDRS: '10.0.0.0/8,intranet' } })).toThrow(
+      'outbound.allowCidrs.1 [from environment variable BERTH_OUTBOUND_ALLOW_CIDRS]: must be a CIDR such as 10.0.0.0/8 or fd00::/8, or one address',
+    );
+    expect(loadConfig({ env: { BERTH_RATE_LIMITS_PULL_ANONYMOUS: 'none' } }).rateLimits.pull.anonymous).toBeNull();
+  });
+
   it('layers file < environment < flags', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-cfg-'));
     const file = join(dir, 'berth.yaml');

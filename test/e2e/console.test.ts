@@ -194,6 +194,54 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
+  it('lets an administrator allow an internal webhook receiver and set rate limits under System', async () => {
+    await page.goto(`${berth.url}/system`);
+    const outbound = page.locator('form.settings').nth(0);
+    await outbound.getByRole('heading', { name: 'Outbound requests' }).waitFor();
+    await outbound.getByLabel('Webhooks').fill('10.20.0.0/33');
+    await outbound.getByRole('button', { name: 'Save' }).click();
+    await outbound.getByText('must be a CIDR such as 10.0.0.0/8 or fd00::/8, or one address').waitFor();
+    // Chromium logs the refused request itself; that one is expected.
+    const refused = consoleErrors.findIndex((e) => e.includes('status of 400') && e.includes('/api/v1/system/settings'));
+    expect(refused).toBeGreaterThanOrEqual(0);
+    consoleErrors.splice(refused, 1);
+    await outbound.getByLabel('Webhooks').fill('10.20.0.0/16\nfd00::/8');
+    await outbound.getByRole('button', { name: 'Save' }).click();
+    await outbound.getByText('Settings saved').waitFor();
+    expect(berth.api.settings.view().outbound.webhook.allowCidrs).toEqual(['10.20.0.0/16', 'fd00::/8']);
+
+    const limits = page.locator('form.settings').nth(1);
+    await limits.getByText('From the config file').waitFor();
+    await limits.getByLabel('Limit requests').check();
+    await limits.getByLabel('Pulls · Anonymous address').fill('50');
+    await limits.getByLabel('API calls · User').fill('1000');
+    await limits.getByRole('button', { name: 'Save' }).click();
+    await limits.getByText('Set here').waitFor();
+    const view = berth.api.settings.view();
+    expect(view.rateLimitsFrom).toBe('settings');
+    expect(view.rateLimits).toMatchObject({ enabled: true, windowSeconds: 21600, pull: { anonymous: 50, user: 200 }, api: { user: 1000, anonymous: null } });
+    await shot('system-settings');
+    await limits.getByRole('button', { name: 'Use the config file’s' }).click();
+    await limits.getByText('From the config file').waitFor();
+    expect(berth.api.settings.view().rateLimitsFrom).toBe('file');
+  });
+
+  it("shows a user some address is waiting for, and unlocks it", async () => {
+    await berth.api.users.create({ username: 'locky', password: 'Locky-Passw0rd', email: null, isAdmin: false });
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${berth.url}/service/token?service=berth`, { headers: { Authorization: `Basic ${Buffer.from(`locky:Wrong-${i}-Passw0rd`).toString('base64')}` } });
+      expect(res.status).toBe(401);
+    }
+    await page.goto(`${berth.url}/users`);
+    const row = page.locator('tr', { hasText: 'locky' });
+    await row.getByText('Waiting after failed logins').waitFor();
+    await row.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByText('Every address may try locky again').waitFor();
+    expect(await row.getByText('Waiting after failed logins').count()).toBe(0);
+    const res = await fetch(`${berth.url}/service/token?service=berth`, { headers: { Authorization: `Basic ${Buffer.from('locky:Locky-Passw0rd').toString('base64')}` } });
+    expect(res.status).toBe(200);
+  });
+
   it('labels every form control on every page it visited', async () => {
     for (const path of ['/projects', '/projects/e2e?tab=members', '/projects/e2e?tab=webhooks', '/users', '/audit', '/system', '/account']) {
       await page.goto(`${berth.url}${path}`);

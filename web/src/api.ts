@@ -49,7 +49,8 @@ export interface User {
   source: 'local' | 'ldap' | 'oidc';
   isAdmin: boolean;
   disabled: boolean;
-  locked: boolean;
+  /** Some client address waits before it may try this account again (administrators' views). */
+  locked?: boolean;
   createdAt: string;
   lastLoginAt: string | null;
   preferences: { language?: 'en' | 'zh-CN'; theme?: 'light' | 'dark' | 'system' };

@@ -4,6 +4,7 @@ import type { Session } from '../App';
 import { ErrorNote, Notice, Pagination, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 import { Robots } from './Project';
+import { SettingsPanel } from './Settings';
 
 export function SystemPage({ session }: { session: Session }) {
   const { t, formatTime } = useI18n();
@@ -38,6 +39,7 @@ export function SystemPage({ session }: { session: Session }) {
         </button>
       </div>
       {notice && <Notice>{notice}</Notice>}
+      <SettingsPanel />
       <h2>{t('project.robots')}</h2>
       <Robots project={null} />
       <h2>{t('system.jobs')}</h2>

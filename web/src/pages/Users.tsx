@@ -1,7 +1,7 @@
 import { useCallback, useState, type FormEvent } from 'react';
 import { api, query, type Page, type User } from '../api';
 import type { Session } from '../App';
-import { ConfirmButton, Dialog, ErrorNote, Field, Pagination, useLoad } from '../components/ui';
+import { ConfirmButton, Dialog, ErrorNote, Field, Notice, Pagination, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 
 export function Users({ session }: { session: Session }) {
@@ -9,6 +9,7 @@ export function Users({ session }: { session: Session }) {
   const [page, setPage] = useState(1);
   const [search, setSearch] = useState('');
   const [creating, setCreating] = useState(false);
+  const [notice, setNotice] = useState<string>();
   const { data, error, reload } = useLoad(() => api<Page<User>>('GET', `/users${query({ page, page_size: 20, q: search ? `username=~${search}` : undefined })}`), [page, search]);
   const close = useCallback(() => setCreating(false), []);
   const patch = async (user: User, body: Record<string, unknown>) => {
@@ -27,6 +28,7 @@ export function Users({ session }: { session: Session }) {
         <input type="search" aria-label={t('common.search')} placeholder={t('common.search')} value={search} onChange={(e) => { setSearch(e.target.value); setPage(1); }} />
       </div>
       <ErrorNote message={error} />
+      {notice && <Notice>{notice}</Notice>}
       {data && (
         <>
           <table>
@@ -48,9 +50,24 @@ export function Users({ session }: { session: Session }) {
                   <td>{u.email ?? '—'}</td>
                   <td>{u.source}</td>
                   <td>{u.isAdmin ? t('common.yes') : t('common.no')}</td>
-                  <td>{u.disabled ? t('common.disabled') : t('common.enabled')}</td>
+                  <td>
+                    {u.disabled ? t('common.disabled') : t('common.enabled')}
+                    {u.locked && <span className="badge status-failed">{t('users.locked')}</span>}
+                  </td>
                   <td>{formatTime(u.lastLoginAt)}</td>
                   <td className="actions">
+                    {u.locked && (
+                      <button
+                        type="button"
+                        onClick={async () => {
+                          await api('POST', `/users/${u.id}/unlock`);
+                          setNotice(t('users.unlocked', { name: u.username }));
+                          reload();
+                        }}
+                      >
+                        {t('users.unlock')}
+                      </button>
+                    )}
                     {u.id !== session.user.id && (
                       <>
                         <button type="button" onClick={() => void patch(u, { isAdmin: !u.isAdmin })}>
