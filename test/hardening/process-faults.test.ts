@@ -12,9 +12,9 @@ import { ContainerTools, missingTools } from '../helpers/clients.js';
 import { checkConsistency } from '../helpers/consistency.js';
 import { RegistryClient, OCI_MANIFEST, errorCode, randomImage, sha256, imageManifest, jsonBlob } from '../helpers/oci.js';
 import { writeOciLayout } from '../helpers/oci-layout.js';
-import { createTempDatabase, pgUnavailableReason, type TempDatabase } from '../helpers/pg.js';
+import { pgUnavailableReason } from '../helpers/pg.js';
 import { memoryOf, spawnBerth, type BerthProcess } from '../helpers/process.js';
-import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { proxiedDatabase, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const exec = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -36,31 +36,42 @@ function once(url: string, init: { method?: string; headers?: Record<string, str
   });
 }
 
+/** A raw socket to a port, recording what it receives and when it closes. */
+function open(port: number): Promise<{ socket: Socket; received: () => string; closedAt: () => number | undefined; openedAt: number }> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    let data = '';
+    let closedAt: number | undefined;
+    const openedAt = Date.now();
+    socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closedAt = Date.now()));
+    socket.once('connect', () => resolve({ socket, received: () => data, closedAt: () => closedAt, openedAt }));
+    socket.once('error', () => resolve({ socket, received: () => data, closedAt: () => closedAt ?? Date.now(), openedAt }));
+  });
+}
+
 describe.skipIf(pgSkip !== undefined)(`PostgreSQL going away in the middle of a push${pgSkip ? ` (skipped: ${pgSkip})` : ''}`, () => {
   let berth: TestBerth;
   let impatient: TestBerth;
-  let database: TempDatabase;
+  let database: Awaited<ReturnType<typeof proxiedDatabase>>;
   let proxy: TcpProxy;
   let work: string;
 
   beforeAll(async () => {
-    database = await createTempDatabase();
-    const target = new URL(database.url);
     // Every connection to PostgreSQL passes a relay that the test cuts and restores: to Berth this
     // is a restart (connections reset, new ones refused, then accepted again), while the other
     // test files keep their database.
-    proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-    await proxy.start();
-    target.host = `127.0.0.1:${proxy.port}`;
+    database = await proxiedDatabase();
+    proxy = database.proxy;
     // One instance with the default patience (10 s), one that gives up after 300 ms; same database and storage.
-    berth = await startTestBerth({ databaseUrl: target.toString() });
-    impatient = await startTestBerth({ databaseUrl: target.toString(), dataDir: berth.dataDir, settings: { 'database.connectRetryMs': 300 } });
+    berth = await startTestBerth({ databaseUrl: database.url });
+    impatient = await startTestBerth({ databaseUrl: database.url, dataDir: berth.dataDir, settings: { 'database.connectRetryMs': 300 } });
     work = await mkdtemp(join(tmpdir(), 'berth-pgfault-'));
   });
   afterAll(async () => {
     await impatient?.stop();
     await berth?.stop();
-    await proxy?.cut();
     await database?.drop();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -160,24 +171,9 @@ describe('slow clients', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A socket to Berth, recording what it receives and when it closes. */
-  function open(): Promise<{ socket: Socket; received: () => string; closedAt: () => number | undefined; openedAt: number }> {
-    return new Promise((resolve) => {
-      const socket = tcpConnect(berth.port, '127.0.0.1');
-      let data = '';
-      let closedAt: number | undefined;
-      const openedAt = Date.now();
-      socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
-      socket.on('error', () => undefined);
-      socket.on('close', () => (closedAt = Date.now()));
-      socket.once('connect', () => resolve({ socket, received: () => data, closedAt: () => closedAt, openedAt }));
-      socket.once('error', () => resolve({ socket, received: () => data, closedAt: () => closedAt ?? Date.now(), openedAt }));
-    });
-  }
-
   it('answers others promptly while 400 clients trickle headers and 100 stall mid-body, then drops the slow ones', async () => {
-    const trickling = await Promise.all(Array.from({ length: 400 }, () => open()));
-    const stalling = await Promise.all(Array.from({ length: 100 }, () => open()));
+    const trickling = await Promise.all(Array.from({ length: 400 }, () => open(berth.port)));
+    const stalling = await Promise.all(Array.from({ length: 100 }, () => open(berth.port)));
     for (const { socket } of trickling) socket.write('GET /v2/ HTTP/1.1\r\nHost: berth\r\n');
     for (const { socket } of stalling) socket.write('POST /api/v1/auth/login HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user');
     const drip = setInterval(() => {
@@ -224,21 +220,6 @@ describe('a burst of connections', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A socket to Berth, recording what it receives and when it closes. */
-  function open(): Promise<{ socket: Socket; received: () => string; closedAt: () => number | undefined; openedAt: number }> {
-    return new Promise((resolve) => {
-      const socket = tcpConnect(berth.port, '127.0.0.1');
-      let data = '';
-      let closedAt: number | undefined;
-      const openedAt = Date.now();
-      socket.on('data', (c: Buffer) => (data += c.toString('latin1')));
-      socket.on('error', () => undefined);
-      socket.on('close', () => (closedAt = Date.now()));
-      socket.once('connect', () => resolve({ socket, received: () => data, closedAt: () => closedAt, openedAt }));
-      socket.once('error', () => resolve({ socket, received: () => data, closedAt: () => closedAt ?? Date.now(), openedAt }));
-    });
-  }
-
   it('closes a burst of 10,000 connections beyond its limit at once, keeps serving, and recovers', async (ctx) => {
     const { stdout } = await exec('sh', ['-c', 'ulimit -n']);
     if (Number(stdout.trim()) < 11_000) {
@@ -247,7 +228,7 @@ describe('a burst of connections', () => {
     }
     const before = await memoryOf(berth.pid);
     const burst: Array<Awaited<ReturnType<typeof open>>> = [];
-    for (let i = 0; i < 10; i++) burst.push(...(await Promise.all(Array.from({ length: 1000 }, () => open()))));
+    for (let i = 0; i < 10; i++) burst.push(...(await Promise.all(Array.from({ length: 1000 }, () => open(berth.port)))));
     await new Promise((r) => setTimeout(r, 500));
     const closed = burst.filter((c) => c.closedAt() !== undefined);
     const open_ = burst.length - closed.length;

@@ -67,16 +67,20 @@ describe.each(engines)('shared rate counters on $engine', ({ engine, skip }) => 
   });
 
   it.skipIf(skip !== undefined)('admits exactly the limit when little is left, and what an idle limiter held goes back', async () => {
-    const a = new RateLimiter(new KyselyRateCounterStore(database!), { releaseAfterMs: 200 });
+    // a's clock stands still until the test moves it, so a is idle exactly when the test says.
+    let aNow = Date.now();
+    const window = 1e12; // one window for the whole test, wherever the clock is
+    const a = new RateLimiter(new KyselyRateCounterStore(database!), { releaseAfterMs: 200, now: () => aNow });
     const b = new RateLimiter(new KyselyRateCounterStore(database!), { releaseAfterMs: 200 });
     // a claims a batch (a sixteenth of 320 = 20) and uses one of it.
-    expect((await a.take('lease', 320, 3_600_000)).allowed).toBe(true);
-    const fromB = await Promise.all(Array.from({ length: 400 }, () => b.take('lease', 320, 3_600_000)));
+    expect((await a.take('lease', 320, window)).allowed).toBe(true);
+    const fromB = await Promise.all(Array.from({ length: 400 }, () => b.take('lease', 320, window)));
     // b gets what is left after a's batch: 320 - 20.
     expect(fromB.filter((d) => d.allowed)).toHaveLength(300);
     // a goes idle; its 19 unused come back and b may use them.
+    aNow += 1000;
     await new Promise((r) => setTimeout(r, 700));
-    const later = await Promise.all(Array.from({ length: 30 }, () => b.take('lease', 320, 3_600_000)));
+    const later = await Promise.all(Array.from({ length: 30 }, () => b.take('lease', 320, window)));
     expect(later.filter((d) => d.allowed)).toHaveLength(19);
     await a.close();
     await b.close();

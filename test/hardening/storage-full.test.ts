@@ -1,28 +1,15 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineMatrix, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { checkConsistency } from '../helpers/consistency.js';
 import { RegistryClient, errorCode, randomBlob, randomImage, sha256 } from '../helpers/oci.js';
 import { S3QuotaProxy } from '../helpers/s3-quota-proxy.js';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.js';
+import { mountTmpfs, unmount } from '../helpers/tmpfs.js';
 
-const exec = promisify(execFile);
 const MiB = 1024 * 1024;
-
-/** Mounts a small tmpfs to fill up; resolves why it cannot when not root or not allowed. */
-async function mountTmpfs(dir: string, size: string): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
-  try {
-    await exec('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-    return undefined;
-  } catch (err) {
-    return `cannot mount tmpfs: ${(err as Error).message.split('\n')[0]}`;
-  }
-}
 
 /**
  * The storage filling up in the middle of a chunked upload: a clear 5xx with a code, the
@@ -84,7 +71,7 @@ for (const { engine, skip: engineSkip } of engines) {
     });
     afterAll(async () => {
       await berth?.stop();
-      if (!skip) await exec('umount', [storage]).catch(() => undefined);
+      if (!skip) await unmount(storage);
       await rm(berth.dataDir, { recursive: true, force: true });
     });
 

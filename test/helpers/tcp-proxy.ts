@@ -44,3 +44,24 @@ export class TcpProxy {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
+
+/**
+ * A fresh PostgreSQL database reached through a TcpProxy, so a test can make it "restart"
+ * (cut, then start) without touching the server other test files use.
+ */
+export async function proxiedDatabase(): Promise<{ url: string; proxy: TcpProxy; drop: () => Promise<void> }> {
+  const { createTempDatabase } = await import('./pg.js');
+  const database = await createTempDatabase();
+  const target = new URL(database.url);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
+  await proxy.start();
+  target.host = `127.0.0.1:${proxy.port}`;
+  return {
+    url: target.toString(),
+    proxy,
+    async drop() {
+      await proxy.cut();
+      await database.drop();
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { api } from '../api';
 import { ErrorNote, Field, Notice, useLoad } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n';
@@ -78,14 +78,25 @@ function OutboundForm({ settings, onSaved }: { settings: Settings; onSaved: () =
           {(id) => <textarea id={id} rows={2} value={perFeature[feature]} onChange={(e) => setPerFeature({ ...perFeature, [feature]: e.target.value })} />}
         </Field>
       ))}
+      <SaveRow error={error} notice={notice} />
+    </form>
+  );
+}
+
+/** The outcome of the last save, and the save button (with `children` beside it). */
+function SaveRow({ error, notice, children }: { error?: string; notice?: string; children?: ReactNode }) {
+  const { t } = useI18n();
+  return (
+    <>
       <ErrorNote message={error} />
       {notice && <Notice>{notice}</Notice>}
       <div className="buttons left">
         <button type="submit" className="primary">
           {t('common.save')}
         </button>
+        {children}
       </div>
-    </form>
+    </>
   );
 }
 
@@ -157,18 +168,13 @@ function RateLimitForm({ settings, onSaved }: { settings: Settings; onSaved: () 
           ))}
         </tbody>
       </table>
-      <ErrorNote message={error} />
-      {notice && <Notice>{notice}</Notice>}
-      <div className="buttons left">
-        <button type="submit" className="primary">
-          {t('common.save')}
-        </button>
+      <SaveRow error={error} notice={notice}>
         {settings.rateLimitsFrom === 'settings' && (
           <button type="button" onClick={() => void send(null)}>
             {t('settings.resetToFile')}
           </button>
         )}
-      </div>
+      </SaveRow>
     </form>
   );
 }
