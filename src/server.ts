@@ -35,6 +35,7 @@ import { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
 import { WebhookSender } from './services/webhooks/webhook-sender.js';
 import { WebhookService } from './services/webhooks/webhook-service.js';
 import { wireHardening } from './wiring/hardening.js';
+import { wireLifecycle } from './wiring/lifecycle.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -115,7 +116,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     await database.db.destroy();
     throw err;
   }
-  const meta = new KyselyMetadataStore(database);
+  // A blob a client was told exists outlives its push: its grace period restarts at most this often, well within the GC's.
+  const meta = new KyselyMetadataStore(database, { touchIntervalMs: Math.min(3_600_000, (config.lifecycle.gc.graceHours * 3_600_000) / 4) });
   const eventStore = new KyselyEventStore(database);
   const jobStore = new KyselyJobStore(database);
   const webhookStore = new KyselyWebhookStore(database);
@@ -263,6 +265,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   });
   const scheduler = new Scheduler(jobStore, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
   await scheduler.define({ name: 'housekeeping', cron: '7 * * * *', jobType: 'housekeeping' });
+  const lifecycle = await wireLifecycle(database, config, { registry, store, events: eventStore, runner, scheduler, metrics, logger, onEvents: () => dispatcher.notify() });
 
   const api: ApiServices = {
     version: berthVersion(),
@@ -278,6 +281,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     audit,
     settings: hardening.settings,
     limits: hardening.limits,
+    lifecycle,
     webhooks: new WebhookService(webhookStore, sender, hardening.outbound),
     jobs: jobStore,
     oidc:

@@ -1,7 +1,17 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { parseCidr } from '../domain/address-ranges.js';
 
 const MiB = 1024 * 1024;
+
+function validCron(expression: string): boolean {
+  try {
+    new Cron(expression, { paused: true, timezone: 'UTC' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** CIDRs as written in settings (`10.0.0.0/8`, `fd00::/8`, or one address). */
 export const cidrList = z
@@ -421,6 +431,26 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   rateLimits: rateLimitsSchema.prefault({}),
+  lifecycle: z
+    .strictObject({
+      gc: z
+        .strictObject({
+          schedule: z
+            .string()
+            .refine((value) => value === '' || validCron(value), { message: 'must be a cron expression (5 or 6 fields) or empty' })
+            .default('30 2 * * *')
+            .describe('When garbage collection runs (cron, UTC); empty: only on demand (API, console, `berth gc`).'),
+          graceHours: z
+            .number()
+            .min(0)
+            .default(24)
+            .describe('Only what has not been pushed, linked or looked up for this long is collected; longer than any push takes.'),
+          deleteUntagged: z.boolean().default(false).describe('Scheduled runs also delete manifests no tag and no index references (untagged artifacts).'),
+          batchSize: z.number().int().min(1).max(10_000).default(200).describe('Candidates per transaction.'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   events: z
     .strictObject({
       retentionDays: z.number().min(0.01).default(7).describe('Dispatched events older than this are removed from the outbox.'),

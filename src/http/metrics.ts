@@ -55,11 +55,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly gcRuns = new Counter({
+    name: 'berth_gc_runs_total',
+    help: 'Garbage collection runs finished, by result and whether they were dry runs',
+    labelNames: ['result', 'dry_run'] as const,
+    registers: [this.registry],
+  });
+  readonly gcDeleted = new Counter({
+    name: 'berth_gc_deleted_total',
+    help: 'What garbage collection deleted: manifests, links, blobs, uploads',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly gcFreedBytes = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes of blobs garbage collection deleted', registers: [this.registry] });
+  readonly gcLastSuccess = new Gauge({ name: 'berth_gc_last_success_timestamp_seconds', help: 'When the last garbage collection run (not a dry run) succeeded', registers: [this.registry] });
+
+  /** Counts a finished garbage collection run (dry runs count only as runs: they deleted nothing). */
+  recordGcRun(run: { status: string; dryRun: boolean; manifestsDeleted: number; linksDeleted: number; blobsDeleted: number; uploadsExpired: number; bytesFreed: number; finishedAt: number | null }): void {
+    this.gcRuns.inc({ result: run.status, dry_run: String(run.dryRun) });
+    if (run.dryRun) return;
+    this.gcDeleted.inc({ kind: 'manifests' }, run.manifestsDeleted);
+    this.gcDeleted.inc({ kind: 'links' }, run.linksDeleted);
+    this.gcDeleted.inc({ kind: 'blobs' }, run.blobsDeleted);
+    this.gcDeleted.inc({ kind: 'uploads' }, run.uploadsExpired);
+    this.gcFreedBytes.inc(run.bytesFreed);
+    if (run.status === 'succeeded' && run.finishedAt !== null) this.gcLastSuccess.set(run.finishedAt / 1000);
+  }
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
     // Expose both results from the start, so rate() and alerts see a series before the first failure.
     for (const result of ['success', 'failure', 'blocked']) this.webhookDeliveries.inc({ result }, 0);
     for (const category of ['pull', 'api']) for (const result of ['allowed', 'refused']) this.rateLimited.inc({ category, result }, 0);
+    for (const kind of ['manifests', 'links', 'blobs', 'uploads']) this.gcDeleted.inc({ kind }, 0);
     // One set of COUNT queries per scrape, however many gauges ask (reset by each scrape).
     const stats = () => (this.statsOfScrape ??= sources.meta.stats());
     const gauge = (name: string, help: string, read: (s: Awaited<ReturnType<MetadataStore['stats']>>) => number) =>

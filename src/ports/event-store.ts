@@ -1,6 +1,8 @@
 /** The kinds of things that happen (shared/DESIGN.md "Events and integrations"). */
-export const eventTypes = ['push', 'pull', 'delete', 'tag', 'test'] as const;
+export const eventTypes = ['push', 'pull', 'delete', 'tag', 'test', 'gc'] as const;
 export type EventType = (typeof eventTypes)[number];
+/** Types that are about the whole registry, not a project: no project webhook receives them. */
+export const systemEventTypes: readonly EventType[] = ['test', 'gc'];
 
 export interface EventData {
   /** Who did it (username, robot name, anonymous). */
@@ -10,6 +12,8 @@ export interface EventData {
   tag?: string;
   mediaType?: string;
   size?: number;
+  /** What else the event carries (a garbage-collection run's figures). */
+  details?: Record<string, unknown>;
 }
 
 export interface OutboxEvent {

@@ -85,13 +85,30 @@ export interface MetadataStore {
   ensureRepository(name: string): Promise<RepositoryRow>;
   listRepositories(page: Page): Promise<string[]>;
 
+  /** A stored blob (not one garbage collection is deleting). */
   getBlob(digest: Digest): Promise<BlobRow | undefined>;
-  /** The blob when it is linked into the repository. */
+  /**
+   * The blob when it is linked into the repository and not being deleted. Telling a client a
+   * blob exists restarts its grace period (at most once per `touchIntervalMs`), so it outlives
+   * the push that skips uploading it.
+   */
   getRepositoryBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined>;
   /** Records a blob (if new) and links it into the repository. */
   linkBlob(repositoryId: number, blob: BlobRow): Promise<void>;
+  /**
+   * Links an existing blob into the repository (a cross-repository mount), in a transaction
+   * that holds it against garbage collection; false when it is absent or being deleted.
+   */
+  mountBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined>;
+  /**
+   * Keeps `digest` from being collected while its bytes are written (an upload's commit, a
+   * manifest's content), and calls off a deletion garbage collection has marked but not done.
+   * `token` names the writer; `completeUpload` and `putManifest` remove it, `unpinBlob` too.
+   */
+  pinBlob(digest: Digest, token: string, until: number): Promise<void>;
+  unpinBlob(digest: Digest, token: string): Promise<void>;
   unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean>;
-  /** The subset of `digests` not linked into the repository. */
+  /** The subset of `digests` not linked into the repository (or being deleted). */
   missingBlobs(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
 
   createUpload(upload: UploadRow): Promise<void>;
@@ -99,7 +116,7 @@ export interface MetadataStore {
   /** Moves an upload's offset from `from` to `to`; false when another writer moved it first. */
   advanceUpload(id: string, from: number, to: number, now: number): Promise<boolean>;
   deleteUpload(id: string): Promise<boolean>;
-  /** Links the finished blob and removes the upload row, in one transaction. */
+  /** Links the finished blob and removes the upload row (and the upload's pin), in one transaction. */
   completeUpload(id: string, repositoryId: number, blob: BlobRow): Promise<void>;
   /** Uploads not touched since `before` (for cleanup of abandoned sessions). */
   staleUploads(before: number, limit: number): Promise<UploadRow[]>;
@@ -110,9 +127,11 @@ export interface MetadataStore {
   missingManifests(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
   /**
    * Records a manifest (if new), its references and blob row, and points `tag` at it,
-   * in one transaction. Last writer wins for the tag.
+   * in one transaction. Last writer wins for the tag. The references are checked inside the
+   * transaction, holding them against garbage collection: MissingReferencesError when one is
+   * not (or no longer) there. `pin` is the token the content was pinned with (removed here).
    */
-  putManifest(manifest: NewManifest, tag: string | undefined, now: number, events?: OutboxEvent[]): Promise<void>;
+  putManifest(manifest: NewManifest, tag: string | undefined, now: number, events?: OutboxEvent[], pin?: string): Promise<void>;
   /** Deletes the manifest, its tags and its references; false when it did not exist. */
   deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;
   deleteTag(repositoryId: number, tag: string, events?: OutboxEvent[]): Promise<boolean>;
@@ -136,4 +155,15 @@ export interface MetadataStore {
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A manifest's references that are not in its repository (or are being deleted), found inside putManifest's transaction. */
+export class MissingReferencesError extends Error {
+  constructor(
+    readonly blobs: Digest[],
+    readonly manifests: Digest[],
+  ) {
+    super(`manifest references ${blobs.length + manifests.length} unknown blob(s) or manifest(s)`);
+    this.name = 'MissingReferencesError';
+  }
 }

@@ -13,6 +13,7 @@ import type {
   TagRow,
   UploadRow,
 } from '../../ports/metadata-store.js';
+import { MissingReferencesError } from '../../ports/metadata-store.js';
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
@@ -21,13 +22,35 @@ import { likeContains } from './like.js';
 /** SQLite's default limit on bound parameters is far higher; PostgreSQL's is 65535. Stay well below. */
 const inListChunk = 500;
 
+export interface MetadataStoreOptions {
+  /**
+   * A blob's grace period restarts when a client is told it exists, but its row is written at
+   * most this often (must be well below the garbage collector's grace period).
+   */
+  touchIntervalMs?: number;
+  now?: () => number;
+}
+
 export class KyselyMetadataStore implements MetadataStore {
   readonly engine: 'sqlite' | 'postgres';
   private readonly db: Kysely<Schema>;
+  private readonly touchIntervalMs: number;
+  private readonly now: () => number;
 
-  constructor(database: Database) {
+  constructor(database: Database, options: MetadataStoreOptions = {}) {
     this.db = database.db;
     this.engine = database.engine;
+    this.touchIntervalMs = options.touchIntervalMs ?? 3_600_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Row locks against garbage collection, on PostgreSQL (SQLite runs one writing transaction at
+   * a time, which orders everything already). Shared: a push holding a blob it references;
+   * exclusive: the collector marking or deleting it.
+   */
+  private shared<Q extends { forShare(): Q }>(query: Q): Q {
+    return this.engine === 'postgres' ? query.forShare() : query;
   }
 
   async getRepository(name: string): Promise<RepositoryRow | undefined> {
@@ -55,7 +78,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async getBlob(digest: Digest): Promise<BlobRow | undefined> {
-    const row = await this.db.selectFrom('blob').select(['digest', 'size']).where('digest', '=', digest).executeTakeFirst();
+    const row = await this.db.selectFrom('blob').select(['digest', 'size']).where('digest', '=', digest).where('deleting', '=', 0).executeTakeFirst();
     return row && { digest: row.digest as Digest, size: row.size };
   }
 
@@ -63,20 +86,68 @@ export class KyselyMetadataStore implements MetadataStore {
     const row = await this.db
       .selectFrom('repository_blob')
       .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
-      .select(['blob.digest', 'blob.size'])
+      .select(['blob.digest', 'blob.size', 'blob.touched_at'])
       .where('repository_blob.repository_id', '=', repositoryId)
       .where('repository_blob.digest', '=', digest)
+      .where('blob.deleting', '=', 0)
       .executeTakeFirst();
-    return row && { digest: row.digest as Digest, size: row.size };
+    if (!row) return undefined;
+    const now = this.now();
+    if (Number(row.touched_at) < now - this.touchIntervalMs) {
+      // The client may now skip uploading it: its grace period starts again. The update wins
+      // only while the blob is not being deleted, so a "yes" here is never followed by the
+      // collector taking it (it marks under the same row lock).
+      const touched = await this.db.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).where('deleting', '=', 0).executeTakeFirst();
+      if (Number(touched.numUpdatedRows) === 0) return undefined;
+    }
+    return { digest: row.digest as Digest, size: row.size };
+  }
+
+  async mountBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const now = this.now();
+      // Touching takes the row lock and fails for a blob being deleted.
+      const blob = await trx
+        .updateTable('blob')
+        .set({ touched_at: now })
+        .where('digest', '=', digest)
+        .where('deleting', '=', 0)
+        .returning(['digest', 'size'])
+        .executeTakeFirst();
+      if (!blob) return undefined;
+      await trx
+        .insertInto('repository_blob')
+        .values({ repository_id: repositoryId, digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      return { digest: blob.digest as Digest, size: blob.size };
+    });
+  }
+
+  async pinBlob(digest: Digest, token: string, until: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('blob_pin')
+        .values({ digest, token, until })
+        .onConflict((oc) => oc.columns(['digest', 'token']).doUpdateSet({ until }))
+        .execute();
+      // A deletion marked but not carried out is called off: the collector deletes only rows
+      // still marked, under the same row lock (docs/lifecycle.md, "Why a push always wins").
+      await trx.updateTable('blob').set({ deleting: 0, touched_at: this.now() }).where('digest', '=', digest).where('deleting', '=', 1).execute();
+    });
+  }
+
+  async unpinBlob(digest: Digest, token: string): Promise<void> {
+    await this.db.deleteFrom('blob_pin').where('digest', '=', digest).where('token', '=', token).execute();
   }
 
   async linkBlob(repositoryId: number, blob: BlobRow): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const now = Date.now();
+      const now = this.now();
       await trx
         .insertInto('blob')
-        .values({ digest: blob.digest, size: blob.size, created_at: now })
-        .onConflict((oc) => oc.column('digest').doNothing())
+        .values({ digest: blob.digest, size: blob.size, created_at: now, touched_at: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }))
         .execute();
       await trx
         .insertInto('repository_blob')
@@ -96,17 +167,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async missingBlobs(repositoryId: number, digests: Digest[]): Promise<Digest[]> {
-    const present = new Set<string>();
-    for (const chunk of chunks(digests)) {
-      const rows = await this.db
-        .selectFrom('repository_blob')
-        .select('digest')
-        .where('repository_id', '=', repositoryId)
-        .where('digest', 'in', chunk)
-        .execute();
-      for (const row of rows) present.add(row.digest);
-    }
-    return digests.filter((d) => !present.has(d));
+    return missingBlobsIn(this.db, repositoryId, digests);
   }
 
   async createUpload(upload: UploadRow): Promise<void> {
@@ -144,12 +205,14 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async completeUpload(id: string, repositoryId: number, blob: BlobRow): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const now = Date.now();
+      const now = this.now();
+      // The bytes were just written under the upload's pin, so the row is live (again).
       await trx
         .insertInto('blob')
-        .values({ digest: blob.digest, size: blob.size, created_at: now })
-        .onConflict((oc) => oc.column('digest').doNothing())
+        .values({ digest: blob.digest, size: blob.size, created_at: now, touched_at: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0 }))
         .execute();
+      await trx.deleteFrom('blob_pin').where('digest', '=', blob.digest).where('token', '=', id).execute();
       await trx
         .insertInto('repository_blob')
         .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
@@ -201,13 +264,15 @@ export class KyselyMetadataStore implements MetadataStore {
     return digests.filter((d) => !present.has(d));
   }
 
-  async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = []): Promise<void> {
+  async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = [], pin?: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      await this.holdReferences(trx, manifest);
       await trx
         .insertInto('blob')
-        .values({ digest: manifest.digest, size: manifest.size, created_at: now })
-        .onConflict((oc) => oc.column('digest').doNothing())
+        .values({ digest: manifest.digest, size: manifest.size, created_at: now, touched_at: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0 }))
         .execute();
+      if (pin !== undefined) await trx.deleteFrom('blob_pin').where('digest', '=', manifest.digest).where('token', '=', pin).execute();
       const inserted = await trx
         .insertInto('manifest')
         .values({
@@ -220,10 +285,15 @@ export class KyselyMetadataStore implements MetadataStore {
           size: manifest.size,
           annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
           created_at: now,
+          touched_at: now,
         })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        // Pushed again: its grace period starts again (it may be untagged, and about to be referenced).
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now }))
+        .returning('created_at')
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 && manifest.references.length > 0) {
+      // Created by this statement (an existing row keeps its earlier created_at): its references are new too.
+      const isNew = inserted !== undefined && Number(inserted.created_at) === now;
+      if (isNew && manifest.references.length > 0) {
         for (const chunk of chunks(manifest.references, 200)) {
           await trx
             .insertInto('manifest_reference')
@@ -249,6 +319,24 @@ export class KyselyMetadataStore implements MetadataStore {
       }
       await insertEvents(trx, events, now);
     });
+  }
+
+  /**
+   * Inside putManifest's transaction: every referenced blob is linked into the repository and
+   * not being deleted, every referenced manifest is in it; each row held (shared lock) so the
+   * collector cannot mark it until this commits, and sees the new reference when it does.
+   */
+  private async holdReferences(trx: Transaction<Schema>, manifest: NewManifest): Promise<void> {
+    const blobs = [...new Set(manifest.references.filter((r) => r.kind === 'blob').map((r) => r.digest))].sort();
+    const manifests = [...new Set(manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.digest))].sort();
+    const missingBlobs = await missingBlobsIn(trx, manifest.repositoryId, blobs, (q) => this.shared(q));
+    const present = new Set<string>();
+    for (const chunk of chunks(manifests)) {
+      const rows = await this.shared(trx.selectFrom('manifest').select('digest').where('repository_id', '=', manifest.repositoryId).where('digest', 'in', chunk)).execute();
+      for (const row of rows) present.add(row.digest);
+    }
+    const missingManifests = manifests.filter((d) => !present.has(d));
+    if (missingBlobs.length > 0 || missingManifests.length > 0) throw new MissingReferencesError(missingBlobs, missingManifests);
   }
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
@@ -454,6 +542,30 @@ function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
     annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
     createdAt: row.created_at,
   };
+}
+
+/**
+ * The subset of `digests` not linked into the repository or being deleted; `lock` adds the
+ * row lock a caller's transaction needs.
+ */
+async function missingBlobsIn(
+  db: Kysely<Schema>,
+  repositoryId: number,
+  digests: Digest[],
+  lock: <Q extends { forShare(): Q }>(query: Q) => Q = (q) => q,
+): Promise<Digest[]> {
+  const present = new Set<string>();
+  for (const chunk of chunks(digests)) {
+    const query = db
+      .selectFrom('repository_blob')
+      .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
+      .select('blob.digest')
+      .where('repository_blob.repository_id', '=', repositoryId)
+      .where('repository_blob.digest', 'in', chunk)
+      .where('blob.deleting', '=', 0);
+    for (const row of await lock(query).execute()) present.add(row.digest);
+  }
+  return digests.filter((d) => !present.has(d));
 }
 
 function chunks<T>(items: T[], size = inListChunk): T[][] {

@@ -120,7 +120,55 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0006_hardening': {
       up: (db: Kysely<unknown>) => hardeningMigration(db),
     },
+    '0007_lifecycle': {
+      up: (db: Kysely<unknown>) => lifecycleMigration(engine, db),
+    },
   };
+}
+
+/**
+ * Online garbage collection (docs/lifecycle.md): when each blob and manifest was last pushed,
+ * linked or looked at (the grace period counts from there); blobs being deleted; pins that
+ * keep a blob alive while an upload or manifest push writes it; the runs themselves.
+ */
+async function lifecycleMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('blob').addColumn('touched_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+  await db.schema.alterTable('blob').addColumn('deleting', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  await sql`UPDATE blob SET touched_at = created_at`.execute(db);
+  await db.schema.createIndex('blob_touched').on('blob').column('touched_at').execute();
+  await db.schema.alterTable('manifest').addColumn('touched_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+  await sql`UPDATE manifest SET touched_at = created_at`.execute(db);
+
+  await db.schema
+    .createTable('blob_pin')
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('token', 'text', (c) => c.notNull())
+    .addColumn('until', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('blob_pin_pk', ['digest', 'token'])
+    .execute();
+
+  await idColumn(engine, db.schema.createTable('gc_run'))
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('dry_run', 'integer', (c) => c.notNull())
+    .addColumn('options', 'text', (c) => c.notNull())
+    .addColumn('triggered_by', 'text', (c) => c.notNull())
+    .addColumn('phase', 'text')
+    .addColumn('manifests_deleted', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('links_deleted', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('blobs_deleted', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('bytes_freed', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('uploads_expired', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('error', 'text')
+    .addColumn('preview', 'text')
+    .addColumn('lease_owner', 'text')
+    .addColumn('lease_until', 'bigint')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('gc_run_status').on('gc_run').column('status').execute();
+  // One row per named lock (the GC's), taken FOR UPDATE so only one run starts at a time on PostgreSQL.
+  await db.schema.createTable('lifecycle_lock').addColumn('name', 'text', (c) => c.primaryKey()).execute();
 }
 
 /**

@@ -24,8 +24,41 @@ export interface Schema {
   job: JobTable;
   schedule: ScheduleTable;
   login_failure: LoginFailureTable;
+  blob_pin: BlobPinTable;
+  gc_run: GcRunTable;
+  lifecycle_lock: { name: string };
   rate_counter: RateCounterTable;
   system_setting: SystemSettingTable;
+}
+
+/** Keeps a blob from being collected while an upload or manifest push writes its bytes. */
+export interface BlobPinTable {
+  digest: string;
+  token: string;
+  until: number;
+}
+
+export interface GcRunTable {
+  id: Generated<number>;
+  status: string;
+  dry_run: number;
+  /** JSON of the run's options. */
+  options: string;
+  triggered_by: string;
+  phase: string | null;
+  manifests_deleted: Generated<number>;
+  links_deleted: Generated<number>;
+  blobs_deleted: Generated<number>;
+  bytes_freed: Generated<number>;
+  uploads_expired: Generated<number>;
+  error: string | null;
+  /** JSON: a dry run's list of manifests that would go. */
+  preview: string | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
 }
 
 export interface LoginFailureTable {
@@ -61,6 +94,10 @@ export interface BlobTable {
   digest: string;
   size: number;
   created_at: number;
+  /** Last pushed, linked or looked up: garbage collection's grace period counts from here. */
+  touched_at: Generated<number>;
+  /** 1 while garbage collection deletes it: every push path treats it as absent. */
+  deleting: Generated<number>;
 }
 
 export interface RepositoryBlobTable {
@@ -88,6 +125,8 @@ export interface ManifestTable {
   /** JSON text of the manifest's annotations (needed for referrers descriptors). */
   annotations: string | null;
   created_at: number;
+  /** Last pushed (again): untagged manifests are collected only once this is older than the grace period. */
+  touched_at: Generated<number>;
 }
 
 export interface ManifestReferenceTable {

@@ -9,6 +9,7 @@ import { userRoutes } from './user-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { settingsRoutes } from './settings-routes.js';
+import { gcRoutes } from './gc-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -21,6 +22,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...jobRoutes(services),
     ...systemRoutes(services),
     ...settingsRoutes(services),
+    ...gcRoutes(services),
   ];
 }
 

@@ -12,6 +12,7 @@ import type { UserService } from '../../services/identity/user-service.js';
 import type { ProjectService } from '../../services/projects/project-service.js';
 import type { RequestLimits } from '../../services/limits/request-limits.js';
 import type { SystemSettings } from '../../services/settings/system-settings.js';
+import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
 
 /** What the management API calls into. */
@@ -31,6 +32,8 @@ export interface ApiServices {
   settings: SystemSettings;
   /** Rate limits of pulls and API calls (inactive unless enabled in settings). */
   limits: RequestLimits;
+  /** Garbage collection (and, later, retention, quotas, scrub). */
+  lifecycle: Lifecycle;
   webhooks: WebhookService;
   jobs: JobStore;
   oidc?: OidcLogin;

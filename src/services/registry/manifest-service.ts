@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { buffer as readAll } from 'node:stream/consumers';
 import { BerthError } from '../../domain/errors.js';
 import { digestOf, tryParseDigest, type Digest } from '../../domain/digest.js';
@@ -5,11 +6,12 @@ import { assertTag, isValidTag, projectOf } from '../../domain/names.js';
 import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
 import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
-import type { ManifestRow, MetadataStore, RepositoryRow } from '../../ports/metadata-store.js';
+import { MissingReferencesError, type ManifestRow, type MetadataStore, type RepositoryRow } from '../../ports/metadata-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import { TagCache } from './tag-cache.js';
 import { existingRepository, writableRepository } from './repositories.js';
+import { pinTtlMs } from './upload-service.js';
 
 export interface ManifestContent {
   digest: Digest;
@@ -71,36 +73,49 @@ export class ManifestService {
     const manifest = parseManifest(body, contentType);
     await this.assertReferencesExist(repository, manifest);
 
-    await this.store.put(digest, body);
-    await this.meta.putManifest(
-      {
-        repositoryId: repository.id,
-        digest,
-        mediaType: manifest.mediaType,
-        artifactType: manifest.artifactType ?? null,
-        subjectDigest: manifest.subject?.digest ?? null,
-        configDigest: manifest.config?.digest ?? null,
-        size: body.length,
-        annotations: manifest.annotations ?? null,
-        references: [
-          ...requiredReferences(manifest).blobs.map((d) => ({ digest: d, kind: 'blob' as const })),
-          ...manifest.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
-        ],
-      },
-      byDigest ? undefined : reference,
-      this.now(),
-      [
-        event('push', repositoryName, actor, {
-          digest,
-          tag: byDigest ? undefined : reference,
-          mediaType: manifest.mediaType,
-          size: body.length,
-        }),
-      ],
-    );
-    this.options.onEvents?.();
+    await this.record(repository, digest, body, manifest, byDigest ? undefined : reference, [
+      event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, mediaType: manifest.mediaType, size: body.length }),
+    ]);
     this.remember(digest, body);
     return { digest, subject: manifest.subject?.digest };
+  }
+
+  /**
+   * Writes the content and records the manifest, its references and `tag`. The content is
+   * pinned while it is written, so a collector deleting an old unreferenced copy of the same
+   * digest cannot remove the bytes just written (docs/lifecycle.md, "Why a push always wins").
+   */
+  private async record(repository: RepositoryRow, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
+    const pin = randomUUID();
+    await this.meta.pinBlob(digest, pin, this.now() + pinTtlMs);
+    try {
+      await this.store.put(digest, body);
+      await this.meta.putManifest(
+        {
+          repositoryId: repository.id,
+          digest,
+          mediaType: manifest.mediaType,
+          artifactType: manifest.artifactType ?? null,
+          subjectDigest: manifest.subject?.digest ?? null,
+          configDigest: manifest.config?.digest ?? null,
+          size: body.length,
+          annotations: manifest.annotations ?? null,
+          references: [
+            ...requiredReferences(manifest).blobs.map((d) => ({ digest: d, kind: 'blob' as const })),
+            ...manifest.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+          ],
+        },
+        tag,
+        this.now(),
+        events,
+        pin,
+      );
+    } catch (err) {
+      await this.meta.unpinBlob(digest, pin).catch(() => undefined);
+      if (err instanceof MissingReferencesError) throw missingReferences(err.blobs, err.manifests);
+      throw err;
+    }
+    this.options.onEvents?.();
   }
 
   /**
@@ -152,26 +167,7 @@ export class ManifestService {
     const row = await this.resolve(repository, reference);
     const body = await this.bytes(row.digest);
     const manifest = parseManifest(body, row.mediaType);
-    await this.meta.putManifest(
-      {
-        repositoryId: repository.id,
-        digest: row.digest,
-        mediaType: row.mediaType,
-        artifactType: row.artifactType,
-        subjectDigest: row.subjectDigest,
-        configDigest: row.configDigest,
-        size: row.size,
-        annotations: row.annotations,
-        references: [
-          ...requiredReferences(manifest).blobs.map((d) => ({ digest: d, kind: 'blob' as const })),
-          ...manifest.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
-        ],
-      },
-      tag,
-      this.now(),
-      [event('tag', repositoryName, actor, { digest: row.digest, tag, mediaType: row.mediaType, size: row.size })],
-    );
-    this.options.onEvents?.();
+    await this.record(repository, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, mediaType: row.mediaType, size: row.size })]);
     return row.digest;
   }
 
@@ -250,17 +246,20 @@ export class ManifestService {
     return owned;
   }
 
+  /** Before anything is written (putManifest checks again, holding them): a clear error early. */
   private async assertReferencesExist(repository: RepositoryRow, manifest: ParsedManifest): Promise<void> {
     const required = requiredReferences(manifest);
     const missingBlobs = await this.meta.missingBlobs(repository.id, required.blobs);
     const missingManifests = await this.meta.missingManifests(repository.id, required.manifests);
-    if (missingBlobs.length > 0 || missingManifests.length > 0) {
-      throw new BerthError('MANIFEST_BLOB_UNKNOWN', {
-        message: `manifest references ${missingBlobs.length + missingManifests.length} unknown blob(s) or manifest(s)`,
-        detail: { blobs: missingBlobs.slice(0, 50), manifests: missingManifests.slice(0, 50) },
-      });
-    }
+    if (missingBlobs.length > 0 || missingManifests.length > 0) throw missingReferences(missingBlobs, missingManifests);
   }
+}
+
+function missingReferences(blobs: Digest[], manifests: Digest[]): BerthError {
+  return new BerthError('MANIFEST_BLOB_UNKNOWN', {
+    message: `manifest references ${blobs.length + manifests.length} unknown blob(s) or manifest(s)`,
+    detail: { blobs: blobs.slice(0, 50), manifests: manifests.slice(0, 50) },
+  });
 }
 
 function event(type: OutboxEvent['type'], repository: string, operator: string, data: Omit<OutboxEvent['data'], 'operator' | 'repository'>): OutboxEvent {

@@ -38,6 +38,8 @@ interface HashState {
 }
 
 const uploadIdPattern = /^[A-Za-z0-9_-]{1,128}$/;
+/** How long a writer's pin holds a blob against collection if the writer dies (it is removed on success). */
+export const pinTtlMs = 6 * 3_600_000;
 
 /**
  * Blob upload sessions (OCI dist-spec "Pushing blobs"): monolithic, single-request, chunked
@@ -82,8 +84,8 @@ export class UploadService {
     }
     if (!blob || !(await this.store.stat(digest))) return false;
     const target = await writableRepository(this.meta, repositoryName);
-    await this.meta.linkBlob(target.id, blob);
-    return true;
+    // Undefined when garbage collection is deleting it right now: the client uploads it instead.
+    return (await this.meta.mountBlob(target.id, digest)) !== undefined;
   }
 
   async status(repositoryName: string, id: string): Promise<UploadState> {
@@ -118,8 +120,16 @@ export class UploadService {
           detail: { expected: expected.digest, actual, size },
         });
       }
-      await this.store.commitUpload(upload.id, expected.digest);
-      await this.meta.completeUpload(upload.id, upload.repositoryId, { digest: expected.digest, size });
+      // Pinned while its bytes are written, so a collector deleting the same digest (an old,
+      // unreferenced copy) cannot remove them after we wrote them (docs/lifecycle.md).
+      await this.meta.pinBlob(expected.digest, upload.id, this.now() + pinTtlMs);
+      try {
+        await this.store.commitUpload(upload.id, expected.digest);
+        await this.meta.completeUpload(upload.id, upload.repositoryId, { digest: expected.digest, size });
+      } catch (err) {
+        await this.meta.unpinBlob(expected.digest, upload.id).catch(() => undefined);
+        throw err;
+      }
       this.hashes.delete(upload.id);
       return expected.digest;
     });

@@ -1,5 +1,5 @@
 import { BerthError } from '../../domain/errors.js';
-import { eventTypes, type EventType, type StoredEvent } from '../../ports/event-store.js';
+import { eventTypes, systemEventTypes, type EventType, type StoredEvent } from '../../ports/event-store.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
 import { blockedByPolicy, type Outbound } from '../../ports/outbound.js';
 import type { DeliveryRow, WebhookFormat, WebhookRow, WebhookStore } from '../../ports/webhook-store.js';
@@ -117,8 +117,9 @@ function validate(input: Pick<WebhookInput, 'url' | 'eventTypes' | 'name'>): voi
     throw new BerthError('BAD_REQUEST', { message: `webhook url is not a URL: ${input.url.slice(0, 200)}` });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BerthError('BAD_REQUEST', { message: 'webhook url must be http:// or https://' });
-  if (input.eventTypes.length === 0 || !input.eventTypes.every((t) => (eventTypes as readonly string[]).includes(t) && t !== 'test')) {
-    throw new BerthError('BAD_REQUEST', { message: `eventTypes must be among ${eventTypes.filter((t) => t !== 'test').join(', ')}` });
+  const subscribable = eventTypes.filter((t) => !systemEventTypes.includes(t));
+  if (input.eventTypes.length === 0 || !input.eventTypes.every((t) => (subscribable as readonly string[]).includes(t))) {
+    throw new BerthError('BAD_REQUEST', { message: `eventTypes must be among ${subscribable.join(', ')}` });
   }
   if (!/^[\w.-]{1,100}$/.test(input.name)) throw new BerthError('BAD_REQUEST', { message: 'webhook name must be 1-100 letters, digits, . _ or -' });
 }

@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import type { Digest } from '../../domain/digest.js';
+import { BerthError } from '../../domain/errors.js';
+import { projectOf } from '../../domain/names.js';
+import type { BlobStore } from '../../ports/blob-store.js';
+import type { OutboxEvent } from '../../ports/event-store.js';
+import { maxManifestPasses, type GcCounts, type GcOptions, type GcPhase, type GcPreview, type GcRunRow, type GcStore } from '../../ports/gc-store.js';
+
+export interface GarbageCollectorOptions {
+  /** Candidates handled per transaction. */
+  batchSize: number;
+  /** A run's lease; renewed with every batch, so a run whose process died is taken over after this long. */
+  leaseMs: number;
+  /** Expires upload sessions idle this long (the first phase). */
+  expireUploads: (before: number) => Promise<number>;
+  uploadTtlMs: number;
+  /** Storage deletions at once. */
+  deleteConcurrency?: number;
+  /** Told after every batch (metrics, logs). */
+  onProgress?: (run: GcRunRow, phase: GcPhase, counts: GcCounts) => void;
+  /** Told when a run ends, with its events written (webhooks, metrics). */
+  onFinished?: (run: GcRunRow) => void;
+  now?: () => number;
+}
+
+export interface GcResult {
+  run: GcRunRow;
+  /** Set for a dry run: what would go. */
+  preview?: GcPreview;
+}
+
+/**
+ * Online garbage collection (docs/lifecycle.md). No read-only window: candidates come from the
+ * database, each is re-checked holding its row when it is deleted, and a blob's bytes go only
+ * while its row is held and still marked, so a push that starts using a blob always wins. In
+ * order: stale upload sessions; manifests (untagged ones when asked, and referrers whose
+ * subject is gone), pass after pass; repository links no manifest uses; then blobs nothing
+ * holds, marked first and deleted after. A run that dies is taken over when its lease runs out
+ * and carries on where the database says it was (marked blobs first).
+ */
+export class GarbageCollector {
+  readonly owner = randomUUID();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly gc: GcStore,
+    private readonly store: BlobStore,
+    private readonly options: GarbageCollectorOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Queues a run (CONFLICT while another is queued or running). */
+  request(options: GcOptions, triggeredBy: string): Promise<GcRunRow> {
+    if (!Number.isFinite(options.graceMs) || options.graceMs < 0) throw new BerthError('BAD_REQUEST', { message: 'the grace period must be zero or more' });
+    return this.gc.createRun(options, triggeredBy, this.now());
+  }
+
+  /**
+   * Carries out a queued run, or takes over one whose process died. Resolves undefined when
+   * another process holds it.
+   */
+  async execute(id: number): Promise<GcResult | undefined> {
+    const claimed = await this.gc.claimRun(id, this.owner, this.options.leaseMs, this.now());
+    if (!claimed) return undefined;
+    const counts: GcCounts = { manifestsDeleted: claimed.manifestsDeleted, linksDeleted: claimed.linksDeleted, blobsDeleted: claimed.blobsDeleted, bytesFreed: claimed.bytesFreed, uploadsExpired: claimed.uploadsExpired };
+    try {
+      let preview: GcPreview | undefined;
+      if (claimed.dryRun) {
+        preview = await this.gc.dryRun(this.now() - claimed.options.graceMs, claimed.options.deleteUntagged, this.now(), 1000);
+        Object.assign(counts, { manifestsDeleted: preview.manifests, linksDeleted: preview.links, blobsDeleted: preview.blobs, bytesFreed: preview.bytes });
+      } else {
+        await this.collect(claimed, counts);
+      }
+      await this.gc.finishRun(id, this.owner, this.now(), 'succeeded', counts, null, preview?.manifestList);
+      const run = (await this.gc.getRun(id))!;
+      this.options.onFinished?.(run);
+      return { run, preview };
+    } catch (err) {
+      if (err instanceof LeaseLost) throw new BerthError('CONFLICT', { message: `garbage collection run ${id} was taken over by another process` });
+      await this.gc.finishRun(id, this.owner, this.now(), 'failed', counts, (err as Error).message.slice(0, 2000));
+      const run = await this.gc.getRun(id);
+      if (run) this.options.onFinished?.(run);
+      throw err;
+    }
+  }
+
+  run(id: number): Promise<GcRunRow | undefined> {
+    return this.gc.getRun(id);
+  }
+
+  runs(page: { offset: number; limit: number }): Promise<{ items: GcRunRow[]; total: number }> {
+    return this.gc.listRuns(page);
+  }
+
+  private async collect(run: GcRunRow, counts: GcCounts): Promise<void> {
+    const { options } = run;
+    const before = this.now() - options.graceMs;
+    const step = async (phase: GcPhase) => {
+      if (!(await this.gc.progress(run.id, this.owner, this.options.leaseMs, this.now(), phase, counts))) throw new LeaseLost();
+      this.options.onProgress?.(run, phase, counts);
+    };
+
+    await step('uploads');
+    counts.uploadsExpired += await this.options.expireUploads(this.now() - this.options.uploadTtlMs);
+    await this.gc.prunePins(this.now());
+
+    await step('manifests');
+    for (let pass = 0; pass < maxManifestPasses; pass++) {
+      let deletedThisPass = 0;
+      let after: { repositoryId: number; digest: string } | undefined;
+      for (;;) {
+        const batch = await this.gc.manifestCandidates(before, options.deleteUntagged, after, this.options.batchSize);
+        if (batch.length === 0) break;
+        for (const candidate of batch) {
+          const events: OutboxEvent[] = [
+            { type: 'delete', project: projectOf(candidate.repository), repository: candidate.repository, data: { operator: 'gc', repository: candidate.repository, digest: candidate.digest } },
+          ];
+          if (await this.gc.deleteManifestIfCollectable(candidate, before, options.deleteUntagged, events)) {
+            counts.manifestsDeleted++;
+            deletedThisPass++;
+          }
+        }
+        after = batch[batch.length - 1];
+        await step('manifests');
+      }
+      if (deletedThisPass === 0) break;
+    }
+
+    await step('links');
+    let afterLink: { repositoryId: number; digest: Digest } | undefined;
+    for (;;) {
+      const batch = await this.gc.linkCandidates(before, afterLink, this.options.batchSize);
+      if (batch.length === 0) break;
+      counts.linksDeleted += await this.gc.deleteLinksIfCollectable(batch, before);
+      afterLink = batch[batch.length - 1];
+      await step('links');
+    }
+
+    await step('blobs');
+    // First what a run that died left marked, then new candidates: mark, then delete bytes and rows.
+    await this.purgeMarked(counts, step);
+    let afterBlob: string | undefined;
+    for (;;) {
+      const batch = await this.gc.blobCandidates(before, afterBlob, this.options.batchSize);
+      if (batch.length === 0) break;
+      afterBlob = batch[batch.length - 1]!.digest;
+      const marked = await this.gc.markBlobsDeleting(
+        batch.map((b) => b.digest),
+        before,
+      );
+      await this.purge(
+        marked.map((b) => b.digest),
+        counts,
+      );
+      await step('blobs');
+    }
+  }
+
+  private async purgeMarked(counts: GcCounts, step: (phase: GcPhase) => Promise<void>): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      const batch = await this.gc.deletingBlobs(after, this.options.batchSize);
+      if (batch.length === 0) return;
+      after = batch[batch.length - 1]!.digest;
+      await this.purge(
+        batch.map((b) => b.digest),
+        counts,
+      );
+      await step('blobs');
+    }
+  }
+
+  private async purge(digests: Digest[], counts: GcCounts): Promise<void> {
+    const gone = await this.gc.purgeBlobs(digests, (doomed) => this.removeObjects(doomed));
+    counts.blobsDeleted += gone.length;
+    counts.bytesFreed += gone.reduce((sum, b) => sum + b.size, 0);
+  }
+
+  /** Deletes the bytes, a few at a time; an object already gone (a run that died midway) is fine. */
+  private async removeObjects(digests: Digest[]): Promise<void> {
+    const concurrency = this.options.deleteConcurrency ?? 8;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, digests.length) }, async () => {
+        while (next < digests.length) await this.store.delete(digests[next++]!);
+      }),
+    );
+  }
+}
+
+class LeaseLost extends Error {}

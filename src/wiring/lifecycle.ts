@@ -1,0 +1,81 @@
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Database } from '../adapters/db/connect.js';
+import { KyselyGcStore } from '../adapters/db/kysely-gc-store.js';
+import type { Metrics } from '../http/metrics.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { EventStore } from '../ports/event-store.js';
+import type { GcOptions, GcRunRow } from '../ports/gc-store.js';
+import type { JobRunner } from '../services/jobs/job-runner.js';
+import type { Scheduler } from '../services/jobs/scheduler.js';
+import { GarbageCollector, type Lifecycle } from '../services/lifecycle/index.js';
+import type { Registry } from '../services/registry/index.js';
+
+export interface LifecycleDependencies {
+  registry: Registry;
+  store: BlobStore;
+  events: EventStore;
+  runner: JobRunner;
+  scheduler: Scheduler;
+  metrics: Metrics;
+  logger: Logger;
+  onEvents: () => void;
+}
+
+/** A run's lease: renewed every batch, so a run whose process died is taken over a minute later. */
+const leaseMs = 60_000;
+
+/**
+ * Wires garbage collection: the collector, its job (`gc.run`, retried after a crash so the run
+ * is taken over), its schedule, its events and metrics (docs/lifecycle.md).
+ */
+export async function wireLifecycle(database: Database, config: ResolvedConfig, deps: LifecycleDependencies): Promise<Lifecycle> {
+  const settings = config.lifecycle.gc;
+  const gcStore = new KyselyGcStore(database);
+  const gc = new GarbageCollector(gcStore, deps.store, {
+    batchSize: settings.batchSize,
+    leaseMs,
+    uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,
+    expireUploads: (before) => deps.registry.uploads.purgeStale(before, 100_000),
+    onProgress: (run, phase, counts) => deps.logger.debug({ gc: { run: run.id, phase, ...counts } }, 'garbage collection progress'),
+    onFinished: (run) => {
+      deps.metrics.recordGcRun(run);
+      deps.logger.info({ gc: { run: run.id, status: run.status, dryRun: run.dryRun, ...countsOf(run), error: run.error } }, 'garbage collection finished');
+      void deps.events
+        .append([{ type: 'gc', project: null, repository: null, data: { operator: run.triggeredBy, repository: '', details: { run: run.id, status: run.status, dryRun: run.dryRun, ...countsOf(run) } } }], Date.now())
+        .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the garbage collection event failed'));
+    },
+  });
+  const defaults = (): GcOptions => ({ graceMs: settings.graceHours * 3_600_000, deleteUntagged: settings.deleteUntagged, dryRun: false });
+  const requestGc = async (options: Partial<GcOptions>, triggeredBy: string) => {
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<GcOptions>;
+    const run = await gc.request({ ...defaults(), ...given }, triggeredBy);
+    await deps.runner.enqueue({ type: 'gc.run', payload: { runId: run.id } });
+    return run;
+  };
+  deps.runner.register('gc.run', {
+    // A retry after the process died takes the run over once its lease ran out.
+    maxAttempts: 5,
+    backoff: () => leaseMs + 5_000,
+    run: async (job) => {
+      await gc.execute(Number(job.payload.runId));
+    },
+  });
+  deps.runner.register('gc.scheduled', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async () => {
+      try {
+        await requestGc({}, 'schedule');
+      } catch (err) {
+        deps.logger.info({ err: { message: (err as Error).message } }, 'scheduled garbage collection skipped');
+      }
+    },
+  });
+  if (settings.schedule !== '') await deps.scheduler.define({ name: 'gc', cron: settings.schedule, jobType: 'gc.scheduled', maxAttempts: 1 });
+  return { gc, requestGc };
+}
+
+function countsOf(run: GcRunRow) {
+  return { manifestsDeleted: run.manifestsDeleted, linksDeleted: run.linksDeleted, blobsDeleted: run.blobsDeleted, bytesFreed: run.bytesFreed, uploadsExpired: run.uploadsExpired };
+}
