@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
 import type { Digest } from '../../domain/digest.js';
 import { BerthError } from '../../domain/errors.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
