@@ -35,7 +35,7 @@ import { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
 import { WebhookSender } from './services/webhooks/webhook-sender.js';
 import { WebhookService } from './services/webhooks/webhook-service.js';
 import { wireHardening } from './wiring/hardening.js';
-import { wireLifecycle } from './wiring/lifecycle.js';
+import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -117,7 +117,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     throw err;
   }
   // A blob a client was told exists outlives its push: its grace period restarts at most this often, well within the GC's.
-  const meta = new KyselyMetadataStore(database, { touchIntervalMs: Math.min(3_600_000, (config.lifecycle.gc.graceHours * 3_600_000) / 4) });
+  const meta = new KyselyMetadataStore(database, { touchIntervalMs: touchIntervalMs(config) });
   const eventStore = new KyselyEventStore(database);
   const jobStore = new KyselyJobStore(database);
   const webhookStore = new KyselyWebhookStore(database);

@@ -22,6 +22,14 @@ export interface LifecycleDependencies {
   onEvents: () => void;
 }
 
+/**
+ * How often a push refreshing what it uses writes the row: a quarter of the grace period, at
+ * most an hour. The metadata store and the collector must agree on it.
+ */
+export function touchIntervalMs(config: ResolvedConfig): number {
+  return Math.min(3_600_000, (config.lifecycle.gc.graceHours * 3_600_000) / 4);
+}
+
 /** A run's lease: renewed every batch, so a run whose process died is taken over a minute later. */
 const leaseMs = 60_000;
 
@@ -33,6 +41,7 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
   const settings = config.lifecycle.gc;
   const gcStore = new KyselyGcStore(database);
   const gc = new GarbageCollector(gcStore, deps.store, {
+    minGraceMs: 2 * touchIntervalMs(config),
     batchSize: settings.batchSize,
     leaseMs,
     uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,

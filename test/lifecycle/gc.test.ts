@@ -29,7 +29,8 @@ for (const { engine, skip } of engines) {
 
     beforeAll(async () => {
       // No schedule: the test says when runs happen.
-      berth = await startTestBerth({ engine, settings: { 'lifecycle.gc.schedule': '', 'jobs.pollIntervalMs': 50 } });
+      // Grace period 0: whatever is unused now goes (pushes then refresh what they use at every look).
+      berth = await startTestBerth({ engine, settings: { 'lifecycle.gc.schedule': '', 'lifecycle.gc.graceHours': 0, 'jobs.pollIntervalMs': 50 } });
       admin = new ApiClient(berth.url);
       registry = new RegistryClient(berth.url);
       store = await createBlobStore(berth.config.storage);

@@ -86,19 +86,24 @@ export class KyselyMetadataStore implements MetadataStore {
     const row = await this.db
       .selectFrom('repository_blob')
       .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
-      .select(['blob.digest', 'blob.size', 'blob.touched_at'])
+      .select(['blob.digest', 'blob.size', 'blob.touched_at', 'repository_blob.created_at as linked_at'])
       .where('repository_blob.repository_id', '=', repositoryId)
       .where('repository_blob.digest', '=', digest)
       .where('blob.deleting', '=', 0)
       .executeTakeFirst();
     if (!row) return undefined;
     const now = this.now();
-    if (Number(row.touched_at) < now - this.touchIntervalMs) {
-      // The client may now skip uploading it: its grace period starts again. The update wins
-      // only while the blob is not being deleted, so a "yes" here is never followed by the
-      // collector taking it (it marks under the same row lock).
-      const touched = await this.db.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).where('deleting', '=', 0).executeTakeFirst();
-      if (Number(touched.numUpdatedRows) === 0) return undefined;
+    if (Number(row.touched_at) < now - this.touchIntervalMs || Number(row.linked_at) < now - this.touchIntervalMs) {
+      // The client may now skip uploading it: the grace periods of the blob and of this
+      // repository's link to it start again. Each update wins only while the collector has not
+      // taken the row (it marks or deletes under the same row lock), so a "yes" here is never
+      // followed by the collector taking what it said yes to.
+      const kept = await this.db.transaction().execute(async (trx) => {
+        const blob = await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).where('deleting', '=', 0).executeTakeFirst();
+        const link = await trx.updateTable('repository_blob').set({ created_at: now }).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+        return Number(blob.numUpdatedRows) === 1 && Number(link.numUpdatedRows) === 1;
+      });
+      if (!kept) return undefined;
     }
     return { digest: row.digest as Digest, size: row.size };
   }
@@ -115,11 +120,7 @@ export class KyselyMetadataStore implements MetadataStore {
         .returning(['digest', 'size'])
         .executeTakeFirst();
       if (!blob) return undefined;
-      await trx
-        .insertInto('repository_blob')
-        .values({ repository_id: repositoryId, digest, created_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+      await linkNow(trx, repositoryId, digest, now);
       return { digest: blob.digest as Digest, size: blob.size };
     });
   }
@@ -149,11 +150,7 @@ export class KyselyMetadataStore implements MetadataStore {
         .values({ digest: blob.digest, size: blob.size, created_at: now, touched_at: now })
         .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }))
         .execute();
-      await trx
-        .insertInto('repository_blob')
-        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+      await linkNow(trx, repositoryId, blob.digest, now);
     });
   }
 
@@ -213,11 +210,7 @@ export class KyselyMetadataStore implements MetadataStore {
         .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0 }))
         .execute();
       await trx.deleteFrom('blob_pin').where('digest', '=', blob.digest).where('token', '=', id).execute();
-      await trx
-        .insertInto('repository_blob')
-        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+      await linkNow(trx, repositoryId, blob.digest, now);
       await trx.deleteFrom('upload').where('id', '=', id).execute();
     });
   }
@@ -266,6 +259,8 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = [], pin?: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
+      // The repository row first, in every transaction that changes tags: one lock order, no deadlocks.
+      if (tag !== undefined) await bumpTagVersion(trx, manifest.repositoryId);
       await this.holdReferences(trx, manifest);
       await trx
         .insertInto('blob')
@@ -315,7 +310,6 @@ export class KyselyMetadataStore implements MetadataStore {
           .values({ repository_id: manifest.repositoryId, name: tag, manifest_digest: manifest.digest, updated_at: now })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: manifest.digest, updated_at: now }))
           .execute();
-        await bumpTagVersion(trx, manifest.repositoryId);
       }
       await insertEvents(trx, events, now);
     });
@@ -326,6 +320,11 @@ export class KyselyMetadataStore implements MetadataStore {
    * not being deleted, every referenced manifest is in it; each row held (shared lock) so the
    * collector cannot mark it until this commits, and sees the new reference when it does.
    */
+  /** The repository row's lock, taken first by every transaction that changes tags (PostgreSQL; SQLite orders writers already). */
+  private async lockRepository(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
+    if (this.engine === 'postgres') await trx.selectFrom('repository').select('id').where('id', '=', repositoryId).forUpdate().execute();
+  }
+
   private async holdReferences(trx: Transaction<Schema>, manifest: NewManifest): Promise<void> {
     const blobs = [...new Set(manifest.references.filter((r) => r.kind === 'blob').map((r) => r.digest))].sort();
     const manifests = [...new Set(manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.digest))].sort();
@@ -341,6 +340,8 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
+      // The repository row first (see putManifest): its tags may go.
+      await this.lockRepository(trx, repositoryId);
       const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
       if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
       await trx
@@ -357,6 +358,7 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async deleteTag(repositoryId: number, tag: string, events: OutboxEvent[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
+      await this.lockRepository(trx, repositoryId);
       const result = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       const deleted = Number(result.numDeletedRows) > 0;
       if (deleted) {
@@ -512,7 +514,18 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 }
 
-/** Writes outbox rows inside the caller's transaction. */
+/**
+ * Links a blob into a repository, or, when linked already, starts the link's grace period
+ * again (the collector deletes links no manifest uses once they are older than it).
+ */
+async function linkNow(trx: Transaction<Schema>, repositoryId: number, digest: string, now: number): Promise<void> {
+  await trx
+    .insertInto('repository_blob')
+    .values({ repository_id: repositoryId, digest, created_at: now })
+    .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ created_at: now }))
+    .execute();
+}
+
 /** Marks the repository's tags as changed (see RepositoryRow.tagVersion), in the caller's transaction. */
 async function bumpTagVersion(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
   await trx

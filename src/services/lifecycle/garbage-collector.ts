@@ -16,6 +16,12 @@ export interface GarbageCollectorOptions {
   uploadTtlMs: number;
   /** Storage deletions at once. */
   deleteConcurrency?: number;
+  /**
+   * The shortest grace period that is safe: a blob a client was told exists has been touched
+   * within the metadata store's touch interval, so a grace period of twice that leaves the
+   * client at least one interval to finish its push (docs/lifecycle.md).
+   */
+  minGraceMs: number;
   /** Told after every batch (metrics, logs). */
   onProgress?: (run: GcRunRow, phase: GcPhase, counts: GcCounts) => void;
   /** Told when a run ends, with its events written (webhooks, metrics). */
@@ -52,7 +58,11 @@ export class GarbageCollector {
 
   /** Queues a run (CONFLICT while another is queued or running). */
   request(options: GcOptions, triggeredBy: string): Promise<GcRunRow> {
-    if (!Number.isFinite(options.graceMs) || options.graceMs < 0) throw new BerthError('BAD_REQUEST', { message: 'the grace period must be zero or more' });
+    if (!Number.isFinite(options.graceMs) || options.graceMs < this.options.minGraceMs) {
+      throw new BerthError('BAD_REQUEST', {
+        message: `the grace period must be at least ${hours(this.options.minGraceMs)} h (twice the interval at which pushes refresh what they use, a quarter of lifecycle.gc.graceHours)`,
+      });
+    }
     return this.gc.createRun(options, triggeredBy, this.now());
   }
 
@@ -190,3 +200,7 @@ export class GarbageCollector {
 }
 
 class LeaseLost extends Error {}
+
+function hours(ms: number): string {
+  return String(Math.round((ms / 3_600_000) * 10_000) / 10_000);
+}
