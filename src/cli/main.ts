@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { ConfigError, configReference, loadConfig, type ResolvedConfig } from '../config/load.js';
 import { createLogger, prepareBerth, startBerth, type RunningBerth } from '../server.js';
 import { runPrimary, workerChannel } from './cluster.js';
+import { registerGc } from './gc.js';
 import { registerMigrateStorage } from './migrate-storage.js';
 import { settingFlags } from './set-flags.js';
 
@@ -133,6 +134,7 @@ function announce(config: ResolvedConfig, logger: Logger, listen: string, port: 
 }
 
 registerMigrateStorage(program);
+registerGc(program);
 
 const configCommand = program.command('config').description('inspect configuration');
 configCommand

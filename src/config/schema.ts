@@ -447,6 +447,12 @@ export const configSchema = z.strictObject({
             .describe('Only what has not been pushed, linked or looked up for this long is collected; longer than any push takes.'),
           deleteUntagged: z.boolean().default(false).describe('Scheduled runs also delete manifests no tag and no index references (untagged artifacts).'),
           batchSize: z.number().int().min(1).max(10_000).default(200).describe('Candidates per transaction.'),
+          leaseSeconds: z
+            .number()
+            .int()
+            .min(1)
+            .default(60)
+            .describe('A run renews its lease with every batch; a run whose process died is taken over (or followed by a new run) once it runs out.'),
         })
         .prefault({}),
     })

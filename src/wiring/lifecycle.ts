@@ -9,6 +9,7 @@ import type { GcOptions, GcRunRow } from '../ports/gc-store.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
 import { GarbageCollector, type Lifecycle } from '../services/lifecycle/index.js';
+import type { GarbageCollectorOptions } from '../services/lifecycle/garbage-collector.js';
 import type { Registry } from '../services/registry/index.js';
 
 export interface LifecycleDependencies {
@@ -30,22 +31,13 @@ export function touchIntervalMs(config: ResolvedConfig): number {
   return Math.min(3_600_000, (config.lifecycle.gc.graceHours * 3_600_000) / 4);
 }
 
-/** A run's lease: renewed every batch, so a run whose process died is taken over a minute later. */
-const leaseMs = 60_000;
-
 /**
  * Wires garbage collection: the collector, its job (`gc.run`, retried after a crash so the run
  * is taken over), its schedule, its events and metrics (docs/lifecycle.md).
  */
 export async function wireLifecycle(database: Database, config: ResolvedConfig, deps: LifecycleDependencies): Promise<Lifecycle> {
   const settings = config.lifecycle.gc;
-  const gcStore = new KyselyGcStore(database);
-  const gc = new GarbageCollector(gcStore, deps.store, {
-    minGraceMs: 2 * touchIntervalMs(config),
-    batchSize: settings.batchSize,
-    leaseMs,
-    uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,
-    expireUploads: (before) => deps.registry.uploads.purgeStale(before, 100_000),
+  const gc = createGarbageCollector(database, config, deps.store, (before) => deps.registry.uploads.purgeStale(before, 100_000), {
     onProgress: (run, phase, counts) => deps.logger.debug({ gc: { run: run.id, phase, ...counts } }, 'garbage collection progress'),
     onFinished: (run) => {
       deps.metrics.recordGcRun(run);
@@ -65,7 +57,7 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
   deps.runner.register('gc.run', {
     // A retry after the process died takes the run over once its lease ran out.
     maxAttempts: 5,
-    backoff: () => leaseMs + 5_000,
+    backoff: () => settings.leaseSeconds * 1000 + 5_000,
     run: async (job) => {
       await gc.execute(Number(job.payload.runId));
     },
@@ -83,6 +75,25 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
   });
   if (settings.schedule !== '') await deps.scheduler.define({ name: 'gc', cron: settings.schedule, jobType: 'gc.scheduled', maxAttempts: 1 });
   return { gc, requestGc };
+}
+
+/** The collector as the server and `berth gc` make it: the same settings, store and safety floor. */
+export function createGarbageCollector(
+  database: Database,
+  config: ResolvedConfig,
+  store: BlobStore,
+  expireUploads: (before: number) => Promise<number>,
+  hooks: Pick<GarbageCollectorOptions, 'onProgress' | 'onFinished'> = {},
+): GarbageCollector {
+  const settings = config.lifecycle.gc;
+  return new GarbageCollector(new KyselyGcStore(database), store, {
+    minGraceMs: 2 * touchIntervalMs(config),
+    batchSize: settings.batchSize,
+    leaseMs: settings.leaseSeconds * 1000,
+    uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,
+    expireUploads,
+    ...hooks,
+  });
 }
 
 function countsOf(run: GcRunRow) {

@@ -16,6 +16,7 @@ import type {
 } from '../../ports/gc-store.js';
 import { maxManifestPasses } from '../../ports/gc-store.js';
 import type { Database } from './connect.js';
+import { inTransaction } from './transaction.js';
 import { insertEvents } from './kysely-metadata-store.js';
 import type { GcRunTable, Schema } from './schema.js';
 
@@ -51,7 +52,7 @@ export class KyselyGcStore implements GcStore {
   }
 
   async deleteManifestIfCollectable(candidate: ManifestCandidate, before: number, untagged: boolean, events: OutboxEvent[]): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       await this.lock(trx.selectFrom('manifest').select('digest').where('repository_id', '=', candidate.repositoryId).where('digest', '=', candidate.digest));
       const still = await trx
         .selectFrom('manifest as m')
@@ -85,7 +86,7 @@ export class KyselyGcStore implements GcStore {
   async deleteLinksIfCollectable(links: LinkCandidate[], before: number): Promise<number> {
     if (links.length === 0) return 0;
     const sorted = [...links].sort((a, b) => a.repositoryId - b.repositoryId || a.digest.localeCompare(b.digest));
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       let deleted = 0;
       for (const link of sorted) {
         await this.lock(trx.selectFrom('repository_blob').select('digest').where('repository_id', '=', link.repositoryId).where('digest', '=', link.digest));
@@ -116,7 +117,7 @@ export class KyselyGcStore implements GcStore {
   async markBlobsDeleting(digests: Digest[], before: number): Promise<BlobCandidate[]> {
     if (digests.length === 0) return [];
     const sorted = [...digests].sort();
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       await this.lock(trx.selectFrom('blob').select('digest').where('digest', 'in', sorted).orderBy('digest'));
       const rows = await trx
         .updateTable('blob as b')
@@ -140,7 +141,7 @@ export class KyselyGcStore implements GcStore {
   async purgeBlobs(digests: Digest[], removeObjects: (digests: Digest[]) => Promise<void>): Promise<BlobCandidate[]> {
     if (digests.length === 0) return [];
     const sorted = [...digests].sort();
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       await this.lock(trx.selectFrom('blob').select('digest').where('digest', 'in', sorted).orderBy('digest'));
       const now = Date.now();
       // Still marked (a writer's pin calls a deletion off) and not pinned by a writer now.
@@ -226,7 +227,7 @@ export class KyselyGcStore implements GcStore {
   }
 
   async createRun(options: GcOptions, triggeredBy: string, now: number): Promise<GcRunRow> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       // Serialises run creation across instances (PostgreSQL); SQLite transactions already are.
       await trx.insertInto('lifecycle_lock').values({ name: 'gc' }).onConflict((oc) => oc.column('name').doNothing()).execute();
       await this.lock(trx.selectFrom('lifecycle_lock').select('name').where('name', '=', 'gc'));

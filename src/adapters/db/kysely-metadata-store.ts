@@ -17,6 +17,7 @@ import { MissingReferencesError } from '../../ports/metadata-store.js';
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
+import { inTransaction } from './transaction.js';
 import { likeContains } from './like.js';
 
 /** SQLite's default limit on bound parameters is far higher; PostgreSQL's is 65535. Stay well below. */
@@ -98,7 +99,7 @@ export class KyselyMetadataStore implements MetadataStore {
       // repository's link to it start again. Each update wins only while the collector has not
       // taken the row (it marks or deletes under the same row lock), so a "yes" here is never
       // followed by the collector taking what it said yes to.
-      const kept = await this.db.transaction().execute(async (trx) => {
+      const kept = await inTransaction(this.db, async (trx) => {
         const blob = await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).where('deleting', '=', 0).executeTakeFirst();
         const link = await trx.updateTable('repository_blob').set({ created_at: now }).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
         return Number(blob.numUpdatedRows) === 1 && Number(link.numUpdatedRows) === 1;
@@ -109,7 +110,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async mountBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const now = this.now();
       // Touching takes the row lock and fails for a blob being deleted.
       const blob = await trx
@@ -126,7 +127,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async pinBlob(digest: Digest, token: string, until: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       await trx
         .insertInto('blob_pin')
         .values({ digest, token, until })
@@ -143,7 +144,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repositoryId: number, blob: BlobRow): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       const now = this.now();
       await trx
         .insertInto('blob')
@@ -201,7 +202,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async completeUpload(id: string, repositoryId: number, blob: BlobRow): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       const now = this.now();
       // The bytes were just written under the upload's pin, so the row is live (again).
       await trx
@@ -258,7 +259,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = [], pin?: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
       // The repository row first, in every transaction that changes tags: one lock order, no deadlocks.
       if (tag !== undefined) await bumpTagVersion(trx, manifest.repositoryId);
       await this.holdReferences(trx, manifest);
@@ -339,9 +340,11 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      // The repository row first (see putManifest): its tags may go.
+    return inTransaction(this.db, async (trx) => {
+      // The repository row first (see putManifest): its tags may go. Then the manifest row, before
+      // its references, as the garbage collector takes them: one lock order, no deadlocks.
       await this.lockRepository(trx, repositoryId);
+      if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
       const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
       if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
       await trx
@@ -357,7 +360,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteTag(repositoryId: number, tag: string, events: OutboxEvent[] = []): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       await this.lockRepository(trx, repositoryId);
       const result = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       const deleted = Number(result.numDeletedRows) > 0;
@@ -438,7 +441,13 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteRepository(repositoryId: number, events: OutboxEvent[] = []): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await inTransaction(this.db, async (trx) => {
+      // Repository, manifests, then links, in the order the collector and pushes take them.
+      await this.lockRepository(trx, repositoryId);
+      if (this.engine === 'postgres') {
+        await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').forUpdate().execute();
+        await trx.selectFrom('repository_blob').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').forUpdate().execute();
+      }
       await insertEvents(trx, events, Date.now());
       await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).execute();

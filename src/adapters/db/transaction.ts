@@ -1,0 +1,23 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Schema } from './schema.js';
+
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole and may simply run again. */
+const retryable = new Set(['40P01', '40001']);
+
+/**
+ * Runs `work` in a transaction, again (up to three times) when PostgreSQL rolled it back to
+ * break a deadlock. Transactions here take their locks in one order (repository, manifest,
+ * references, blobs), so deadlocks are rare; when one happens anyway, the loser retries
+ * instead of failing a client's push.
+ */
+export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(work);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 3 || code === undefined || !retryable.has(code)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
+    }
+  }
+}
