@@ -226,6 +226,28 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     expect(berth.api.settings.view().rateLimitsFrom).toBe('file');
   });
 
+  it('runs garbage collection from System, a dry run first, and shows the history', async () => {
+    await page.goto(`${berth.url}/system`);
+    await page.getByRole('heading', { name: 'Garbage collection' }).waitFor();
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const rows = page.locator('table.gc-runs tbody tr');
+    await rows.first().getByText('succeeded').waitFor();
+    expect(await rows.first().getByText('dry run').count()).toBe(1);
+    await page.getByRole('button', { name: 'Collect garbage now' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('table.gc-runs tbody tr').length === 2);
+    await rows.first().getByText('succeeded').waitFor();
+    const runs = await berth.api.lifecycle.gc.runs({ offset: 0, limit: 10 });
+    expect(runs.items.map((r) => [r.status, r.dryRun, r.triggeredBy])).toEqual([
+      ['succeeded', false, 'admin'],
+      ['succeeded', true, 'admin'],
+    ]);
+    await page.getByLabel('Language').selectOption('zh-CN');
+    await page.getByRole('heading', { name: '垃圾回收' }).waitFor();
+    await shot('gc-zh');
+    await page.getByLabel('语言').selectOption('en');
+    await page.getByRole('heading', { name: 'Garbage collection' }).waitFor();
+  });
+
   it("shows a user some address is waiting for, and unlocks it", async () => {
     await berth.api.users.create({ username: 'locky', password: 'Locky-Passw0rd', email: null, isAdmin: false });
     for (let i = 0; i < 5; i++) {

@@ -5,6 +5,7 @@ import { ErrorNote, Notice, Pagination, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 import { Robots } from './Project';
 import { SettingsPanel } from './Settings';
+import { GarbageCollection } from './GarbageCollection';
 
 export function SystemPage({ session }: { session: Session }) {
   const { t, formatTime } = useI18n();
@@ -39,6 +40,7 @@ export function SystemPage({ session }: { session: Session }) {
         </button>
       </div>
       {notice && <Notice>{notice}</Notice>}
+      <GarbageCollection />
       <SettingsPanel />
       <h2>{t('project.robots')}</h2>
       <Robots project={null} />
