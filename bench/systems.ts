@@ -15,6 +15,8 @@ export interface RunningSystem {
   credentials?: { username: string; password: string };
   /** The pids serving requests (Berth's cluster primary and workers; distribution's one). */
   pids(): number[];
+  /** Berth's data directory (database and filesystem storage). */
+  dataDir?: string;
   stop(): Promise<void>;
 }
 
@@ -120,14 +122,17 @@ export interface BerthSettings {
   env?: Record<string, string>;
   /** Describes the storage/database in the report. */
   variant?: string;
+  /** Run on this existing data directory (kept when stopped) instead of a fresh one. */
+  dataDir?: string;
 }
 
 /** Berth as `npm start` runs it (embedded SQLite + filesystem unless settings say otherwise), on loopback. */
 export async function startBerth(root: string, settings: BerthSettings = {}): Promise<RunningSystem> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-berth-'));
+  const dataDir = settings.dataDir ?? join(dir, 'data');
   const port = await freePort();
-  const password = `Bench-${Math.random().toString(36).slice(2)}-Aa1`;
-  const args = [join(root, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', join(dir, 'data')];
+  const password = settings.env?.BERTH_ADMIN_PASSWORD ?? `Bench-${Math.random().toString(36).slice(2)}-Aa1`;
+  const args = [join(root, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir];
   if (settings.workers !== undefined) args.push('--workers', String(settings.workers));
   for (const s of settings.set ?? []) args.push('--set', s);
   const log = openSync(join(dir, 'berth.log'), 'a');
@@ -144,10 +149,13 @@ export async function startBerth(root: string, settings: BerthSettings = {}): Pr
     label: `Berth ${version} (${settings.variant ?? 'SQLite + filesystem'}; ${workers} worker${workers === 1 ? '' : 's'})`,
     url,
     credentials: { username: 'admin', password },
+    dataDir,
     pids: () => (child.pid ? [child.pid, ...descendants(child.pid)] : []),
     async stop() {
       await stopChild(child);
-      await rm(dir, { recursive: true, force: true });
+      // BENCH_KEEP=1 keeps the data directory and berth.log to look at after a failure.
+      if (process.env.BENCH_KEEP) process.stderr.write(`kept ${dir}\n`);
+      else await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
-import type { Database } from '../adapters/db/connect.js';
+import { sql } from 'kysely';
+import { connect, type Database } from '../adapters/db/connect.js';
 import { KyselyGcStore } from '../adapters/db/kysely-gc-store.js';
 import type { Metrics } from '../http/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
@@ -86,9 +87,30 @@ export function createGarbageCollector(
   hooks: Pick<GarbageCollectorOptions, 'onProgress' | 'onFinished'> = {},
 ): GarbageCollector {
   const settings = config.lifecycle.gc;
-  return new GarbageCollector(new KyselyGcStore(database), store, {
+  const main = new KyselyGcStore(database);
+  return new GarbageCollector(main, store, {
+    openWorkStore: async () => {
+      if (database.engine === 'postgres') {
+        // A pool of the run's own: its long statements never wait for, or hold up, request connections.
+        const own = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs });
+        return { store: new KyselyGcStore(own), close: () => own.db.destroy() };
+      }
+      // SQLite: the process's one connection (a second one would wait for the first's write lock
+      // synchronously, holding the event loop the first needs to finish), with a large page
+      // cache for the run's scans, given back when it ends.
+      await sql`PRAGMA cache_size = -65536`.execute(database.db);
+      return {
+        store: main,
+        close: async () => {
+          await sql`PRAGMA cache_size = -2000`.execute(database.db);
+          await sql`PRAGMA shrink_memory`.execute(database.db);
+        },
+      };
+    },
     minGraceMs: 2 * touchIntervalMs(config),
-    batchSize: settings.batchSize,
+    // SQLite holds its one writer lock while a batch's bytes are deleted: small batches keep other writers' waits short.
+    batchSize: database.engine === 'postgres' ? settings.batchSize : Math.min(settings.batchSize, 50),
+    pauseMs: database.engine === 'postgres' ? 0 : 5,
     leaseMs: settings.leaseSeconds * 1000,
     uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,
     expireUploads,

@@ -186,19 +186,51 @@ export class KyselyGcStore implements GcStore {
             .executeTakeFirst();
           if (Number(added.numInsertedOrUpdatedRows ?? 0) === 0) break;
         }
-        await conn
-          .insertInto('gc_doomed_link')
-          .columns(['repository_id', 'digest'])
-          .expression((eb) => eb.selectFrom('repository_blob as l').select(['l.repository_id', 'l.digest']).where((e) => danglingLink(e, before, true)))
-          .execute();
+        // Links and blobs in slices of the table: on SQLite every statement holds the event loop,
+        // and requests keep being served between slices.
+        let afterLink: { repositoryId: number; digest: string } | undefined;
+        for (;;) {
+          let page = conn.selectFrom('repository_blob as l').select(['l.repository_id', 'l.digest']).orderBy('l.repository_id').orderBy('l.digest').offset(dryRunSlice - 1).limit(1);
+          if (afterLink) page = page.where(sql<boolean>`(l.repository_id, l.digest) > (${afterLink.repositoryId}, ${afterLink.digest})`);
+          const end = await page.executeTakeFirst();
+          const from = afterLink;
+          await conn
+            .insertInto('gc_doomed_link')
+            .columns(['repository_id', 'digest'])
+            .expression((eb) => {
+              let q = eb.selectFrom('repository_blob as l').select(['l.repository_id', 'l.digest']).where((e) => danglingLink(e, before, true));
+              if (from) q = q.where(sql<boolean>`(l.repository_id, l.digest) > (${from.repositoryId}, ${from.digest})`);
+              if (end) q = q.where(sql<boolean>`(l.repository_id, l.digest) <= (${end.repository_id}, ${end.digest})`);
+              return q;
+            })
+            .execute();
+          if (!end) break;
+          afterLink = { repositoryId: Number(end.repository_id), digest: end.digest };
+          await new Promise((resolve) => setImmediate(resolve));
+        }
         const count = async (table: 'gc_doomed_manifest' | 'gc_doomed_link') =>
           Number((await conn.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-        const blobs = await conn
-          .selectFrom('blob as b')
-          .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('b.size').as('bytes')])
-          // Marked ones go too (a run that crashed left them).
-          .where((eb) => eb.or([eb('b.deleting', '=', 1), unreferencedBlob(eb, before, now, true)]))
-          .executeTakeFirstOrThrow();
+        let blobs = 0;
+        let bytes = 0;
+        let afterBlob: string | undefined;
+        for (;;) {
+          let page = conn.selectFrom('blob').select('digest').orderBy('digest').offset(dryRunSlice - 1).limit(1);
+          if (afterBlob !== undefined) page = page.where('digest', '>', afterBlob);
+          const end = await page.executeTakeFirst();
+          let q = conn
+            .selectFrom('blob as b')
+            .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('b.size').as('bytes')])
+            // Marked ones go too (a run that crashed left them).
+            .where((eb) => eb.or([eb('b.deleting', '=', 1), unreferencedBlob(eb, before, now, true)]));
+          if (afterBlob !== undefined) q = q.where('b.digest', '>', afterBlob);
+          if (end) q = q.where('b.digest', '<=', end.digest);
+          const slice = await q.executeTakeFirstOrThrow();
+          blobs += Number(slice.n);
+          bytes += Number(slice.bytes ?? 0);
+          if (!end) break;
+          afterBlob = end.digest;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
         const list = await conn
           .selectFrom('gc_doomed_manifest as d')
           .innerJoin('manifest as m', (j) => j.onRef('m.repository_id', '=', 'd.repository_id').onRef('m.digest', '=', 'd.digest'))
@@ -212,8 +244,8 @@ export class KyselyGcStore implements GcStore {
           manifests: await count('gc_doomed_manifest'),
           manifestList: list.map((r) => ({ repositoryId: Number(r.repository_id), repository: r.name, digest: r.digest as Digest, size: Number(r.size) })),
           links: await count('gc_doomed_link'),
-          blobs: Number(blobs.n),
-          bytes: Number(blobs.bytes ?? 0),
+          blobs,
+          bytes,
         };
       } finally {
         for (const table of ['gc_doomed_manifest', 'gc_doomed_link']) await sql`DROP TABLE IF EXISTS ${sql.table(table)}`.execute(conn);
@@ -314,6 +346,9 @@ export class KyselyGcStore implements GcStore {
     if (this.engine === 'postgres') await query.forUpdate().execute();
   }
 }
+
+/** Rows per statement of a dry run's scans of links and blobs. */
+const dryRunSlice = 20_000;
 
 /**
  * A manifest garbage collection may take: untouched since `before`; no tag; no index of its

@@ -7,6 +7,12 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import { maxManifestPasses, type GcCounts, type GcOptions, type GcPhase, type GcPreview, type GcRunRow, type GcStore } from '../../ports/gc-store.js';
 
 export interface GarbageCollectorOptions {
+  /**
+   * A store on connections of the run's own (opened at its start, closed at its end), for the
+   * scans and deletions, so they neither hold the connections requests are served on nor leave
+   * a large cache behind. Defaults to the store given to the constructor.
+   */
+  openWorkStore?: () => Promise<{ store: GcStore; close(): Promise<void> }>;
   /** Candidates handled per transaction. */
   batchSize: number;
   /** A run's lease; renewed with every batch, so a run whose process died is taken over after this long. */
@@ -16,6 +22,8 @@ export interface GarbageCollectorOptions {
   uploadTtlMs: number;
   /** Storage deletions at once. */
   deleteConcurrency?: number;
+  /** A pause after every batch, so requests waiting for the database (SQLite's one connection) go first. */
+  pauseMs?: number;
   /**
    * The shortest grace period that is safe: a blob a client was told exists has been touched
    * within the metadata store's touch interval, so a grace period of twice that leaves the
@@ -74,13 +82,18 @@ export class GarbageCollector {
     const claimed = await this.gc.claimRun(id, this.owner, this.options.leaseMs, this.now());
     if (!claimed) return undefined;
     const counts: GcCounts = { manifestsDeleted: claimed.manifestsDeleted, linksDeleted: claimed.linksDeleted, blobsDeleted: claimed.blobsDeleted, bytesFreed: claimed.bytesFreed, uploadsExpired: claimed.uploadsExpired };
+    const work = this.options.openWorkStore ? await this.options.openWorkStore() : { store: this.gc, close: async () => undefined };
     try {
       let preview: GcPreview | undefined;
-      if (claimed.dryRun) {
-        preview = await this.gc.dryRun(this.now() - claimed.options.graceMs, claimed.options.deleteUntagged, this.now(), 1000);
-        Object.assign(counts, { manifestsDeleted: preview.manifests, linksDeleted: preview.links, blobsDeleted: preview.blobs, bytesFreed: preview.bytes });
-      } else {
-        await this.collect(claimed, counts);
+      try {
+        if (claimed.dryRun) {
+          preview = await work.store.dryRun(this.now() - claimed.options.graceMs, claimed.options.deleteUntagged, this.now(), 1000);
+          Object.assign(counts, { manifestsDeleted: preview.manifests, linksDeleted: preview.links, blobsDeleted: preview.blobs, bytesFreed: preview.bytes });
+        } else {
+          await this.collect(work.store, claimed, counts);
+        }
+      } finally {
+        await work.close();
       }
       await this.gc.finishRun(id, this.owner, this.now(), 'succeeded', counts, null, preview?.manifestList);
       const run = (await this.gc.getRun(id))!;
@@ -103,30 +116,31 @@ export class GarbageCollector {
     return this.gc.listRuns(page);
   }
 
-  private async collect(run: GcRunRow, counts: GcCounts): Promise<void> {
+  private async collect(store: GcStore, run: GcRunRow, counts: GcCounts): Promise<void> {
     const { options } = run;
     const before = this.now() - options.graceMs;
     const step = async (phase: GcPhase) => {
       if (!(await this.gc.progress(run.id, this.owner, this.options.leaseMs, this.now(), phase, counts))) throw new LeaseLost();
       this.options.onProgress?.(run, phase, counts);
+      if (this.options.pauseMs) await new Promise((resolve) => setTimeout(resolve, this.options.pauseMs));
     };
 
     await step('uploads');
     counts.uploadsExpired += await this.options.expireUploads(this.now() - this.options.uploadTtlMs);
-    await this.gc.prunePins(this.now());
+    await store.prunePins(this.now());
 
     await step('manifests');
     for (let pass = 0; pass < maxManifestPasses; pass++) {
       let deletedThisPass = 0;
       let after: { repositoryId: number; digest: string } | undefined;
       for (;;) {
-        const batch = await this.gc.manifestCandidates(before, options.deleteUntagged, after, this.options.batchSize);
+        const batch = await store.manifestCandidates(before, options.deleteUntagged, after, this.options.batchSize);
         if (batch.length === 0) break;
         for (const candidate of batch) {
           const events: OutboxEvent[] = [
             { type: 'delete', project: projectOf(candidate.repository), repository: candidate.repository, data: { operator: 'gc', repository: candidate.repository, digest: candidate.digest } },
           ];
-          if (await this.gc.deleteManifestIfCollectable(candidate, before, options.deleteUntagged, events)) {
+          if (await store.deleteManifestIfCollectable(candidate, before, options.deleteUntagged, events)) {
             counts.manifestsDeleted++;
             deletedThisPass++;
           }
@@ -140,26 +154,27 @@ export class GarbageCollector {
     await step('links');
     let afterLink: { repositoryId: number; digest: Digest } | undefined;
     for (;;) {
-      const batch = await this.gc.linkCandidates(before, afterLink, this.options.batchSize);
+      const batch = await store.linkCandidates(before, afterLink, this.options.batchSize);
       if (batch.length === 0) break;
-      counts.linksDeleted += await this.gc.deleteLinksIfCollectable(batch, before);
+      counts.linksDeleted += await store.deleteLinksIfCollectable(batch, before);
       afterLink = batch[batch.length - 1];
       await step('links');
     }
 
     await step('blobs');
     // First what a run that died left marked, then new candidates: mark, then delete bytes and rows.
-    await this.purgeMarked(counts, step);
+    await this.purgeMarked(store, counts, step);
     let afterBlob: string | undefined;
     for (;;) {
-      const batch = await this.gc.blobCandidates(before, afterBlob, this.options.batchSize);
+      const batch = await store.blobCandidates(before, afterBlob, this.options.batchSize);
       if (batch.length === 0) break;
       afterBlob = batch[batch.length - 1]!.digest;
-      const marked = await this.gc.markBlobsDeleting(
+      const marked = await store.markBlobsDeleting(
         batch.map((b) => b.digest),
         before,
       );
       await this.purge(
+        store,
         marked.map((b) => b.digest),
         counts,
       );
@@ -167,13 +182,14 @@ export class GarbageCollector {
     }
   }
 
-  private async purgeMarked(counts: GcCounts, step: (phase: GcPhase) => Promise<void>): Promise<void> {
+  private async purgeMarked(store: GcStore, counts: GcCounts, step: (phase: GcPhase) => Promise<void>): Promise<void> {
     let after: string | undefined;
     for (;;) {
-      const batch = await this.gc.deletingBlobs(after, this.options.batchSize);
+      const batch = await store.deletingBlobs(after, this.options.batchSize);
       if (batch.length === 0) return;
       after = batch[batch.length - 1]!.digest;
       await this.purge(
+        store,
         batch.map((b) => b.digest),
         counts,
       );
@@ -181,8 +197,8 @@ export class GarbageCollector {
     }
   }
 
-  private async purge(digests: Digest[], counts: GcCounts): Promise<void> {
-    const gone = await this.gc.purgeBlobs(digests, (doomed) => this.removeObjects(doomed));
+  private async purge(store: GcStore, digests: Digest[], counts: GcCounts): Promise<void> {
+    const gone = await store.purgeBlobs(digests, (doomed) => this.removeObjects(doomed));
     counts.blobsDeleted += gone.length;
     counts.bytesFreed += gone.reduce((sum, b) => sum + b.size, 0);
   }
