@@ -27,6 +27,7 @@ import { KyselyWebhookStore } from './adapters/db/kysely-webhook-store.js';
 import { Metrics } from './http/metrics.js';
 import type { OutboxEvent } from './ports/event-store.js';
 import type { BlobStore } from './ports/blob-store.js';
+import type { Digest } from './domain/digest.js';
 import type { InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
 import { BatchWriter } from './services/batch-writer.js';
 import { JobRunner, exponentialBackoff } from './services/jobs/job-runner.js';
@@ -36,6 +37,7 @@ import { WebhookSender } from './services/webhooks/webhook-sender.js';
 import { WebhookService } from './services/webhooks/webhook-service.js';
 import { wireHardening } from './wiring/hardening.js';
 import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
+import type { Lifecycle } from './services/lifecycle/index.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -117,6 +119,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     throw err;
   }
   // A blob a client was told exists outlives its push: its grace period restarts at most this often, well within the GC's.
+  // eslint-disable-next-line prefer-const -- assigned once the job runner and scheduler exist; the registry's guard asks it later
+  let lifecycle: Lifecycle;
   const meta = new KyselyMetadataStore(database, { touchIntervalMs: touchIntervalMs(config) });
   const eventStore = new KyselyEventStore(database);
   const jobStore = new KyselyJobStore(database);
@@ -137,13 +141,24 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     onJobs: () => runner.notify(),
     onError: (err) => logger.warn({ err }, 'dispatching events to webhooks failed; will retry'),
   });
-  const pulls = new BatchWriter<OutboxEvent>((events) => eventStore.append(events, Date.now()), {
+  // Pull events, and with them each manifest's last-pulled time (retention's "most recently pulled").
+  const pulls = new BatchWriter<OutboxEvent>(
+    async (events) => {
+      const now = Date.now();
+      await eventStore.append(events, now);
+      // The events are written: a failure here must not write them again.
+      await meta
+        .recordPulls(events.flatMap((e) => (e.type === 'pull' && e.repository && e.data.digest ? [{ repository: e.repository, digest: e.data.digest as Digest, at: now }] : [])))
+        .catch((err: unknown) => logger.warn({ err }, 'recording last-pulled times failed'));
+    },
+    {
     intervalMs: 200,
     maxBatch: 500,
     maxPending: 50_000,
     onWritten: () => dispatcher.notify(),
     onError: (err) => logger.warn({ err }, 'recording pull events failed; kept for the next attempt'),
-  });
+    },
+  );
   const registry = new Registry(meta, store, {
     maxManifestBytes: config.registry.maxManifestBytes,
     maxBlobBytes: config.registry.maxBlobBytes,
@@ -154,6 +169,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     recordPull: (event) => pulls.add(event),
     onEvents: () => dispatcher.notify(),
     onBytesReceived: (bytes) => metrics.bytesReceived.inc(bytes),
+    // Immutability rules live with the lifecycle features, wired below.
+    guard: { immutableTag: (repository, tag) => lifecycle.policies.immutableTag(repository, tag) },
   });
 
   const identity = new KyselyIdentityStore(database);
@@ -182,7 +199,11 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     authenticator.invalidate();
     authorizer.invalidate();
   };
-  const reloadSettings = () => hardening.settings.reload().catch((err: unknown) => logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
+  const reloadSettings = () => {
+    // Settings and project policies share the announcement (rare changes, cheap to re-read).
+    lifecycle?.policies.invalidate();
+    return hardening.settings.reload().catch((err: unknown) => logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
+  };
   const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger));
   const tell = (invalidation: PublishedInvalidation) =>
     bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
@@ -265,7 +286,19 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   });
   const scheduler = new Scheduler(jobStore, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
   await scheduler.define({ name: 'housekeeping', cron: '7 * * * *', jobType: 'housekeeping' });
-  const lifecycle = await wireLifecycle(database, config, { registry, store, events: eventStore, runner, scheduler, metrics, logger, onEvents: () => dispatcher.notify() });
+  lifecycle = await wireLifecycle(database, config, {
+    registry,
+    store,
+    identity,
+    project: (name) => authorizer.project(name),
+    onPoliciesChange: () => announceSettings(),
+    events: eventStore,
+    runner,
+    scheduler,
+    metrics,
+    logger,
+    onEvents: () => dispatcher.notify(),
+  });
 
   const api: ApiServices = {
     version: berthVersion(),

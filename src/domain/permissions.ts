@@ -22,6 +22,8 @@ export const projectActions = [
   'manage-webhooks',
   'update-project',
   'delete-project',
+  'read-policies', // retention policy, immutability rules and retention runs
+  'manage-policies',
 ] as const;
 export type ProjectAction = (typeof projectActions)[number];
 
@@ -29,8 +31,8 @@ export type ProjectAction = (typeof projectActions)[number];
 export const rolePermissions: Record<ProjectRole, ReadonlySet<ProjectAction>> = {
   'limited-guest': new Set(['pull', 'read']),
   guest: new Set(['pull', 'read', 'read-members', 'read-audit']),
-  developer: new Set(['pull', 'push', 'read', 'read-members', 'read-audit']),
-  maintainer: new Set(['pull', 'push', 'delete', 'read', 'read-members', 'read-robots', 'manage-robots', 'read-audit', 'read-webhooks']),
+  developer: new Set(['pull', 'push', 'read', 'read-members', 'read-audit', 'read-policies']),
+  maintainer: new Set(['pull', 'push', 'delete', 'read', 'read-members', 'read-robots', 'manage-robots', 'read-audit', 'read-webhooks', 'read-policies', 'manage-policies']),
   admin: new Set(projectActions),
 };
 

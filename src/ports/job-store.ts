@@ -54,6 +54,7 @@ export interface JobStore {
   prune(before: number): Promise<number>;
 
   upsertSchedule(schedule: Omit<ScheduleRow, 'lastRunAt'>): Promise<void>;
+  deleteSchedule(name: string): Promise<void>;
   dueSchedules(now: number): Promise<ScheduleRow[]>;
   /** Moves a schedule to its next run and enqueues its job, once across instances; false if another instance did. */
   fireSchedule(schedule: ScheduleRow, nextRunAt: number, job: NewJob, now: number): Promise<boolean>;

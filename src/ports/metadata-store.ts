@@ -32,6 +32,8 @@ export interface ManifestRow {
   size: number;
   annotations: Record<string, string> | null;
   createdAt: number;
+  /** Last pulled, or null (never, or before Berth recorded it). */
+  pulledAt?: number | null;
 }
 
 export interface ManifestReference {
@@ -130,8 +132,10 @@ export interface MetadataStore {
    * in one transaction. Last writer wins for the tag. The references are checked inside the
    * transaction, holding them against garbage collection: MissingReferencesError when one is
    * not (or no longer) there. `pin` is the token the content was pinned with (removed here).
+   * With `tagMustNotMove`, an existing `tag` pointing at another manifest is a TagMovedError
+   * (an immutable tag), checked in the same transaction.
    */
-  putManifest(manifest: NewManifest, tag: string | undefined, now: number, events?: OutboxEvent[], pin?: string): Promise<void>;
+  putManifest(manifest: NewManifest, tag: string | undefined, now: number, events?: OutboxEvent[], options?: { pin?: string; tagMustNotMove?: boolean }): Promise<void>;
   /** Deletes the manifest, its tags and its references; false when it did not exist. */
   deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;
   deleteTag(repositoryId: number, tag: string, events?: OutboxEvent[]): Promise<boolean>;
@@ -149,6 +153,14 @@ export interface MetadataStore {
   /** What a manifest references (layers, config, child manifests), with sizes where known. */
   manifestReferences(repositoryId: number, digest: Digest): Promise<Array<ManifestReference & { size: number | null }>>;
 
+  /** Records when manifests were last pulled (written in batches with the pull events). */
+  recordPulls(pulls: Array<{ repository: string; digest: Digest; at: number }>): Promise<void>;
+  /**
+   * Deletes the manifest only if its tags are still exactly `tags` (retention decided on them;
+   * a tag pushed since is a reason to keep it). Resolves whether it was deleted.
+   */
+  deleteManifestIfTagged(repositoryId: number, digest: Digest, tags: string[], events?: OutboxEvent[]): Promise<boolean>;
+
   /** Totals for metrics: repositories, manifests, blobs and their bytes, open upload sessions. */
   stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }>;
 
@@ -165,5 +177,16 @@ export class MissingReferencesError extends Error {
   ) {
     super(`manifest references ${blobs.length + manifests.length} unknown blob(s) or manifest(s)`);
     this.name = 'MissingReferencesError';
+  }
+}
+
+/** putManifest would have moved a tag that must not move (immutable). */
+export class TagMovedError extends Error {
+  constructor(
+    readonly tag: string,
+    readonly current: Digest,
+  ) {
+    super(`tag ${tag} points at ${current}`);
+    this.name = 'TagMovedError';
   }
 }

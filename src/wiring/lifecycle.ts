@@ -9,12 +9,19 @@ import type { EventStore } from '../ports/event-store.js';
 import type { GcOptions, GcRunRow } from '../ports/gc-store.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
-import { GarbageCollector, type Lifecycle } from '../services/lifecycle/index.js';
+import { GarbageCollector, ProjectPolicies, RetentionService, type Lifecycle } from '../services/lifecycle/index.js';
+import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
+import type { IdentityStore, ProjectRow } from '../ports/identity-store.js';
 import type { GarbageCollectorOptions } from '../services/lifecycle/garbage-collector.js';
 import type { Registry } from '../services/registry/index.js';
 
 export interface LifecycleDependencies {
   registry: Registry;
+  identity: IdentityStore;
+  /** A project by name, as the authorizer caches it. */
+  project: (name: string) => Promise<ProjectRow | undefined>;
+  /** Tells other processes that project policies changed. */
+  onPoliciesChange: () => void;
   store: BlobStore;
   events: EventStore;
   runner: JobRunner;
@@ -75,7 +82,36 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
     },
   });
   if (settings.schedule !== '') await deps.scheduler.define({ name: 'gc', cron: settings.schedule, jobType: 'gc.scheduled', maxAttempts: 1 });
-  return { gc, requestGc };
+
+  const policyStore = new KyselyPolicyStore(database);
+  const policies = new ProjectPolicies(policyStore, {
+    project: deps.project,
+    onChange: deps.onPoliciesChange,
+    onScheduleChange: async (project, schedule) => {
+      const name = `retention:${project.id}`;
+      if (schedule === '') await deps.scheduler.remove(name);
+      else await deps.scheduler.define({ name, cron: schedule, jobType: 'retention.scheduled', payload: { projectId: project.id }, maxAttempts: 1 });
+    },
+  });
+  const retention = new RetentionService(policies, policyStore, deps.registry.meta, deps.identity, new KyselyGcStore(database), {
+    onEvents: deps.onEvents,
+    onFinished: (run, project) => deps.logger.info({ retention: { run: run.id, project: project.name, status: run.status, dryRun: run.dryRun, kept: run.kept, deleted: run.deleted } }, 'retention run finished'),
+  });
+  const requestRetention = async (project: ProjectRow, dryRun: boolean, triggeredBy: string) => {
+    const run = await retention.request(project, dryRun, triggeredBy);
+    await deps.runner.enqueue({ type: 'retention.run', payload: { runId: run.id }, orderingKey: `retention:${project.id}` });
+    return run;
+  };
+  deps.runner.register('retention.run', { maxAttempts: 1, backoff: () => 0, run: async (job) => void (await retention.execute(Number(job.payload.runId))) });
+  deps.runner.register('retention.scheduled', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async (job) => {
+      const project = await deps.identity.getProjectById(Number(job.payload.projectId));
+      if (project) await requestRetention(project, false, 'schedule');
+    },
+  });
+  return { gc, requestGc, policies, retention, requestRetention };
 }
 
 /** The collector as the server and `berth gc` make it: the same settings, store and safety floor. */

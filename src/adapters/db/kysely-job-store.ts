@@ -114,6 +114,10 @@ export class KyselyJobStore implements JobStore {
     return Number(result.numDeletedRows);
   }
 
+  async deleteSchedule(name: string): Promise<void> {
+    await this.db.deleteFrom('schedule').where('name', '=', name).execute();
+  }
+
   async upsertSchedule(schedule: Omit<ScheduleRow, 'lastRunAt'>): Promise<void> {
     await this.db
       .insertInto('schedule')

@@ -13,7 +13,7 @@ import type {
   TagRow,
   UploadRow,
 } from '../../ports/metadata-store.js';
-import { MissingReferencesError } from '../../ports/metadata-store.js';
+import { MissingReferencesError, TagMovedError } from '../../ports/metadata-store.js';
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
@@ -258,10 +258,15 @@ export class KyselyMetadataStore implements MetadataStore {
     return digests.filter((d) => !present.has(d));
   }
 
-  async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = [], pin?: string): Promise<void> {
+  async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = [], options: { pin?: string; tagMustNotMove?: boolean } = {}): Promise<void> {
+    const { pin } = options;
     await inTransaction(this.db, async (trx) => {
       // The repository row first, in every transaction that changes tags: one lock order, no deadlocks.
       if (tag !== undefined) await bumpTagVersion(trx, manifest.repositoryId);
+      if (tag !== undefined && options.tagMustNotMove) {
+        const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', manifest.repositoryId).where('name', '=', tag).executeTakeFirst();
+        if (current && current.manifest_digest !== manifest.digest) throw new TagMovedError(tag, current.manifest_digest as Digest);
+      }
       await this.holdReferences(trx, manifest);
       await trx
         .insertInto('blob')
@@ -498,6 +503,45 @@ export class KyselyMetadataStore implements MetadataStore {
     return rows.map((r) => ({ digest: r.child_digest as Digest, kind: r.kind, size: r.size ?? null }));
   }
 
+  async recordPulls(pulls: Array<{ repository: string; digest: Digest; at: number }>): Promise<void> {
+    if (pulls.length === 0) return;
+    const latest = new Map<string, { repository: string; digest: Digest; at: number }>();
+    for (const pull of pulls) {
+      const key = `${pull.repository}@${pull.digest}`;
+      if ((latest.get(key)?.at ?? -1) < pull.at) latest.set(key, pull);
+    }
+    await inTransaction(this.db, async (trx) => {
+      for (const pull of latest.values()) {
+        await trx
+          .updateTable('manifest')
+          .set({ pulled_at: pull.at })
+          .where('repository_id', '=', (eb) => eb.selectFrom('repository').select('id').where('name', '=', pull.repository))
+          .where('digest', '=', pull.digest)
+          .where((eb) => eb.or([eb('pulled_at', 'is', null), eb('pulled_at', '<', pull.at)]))
+          .execute();
+      }
+    });
+  }
+
+  async deleteManifestIfTagged(repositoryId: number, digest: Digest, tags: string[], events: OutboxEvent[] = []): Promise<boolean> {
+    return inTransaction(this.db, async (trx) => {
+      await this.lockRepository(trx, repositoryId);
+      if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
+      const now = (await trx.selectFrom('tag').select('name').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute()).map((t) => t.name).sort();
+      const expected = [...tags].sort();
+      if (now.length !== expected.length || now.some((t, i) => t !== expected[i])) return false;
+      if (now.length > 0) {
+        await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+        await bumpTagVersion(trx, repositoryId);
+      }
+      await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).where('parent_digest', '=', digest).execute();
+      const result = await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      const deleted = Number(result.numDeletedRows) > 0;
+      if (deleted) await insertEvents(trx, events, Date.now());
+      return deleted;
+    });
+  }
+
   async stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }> {
     const count = async (table: 'repository' | 'manifest' | 'upload') =>
       Number((await this.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
@@ -563,6 +607,7 @@ function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
     size: row.size,
     annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
     createdAt: row.created_at,
+    pulledAt: row.pulled_at === null ? null : Number(row.pulled_at),
   };
 }
 

@@ -138,6 +138,34 @@ async function lifecycleMigration(engine: Engine, db: Kysely<unknown>): Promise<
   await db.schema.createIndex('blob_touched').on('blob').column('touched_at').execute();
   await db.schema.alterTable('manifest').addColumn('touched_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
   await sql`UPDATE manifest SET touched_at = created_at`.execute(db);
+  // Last pulled (retention's "most recently pulled"), written in batches with the pull events.
+  await db.schema.alterTable('manifest').addColumn('pulled_at', 'bigint').execute();
+
+  // A project's retention policy and immutability rules (JSON), one row each.
+  await db.schema
+    .createTable('project_policy')
+    .addColumn('project_id', 'bigint', (c) => c.notNull().references('project.id').onDelete('cascade'))
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('value', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_by', 'text')
+    .addPrimaryKeyConstraint('project_policy_pk', ['project_id', 'name'])
+    .execute();
+
+  await idColumn(engine, db.schema.createTable('retention_run'))
+    .addColumn('project_id', 'bigint', (c) => c.notNull().references('project.id').onDelete('cascade'))
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('dry_run', 'integer', (c) => c.notNull())
+    .addColumn('triggered_by', 'text', (c) => c.notNull())
+    .addColumn('kept', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('deleted', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('report', 'text')
+    .addColumn('error', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('retention_run_project').on('retention_run').columns(['project_id', 'id']).execute();
 
   await db.schema
     .createTable('blob_pin')

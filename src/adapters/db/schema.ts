@@ -27,8 +27,35 @@ export interface Schema {
   blob_pin: BlobPinTable;
   gc_run: GcRunTable;
   lifecycle_lock: { name: string };
+  project_policy: ProjectPolicyTable;
+  retention_run: RetentionRunTable;
   rate_counter: RateCounterTable;
   system_setting: SystemSettingTable;
+}
+
+export interface ProjectPolicyTable {
+  project_id: number;
+  /** 'retention' or 'immutability'. */
+  name: string;
+  value: string;
+  updated_at: number;
+  updated_by: string | null;
+}
+
+export interface RetentionRunTable {
+  id: Generated<number>;
+  project_id: number;
+  status: string;
+  dry_run: number;
+  triggered_by: string;
+  kept: Generated<number>;
+  deleted: Generated<number>;
+  /** JSON: each artifact's decision (the first few thousand). */
+  report: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
 }
 
 /** Keeps a blob from being collected while an upload or manifest push writes its bytes. */
@@ -127,6 +154,8 @@ export interface ManifestTable {
   created_at: number;
   /** Last pushed (again): untagged manifests are collected only once this is older than the grace period. */
   touched_at: Generated<number>;
+  /** Last pulled (by GET), or null. */
+  pulled_at: number | null;
 }
 
 export interface ManifestReferenceTable {

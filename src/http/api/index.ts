@@ -10,6 +10,7 @@ import { webhookRoutes } from './webhook-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { settingsRoutes } from './settings-routes.js';
 import { gcRoutes } from './gc-routes.js';
+import { policyRoutes } from './policy-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -23,6 +24,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...systemRoutes(services),
     ...settingsRoutes(services),
     ...gcRoutes(services),
+    ...policyRoutes(services),
   ];
 }
 

@@ -37,6 +37,12 @@ export class Scheduler {
     await this.store.upsertSchedule({ name: schedule.name, cron: schedule.cron, jobType: schedule.jobType, payload: schedule.payload ?? {}, nextRunAt: nextRun(schedule.cron, now) });
   }
 
+  /** Stops a schedule (a project's retention schedule turned off). */
+  async remove(name: string): Promise<void> {
+    this.definitions.delete(name);
+    await this.store.deleteSchedule(name);
+  }
+
   start(): void {
     this.timer ??= setInterval(() => void this.tick().catch((err: unknown) => this.options.onError?.(err)), this.options.intervalMs);
     this.timer.unref();

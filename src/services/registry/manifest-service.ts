@@ -6,7 +6,7 @@ import { assertTag, isValidTag, projectOf } from '../../domain/names.js';
 import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
 import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
-import { MissingReferencesError, type ManifestRow, type MetadataStore, type RepositoryRow } from '../../ports/metadata-store.js';
+import { MissingReferencesError, TagMovedError, type ManifestRow, type MetadataStore, type RepositoryRow } from '../../ports/metadata-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import { TagCache } from './tag-cache.js';
@@ -26,7 +26,15 @@ export interface PushedManifest {
   subject?: Digest;
 }
 
+/** Rules a tag change must obey (immutability), asked by the service before it changes tags. */
+export interface ManifestGuard {
+  /** Describes the rule that makes `tag` of `repository` immutable, or undefined when none does. */
+  immutableTag(repository: string, tag: string): Promise<string | undefined>;
+}
+
 export interface ManifestOptions {
+  /** Immutability rules (docs/lifecycle.md); absent: every tag may move. */
+  guard?: ManifestGuard;
   maxManifestBytes: number;
   /** Records a pull event (pulls change nothing, so they are not written in a transaction). */
   recordPull?: (event: OutboxEvent) => void;
@@ -73,7 +81,7 @@ export class ManifestService {
     const manifest = parseManifest(body, contentType);
     await this.assertReferencesExist(repository, manifest);
 
-    await this.record(repository, digest, body, manifest, byDigest ? undefined : reference, [
+    await this.record(repositoryName, repository, digest, body, manifest, byDigest ? undefined : reference, [
       event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, mediaType: manifest.mediaType, size: body.length }),
     ]);
     this.remember(digest, body);
@@ -85,7 +93,8 @@ export class ManifestService {
    * pinned while it is written, so a collector deleting an old unreferenced copy of the same
    * digest cannot remove the bytes just written (docs/lifecycle.md, "Why a push always wins").
    */
-  private async record(repository: RepositoryRow, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
+  private async record(repositoryName: string, repository: RepositoryRow, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
+    const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
     const pin = randomUUID();
     await this.meta.pinBlob(digest, pin, this.now() + pinTtlMs);
     try {
@@ -108,11 +117,12 @@ export class ManifestService {
         tag,
         this.now(),
         events,
-        pin,
+        { pin, tagMustNotMove: immutable !== undefined },
       );
     } catch (err) {
       await this.meta.unpinBlob(digest, pin).catch(() => undefined);
       if (err instanceof MissingReferencesError) throw missingReferences(err.blobs, err.manifests);
+      if (err instanceof TagMovedError) throw immutableTag(repositoryName, err.tag, immutable!, 'moved');
       throw err;
     }
     this.options.onEvents?.();
@@ -140,6 +150,10 @@ export class ManifestService {
     const repository = await existingRepository(this.meta, repositoryName);
     const byDigest = tryParseDigest(reference);
     if (byDigest) {
+      for (const { name } of await this.meta.tagsOf(repository.id, byDigest.digest)) {
+        const rule = await this.options.guard?.immutableTag(repositoryName, name);
+        if (rule) throw immutableTag(repositoryName, name, rule, 'deleted with its manifest');
+      }
       const deleted = await this.meta.deleteManifest(repository.id, byDigest.digest, [event('delete', repositoryName, actor, { digest: byDigest.digest })]);
       if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { digest: byDigest.digest } });
       this.options.onEvents?.();
@@ -147,6 +161,8 @@ export class ManifestService {
     }
     if (reference.includes(':')) throw new BerthError('DIGEST_INVALID', { message: `invalid digest: ${reference.slice(0, 100)}` });
     assertTag(reference);
+    const rule = await this.options.guard?.immutableTag(repositoryName, reference);
+    if (rule) throw immutableTag(repositoryName, reference, rule, 'deleted');
     const tagged = await this.meta.getTaggedManifest(repository.id, reference);
     const deleted = await this.meta.deleteTag(repository.id, reference, [event('delete', repositoryName, actor, { tag: reference, digest: tagged?.digest })]);
     if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { tag: reference } });
@@ -167,7 +183,7 @@ export class ManifestService {
     const row = await this.resolve(repository, reference);
     const body = await this.bytes(row.digest);
     const manifest = parseManifest(body, row.mediaType);
-    await this.record(repository, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, mediaType: row.mediaType, size: row.size })]);
+    await this.record(repositoryName, repository, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, mediaType: row.mediaType, size: row.size })]);
     return row.digest;
   }
 
@@ -253,6 +269,14 @@ export class ManifestService {
     const missingManifests = await this.meta.missingManifests(repository.id, required.manifests);
     if (missingBlobs.length > 0 || missingManifests.length > 0) throw missingReferences(missingBlobs, missingManifests);
   }
+}
+
+/** OCI dist-spec DENIED, naming the tag and the rule (clients print the message). */
+function immutableTag(repository: string, tag: string, rule: string, change: 'moved' | 'deleted' | 'deleted with its manifest'): BerthError {
+  return new BerthError('DENIED', {
+    message: `tag ${tag} of ${repository} is immutable and cannot be ${change} (${rule})`,
+    detail: { repository, tag, rule },
+  });
 }
 
 function missingReferences(blobs: Digest[], manifests: Digest[]): BerthError {

@@ -3,7 +3,7 @@ import type { MetadataStore } from '../../ports/metadata-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { BlobService } from './blob-service.js';
 import { CatalogService } from './catalog-service.js';
-import { ManifestService } from './manifest-service.js';
+import { ManifestService, type ManifestGuard } from './manifest-service.js';
 import { TagCache } from './tag-cache.js';
 import { UploadService } from './upload-service.js';
 
@@ -17,6 +17,8 @@ export interface RegistryOptions {
   recordPull?: (event: OutboxEvent) => void;
   onEvents?: () => void;
   onBytesReceived?: (bytes: number) => void;
+  /** Immutability rules, asked before tags change. */
+  guard?: ManifestGuard;
 }
 
 /** The distribution protocol's use cases, with no HTTP in sight (shared/STYLE.md: the HTTP layer is an adapter). */
@@ -44,6 +46,7 @@ export class Registry {
       recordPull: options.recordPull,
       onEvents: options.onEvents,
       tags,
+      guard: options.guard,
     });
     this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize, tags });
   }
