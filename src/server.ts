@@ -169,8 +169,12 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     recordPull: (event) => pulls.add(event),
     onEvents: () => dispatcher.notify(),
     onBytesReceived: (bytes) => metrics.bytesReceived.inc(bytes),
-    // Immutability rules live with the lifecycle features, wired below.
-    guard: { immutableTag: (repository, tag) => lifecycle.policies.immutableTag(repository, tag) },
+    // Immutability rules and quotas live with the lifecycle features, wired below.
+    guard: {
+      immutableTag: (repository, tag) => lifecycle.policies.immutableTag(repository, tag),
+      quota: (repository) => lifecycle.quotas.limitsFor(repository),
+    },
+    admitBlob: (repository, size, digest) => lifecycle.quotas.admitBlob(repository, size, digest),
   });
 
   const identity = new KyselyIdentityStore(database);
@@ -179,7 +183,11 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     onError: (err) => logger.error({ err }, 'writing the audit log failed; entries are kept for the next attempt'),
   });
   const { ldap, oidc: oidcSettings } = config.auth;
-  const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation });
+  const newProjectQuota = () => {
+    const defaults = hardening.settings.quotaDefaults();
+    return { bytes: defaults.storageBytes, artifacts: defaults.artifacts };
+  };
+  const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation, newProjectQuota });
   // Settings changes reach other instances on the bus, and sibling workers through the cluster relay.
   let announceSettings = () => undefined as void;
   const hardening = await wireHardening(database, config, {
@@ -256,7 +264,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   });
   await tokens.init();
   const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange: onIdentityChange });
-  const projects = new ProjectService(identity, meta, { onChange: onIdentityChange });
+  const projects = new ProjectService(identity, meta, { onChange: onIdentityChange, newProjectQuota });
   const initialAdmin = await bootstrapIdentity(config, identity, onIdentityChange, logger);
   let listeningPort = config.server.port;
   const sender = new WebhookSender(webhookStore, eventStore, identity, hardening.outbound, {
@@ -292,6 +300,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     identity,
     project: (name) => authorizer.project(name),
     onPoliciesChange: () => announceSettings(),
+    onProjectChange: onIdentityChange,
     events: eventStore,
     runner,
     scheduler,

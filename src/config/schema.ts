@@ -38,6 +38,12 @@ export const outboundAllowSchema = z.strictObject({
   ) as Record<(typeof outboundFeatureNames)[number], z.ZodPrefault<z.ZodObject<{ allowCidrs: typeof cidrList }>>>),
 });
 
+/** The quota a new project gets (null: unlimited); the runtime settings, when set, replace the file's. */
+export const quotaDefaultsSchema = z.strictObject({
+  storageBytes: z.number().int().min(0).nullable().describe('Storage quota of a new project in bytes; null: unlimited.'),
+  artifacts: z.number().int().min(0).nullable().describe('Artifact (manifest) quota of a new project; null: unlimited.'),
+});
+
 /** Rate limits (Docker Hub style); the runtime settings, when an administrator set them, replace these as a whole. */
 export const rateLimitsSchema = z.strictObject({
   enabled: z
@@ -453,6 +459,18 @@ export const configSchema = z.strictObject({
             .min(1)
             .default(60)
             .describe('A run renews its lease with every batch; a run whose process died is taken over (or followed by a new run) once it runs out.'),
+        })
+        .prefault({}),
+      quota: z
+        .strictObject({
+          defaultStorageBytes: z
+            .number()
+            .int()
+            .min(0)
+            .nullable()
+            .default(null)
+            .describe('Storage quota a new project gets, in bytes; null: unlimited. Settings made in the console replace this.'),
+          defaultArtifacts: z.number().int().min(0).nullable().default(null).describe('Artifact (manifest) quota a new project gets; null: unlimited.'),
         })
         .prefault({}),
     })

@@ -1,4 +1,5 @@
 import type { ProjectRole, RobotAction } from '../domain/permissions.js';
+import type { QuotaLimits } from './metadata-store.js';
 
 export type UserSource = 'local' | 'ldap' | 'oidc';
 
@@ -53,6 +54,8 @@ export interface ProjectRow {
   createdBy: string | null;
   updatedAt: number;
   rateLimits: RateLimitOverrides;
+  /** Storage and artifact limits (null: unlimited). */
+  quota: QuotaLimits;
 }
 
 export type PrincipalType = 'user' | 'group';
@@ -138,10 +141,10 @@ export interface IdentityStore {
   removeUserFromGroup(userId: number, groupId: number): Promise<boolean>;
   groupIdsOf(userId: number): Promise<number[]>;
 
-  createProject(project: { name: string; public: boolean; createdBy: string | null }, now: number): Promise<ProjectRow>;
+  createProject(project: { name: string; public: boolean; createdBy: string | null; quota?: QuotaLimits }, now: number): Promise<ProjectRow>;
   getProject(name: string): Promise<ProjectRow | undefined>;
   getProjectById(id: number): Promise<ProjectRow | undefined>;
-  updateProject(id: number, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides> }, now: number): Promise<ProjectRow | undefined>;
+  updateProject(id: number, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides>; quota?: Partial<QuotaLimits> }, now: number): Promise<ProjectRow | undefined>;
   deleteProject(id: number): Promise<boolean>;
   /** Projects, optionally only those public or with the given member principals. */
   listProjects(query: ListQuery, visibleTo?: { userId: number; groupIds: number[] }): Promise<ListResult<ProjectRow>>;

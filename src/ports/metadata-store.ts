@@ -133,9 +133,17 @@ export interface MetadataStore {
    * transaction, holding them against garbage collection: MissingReferencesError when one is
    * not (or no longer) there. `pin` is the token the content was pinned with (removed here).
    * With `tagMustNotMove`, an existing `tag` pointing at another manifest is a TagMovedError
-   * (an immutable tag), checked in the same transaction.
+   * (an immutable tag), checked in the same transaction. A new manifest is counted in its
+   * project's usage; with `quota`, one that takes storage or artifacts beyond a limit is a
+   * QuotaExceededError, and reaching 80% or 100% of one adds a `quota` event.
    */
-  putManifest(manifest: NewManifest, tag: string | undefined, now: number, events?: OutboxEvent[], options?: { pin?: string; tagMustNotMove?: boolean }): Promise<void>;
+  putManifest(
+    manifest: NewManifest,
+    tag: string | undefined,
+    now: number,
+    events?: OutboxEvent[],
+    options?: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits },
+  ): Promise<void>;
   /** Deletes the manifest, its tags and its references; false when it did not exist. */
   deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;
   deleteTag(repositoryId: number, tag: string, events?: OutboxEvent[]): Promise<boolean>;
@@ -161,6 +169,11 @@ export interface MetadataStore {
    */
   deleteManifestIfTagged(repositoryId: number, digest: Digest, tags: string[], events?: OutboxEvent[]): Promise<boolean>;
 
+  /** Projects' usage (projects with nothing stored are absent). */
+  projectUsage(projects: string[]): Promise<Map<string, ProjectUsage>>;
+  /** Whether the project's usage counts `digest` already (storing it again adds nothing). */
+  projectHasBlob(project: string, digest: Digest): Promise<boolean>;
+
   /** Totals for metrics: repositories, manifests, blobs and their bytes, open upload sessions. */
   stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }>;
 
@@ -180,6 +193,14 @@ export class MissingReferencesError extends Error {
   }
 }
 
+/** The repository a write named was deleted while the write ran (a concurrent repository delete). */
+export class RepositoryGoneError extends Error {
+  constructor(readonly repositoryId: number) {
+    super(`repository ${repositoryId} was deleted during this write`);
+    this.name = 'RepositoryGoneError';
+  }
+}
+
 /** putManifest would have moved a tag that must not move (immutable). */
 export class TagMovedError extends Error {
   constructor(
@@ -188,5 +209,31 @@ export class TagMovedError extends Error {
   ) {
     super(`tag ${tag} points at ${current}`);
     this.name = 'TagMovedError';
+  }
+}
+
+/** A project's limits; null: unlimited. */
+export interface QuotaLimits {
+  bytes: number | null;
+  artifacts: number | null;
+}
+
+/** What a project stores: bytes (each digest once) and artifacts (manifests). */
+export interface ProjectUsage {
+  bytes: number;
+  artifacts: number;
+}
+
+/** putManifest would have taken a project beyond a limit of its quota. */
+export class QuotaExceededError extends Error {
+  constructor(
+    readonly project: string,
+    readonly kind: 'storage' | 'artifacts',
+    readonly used: number,
+    readonly adding: number,
+    readonly limit: number,
+  ) {
+    super(`project ${project} ${kind} quota: ${used} used + ${adding} > ${limit}`);
+    this.name = 'QuotaExceededError';
   }
 }

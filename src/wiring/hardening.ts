@@ -40,7 +40,11 @@ export interface HardeningDependencies {
  */
 export async function wireHardening(database: Database, config: ResolvedConfig, deps: HardeningDependencies): Promise<Hardening> {
   const settings = new SystemSettings(new KyselySettingsStore(database), {
-    file: { outbound: config.outbound, rateLimits: config.rateLimits },
+    file: {
+      outbound: config.outbound,
+      rateLimits: config.rateLimits,
+      quotaDefaults: { storageBytes: config.lifecycle.quota.defaultStorageBytes, artifacts: config.lifecycle.quota.defaultArtifacts },
+    },
     onChange: deps.onSettingsChange,
   });
   await settings.reload();

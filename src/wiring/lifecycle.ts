@@ -9,7 +9,7 @@ import type { EventStore } from '../ports/event-store.js';
 import type { GcOptions, GcRunRow } from '../ports/gc-store.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
-import { GarbageCollector, ProjectPolicies, RetentionService, type Lifecycle } from '../services/lifecycle/index.js';
+import { GarbageCollector, ProjectPolicies, QuotaService, RetentionService, type Lifecycle } from '../services/lifecycle/index.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import type { IdentityStore, ProjectRow } from '../ports/identity-store.js';
 import type { GarbageCollectorOptions } from '../services/lifecycle/garbage-collector.js';
@@ -22,6 +22,8 @@ export interface LifecycleDependencies {
   project: (name: string) => Promise<ProjectRow | undefined>;
   /** Tells other processes that project policies changed. */
   onPoliciesChange: () => void;
+  /** Drops cached project rows here and elsewhere (a project's quota changed). */
+  onProjectChange: () => void;
   store: BlobStore;
   events: EventStore;
   runner: JobRunner;
@@ -111,7 +113,8 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
       if (project) await requestRetention(project, false, 'schedule');
     },
   });
-  return { gc, requestGc, policies, retention, requestRetention };
+  const quotas = new QuotaService(deps.identity, deps.registry.meta, { project: deps.project, onChange: deps.onProjectChange });
+  return { gc, requestGc, policies, retention, requestRetention, quotas };
 }
 
 /** The collector as the server and `berth gc` make it: the same settings, store and safety floor. */

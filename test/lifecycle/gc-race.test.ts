@@ -3,21 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineMatrix, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { ApiClient } from '../helpers/api.js';
 import { checkConsistency } from '../helpers/consistency.js';
+import { prng, testSeed } from '../helpers/prng.js';
 import { OCI_MANIFEST, RegistryClient, imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 
 const engines = await engineMatrix();
-
-/** mulberry32: a small seeded PRNG, so a failing interleaving of operations can be named and replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const repositories = ['race/a', 'race/b', 'race/c'];
 const tags = ['t1', 't2', 't3', 't4'];
@@ -39,7 +28,7 @@ for (const { engine, skip } of engines) {
     });
 
     it('never loses a blob a tag needs, and no push fails, over many rounds', async () => {
-      const seed = Number(process.env.BERTH_TEST_SEED ?? randomBytes(4).readUInt32LE());
+      const seed = testSeed();
       console.log(`gc race on ${engine}: seed ${seed} (BERTH_TEST_SEED=${seed} replays it)`);
       const random = prng(seed);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;

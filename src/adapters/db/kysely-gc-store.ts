@@ -18,6 +18,7 @@ import { maxManifestPasses } from '../../ports/gc-store.js';
 import type { Database } from './connect.js';
 import { inTransaction } from './transaction.js';
 import { insertEvents } from './kysely-metadata-store.js';
+import { countOut } from './project-usage.js';
 import type { GcRunTable, Schema } from './schema.js';
 
 /**
@@ -62,6 +63,7 @@ export class KyselyGcStore implements GcStore {
         .where((eb) => collectableManifest(eb, before, untagged))
         .executeTakeFirst();
       if (!still) return false;
+      await countOut(trx, this.engine, candidate.repositoryId, [candidate.digest]);
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', candidate.repositoryId).where('parent_digest', '=', candidate.digest).execute();
       await trx.deleteFrom('manifest').where('repository_id', '=', candidate.repositoryId).where('digest', '=', candidate.digest).execute();
       await insertEvents(trx, events, Date.now());

@@ -18,6 +18,7 @@ import type {
   LimitOverride,
   RateLimitOverrides,
 } from '../../ports/identity-store.js';
+import type { QuotaLimits } from '../../ports/metadata-store.js';
 import type { Database } from './connect.js';
 import { likeContains } from './like.js';
 import type { Engine } from './migrations.js';
@@ -196,10 +197,18 @@ export class KyselyIdentityStore implements IdentityStore {
 
   // --- projects ----------------------------------------------------------------------------
 
-  async createProject(project: { name: string; public: boolean; createdBy: string | null }, now: number): Promise<ProjectRow> {
+  async createProject(project: { name: string; public: boolean; createdBy: string | null; quota?: QuotaLimits }, now: number): Promise<ProjectRow> {
     const row = await this.db
       .insertInto('project')
-      .values({ name: project.name, public: project.public ? 1 : 0, created_at: now, created_by: project.createdBy, updated_at: now })
+      .values({
+        name: project.name,
+        public: project.public ? 1 : 0,
+        created_at: now,
+        created_by: project.createdBy,
+        updated_at: now,
+        quota_bytes: project.quota?.bytes ?? null,
+        quota_artifacts: project.quota?.artifacts ?? null,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     return toProject(row);
@@ -215,9 +224,11 @@ export class KyselyIdentityStore implements IdentityStore {
     return row && toProject(row);
   }
 
-  async updateProject(id: number, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides> }, now: number): Promise<ProjectRow | undefined> {
+  async updateProject(id: number, patch: { public?: boolean; rateLimits?: Partial<RateLimitOverrides>; quota?: Partial<QuotaLimits> }, now: number): Promise<ProjectRow | undefined> {
     const values: Updateable<ProjectTable> = { updated_at: now, ...limitColumns(patch.rateLimits) };
     if (patch.public !== undefined) values.public = patch.public ? 1 : 0;
+    if (patch.quota?.bytes !== undefined) values.quota_bytes = patch.quota.bytes;
+    if (patch.quota?.artifacts !== undefined) values.quota_artifacts = patch.quota.artifacts;
     const row = await this.db.updateTable('project').set(values).where('id', '=', id).returningAll().executeTakeFirst();
     return row && toProject(row);
   }
@@ -497,6 +508,7 @@ function toProject(row: Selectable<ProjectTable>): ProjectRow {
     createdBy: row.created_by,
     updatedAt: row.updated_at,
     rateLimits: { pull: toLimit(row.pull_limit), api: toLimit(row.api_limit) },
+    quota: { bytes: row.quota_bytes === null ? null : Number(row.quota_bytes), artifacts: row.quota_artifacts === null ? null : Number(row.quota_artifacts) },
   };
 }
 

@@ -13,12 +13,13 @@ import type {
   TagRow,
   UploadRow,
 } from '../../ports/metadata-store.js';
-import { MissingReferencesError, TagMovedError } from '../../ports/metadata-store.js';
+import { MissingReferencesError, RepositoryGoneError, TagMovedError, type ProjectUsage, type QuotaLimits } from '../../ports/metadata-store.js';
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
-import { inTransaction } from './transaction.js';
+import { inTransaction, isForeignKeyViolation } from './transaction.js';
 import { likeContains } from './like.js';
+import { countIn, countOut } from './project-usage.js';
 
 /** SQLite's default limit on bound parameters is far higher; PostgreSQL's is 65535. Stay well below. */
 const inListChunk = 500;
@@ -110,7 +111,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async mountBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
-    return inTransaction(this.db, async (trx) => {
+    return onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
       const now = this.now();
       // Touching takes the row lock and fails for a blob being deleted.
       const blob = await trx
@@ -123,7 +124,7 @@ export class KyselyMetadataStore implements MetadataStore {
       if (!blob) return undefined;
       await linkNow(trx, repositoryId, digest, now);
       return { digest: blob.digest as Digest, size: blob.size };
-    });
+    }));
   }
 
   async pinBlob(digest: Digest, token: string, until: number): Promise<void> {
@@ -144,15 +145,17 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repositoryId: number, blob: BlobRow): Promise<void> {
-    await inTransaction(this.db, async (trx) => {
-      const now = this.now();
-      await trx
-        .insertInto('blob')
-        .values({ digest: blob.digest, size: blob.size, created_at: now, touched_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }))
-        .execute();
-      await linkNow(trx, repositoryId, blob.digest, now);
-    });
+    await onRepository(repositoryId, () =>
+      inTransaction(this.db, async (trx) => {
+        const now = this.now();
+        await trx
+          .insertInto('blob')
+          .values({ digest: blob.digest, size: blob.size, created_at: now, touched_at: now })
+          .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now }))
+          .execute();
+        await linkNow(trx, repositoryId, blob.digest, now);
+      }),
+    );
   }
 
   async unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean> {
@@ -169,16 +172,18 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async createUpload(upload: UploadRow): Promise<void> {
-    await this.db
-      .insertInto('upload')
-      .values({
-        id: upload.id,
-        repository_id: upload.repositoryId,
-        received: upload.offset,
-        started_at: upload.startedAt,
-        updated_at: upload.updatedAt,
-      })
-      .execute();
+    await onRepository(upload.repositoryId, () =>
+      this.db
+        .insertInto('upload')
+        .values({
+          id: upload.id,
+          repository_id: upload.repositoryId,
+          received: upload.offset,
+          started_at: upload.startedAt,
+          updated_at: upload.updatedAt,
+        })
+        .execute(),
+    );
   }
 
   async getUpload(id: string): Promise<UploadRow | undefined> {
@@ -202,8 +207,12 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async completeUpload(id: string, repositoryId: number, blob: BlobRow): Promise<void> {
-    await inTransaction(this.db, async (trx) => {
+    const linked = await inTransaction(this.db, async (trx) => {
       const now = this.now();
+      // Held until commit, so a repository delete waits for this link (and then removes it) or
+      // ran before: then the blob is recorded unlinked, for the collector, and never orphaned.
+      const exists = trx.selectFrom('repository').select('id').where('id', '=', repositoryId);
+      const repository = await (this.engine === 'postgres' ? exists.forKeyShare() : exists).executeTakeFirst();
       // The bytes were just written under the upload's pin, so the row is live (again).
       await trx
         .insertInto('blob')
@@ -211,9 +220,11 @@ export class KyselyMetadataStore implements MetadataStore {
         .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0 }))
         .execute();
       await trx.deleteFrom('blob_pin').where('digest', '=', blob.digest).where('token', '=', id).execute();
-      await linkNow(trx, repositoryId, blob.digest, now);
+      if (repository) await linkNow(trx, repositoryId, blob.digest, now);
       await trx.deleteFrom('upload').where('id', '=', id).execute();
+      return repository !== undefined;
     });
+    if (!linked) throw new RepositoryGoneError(repositoryId);
   }
 
   async staleUploads(before: number, limit: number): Promise<UploadRow[]> {
@@ -258,9 +269,15 @@ export class KyselyMetadataStore implements MetadataStore {
     return digests.filter((d) => !present.has(d));
   }
 
-  async putManifest(manifest: NewManifest, tag: string | undefined, now: number, events: OutboxEvent[] = [], options: { pin?: string; tagMustNotMove?: boolean } = {}): Promise<void> {
+  async putManifest(
+    manifest: NewManifest,
+    tag: string | undefined,
+    now: number,
+    events: OutboxEvent[] = [],
+    options: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits } = {},
+  ): Promise<void> {
     const { pin } = options;
-    await inTransaction(this.db, async (trx) => {
+    await onRepository(manifest.repositoryId, () => inTransaction(this.db, async (trx) => {
       // The repository row first, in every transaction that changes tags: one lock order, no deadlocks.
       if (tag !== undefined) await bumpTagVersion(trx, manifest.repositoryId);
       if (tag !== undefined && options.tagMustNotMove) {
@@ -310,6 +327,9 @@ export class KyselyMetadataStore implements MetadataStore {
             .execute();
         }
       }
+      // Last, as every change of usage takes the project's usage row last: one lock order.
+      const written = [...events];
+      if (isNew) await countIn(trx, this.engine, manifest.repositoryId, [manifest.digest], options.quota, written);
       if (tag !== undefined) {
         await trx
           .insertInto('tag')
@@ -317,8 +337,13 @@ export class KyselyMetadataStore implements MetadataStore {
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: manifest.digest, updated_at: now }))
           .execute();
       }
-      await insertEvents(trx, events, now);
-    });
+      await insertEvents(trx, written, now);
+    }));
+  }
+
+  /** The repository row's lock, taken first by every transaction that changes tags (PostgreSQL; SQLite orders writers already). */
+  private async lockRepository(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
+    if (this.engine === 'postgres') await trx.selectFrom('repository').select('id').where('id', '=', repositoryId).forUpdate().execute();
   }
 
   /**
@@ -326,11 +351,6 @@ export class KyselyMetadataStore implements MetadataStore {
    * not being deleted, every referenced manifest is in it; each row held (shared lock) so the
    * collector cannot mark it until this commits, and sees the new reference when it does.
    */
-  /** The repository row's lock, taken first by every transaction that changes tags (PostgreSQL; SQLite orders writers already). */
-  private async lockRepository(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
-    if (this.engine === 'postgres') await trx.selectFrom('repository').select('id').where('id', '=', repositoryId).forUpdate().execute();
-  }
-
   private async holdReferences(trx: Transaction<Schema>, manifest: NewManifest): Promise<void> {
     const blobs = [...new Set(manifest.references.filter((r) => r.kind === 'blob').map((r) => r.digest))].sort();
     const manifests = [...new Set(manifest.references.filter((r) => r.kind === 'manifest').map((r) => r.digest))].sort();
@@ -352,6 +372,7 @@ export class KyselyMetadataStore implements MetadataStore {
       if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
       const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
       if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
+      await countOut(trx, this.engine, repositoryId, [digest]);
       await trx
         .deleteFrom('manifest_reference')
         .where('repository_id', '=', repositoryId)
@@ -454,6 +475,7 @@ export class KyselyMetadataStore implements MetadataStore {
         await trx.selectFrom('repository_blob').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').forUpdate().execute();
       }
       await insertEvents(trx, events, Date.now());
+      await countOut(trx, this.engine, repositoryId, 'all');
       await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).execute();
@@ -534,12 +556,26 @@ export class KyselyMetadataStore implements MetadataStore {
         await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
         await bumpTagVersion(trx, repositoryId);
       }
+      await countOut(trx, this.engine, repositoryId, [digest]);
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).where('parent_digest', '=', digest).execute();
       const result = await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
       const deleted = Number(result.numDeletedRows) > 0;
       if (deleted) await insertEvents(trx, events, Date.now());
       return deleted;
     });
+  }
+
+  async projectUsage(projects: string[]): Promise<Map<string, ProjectUsage>> {
+    const usage = new Map<string, ProjectUsage>();
+    for (const chunk of chunks(projects)) {
+      const rows = await this.db.selectFrom('project_usage').select(['project', 'bytes', 'artifacts']).where('project', 'in', chunk).execute();
+      for (const r of rows) usage.set(r.project, { bytes: Number(r.bytes), artifacts: Number(r.artifacts) });
+    }
+    return usage;
+  }
+
+  async projectHasBlob(project: string, digest: Digest): Promise<boolean> {
+    return (await this.db.selectFrom('project_blob').select('digest').where('project', '=', project).where('digest', '=', digest).executeTakeFirst()) !== undefined;
   }
 
   async stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }> {
@@ -564,6 +600,15 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+}
+
+/** Runs a write that inserts rows of a repository; RepositoryGoneError when a concurrent delete removed the repository first. */
+async function onRepository<T>(repositoryId: number, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    throw isForeignKeyViolation(err) ? new RepositoryGoneError(repositoryId) : err;
   }
 }
 

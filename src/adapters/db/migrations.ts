@@ -167,6 +167,29 @@ async function lifecycleMigration(engine: Engine, db: Kysely<unknown>): Promise<
     .execute();
   await db.schema.createIndex('retention_run_project').on('retention_run').columns(['project_id', 'id']).execute();
 
+  // Quotas: a project's own limits (null: unlimited), and its usage kept exact in the
+  // transactions that add and remove manifests. Usage is keyed by the project's name (the first
+  // path component), so it holds for repositories whatever their project row. A blob counts once
+  // per project however many of its manifests use it (as Harbor counts).
+  await db.schema.alterTable('project').addColumn('quota_bytes', 'bigint').execute();
+  await db.schema.alterTable('project').addColumn('quota_artifacts', 'bigint').execute();
+  await db.schema
+    .createTable('project_blob')
+    .addColumn('project', 'text', (c) => c.notNull())
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('refs', 'bigint', (c) => c.notNull())
+    .addColumn('size', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('project_blob_pk', ['project', 'digest'])
+    .execute();
+  await db.schema
+    .createTable('project_usage')
+    .addColumn('project', 'text', (c) => c.primaryKey())
+    .addColumn('bytes', 'bigint', (c) => c.notNull())
+    .addColumn('artifacts', 'bigint', (c) => c.notNull())
+    .execute();
+  // What is stored already counts from now on.
+  await recountAllUsage(db, engine);
+
   await db.schema
     .createTable('blob_pin')
     .addColumn('digest', 'text', (c) => c.notNull())
@@ -418,6 +441,32 @@ async function eventsMigration(engine: Engine, db: Kysely<unknown>): Promise<voi
     .addColumn('next_run_at', 'bigint', (c) => c.notNull())
     .addColumn('last_run_at', 'bigint')
     .execute();
+}
+
+/**
+ * Rebuilds project_blob and project_usage from the manifests: the migration's backfill, and the
+ * from-scratch recount tests compare the maintained figures with.
+ */
+export async function recountAllUsage(db: Kysely<unknown>, engine: Engine): Promise<void> {
+  const project = engine === 'postgres' ? sql`split_part(repo.name, '/', 1)` : sql`CASE WHEN instr(repo.name, '/') > 0 THEN substr(repo.name, 1, instr(repo.name, '/') - 1) ELSE repo.name END`;
+  await sql`DELETE FROM project_blob`.execute(db);
+  await sql`DELETE FROM project_usage`.execute(db);
+  // Every digest a project's manifests are or reference, with how many times.
+  await sql`
+    INSERT INTO project_blob (project, digest, refs, size)
+    SELECT ${project}, x.digest, COUNT(*), MAX(b.size)
+    FROM (
+      SELECT m.repository_id, m.digest FROM manifest m
+      UNION ALL
+      SELECT r.repository_id, r.child_digest FROM manifest_reference r
+    ) x
+    JOIN repository repo ON repo.id = x.repository_id
+    JOIN blob b ON b.digest = x.digest
+    GROUP BY ${project}, x.digest`.execute(db);
+  await sql`
+    INSERT INTO project_usage (project, bytes, artifacts)
+    SELECT p.project, COALESCE((SELECT SUM(pb.size) FROM project_blob pb WHERE pb.project = p.project), 0), p.artifacts
+    FROM (SELECT ${project} AS project, COUNT(*) AS artifacts FROM manifest m JOIN repository repo ON repo.id = m.repository_id GROUP BY ${project}) p`.execute(db);
 }
 
 export function migrationProvider(engine: Engine): MigrationProvider {

@@ -28,6 +28,8 @@ export interface Schema {
   gc_run: GcRunTable;
   lifecycle_lock: { name: string };
   project_policy: ProjectPolicyTable;
+  project_blob: { project: string; digest: string; refs: number; size: number };
+  project_usage: { project: string; bytes: number; artifacts: number };
   retention_run: RetentionRunTable;
   rate_counter: RateCounterTable;
   system_setting: SystemSettingTable;
@@ -212,6 +214,9 @@ export interface ProjectTable {
   updated_at: number;
   pull_limit: number | null;
   api_limit: number | null;
+  /** null: unlimited. */
+  quota_bytes: number | null;
+  quota_artifacts: number | null;
 }
 
 export interface ProjectMemberTable {

@@ -21,3 +21,9 @@ export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transacti
     }
   }
 }
+
+/** PostgreSQL's foreign_key_violation or SQLite's SQLITE_CONSTRAINT_FOREIGNKEY: a row refers to one another transaction deleted. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}

@@ -11,6 +11,7 @@ import { jobRoutes } from './job-routes.js';
 import { settingsRoutes } from './settings-routes.js';
 import { gcRoutes } from './gc-routes.js';
 import { policyRoutes } from './policy-routes.js';
+import { quotaRoutes } from './quota-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -25,6 +26,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...settingsRoutes(services),
     ...gcRoutes(services),
     ...policyRoutes(services),
+    ...quotaRoutes(services),
   ];
 }
 

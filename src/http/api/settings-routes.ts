@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { outboundAllowSchema, rateLimitsSchema } from '../../config/schema.js';
+import { outboundAllowSchema, quotaDefaultsSchema, rateLimitsSchema } from '../../config/schema.js';
 import { route, type AnyRoute } from './api-route.js';
 import { projectSchema, projectView, rateLimitOverridesSchema, robotSchema, robotView } from './schemas.js';
 import type { ApiServices } from './services.js';
@@ -9,6 +9,8 @@ const settingsSchema = z.object({
   outboundFromFile: outboundAllowSchema.describe('Allowlists of the config file (change them there).'),
   rateLimits: rateLimitsSchema.describe('The rate limits in force.'),
   rateLimitsFrom: z.enum(['file', 'settings']).describe('Whether the rate limits come from the config file or were set here.'),
+  quotaDefaults: quotaDefaultsSchema.describe('The quota a new project gets.'),
+  quotaDefaultsFrom: z.enum(['file', 'settings']).describe('Whether the default quota comes from the config file or was set here.'),
 });
 
 /** System settings changed at run time, and the rate limits of single projects and robots. */
@@ -17,7 +19,7 @@ export function settingsRoutes(s: ApiServices): AnyRoute[] {
     route({
       method: 'GET',
       path: '/system/settings',
-      summary: 'Settings an administrator changes while Berth runs: outbound allowlists and rate limits',
+      summary: 'Settings an administrator changes while Berth runs: outbound allowlists, rate limits, default quota',
       tag: 'system',
       auth: 'admin',
       response: settingsSchema,
@@ -26,10 +28,10 @@ export function settingsRoutes(s: ApiServices): AnyRoute[] {
     route({
       method: 'PATCH',
       path: '/system/settings',
-      summary: 'Change the outbound allowlists (replaced as a whole) or the rate limits (null returns to the config file)',
+      summary: 'Change the outbound allowlists (replaced as a whole), the rate limits or the default quota of new projects (null returns to the config file)',
       tag: 'system',
       auth: 'admin',
-      body: z.strictObject({ outbound: outboundAllowSchema.optional(), rateLimits: rateLimitsSchema.nullable().optional() }),
+      body: z.strictObject({ outbound: outboundAllowSchema.optional(), rateLimits: rateLimitsSchema.nullable().optional(), quotaDefaults: quotaDefaultsSchema.nullable().optional() }),
       response: settingsSchema,
       audit: { action: 'settings.update', resourceType: 'system', resource: ({ body }) => Object.keys(body).join(',') },
       handler: async ({ body, principal }) => s.settings.update(body, principal.kind === 'anonymous' ? 'anonymous' : principal.name),

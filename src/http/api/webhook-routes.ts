@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { eventTypes } from '../../ports/event-store.js';
+import { eventTypes, systemEventTypes } from '../../ports/event-store.js';
 import type { DeliveryRow, WebhookRow } from '../../ports/webhook-store.js';
 import { listOf, route, type AnyRoute } from './api-route.js';
 import type { ApiServices } from './services.js';
 
 const params = z.object({ project: z.string().min(1).max(255) });
 const idParams = params.extend({ id: z.coerce.number().int().positive() });
-const publicEventTypes = eventTypes.filter((t) => t !== 'test') as ['push', 'pull', 'delete', 'tag'];
+const publicEventTypes = eventTypes.filter((t) => !systemEventTypes.includes(t)) as ['push', 'pull', 'delete', 'tag', 'quota'];
 
 const webhookInput = z.object({
   name: z.string().min(1).max(100),

@@ -105,7 +105,7 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
         }
         const digest = single(query.digest);
         if (digest !== undefined && mount === undefined) {
-          const stored = await registry.uploads.pushMonolithic(name, digest, req.raw);
+          const stored = await registry.uploads.pushMonolithic(name, digest, req.raw, declaredLength(req));
           return blobCreated(reply, name, stored);
         }
         const upload = await registry.uploads.start(name);
@@ -120,14 +120,14 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
       },
       PATCH: async (req, reply, route) => {
         const { name, id } = route as Extract<V2Route, { kind: 'upload' }>;
-        const upload = await registry.uploads.append(name, id, { body: req.raw, range: contentRange(req) });
+        const upload = await registry.uploads.append(name, id, { body: req.raw, range: contentRange(req), length: declaredLength(req) });
         return uploadAccepted(reply, name, id, upload.offset);
       },
       PUT: async (req, reply, route) => {
         const { name, id } = route as Extract<V2Route, { kind: 'upload' }>;
         const digest = single((req.query as Query).digest);
         if (digest === undefined) throw new BerthError('DIGEST_INVALID', { message: 'the digest query parameter is required to finish an upload' });
-        const chunk = hasBody(req) ? { body: req.raw, range: contentRange(req) } : undefined;
+        const chunk = hasBody(req) ? { body: req.raw, range: contentRange(req), length: declaredLength(req) } : undefined;
         const stored = await registry.uploads.complete(name, id, digest, chunk);
         return blobCreated(reply, name, stored);
       },
@@ -280,6 +280,13 @@ function hasBody(req: FastifyRequest): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return Number(length) > 0;
   return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The body's length when the client declared it (Content-Length; not with chunked transfer encoding). */
+function declaredLength(req: FastifyRequest): number | undefined {
+  const header = req.headers['content-length'];
+  if (header === undefined || req.headers['transfer-encoding'] !== undefined || !/^\d{1,15}$/.test(header)) return undefined;
+  return Number(header);
 }
 
 /** `Content-Range: <start>-<end>` on a chunk (OCI dist-spec), tolerating a `bytes ` prefix. */

@@ -8,6 +8,7 @@ import {
   type ProjectRole,
 } from '../../domain/permissions.js';
 import type { IdentityStore, ProjectRow } from '../../ports/identity-store.js';
+import type { QuotaLimits } from '../../ports/metadata-store.js';
 import { staleIfErrorMs } from '../identity/authenticator.js';
 import type { Principal } from '../identity/principal.js';
 
@@ -16,6 +17,8 @@ export type RepositoryAction = 'pull' | 'push' | 'delete';
 export interface AuthorizerOptions {
   /** Who may create projects (and so push into a project that does not exist yet). */
   projectCreation: 'everyone' | 'admin';
+  /** The quota a project created by a first push gets (the system default). */
+  newProjectQuota?: () => QuotaLimits;
   now?: () => number;
 }
 
@@ -159,7 +162,7 @@ export class Authorizer {
     if (!this.canCreateProject(principal) || principal.kind !== 'user') throw denial(principal, `project ${projectName} does not exist`);
     const now = this.now();
     try {
-      const project = await this.identity.createProject({ name: projectName, public: false, createdBy: principal.name }, now);
+      const project = await this.identity.createProject({ name: projectName, public: false, createdBy: principal.name, quota: this.options.newProjectQuota?.() }, now);
       await this.identity.addMember({ projectId: project.id, principalType: 'user', principalId: principal.id, role: 'admin' }, now);
     } catch (err) {
       // Another push created it at the same moment: that is fine.

@@ -4,10 +4,12 @@ import type { RetentionRunRow } from '../../ports/policy-store.js';
 import type { GarbageCollector } from './garbage-collector.js';
 import type { ProjectPolicies } from './policies.js';
 import type { RetentionService } from './retention.js';
+import type { QuotaService } from './quotas.js';
 
 export { GarbageCollector } from './garbage-collector.js';
 export { ProjectPolicies, type RetentionPolicy } from './policies.js';
 export { RetentionService } from './retention.js';
+export { QuotaService, type ProjectQuota } from './quotas.js';
 
 /** Storage lifecycle as the API and console use it (docs/lifecycle.md). */
 export interface Lifecycle {
@@ -18,4 +20,5 @@ export interface Lifecycle {
   retention: RetentionService;
   /** Queues a retention run (or dry run) of the project and its job. */
   requestRetention(project: ProjectRow, dryRun: boolean, triggeredBy: string): Promise<RetentionRunRow>;
+  quotas: QuotaService;
 }

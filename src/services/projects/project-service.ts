@@ -2,11 +2,13 @@ import { BerthError } from '../../domain/errors.js';
 import { isValidRepositoryName } from '../../domain/names.js';
 import type { ProjectRole } from '../../domain/permissions.js';
 import type { IdentityStore, ListQuery, ListResult, MemberRow, PrincipalType, ProjectRow, RateLimitOverrides } from '../../ports/identity-store.js';
-import type { MetadataStore } from '../../ports/metadata-store.js';
+import type { MetadataStore, QuotaLimits } from '../../ports/metadata-store.js';
 import type { Principal } from '../identity/principal.js';
 
 export interface ProjectServiceOptions {
   onChange: () => void;
+  /** The quota a new project gets (the system default). */
+  newProjectQuota?: () => QuotaLimits;
   now?: () => number;
 }
 
@@ -30,7 +32,7 @@ export class ProjectService {
     }
     if (await this.identity.getProject(name)) throw new BerthError('CONFLICT', { message: `project ${name} already exists` });
     const createdBy = creator.kind === 'anonymous' ? null : creator.name;
-    const project = await this.identity.createProject({ name, public: isPublic, createdBy }, this.now());
+    const project = await this.identity.createProject({ name, public: isPublic, createdBy, quota: this.options.newProjectQuota?.() }, this.now());
     if (creator.kind === 'user' && !creator.isAdmin) {
       await this.identity.addMember({ projectId: project.id, principalType: 'user', principalId: creator.id, role: 'admin' }, this.now());
     }

@@ -2,15 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { buffer as readAll } from 'node:stream/consumers';
 import { BerthError } from '../../domain/errors.js';
 import { digestOf, tryParseDigest, type Digest } from '../../domain/digest.js';
-import { assertTag, isValidTag, projectOf } from '../../domain/names.js';
+import { assertRepositoryName, assertTag, isValidTag, projectOf } from '../../domain/names.js';
 import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
 import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
-import { MissingReferencesError, TagMovedError, type ManifestRow, type MetadataStore, type RepositoryRow } from '../../ports/metadata-store.js';
+import { MissingReferencesError, QuotaExceededError, TagMovedError, type ManifestRow, type MetadataStore, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
+import { quotaExceeded } from '../../domain/quota.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import { TagCache } from './tag-cache.js';
-import { existingRepository, writableRepository } from './repositories.js';
+import { existingRepository, onWritableRepository } from './repositories.js';
 import { pinTtlMs } from './upload-service.js';
 
 export interface ManifestContent {
@@ -26,10 +27,12 @@ export interface PushedManifest {
   subject?: Digest;
 }
 
-/** Rules a tag change must obey (immutability), asked by the service before it changes tags. */
+/** Rules a change must obey (immutability, quotas), asked by the service before it changes anything. */
 export interface ManifestGuard {
   /** Describes the rule that makes `tag` of `repository` immutable, or undefined when none does. */
   immutableTag(repository: string, tag: string): Promise<string | undefined>;
+  /** The quota a push into `repository` must fit, or undefined when there is none. */
+  quota?(repository: string): Promise<QuotaLimits | undefined>;
 }
 
 export interface ManifestOptions {
@@ -73,17 +76,18 @@ export class ManifestService {
     if (body.length > this.options.maxManifestBytes) {
       throw new BerthError('MANIFEST_TOO_LARGE', { detail: { limit: this.options.maxManifestBytes } });
     }
-    const repository = await writableRepository(this.meta, repositoryName);
+    assertRepositoryName(repositoryName);
     const digest = digestOf(body, byDigest?.algorithm ?? 'sha256');
     if (byDigest && byDigest.digest !== digest) {
       throw new BerthError('DIGEST_INVALID', { message: 'manifest digest did not match its content', detail: { expected: byDigest.digest, actual: digest } });
     }
     const manifest = parseManifest(body, contentType);
-    await this.assertReferencesExist(repository, manifest);
-
-    await this.record(repositoryName, repository, digest, body, manifest, byDigest ? undefined : reference, [
-      event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, mediaType: manifest.mediaType, size: body.length }),
-    ]);
+    await onWritableRepository(this.meta, repositoryName, async (repository) => {
+      await this.assertReferencesExist(repository, manifest);
+      await this.record(repositoryName, repository, digest, body, manifest, byDigest ? undefined : reference, [
+        event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, mediaType: manifest.mediaType, size: body.length }),
+      ]);
+    });
     this.remember(digest, body);
     return { digest, subject: manifest.subject?.digest };
   }
@@ -95,6 +99,7 @@ export class ManifestService {
    */
   private async record(repositoryName: string, repository: RepositoryRow, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
     const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
+    const quota = await this.options.guard?.quota?.(repositoryName);
     const pin = randomUUID();
     await this.meta.pinBlob(digest, pin, this.now() + pinTtlMs);
     try {
@@ -117,12 +122,13 @@ export class ManifestService {
         tag,
         this.now(),
         events,
-        { pin, tagMustNotMove: immutable !== undefined },
+        { pin, tagMustNotMove: immutable !== undefined, quota },
       );
     } catch (err) {
       await this.meta.unpinBlob(digest, pin).catch(() => undefined);
       if (err instanceof MissingReferencesError) throw missingReferences(err.blobs, err.manifests);
       if (err instanceof TagMovedError) throw immutableTag(repositoryName, err.tag, immutable!, 'moved');
+      if (err instanceof QuotaExceededError) throw quotaExceeded(err.project, err.kind, err.used, err.adding, err.limit);
       throw err;
     }
     this.options.onEvents?.();

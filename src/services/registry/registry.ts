@@ -1,3 +1,4 @@
+import type { Digest } from '../../domain/digest.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import type { MetadataStore } from '../../ports/metadata-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
@@ -17,8 +18,10 @@ export interface RegistryOptions {
   recordPull?: (event: OutboxEvent) => void;
   onEvents?: () => void;
   onBytesReceived?: (bytes: number) => void;
-  /** Immutability rules, asked before tags change. */
+  /** Immutability rules and quotas, asked before tags change and manifests are added. */
   guard?: ManifestGuard;
+  /** Refuses blobs a project's quota cannot take (UploadOptions.admit). */
+  admitBlob?: (repository: string, size: number, digest?: Digest) => Promise<void>;
 }
 
 /** The distribution protocol's use cases, with no HTTP in sight (shared/STYLE.md: the HTTP layer is an adapter). */
@@ -38,6 +41,7 @@ export class Registry {
       maxBlobBytes: options.maxBlobBytes,
       automaticMount: options.automaticMount,
       onBytesReceived: options.onBytesReceived,
+      admit: options.admitBlob,
     });
     const tags = new TagCache();
     this.manifests = new ManifestService(meta, store, {

@@ -1,6 +1,6 @@
 import { BerthError } from '../../domain/errors.js';
 import { assertRepositoryName } from '../../domain/names.js';
-import type { MetadataStore, RepositoryRow } from '../../ports/metadata-store.js';
+import { RepositoryGoneError, type MetadataStore, type RepositoryRow } from '../../ports/metadata-store.js';
 
 /** The repository a read names; NAME_UNKNOWN when it has never been pushed to. */
 export async function existingRepository(meta: MetadataStore, name: string): Promise<RepositoryRow> {
@@ -14,4 +14,20 @@ export async function existingRepository(meta: MetadataStore, name: string): Pro
 export async function writableRepository(meta: MetadataStore, name: string): Promise<RepositoryRow> {
   assertRepositoryName(name);
   return meta.ensureRepository(name);
+}
+
+/**
+ * Runs a write against the repository `name`, created on first push. When a concurrent
+ * delete removes the repository between the lookup and the write, the write runs again on
+ * the repository created anew (a push after a delete makes it again, as it would a moment later).
+ */
+export async function onWritableRepository<T>(meta: MetadataStore, name: string, write: (repository: RepositoryRow) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const repository = await writableRepository(meta, name);
+    try {
+      return await write(repository);
+    } catch (err) {
+      if (!(err instanceof RepositoryGoneError) || attempt >= 3) throw err;
+    }
+  }
 }

@@ -4,10 +4,11 @@ import { pipeline } from 'node:stream/promises';
 import { BerthError } from '../../domain/errors.js';
 import { hashToDigest, newHash, parseDigest, type Digest, type DigestAlgorithm } from '../../domain/digest.js';
 import { StoreNotFoundError, StoreOffsetError, type BlobStore } from '../../ports/blob-store.js';
-import type { MetadataStore, UploadRow } from '../../ports/metadata-store.js';
+import { RepositoryGoneError, type MetadataStore, type UploadRow } from '../../ports/metadata-store.js';
+import { assertRepositoryName } from '../../domain/names.js';
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
-import { existingRepository, writableRepository } from './repositories.js';
+import { existingRepository, onWritableRepository } from './repositories.js';
 
 export interface UploadState {
   id: string;
@@ -20,12 +21,19 @@ export interface ChunkInput {
   body: Readable;
   /** From Content-Range: the inclusive byte range the client says this chunk covers. */
   range?: { start: number; end: number };
+  /** From Content-Length: how many bytes the body will have, when the client said so. */
+  length?: number;
 }
 
 export interface UploadOptions {
   maxBlobBytes?: number;
   /** Mount a blob the client names with `?mount=` but no `from=`, when it exists in any repository. */
   automaticMount?: boolean;
+  /**
+   * Refuses (throws) a blob of `size` bytes into `repository` that its project's quota cannot
+   * take; asked before a chunk of known length is kept and again before a blob is committed.
+   */
+  admit?: (repository: string, size: number, digest?: Digest) => Promise<void>;
   /** Told how many bytes each chunk added (metrics). */
   onBytesReceived?: (bytes: number) => void;
   now?: () => number;
@@ -61,11 +69,11 @@ export class UploadService {
   }
 
   async start(repositoryName: string): Promise<UploadState> {
-    const repository = await writableRepository(this.meta, repositoryName);
+    assertRepositoryName(repositoryName);
     const id = randomUUID();
     await this.store.createUpload(id);
     const now = this.now();
-    await this.meta.createUpload({ id, repositoryId: repository.id, offset: 0, startedAt: now, updatedAt: now });
+    await onWritableRepository(this.meta, repositoryName, (repository) => this.meta.createUpload({ id, repositoryId: repository.id, offset: 0, startedAt: now, updatedAt: now }));
     return { id, repository: repositoryName, offset: 0 };
   }
 
@@ -83,9 +91,8 @@ export class UploadService {
       blob = await this.meta.getBlob(digest);
     }
     if (!blob || !(await this.store.stat(digest))) return false;
-    const target = await writableRepository(this.meta, repositoryName);
     // Undefined when garbage collection is deleting it right now: the client uploads it instead.
-    return (await this.meta.mountBlob(target.id, digest)) !== undefined;
+    return onWritableRepository(this.meta, repositoryName, async (target) => (await this.meta.mountBlob(target.id, digest)) !== undefined);
   }
 
   async status(repositoryName: string, id: string): Promise<UploadState> {
@@ -97,7 +104,7 @@ export class UploadService {
   async append(repositoryName: string, id: string, chunk: ChunkInput): Promise<UploadState> {
     return this.lock.run(id, async () => {
       const upload = await this.find(repositoryName, id);
-      const offset = await this.appendLocked(upload, chunk);
+      const offset = await this.appendLocked(repositoryName, upload, chunk);
       return { id, repository: repositoryName, offset };
     });
   }
@@ -111,7 +118,7 @@ export class UploadService {
     return this.lock.run(id, async () => {
       const upload = await this.find(repositoryName, id);
       const before = upload.offset;
-      const size = chunk ? await this.appendLocked(upload, chunk, expected.algorithm) : await this.reconcile(upload);
+      const size = chunk ? await this.appendLocked(repositoryName, upload, chunk, expected.algorithm, expected.digest) : await this.reconcile(upload);
       const actual = await this.digestOf(upload.id, size, expected.algorithm);
       if (actual !== expected.digest) {
         await this.rollback(upload, size, before);
@@ -120,6 +127,8 @@ export class UploadService {
           detail: { expected: expected.digest, actual, size },
         });
       }
+      // The whole size is known now, also for chunks of unknown length.
+      await this.options.admit?.(repositoryName, size, expected.digest);
       // Pinned while its bytes are written, so a collector deleting the same digest (an old,
       // unreferenced copy) cannot remove them after we wrote them (docs/lifecycle.md).
       await this.meta.pinBlob(expected.digest, upload.id, this.now() + pinTtlMs);
@@ -128,6 +137,10 @@ export class UploadService {
         await this.meta.completeUpload(upload.id, upload.repositoryId, { digest: expected.digest, size });
       } catch (err) {
         await this.meta.unpinBlob(expected.digest, upload.id).catch(() => undefined);
+        if (err instanceof RepositoryGoneError) {
+          this.hashes.delete(upload.id);
+          throw new BerthError('BLOB_UPLOAD_UNKNOWN', { message: `repository ${repositoryName} was deleted during this upload`, detail: { repository: repositoryName } });
+        }
         throw err;
       }
       this.hashes.delete(upload.id);
@@ -136,11 +149,13 @@ export class UploadService {
   }
 
   /** POST ?digest= with a body: the single-request ("monolithic POST") upload. */
-  async pushMonolithic(repositoryName: string, digestValue: string, body: Readable): Promise<Digest> {
-    parseDigest(digestValue);
+  async pushMonolithic(repositoryName: string, digestValue: string, body: Readable, length?: number): Promise<Digest> {
+    const { digest } = parseDigest(digestValue);
+    // Refused before a session is even made when it could not fit.
+    if (length !== undefined) await this.options.admit?.(repositoryName, length, digest);
     const upload = await this.start(repositoryName);
     try {
-      return await this.complete(repositoryName, upload.id, digestValue, { body });
+      return await this.complete(repositoryName, upload.id, digestValue, { body, length });
     } catch (err) {
       await this.cancel(repositoryName, upload.id).catch(() => undefined);
       throw err;
@@ -203,7 +218,7 @@ export class UploadService {
     return upload.offset;
   }
 
-  private async appendLocked(upload: UploadRow, chunk: ChunkInput, algorithm: DigestAlgorithm = 'sha256'): Promise<number> {
+  private async appendLocked(repositoryName: string, upload: UploadRow, chunk: ChunkInput, algorithm: DigestAlgorithm = 'sha256', digest?: Digest): Promise<number> {
     const offset = await this.reconcile(upload);
     if (chunk.range && chunk.range.start !== offset) {
       throw new BerthError('UPLOAD_RANGE_INVALID', {
@@ -212,6 +227,8 @@ export class UploadService {
         detail: { offset },
       });
     }
+    // Refused before a byte is kept when the size is known up front.
+    if (chunk.length !== undefined) await this.options.admit?.(repositoryName, offset + chunk.length, digest);
     const hash = algorithm === 'sha256' ? await this.hashAt(upload.id, offset) : undefined;
     const counter = new HashingStream(hash, this.options.maxBlobBytes === undefined ? undefined : this.options.maxBlobBytes - offset);
     let size: number;
@@ -232,8 +249,13 @@ export class UploadService {
     if (size !== offset) {
       this.options.onBytesReceived?.(size - offset);
       if (!(await this.meta.advanceUpload(upload.id, offset, size, this.now()))) {
-        await this.store.truncateUpload(upload.id, offset).catch(() => undefined);
         this.hashes.delete(upload.id);
+        // Gone rather than moved: its repository was deleted meanwhile, which ends the session.
+        if (!(await this.meta.getUpload(upload.id))) {
+          await this.store.deleteUpload(upload.id).catch(() => undefined);
+          throw new BerthError('BLOB_UPLOAD_UNKNOWN', { message: `repository ${repositoryName} was deleted during this upload`, detail: { repository: repositoryName } });
+        }
+        await this.store.truncateUpload(upload.id, offset).catch(() => undefined);
         throw new BerthError('UPLOAD_RANGE_INVALID', { message: 'the upload was changed concurrently', headers: rangeHeaders(upload.id, offset) });
       }
       upload.offset = size;

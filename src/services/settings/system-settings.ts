@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { outboundAllowSchema, rateLimitsSchema } from '../../config/schema.js';
+import { outboundAllowSchema, quotaDefaultsSchema, rateLimitsSchema } from '../../config/schema.js';
 import { parseCidr, type Cidr } from '../../domain/address-ranges.js';
 import { BerthError } from '../../domain/errors.js';
 import { outboundFeatures, type OutboundFeature } from '../../ports/outbound.js';
@@ -8,6 +8,7 @@ import type { SettingsStore } from '../../ports/settings-store.js';
 export type OutboundAllow = z.infer<typeof outboundAllowSchema>;
 export type RateLimitSettings = z.output<typeof rateLimitsSchema>;
 export type RateLimitCategory = 'pull' | 'api';
+export type QuotaDefaults = z.output<typeof quotaDefaultsSchema>;
 
 export interface SettingsView {
   /** Allowlists set here, added to those of the config file. */
@@ -18,17 +19,22 @@ export interface SettingsView {
   rateLimits: RateLimitSettings;
   /** Whether they come from the config file or were set here. */
   rateLimitsFrom: 'file' | 'settings';
+  /** The quota a new project gets. */
+  quotaDefaults: QuotaDefaults;
+  quotaDefaultsFrom: 'file' | 'settings';
 }
 
 export interface SettingsPatch {
   outbound?: OutboundAllow;
   /** null returns to the config file's limits. */
   rateLimits?: RateLimitSettings | null;
+  /** null returns to the config file's defaults. */
+  quotaDefaults?: QuotaDefaults | null;
 }
 
 export interface SystemSettingsOptions {
   /** What the config file says. */
-  file: { outbound: OutboundAllow; rateLimits: RateLimitSettings };
+  file: { outbound: OutboundAllow; rateLimits: RateLimitSettings; quotaDefaults: QuotaDefaults };
   /** Told after a change here, so other processes and instances reload. */
   onChange: () => void;
   /** How long a process trusts what it read when no change is announced (a lost message). */
@@ -45,6 +51,7 @@ export interface SystemSettingsOptions {
 export class SystemSettings {
   private outbound: OutboundAllow = outboundAllowSchema.parse({});
   private rateLimits: RateLimitSettings | undefined;
+  private quota: QuotaDefaults | undefined;
   private allowed = new Map<OutboundFeature, Cidr[]>();
   private loadedAt = 0;
   private loading: Promise<void> | undefined;
@@ -67,6 +74,8 @@ export class SystemSettings {
         this.outbound = outbound.success ? outbound.data : outboundAllowSchema.parse({});
         const limits = stored.has('rateLimits') ? rateLimitsSchema.safeParse(stored.get('rateLimits')) : undefined;
         this.rateLimits = limits?.success ? limits.data : undefined;
+        const quota = stored.has('quotaDefaults') ? quotaDefaultsSchema.safeParse(stored.get('quotaDefaults')) : undefined;
+        this.quota = quota?.success ? quota.data : undefined;
         this.loadedAt = this.now();
         this.compile();
       } finally {
@@ -87,12 +96,20 @@ export class SystemSettings {
     return this.rateLimits ?? this.options.file.rateLimits;
   }
 
+  /** The quota a project created now gets. */
+  quotaDefaults(): QuotaDefaults {
+    this.refreshIfStale();
+    return this.quota ?? this.options.file.quotaDefaults;
+  }
+
   view(): SettingsView {
     return {
       outbound: this.outbound,
       outboundFromFile: this.options.file.outbound,
       rateLimits: this.limits(),
       rateLimitsFrom: this.rateLimits ? 'settings' : 'file',
+      quotaDefaults: this.quotaDefaults(),
+      quotaDefaultsFrom: this.quota ? 'settings' : 'file',
     };
   }
 
@@ -108,6 +125,12 @@ export class SystemSettings {
       const parsed = rateLimitsSchema.safeParse(patch.rateLimits);
       if (!parsed.success) throw invalid(parsed.error, 'rateLimits');
       await this.store.put('rateLimits', parsed.data, by, now);
+    }
+    if (patch.quotaDefaults === null) await this.store.delete('quotaDefaults');
+    else if (patch.quotaDefaults !== undefined) {
+      const parsed = quotaDefaultsSchema.safeParse(patch.quotaDefaults);
+      if (!parsed.success) throw invalid(parsed.error, 'quotaDefaults');
+      await this.store.put('quotaDefaults', parsed.data, by, now);
     }
     await this.reload();
     this.options.onChange();

@@ -40,7 +40,7 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
     return {
       contentType: 'application/json',
       body: JSON.stringify({
-        type: harborTypes[event.type] ?? event.type.toUpperCase(),
+        type: event.type === 'quota' ? (quotaPercent(event) >= 100 ? 'QUOTA_EXCEED' : 'QUOTA_WARNING') : (harborTypes[event.type] ?? event.type.toUpperCase()),
         occur_at: Math.floor(event.createdAt / 1000),
         operator: event.data.operator,
         event_data: {
@@ -52,6 +52,7 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
             repo_full_name: repository,
             repo_type: options.projectPublic ? 'public' : 'private',
           },
+          ...(event.type === 'quota' ? { custom_attributes: { Details: quotaDetails(event) } } : {}),
         },
       }),
     };
@@ -62,11 +63,21 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
       specversion: '1.0',
       id: event.id > 0 ? `berth-event-${event.id}` : randomUUID(),
       source: `${options.registryHost}/${repository}`,
-      type: cloudEventTypes[event.type] ?? `dev.berth.${event.type}`,
+      type: event.type === 'quota' ? `dev.berth.quota.${quotaPercent(event) >= 100 ? 'reached' : 'warning'}` : (cloudEventTypes[event.type] ?? `dev.berth.${event.type}`),
       subject: `${repository}${reference}`,
       time: new Date(event.createdAt).toISOString(),
       datacontenttype: 'application/json',
       data: { ...event.data, project: event.project, resourceUrl: resource.resource_url },
     }),
   };
+}
+
+function quotaPercent(event: StoredEvent): number {
+  return Number(event.data.details?.percent ?? 0);
+}
+
+/** What a quota event says, in words (Harbor's `Details`). */
+function quotaDetails(event: StoredEvent): string {
+  const d = event.data.details ?? {};
+  return `project ${String(d.project)} reached ${String(d.percent)}% of its ${String(d.kind)} quota: ${String(d.used)} of ${String(d.limit)}`;
 }

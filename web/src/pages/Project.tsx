@@ -554,7 +554,7 @@ function CreateWebhook({ project, onClose, onCreated }: { project: Project; onCl
         </Field>
         <fieldset>
           <legend>{t('webhooks.events')}</legend>
-          {['push', 'pull', 'delete', 'tag'].map((ev) => (
+          {['push', 'pull', 'delete', 'tag', 'quota'].map((ev) => (
             <label key={ev} className="inline">
               <input type="checkbox" checked={events.includes(ev)} onChange={() => setEvents((x) => (x.includes(ev) ? x.filter((y) => y !== ev) : [...x, ev]))} /> {ev}
             </label>
