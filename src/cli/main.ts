@@ -8,6 +8,7 @@ import { ConfigError, configReference, loadConfig, type ResolvedConfig } from '.
 import { createLogger, prepareBerth, startBerth, type RunningBerth } from '../server.js';
 import { runPrimary, workerChannel } from './cluster.js';
 import { registerGc } from './gc.js';
+import { registerScrub } from './scrub.js';
 import { registerMigrateStorage } from './migrate-storage.js';
 import { settingFlags } from './set-flags.js';
 
@@ -135,6 +136,7 @@ function announce(config: ResolvedConfig, logger: Logger, listen: string, port: 
 
 registerMigrateStorage(program);
 registerGc(program);
+registerScrub(program);
 
 const configCommand = program.command('config').description('inspect configuration');
 configCommand

@@ -461,6 +461,22 @@ export const configSchema = z.strictObject({
             .describe('A run renews its lease with every batch; a run whose process died is taken over (or followed by a new run) once it runs out.'),
         })
         .prefault({}),
+      scrub: z
+        .strictObject({
+          schedule: z
+            .string()
+            .refine((value) => value === '' || validCron(value), { message: 'must be a cron expression (5 or 6 fields) or empty' })
+            .default('0 4 * * 0')
+            .describe('When a scrub re-reads and verifies every stored blob and manifest (cron, UTC); empty: only on demand (API, console, `berth scrub`).'),
+          bytesPerSecond: z
+            .number()
+            .int()
+            .min(0)
+            .default(64 * 1024 * 1024)
+            .describe('How fast a scrub reads from storage, over all its reads; 0: unthrottled.'),
+          leaseSeconds: z.number().int().min(1).default(60).describe('A scrub whose process died is taken over (or continued by the next run) once its lease runs out.'),
+        })
+        .prefault({}),
       quota: z
         .strictObject({
           defaultStorageBytes: z

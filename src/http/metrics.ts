@@ -82,12 +82,34 @@ export class Metrics {
     if (run.status === 'succeeded' && run.finishedAt !== null) this.gcLastSuccess.set(run.finishedAt / 1000);
   }
 
+  readonly scrubRuns = new Counter({ name: 'berth_scrub_runs_total', help: 'Scrub runs finished, by result', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly scrubChecked = new Counter({ name: 'berth_scrub_checked_objects_total', help: 'Blobs and manifests scrub runs read back and verified', registers: [this.registry] });
+  readonly scrubCheckedBytes = new Counter({ name: 'berth_scrub_checked_bytes_total', help: 'Bytes scrub runs read back and hashed', registers: [this.registry] });
+  readonly scrubProblems = new Counter({
+    name: 'berth_scrub_problems_total',
+    help: 'Objects scrub runs found corrupt or missing (each run counts what it finds)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly scrubLastSuccess = new Gauge({ name: 'berth_scrub_last_success_timestamp_seconds', help: 'When the last scrub run succeeded', registers: [this.registry] });
+
+  /** Counts a finished scrub run, with what a process that died before finishing it had read. */
+  recordScrubRun(run: { status: string; objectsChecked: number; bytesChecked: number; corrupt: number; missing: number; finishedAt: number | null }): void {
+    this.scrubRuns.inc({ result: run.status });
+    this.scrubChecked.inc(run.objectsChecked);
+    this.scrubCheckedBytes.inc(run.bytesChecked);
+    this.scrubProblems.inc({ kind: 'corrupt' }, run.corrupt);
+    this.scrubProblems.inc({ kind: 'missing' }, run.missing);
+    if (run.status === 'succeeded' && run.finishedAt !== null) this.scrubLastSuccess.set(run.finishedAt / 1000);
+  }
+
   constructor(sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
     // Expose both results from the start, so rate() and alerts see a series before the first failure.
     for (const result of ['success', 'failure', 'blocked']) this.webhookDeliveries.inc({ result }, 0);
     for (const category of ['pull', 'api']) for (const result of ['allowed', 'refused']) this.rateLimited.inc({ category, result }, 0);
     for (const kind of ['manifests', 'links', 'blobs', 'uploads']) this.gcDeleted.inc({ kind }, 0);
+    for (const kind of ['corrupt', 'missing']) this.scrubProblems.inc({ kind }, 0);
     // One set of COUNT queries per scrape, however many gauges ask (reset by each scrape).
     const stats = () => (this.statsOfScrape ??= sources.meta.stats());
     const gauge = (name: string, help: string, read: (s: Awaited<ReturnType<MetadataStore['stats']>>) => number) =>
@@ -104,6 +126,7 @@ export class Metrics {
     gauge('berth_blobs', 'Distinct stored blobs and manifests', (s) => s.blobs);
     gauge('berth_stored_bytes', 'Bytes of distinct stored blobs and manifests', (s) => s.blobBytes);
     gauge('berth_upload_sessions', 'Open upload sessions', (s) => s.uploads);
+    gauge('berth_quarantined_objects', 'Blobs and manifests quarantined because their stored bytes are corrupt or missing (never served)', (s) => s.quarantined);
     new Gauge({
       name: 'berth_outbox_lag_events',
       help: 'Events written but not yet dispatched to webhooks',

@@ -1,4 +1,5 @@
 import type { Digest } from '../domain/digest.js';
+import type { Quarantine } from '../domain/quarantine.js';
 import type { OutboxEvent } from './event-store.js';
 
 export interface RepositoryRow {
@@ -12,7 +13,11 @@ export interface RepositoryRow {
 export interface BlobRow {
   digest: Digest;
   size: number;
+  /** Set when a scrub (or a read) found its stored bytes so: it is never served until pushed again. */
+  quarantine?: Quarantine;
 }
+
+export type { Quarantine } from '../domain/quarantine.js';
 
 export interface UploadRow {
   id: string;
@@ -106,11 +111,15 @@ export interface MetadataStore {
    * Keeps `digest` from being collected while its bytes are written (an upload's commit, a
    * manifest's content), and calls off a deletion garbage collection has marked but not done.
    * `token` names the writer; `completeUpload` and `putManifest` remove it, `unpinBlob` too.
+   * Resolves true when the digest is quarantined: the writer replaces the stored bytes (a push
+   * of the content repairs it), and completing the write releases it.
    */
-  pinBlob(digest: Digest, token: string, until: number): Promise<void>;
+  pinBlob(digest: Digest, token: string, until: number): Promise<boolean>;
+  /** Quarantines a blob or manifest whose stored bytes a read found corrupt or missing. */
+  quarantineBlob(digest: Digest, kind: Quarantine, now: number): Promise<void>;
   unpinBlob(digest: Digest, token: string): Promise<void>;
   unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean>;
-  /** The subset of `digests` not linked into the repository (or being deleted). */
+  /** The subset of `digests` not linked into the repository (or being deleted, or quarantined). */
   missingBlobs(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
 
   createUpload(upload: UploadRow): Promise<void>;
@@ -175,7 +184,7 @@ export interface MetadataStore {
   projectHasBlob(project: string, digest: Digest): Promise<boolean>;
 
   /** Totals for metrics: repositories, manifests, blobs and their bytes, open upload sessions. */
-  stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }>;
+  stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number; quarantined: number }>;
 
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;

@@ -9,7 +9,9 @@ import type { EventStore } from '../ports/event-store.js';
 import type { GcOptions, GcRunRow } from '../ports/gc-store.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
-import { GarbageCollector, ProjectPolicies, QuotaService, RetentionService, type Lifecycle } from '../services/lifecycle/index.js';
+import { GarbageCollector, ProjectPolicies, QuotaService, RetentionService, Scrubber, type Lifecycle } from '../services/lifecycle/index.js';
+import { KyselyScrubStore } from '../adapters/db/kysely-scrub-store.js';
+import type { ScrubberOptions } from '../services/lifecycle/scrubber.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import type { IdentityStore, ProjectRow } from '../ports/identity-store.js';
 import type { GarbageCollectorOptions } from '../services/lifecycle/garbage-collector.js';
@@ -114,7 +116,56 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
     },
   });
   const quotas = new QuotaService(deps.identity, deps.registry.meta, { project: deps.project, onChange: deps.onProjectChange });
-  return { gc, requestGc, policies, retention, requestRetention, quotas };
+
+  const scrub = createScrubber(database, config, deps.store, {
+    onProgress: (run, counts) => deps.logger.debug({ scrub: { run: run.id, ...counts } }, 'scrub progress'),
+    onFinished: (run, report) => {
+      deps.metrics.recordScrubRun(run);
+      const log = { scrub: { run: run.id, status: run.status, objectsChecked: run.objectsChecked, bytesChecked: run.bytesChecked, corrupt: run.corrupt, missing: run.missing, released: run.released, error: run.error } };
+      if (run.corrupt + run.missing > 0) deps.logger.warn({ ...log, problems: report.slice(0, 20).map((p) => `${p.kind} ${p.digest}`) }, 'scrub found corrupt or missing objects');
+      else deps.logger.info(log, 'scrub finished');
+      const details = { run: run.id, status: run.status, objectsChecked: run.objectsChecked, corrupt: run.corrupt, missing: run.missing, released: run.released, problems: report.slice(0, 100) };
+      void deps.events
+        .append([{ type: 'scrub', project: null, repository: null, data: { operator: run.triggeredBy, repository: '', details } }], Date.now())
+        .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the scrub event failed'));
+    },
+  });
+  const requestScrub = async (triggeredBy: string) => {
+    const run = await scrub.request(triggeredBy);
+    await deps.runner.enqueue({ type: 'scrub.run', payload: { runId: run.id } });
+    return run;
+  };
+  deps.runner.register('scrub.run', {
+    // A retry after the process died takes the run over once its lease ran out.
+    maxAttempts: 5,
+    backoff: () => config.lifecycle.scrub.leaseSeconds * 1000 + 5_000,
+    run: async (job) => void (await scrub.execute(Number(job.payload.runId))),
+  });
+  deps.runner.register('scrub.scheduled', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async () => {
+      try {
+        await requestScrub('schedule');
+      } catch (err) {
+        deps.logger.info({ err: { message: (err as Error).message } }, 'scheduled scrub skipped');
+      }
+    },
+  });
+  if (config.lifecycle.scrub.schedule !== '') await deps.scheduler.define({ name: 'scrub', cron: config.lifecycle.scrub.schedule, jobType: 'scrub.scheduled', maxAttempts: 1 });
+  else await deps.scheduler.remove('scrub');
+
+  return { gc, requestGc, policies, retention, requestRetention, quotas, scrub, requestScrub };
+}
+
+/** The scrubber as the server and `berth scrub` make it. */
+export function createScrubber(database: Database, config: ResolvedConfig, store: BlobStore, hooks: Pick<ScrubberOptions, 'onProgress' | 'onFinished'> = {}, bytesPerSecond?: number): Scrubber {
+  const settings = config.lifecycle.scrub;
+  return new Scrubber(new KyselyScrubStore(database), store, {
+    leaseMs: settings.leaseSeconds * 1000,
+    bytesPerSecond: bytesPerSecond ?? settings.bytesPerSecond,
+    ...hooks,
+  });
 }
 
 /** The collector as the server and `berth gc` make it: the same settings, store and safety floor. */

@@ -13,7 +13,7 @@ import type {
   TagRow,
   UploadRow,
 } from '../../ports/metadata-store.js';
-import { MissingReferencesError, RepositoryGoneError, TagMovedError, type ProjectUsage, type QuotaLimits } from '../../ports/metadata-store.js';
+import { MissingReferencesError, RepositoryGoneError, TagMovedError, type ProjectUsage, type Quarantine, type QuotaLimits } from '../../ports/metadata-store.js';
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
@@ -80,7 +80,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async getBlob(digest: Digest): Promise<BlobRow | undefined> {
-    const row = await this.db.selectFrom('blob').select(['digest', 'size']).where('digest', '=', digest).where('deleting', '=', 0).executeTakeFirst();
+    const row = await this.db.selectFrom('blob').select(['digest', 'size']).where('digest', '=', digest).where('deleting', '=', 0).where('quarantine', 'is', null).executeTakeFirst();
     return row && { digest: row.digest as Digest, size: row.size };
   }
 
@@ -88,12 +88,13 @@ export class KyselyMetadataStore implements MetadataStore {
     const row = await this.db
       .selectFrom('repository_blob')
       .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
-      .select(['blob.digest', 'blob.size', 'blob.touched_at', 'repository_blob.created_at as linked_at'])
+      .select(['blob.digest', 'blob.size', 'blob.touched_at', 'blob.quarantine', 'repository_blob.created_at as linked_at'])
       .where('repository_blob.repository_id', '=', repositoryId)
       .where('repository_blob.digest', '=', digest)
       .where('blob.deleting', '=', 0)
       .executeTakeFirst();
     if (!row) return undefined;
+    if (row.quarantine !== null) return { digest: row.digest as Digest, size: row.size, quarantine: row.quarantine as Quarantine };
     const now = this.now();
     if (Number(row.touched_at) < now - this.touchIntervalMs || Number(row.linked_at) < now - this.touchIntervalMs) {
       // The client may now skip uploading it: the grace periods of the blob and of this
@@ -119,6 +120,7 @@ export class KyselyMetadataStore implements MetadataStore {
         .set({ touched_at: now })
         .where('digest', '=', digest)
         .where('deleting', '=', 0)
+        .where('quarantine', 'is', null)
         .returning(['digest', 'size'])
         .executeTakeFirst();
       if (!blob) return undefined;
@@ -127,8 +129,8 @@ export class KyselyMetadataStore implements MetadataStore {
     }));
   }
 
-  async pinBlob(digest: Digest, token: string, until: number): Promise<void> {
-    await inTransaction(this.db, async (trx) => {
+  async pinBlob(digest: Digest, token: string, until: number): Promise<boolean> {
+    return inTransaction(this.db, async (trx) => {
       await trx
         .insertInto('blob_pin')
         .values({ digest, token, until })
@@ -137,7 +139,13 @@ export class KyselyMetadataStore implements MetadataStore {
       // A deletion marked but not carried out is called off: the collector deletes only rows
       // still marked, under the same row lock (docs/lifecycle.md, "Why a push always wins").
       await trx.updateTable('blob').set({ deleting: 0, touched_at: this.now() }).where('digest', '=', digest).where('deleting', '=', 1).execute();
+      const row = await trx.selectFrom('blob').select('quarantine').where('digest', '=', digest).executeTakeFirst();
+      return row !== undefined && row.quarantine !== null;
     });
+  }
+
+  async quarantineBlob(digest: Digest, kind: Quarantine, now: number): Promise<void> {
+    await this.db.updateTable('blob').set({ quarantine: kind, quarantined_at: now }).where('digest', '=', digest).where('quarantine', 'is', null).execute();
   }
 
   async unpinBlob(digest: Digest, token: string): Promise<void> {
@@ -217,7 +225,7 @@ export class KyselyMetadataStore implements MetadataStore {
       await trx
         .insertInto('blob')
         .values({ digest: blob.digest, size: blob.size, created_at: now, touched_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0 }))
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0, quarantine: null, quarantined_at: null }))
         .execute();
       await trx.deleteFrom('blob_pin').where('digest', '=', blob.digest).where('token', '=', id).execute();
       if (repository) await linkNow(trx, repositoryId, blob.digest, now);
@@ -288,7 +296,7 @@ export class KyselyMetadataStore implements MetadataStore {
       await trx
         .insertInto('blob')
         .values({ digest: manifest.digest, size: manifest.size, created_at: now, touched_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0 }))
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0, quarantine: null, quarantined_at: null }))
         .execute();
       if (pin !== undefined) await trx.deleteFrom('blob_pin').where('digest', '=', manifest.digest).where('token', '=', pin).execute();
       const inserted = await trx
@@ -578,7 +586,7 @@ export class KyselyMetadataStore implements MetadataStore {
     return (await this.db.selectFrom('project_blob').select('digest').where('project', '=', project).where('digest', '=', digest).executeTakeFirst()) !== undefined;
   }
 
-  async stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number }> {
+  async stats(): Promise<{ repositories: number; manifests: number; blobs: number; blobBytes: number; uploads: number; quarantined: number }> {
     const count = async (table: 'repository' | 'manifest' | 'upload') =>
       Number((await this.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
     const blobs = await this.db
@@ -591,6 +599,7 @@ export class KyselyMetadataStore implements MetadataStore {
       blobs: Number(blobs.n),
       blobBytes: Number(blobs.bytes ?? 0),
       uploads: await count('upload'),
+      quarantined: Number((await this.db.selectFrom('blob').select((eb) => eb.fn.countAll<number>().as('n')).where('quarantine', 'is not', null).executeTakeFirstOrThrow()).n),
     };
   }
 
@@ -674,7 +683,8 @@ async function missingBlobsIn(
       .select('blob.digest')
       .where('repository_blob.repository_id', '=', repositoryId)
       .where('repository_blob.digest', 'in', chunk)
-      .where('blob.deleting', '=', 0);
+      .where('blob.deleting', '=', 0)
+      .where('blob.quarantine', 'is', null);
     for (const row of await lock(query).execute()) present.add(row.digest);
   }
   return digests.filter((d) => !present.has(d));

@@ -123,6 +123,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0007_lifecycle': {
       up: (db: Kysely<unknown>) => lifecycleMigration(engine, db),
     },
+    '0008_scrub': {
+      up: (db: Kysely<unknown>) => scrubMigration(engine, db),
+    },
   };
 }
 
@@ -220,6 +223,37 @@ async function lifecycleMigration(engine: Engine, db: Kysely<unknown>): Promise<
   await db.schema.createIndex('gc_run_status').on('gc_run').column('status').execute();
   // One row per named lock (the GC's), taken FOR UPDATE so only one run starts at a time on PostgreSQL.
   await db.schema.createTable('lifecycle_lock').addColumn('name', 'text', (c) => c.primaryKey()).execute();
+}
+
+/**
+ * Scrub (docs/lifecycle.md): a blob or manifest whose stored bytes are corrupt or missing is
+ * quarantined (never served) until a push of the same content repairs it; the runs, with the
+ * cursor a run that stopped continues from.
+ */
+async function scrubMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('blob').addColumn('quarantine', 'text').execute();
+  await db.schema.alterTable('blob').addColumn('quarantined_at', 'bigint').execute();
+  // Partial: only the few quarantined rows are in it (both engines support partial indexes).
+  await db.schema.createIndex('blob_quarantine').on('blob').column('quarantined_at').where(sql.ref('quarantine'), 'is not', null).execute();
+  await idColumn(engine, db.schema.createTable('scrub_run'))
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('triggered_by', 'text', (c) => c.notNull())
+    .addColumn('resumed_from', 'bigint')
+    .addColumn('cursor', 'text')
+    .addColumn('objects_checked', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('bytes_checked', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('corrupt', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('missing', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('released', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('report', 'text')
+    .addColumn('error', 'text')
+    .addColumn('lease_owner', 'text')
+    .addColumn('lease_until', 'bigint')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('scrub_run_status').on('scrub_run').column('status').execute();
 }
 
 /**

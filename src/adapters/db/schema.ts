@@ -26,6 +26,7 @@ export interface Schema {
   login_failure: LoginFailureTable;
   blob_pin: BlobPinTable;
   gc_run: GcRunTable;
+  scrub_run: ScrubRunTable;
   lifecycle_lock: { name: string };
   project_policy: ProjectPolicyTable;
   project_blob: { project: string; digest: string; refs: number; size: number };
@@ -90,6 +91,30 @@ export interface GcRunTable {
   finished_at: number | null;
 }
 
+export interface ScrubRunTable {
+  id: Generated<number>;
+  status: string;
+  triggered_by: string;
+  /** The interrupted run this one continued from. */
+  resumed_from: number | null;
+  /** The last digest checked: a run taken over, or one continuing an interrupted run, goes on after it. */
+  cursor: string | null;
+  objects_checked: Generated<number>;
+  bytes_checked: Generated<number>;
+  corrupt: Generated<number>;
+  missing: Generated<number>;
+  /** Quarantined objects found intact again (repaired behind Berth's back) and released. */
+  released: Generated<number>;
+  /** JSON: the problems found (the first thousand), each with what depends on it. */
+  report: string | null;
+  error: string | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
 export interface LoginFailureTable {
   account: string;
   source: string;
@@ -127,6 +152,9 @@ export interface BlobTable {
   touched_at: Generated<number>;
   /** 1 while garbage collection deletes it: every push path treats it as absent. */
   deleting: Generated<number>;
+  /** 'corrupt' or 'missing' when a scrub found its stored bytes so: never served until pushed again. */
+  quarantine: string | null;
+  quarantined_at: number | null;
 }
 
 export interface RepositoryBlobTable {

@@ -12,6 +12,7 @@ import { settingsRoutes } from './settings-routes.js';
 import { gcRoutes } from './gc-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { quotaRoutes } from './quota-routes.js';
+import { scrubRoutes } from './scrub-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -27,6 +28,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...gcRoutes(services),
     ...policyRoutes(services),
     ...quotaRoutes(services),
+    ...scrubRoutes(services),
   ];
 }
 

@@ -5,11 +5,14 @@ import type { GarbageCollector } from './garbage-collector.js';
 import type { ProjectPolicies } from './policies.js';
 import type { RetentionService } from './retention.js';
 import type { QuotaService } from './quotas.js';
+import type { Scrubber } from './scrubber.js';
+import type { ScrubRunRow } from '../../ports/scrub-store.js';
 
 export { GarbageCollector } from './garbage-collector.js';
 export { ProjectPolicies, type RetentionPolicy } from './policies.js';
 export { RetentionService } from './retention.js';
 export { QuotaService, type ProjectQuota } from './quotas.js';
+export { Scrubber } from './scrubber.js';
 
 /** Storage lifecycle as the API and console use it (docs/lifecycle.md). */
 export interface Lifecycle {
@@ -21,4 +24,7 @@ export interface Lifecycle {
   /** Queues a retention run (or dry run) of the project and its job. */
   requestRetention(project: ProjectRow, dryRun: boolean, triggeredBy: string): Promise<RetentionRunRow>;
   quotas: QuotaService;
+  scrub: Scrubber;
+  /** Queues a scrub run and its job (CONFLICT while one is queued or running). */
+  requestScrub(triggeredBy: string): Promise<ScrubRunRow>;
 }

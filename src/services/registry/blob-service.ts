@@ -4,6 +4,7 @@ import { parseDigest, type Digest } from '../../domain/digest.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
 import type { BlobRow, MetadataStore } from '../../ports/metadata-store.js';
 import { existingRepository } from './repositories.js';
+import { quarantineMessage } from '../../domain/quarantine.js';
 
 export interface BlobContent {
   digest: Digest;
@@ -27,6 +28,7 @@ export class BlobService {
     const blob =
       (await this.meta.getRepositoryBlob(repository.id, digest)) ?? (await this.meta.getManifest(repository.id, digest));
     if (!blob) throw new BerthError('BLOB_UNKNOWN', { detail: { digest } });
+    if ('quarantine' in blob && blob.quarantine) throw new BerthError('BLOB_UNKNOWN', { message: quarantineMessage('blob', digest, blob.quarantine), detail: { digest, quarantine: blob.quarantine } });
     return { digest, size: blob.size };
   }
 

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { buffer as readAll } from 'node:stream/consumers';
 import { BerthError } from '../../domain/errors.js';
-import { digestOf, tryParseDigest, type Digest } from '../../domain/digest.js';
+import { digestOf, parseDigest, tryParseDigest, type Digest } from '../../domain/digest.js';
+import { quarantineMessage } from '../../domain/quarantine.js';
 import { assertRepositoryName, assertTag, isValidTag, projectOf } from '../../domain/names.js';
 import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
 import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
-import { MissingReferencesError, QuotaExceededError, TagMovedError, type ManifestRow, type MetadataStore, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
+import { MissingReferencesError, QuotaExceededError, TagMovedError, type ManifestRow, type MetadataStore, type Quarantine, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
 import { quotaExceeded } from '../../domain/quota.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
@@ -101,8 +102,10 @@ export class ManifestService {
     const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
     const quota = await this.options.guard?.quota?.(repositoryName);
     const pin = randomUUID();
-    await this.meta.pinBlob(digest, pin, this.now() + pinTtlMs);
+    const replace = await this.meta.pinBlob(digest, pin, this.now() + pinTtlMs);
     try {
+      // Quarantined: the stored copy is corrupt or gone, and this body (its digest checked) replaces it.
+      if (replace) await this.store.delete(digest);
       await this.store.put(digest, body);
       await this.meta.putManifest(
         {
@@ -247,10 +250,18 @@ export class ManifestService {
     try {
       body = await readAll(await this.store.read(digest));
     } catch (err) {
-      if (err instanceof StoreNotFoundError) throw new BerthError('MANIFEST_UNKNOWN', { message: 'manifest content is missing from storage', detail: { digest } });
+      if (err instanceof StoreNotFoundError) throw await this.quarantined(digest, 'missing');
       throw err;
     }
+    // Small enough to check on every read from storage: corrupt content is never served.
+    if (digestOf(body, parseDigest(digest).algorithm) !== digest) throw await this.quarantined(digest, 'corrupt');
     return this.remember(digest, body);
+  }
+
+  /** Quarantines content a read found corrupt or missing (a push of it repairs it); the error to answer with. */
+  private async quarantined(digest: Digest, kind: Quarantine): Promise<BerthError> {
+    await this.meta.quarantineBlob(digest, kind, this.now()).catch(() => undefined);
+    return new BerthError('MANIFEST_UNKNOWN', { message: quarantineMessage('manifest', digest, kind), detail: { digest, quarantine: kind } });
   }
 
   /**

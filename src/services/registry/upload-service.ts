@@ -131,8 +131,10 @@ export class UploadService {
       await this.options.admit?.(repositoryName, size, expected.digest);
       // Pinned while its bytes are written, so a collector deleting the same digest (an old,
       // unreferenced copy) cannot remove them after we wrote them (docs/lifecycle.md).
-      await this.meta.pinBlob(expected.digest, upload.id, this.now() + pinTtlMs);
+      const replace = await this.meta.pinBlob(expected.digest, upload.id, this.now() + pinTtlMs);
       try {
+        // Quarantined: the stored copy is corrupt or gone, and these verified bytes replace it.
+        if (replace) await this.store.delete(expected.digest);
         await this.store.commitUpload(upload.id, expected.digest);
         await this.meta.completeUpload(upload.id, upload.repositoryId, { digest: expected.digest, size });
       } catch (err) {
