@@ -180,3 +180,100 @@ export interface Job {
   createdAt: string;
   finishedAt: string | null;
 }
+
+/** Status of a background run (garbage collection, retention, scrub). */
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+
+/** Names a rule applies to: those the glob matches, or (`exclude`) every other one. */
+export interface Selector {
+  pattern: string;
+  exclude?: boolean;
+}
+
+export const keepKinds = ['latestPushed', 'latestPulled', 'pushedWithinDays', 'pulledWithinDays', 'always', 'highestSemver'] as const;
+export type KeepKind = (typeof keepKinds)[number];
+
+export interface RetentionRule {
+  repositories: Selector;
+  tags: Selector;
+  untagged: boolean;
+  /** A count (latest…, highestSemver) or days (…WithinDays); none for `always`. */
+  keep: { kind: KeepKind; value?: number };
+  disabled?: boolean;
+}
+
+export interface RetentionPolicy {
+  rules: RetentionRule[];
+  /** Cron (UTC); empty: on demand only. */
+  schedule: string;
+}
+
+export interface RetentionRun {
+  id: number;
+  status: Exclude<RunStatus, 'interrupted'>;
+  dryRun: boolean;
+  triggeredBy: string;
+  kept: number;
+  deleted: number;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface RetentionDecision {
+  repository: string;
+  digest: string;
+  tags: string[];
+  action: 'keep' | 'delete';
+  reason: string;
+}
+
+export interface RetentionRunDetail extends RetentionRun {
+  /** Null until the run ends. */
+  report: RetentionDecision[] | null;
+}
+
+export interface ImmutabilityRule {
+  repositories: Selector;
+  tags: Selector;
+  disabled?: boolean;
+}
+
+/** Storage bytes and artifacts; null: unlimited. */
+export interface QuotaLimits {
+  storageBytes: number | null;
+  artifacts: number | null;
+}
+
+export interface ProjectQuota {
+  project: string;
+  limits: QuotaLimits;
+  usage: { storageBytes: number; artifacts: number };
+}
+
+export interface ScrubRun {
+  id: number;
+  status: RunStatus;
+  triggeredBy: string;
+  /** The run that stopped midway and this one continued. */
+  resumedFrom: number | null;
+  objectsChecked: number;
+  bytesChecked: number;
+  corrupt: number;
+  missing: number;
+  released: number;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface QuarantinedObject {
+  digest: string;
+  size: number;
+  kind: 'corrupt' | 'missing';
+  quarantinedAt: string;
+  /** Manifests that need the object, with their tags. */
+  dependents: Array<{ repository: string; digest: string; tags: string[] }>;
+}

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import type { RunStatus } from '../api';
 import { useI18n, type MessageKey } from '../i18n';
 
 /** Loads data with a reload handle; errors become a message instead of a blank page. */
@@ -30,6 +31,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T |
   }, [...deps, tick]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
   return { data, error, reload, loading };
+}
+
+/** Calls `reload` every second while `active` (a run in progress), as long as the page shows it. */
+export function usePolling(active: boolean, reload: () => void): void {
+  useEffect(() => {
+    if (!active) return undefined;
+    const timer = setInterval(reload, 1000);
+    return () => clearInterval(timer);
+  }, [active, reload]);
 }
 
 export function ErrorNote({ message }: { message: string | undefined }) {
@@ -130,14 +140,14 @@ export function Dialog({ title, onClose, children }: { title: string; onClose: (
 }
 
 /** A button that asks before doing something destructive. */
-export function ConfirmButton({ label, question, onConfirm, className }: { label: string; question: string; onConfirm: () => Promise<void> | void; className?: string }) {
+export function ConfirmButton({ label, question, onConfirm, className, disabled }: { label: string; question: string; onConfirm: () => Promise<void> | void; className?: string; disabled?: boolean }) {
   const { t } = useI18n();
   const [open, setOpen] = useState(false);
   const [error, setError] = useState<string>();
   const close = useCallback(() => setOpen(false), []);
   return (
     <>
-      <button type="button" className={className ?? 'danger'} onClick={() => setOpen(true)}>
+      <button type="button" className={className ?? 'danger'} onClick={() => setOpen(true)} disabled={disabled}>
         {label}
       </button>
       {open && (
@@ -223,6 +233,17 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
 export function RoleLabel({ role }: { role: string }) {
   const { t } = useI18n();
   return <span className={`badge role-${role}`}>{t(`role.${role}` as MessageKey)}</span>;
+}
+
+/** A background run's status, coloured by outcome. */
+export function RunStatusBadge({ status }: { status: RunStatus }) {
+  const { t } = useI18n();
+  const tone = status === 'succeeded' ? 'succeeded' : status === 'failed' || status === 'interrupted' ? 'failed' : 'pending';
+  return <span className={`badge status-${tone}`}>{t(`run.status.${status}`)}</span>;
+}
+
+export function isActive(run: { status: RunStatus }): boolean {
+  return run.status === 'queued' || run.status === 'running';
 }
 
 export function shortDigest(digest: string): string {

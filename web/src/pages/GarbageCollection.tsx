@@ -1,11 +1,11 @@
-import { useEffect, useState } from 'react';
-import { api, query, type Page } from '../api';
-import { ErrorNote, Pagination, useLoad } from '../components/ui';
+import { useState } from 'react';
+import { api, query, type Page, type RunStatus } from '../api';
+import { ErrorNote, Pagination, RunStatusBadge, isActive, useLoad, usePolling } from '../components/ui';
 import { useI18n } from '../i18n';
 
 interface GcRun {
   id: number;
-  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+  status: RunStatus;
   dryRun: boolean;
   deleteUntagged: boolean;
   graceHours: number;
@@ -29,12 +29,8 @@ export function GarbageCollection() {
   const [deleteUntagged, setDeleteUntagged] = useState(false);
   const [error, setError] = useState<string>();
   const { data, error: loadError, reload } = useLoad(() => api<Page<GcRun>>('GET', `/system/gc${query({ page, page_size: 10 })}`), [page]);
-  const active = data?.items.some((r) => r.status === 'queued' || r.status === 'running') ?? false;
-  useEffect(() => {
-    if (!active) return undefined;
-    const timer = setInterval(reload, 1000);
-    return () => clearInterval(timer);
-  }, [active, reload]);
+  const active = data?.items.some(isActive) ?? false;
+  usePolling(active, reload);
   const start = async (dryRun: boolean) => {
     setError(undefined);
     try {
@@ -72,8 +68,8 @@ export function GarbageCollection() {
                 <th scope="col">{t('gc.manifests')}</th>
                 <th scope="col">{t('gc.blobs')}</th>
                 <th scope="col">{t('gc.freed')}</th>
-                <th scope="col">{t('gc.by')}</th>
-                <th scope="col">{t('gc.finished')}</th>
+                <th scope="col">{t('run.by')}</th>
+                <th scope="col">{t('run.finished')}</th>
               </tr>
             </thead>
             <tbody>
@@ -81,10 +77,8 @@ export function GarbageCollection() {
                 <tr key={run.id}>
                   <td>{run.id}</td>
                   <td>
-                    <span className={`badge status-${run.status === 'succeeded' ? 'succeeded' : run.status === 'failed' || run.status === 'interrupted' ? 'failed' : 'pending'}`}>
-                      {t(`gc.status.${run.status}`)}
-                    </span>
-                    {run.dryRun && <span className="badge">{t('gc.dryRunBadge')}</span>}
+                    <RunStatusBadge status={run.status} />
+                    {run.dryRun && <span className="badge">{t('run.dryRunBadge')}</span>}
                     {run.status === 'running' && run.phase && <div className="muted small">{t('gc.phase', { phase: run.phase })}</div>}
                     {run.error && <div className="muted small">{run.error}</div>}
                   </td>

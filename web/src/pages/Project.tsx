@@ -5,8 +5,9 @@ import type { Session } from '../App';
 import { Command, ConfirmButton, Dialog, Empty, ErrorNote, Field, Notice, Pagination, RoleLabel, Tabs, useLoad } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n';
 import { AuditTable } from './Audit';
+import { Policies } from './Policies';
 
-type Tab = 'repositories' | 'members' | 'robots' | 'webhooks' | 'audit' | 'settings';
+type Tab = 'repositories' | 'members' | 'robots' | 'webhooks' | 'audit' | 'policies' | 'settings';
 const roles: Role[] = ['admin', 'maintainer', 'developer', 'guest', 'limited-guest'];
 
 /** What the caller's role lets it see and do here (the server decides; this only hides dead ends). */
@@ -23,6 +24,9 @@ function abilities(session: Session, project: Project) {
     webhooks: session.user.isAdmin || rank >= 4,
     manageWebhooks: admin,
     audit: session.user.isAdmin || rank >= 2,
+    // As the server's matrix: developers read retention and immutability, maintainers manage them.
+    policies: session.user.isAdmin || rank >= 3,
+    managePolicies: session.user.isAdmin || rank >= 4,
     admin,
   };
 }
@@ -41,6 +45,7 @@ export function ProjectPage({ session }: { session: Session }) {
   if (can.robots) tabs.push({ key: 'robots', label: t('project.robots') });
   if (can.webhooks) tabs.push({ key: 'webhooks', label: t('project.webhooks') });
   if (can.audit) tabs.push({ key: 'audit', label: t('project.audit') });
+  if (can.policies) tabs.push({ key: 'policies', label: t('project.policies') });
   if (can.admin) tabs.push({ key: 'settings', label: t('project.settings') });
   return (
     <section>
@@ -60,6 +65,7 @@ export function ProjectPage({ session }: { session: Session }) {
         {tab === 'robots' && <Robots project={project} />}
         {tab === 'webhooks' && <Webhooks project={project} canManage={can.manageWebhooks} />}
         {tab === 'audit' && <AuditTable path={`/projects/${project.name}/audit-logs`} />}
+        {tab === 'policies' && <Policies project={project.name} canManage={can.managePolicies} canSetQuota={session.user.isAdmin} />}
         {tab === 'settings' && <Settings project={project} onChange={reload} />}
       </div>
     </section>

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
-import { api } from '../api';
+import { api, type QuotaLimits } from '../api';
+import { LimitFields, draftLimits, limitsDraft } from '../components/quota';
 import { ErrorNote, Field, Notice, useLoad } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n';
 
@@ -21,6 +22,9 @@ interface Settings {
   outboundFromFile: Allow;
   rateLimits: RateLimits;
   rateLimitsFrom: 'file' | 'settings';
+  /** The quota a new project gets. */
+  quotaDefaults: QuotaLimits;
+  quotaDefaultsFrom: 'file' | 'settings';
 }
 
 /** System settings an administrator changes while Berth runs (docs/hardening.md). */
@@ -33,6 +37,7 @@ export function SettingsPanel() {
         <>
           <OutboundForm settings={data} onSaved={reload} />
           <RateLimitForm settings={data} onSaved={reload} />
+          <QuotaDefaultsForm settings={data} onSaved={reload} />
         </>
       )}
     </>
@@ -128,7 +133,7 @@ function RateLimitForm({ settings, onSaved }: { settings: Settings; onSaved: () 
     >
       <h2>{t('settings.rateLimits')}</h2>
       <p className="muted">
-        {t('settings.rateLimitsHelp')} <span className="badge">{t(`settings.rateLimitsFrom.${settings.rateLimitsFrom}`)}</span>
+        {t('settings.rateLimitsHelp')} <span className="badge">{t(`settings.from.${settings.rateLimitsFrom}`)}</span>
       </p>
       <div className="field checkbox">
         <label>
@@ -170,6 +175,47 @@ function RateLimitForm({ settings, onSaved }: { settings: Settings; onSaved: () 
       </table>
       <SaveRow error={error} notice={notice}>
         {settings.rateLimitsFrom === 'settings' && (
+          <button type="button" onClick={() => void send(null)}>
+            {t('settings.resetToFile')}
+          </button>
+        )}
+      </SaveRow>
+    </form>
+  );
+}
+
+/** The quota of projects created from now on; null returns to the config file's. */
+function QuotaDefaultsForm({ settings, onSaved }: { settings: Settings; onSaved: () => void }) {
+  const { t } = useI18n();
+  const [draft, setDraft] = useState(() => limitsDraft(settings.quotaDefaults));
+  const [error, setError] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  useEffect(() => setDraft(limitsDraft(settings.quotaDefaults)), [settings.quotaDefaults]);
+  const send = async (quotaDefaults: QuotaLimits | null) => {
+    setError(undefined);
+    try {
+      await api('PATCH', '/system/settings', { quotaDefaults });
+      setNotice(t('settings.saved'));
+      onSaved();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send(draftLimits(draft));
+      }}
+      className="settings"
+    >
+      <h2>{t('settings.quotaDefaults')}</h2>
+      <p className="muted">
+        {t('settings.quotaDefaultsHelp')} <span className="badge">{t(`settings.from.${settings.quotaDefaultsFrom}`)}</span>
+      </p>
+      <LimitFields draft={draft} onChange={setDraft} />
+      <SaveRow error={error} notice={notice}>
+        {settings.quotaDefaultsFrom === 'settings' && (
           <button type="button" onClick={() => void send(null)}>
             {t('settings.resetToFile')}
           </button>

@@ -6,6 +6,7 @@ import { useI18n } from '../i18n';
 import { Robots } from './Project';
 import { SettingsPanel } from './Settings';
 import { GarbageCollection } from './GarbageCollection';
+import { Scrub } from './Scrub';
 
 export function SystemPage({ session }: { session: Session }) {
   const { t, formatTime } = useI18n();
@@ -41,6 +42,7 @@ export function SystemPage({ session }: { session: Session }) {
       </div>
       {notice && <Notice>{notice}</Notice>}
       <GarbageCollection />
+      <Scrub />
       <SettingsPanel />
       <h2>{t('project.robots')}</h2>
       <Robots project={null} />
