@@ -21,8 +21,9 @@ const program = new Command()
   .option('--postgres [url]', 'PostgreSQL: a fresh database on this server (default postgres://postgres@127.0.0.1:5432/test)')
   .option('--s3', 'S3 storage (s3rver on a loopback port)')
   .option('--out <file>', 'where to write the JSON results', '')
+  .option('--populate-only', 'make the rows and bytes, keep the data directory (printed) and stop: for looking at the queries by hand')
   .parse();
-const opts = program.opts<{ blobs: string; manifests: string; garbage: string; postgres?: string | true; s3?: boolean; out: string }>();
+const opts = program.opts<{ blobs: string; manifests: string; garbage: string; postgres?: string | true; s3?: boolean; out: string; populateOnly?: boolean }>();
 
 const manifests = Number(opts.manifests);
 const garbage = Number(opts.garbage);
@@ -198,6 +199,11 @@ async function main(): Promise<void> {
   await populate(db, storeGarbage);
   await db.close();
   const populateSeconds = (Date.now() - populateStarted) / 1000;
+  if (opts.populateOnly) {
+    cleanups.length = 0;
+    process.stderr.write(`populated in ${populateSeconds.toFixed(0)} s; kept: ${databaseUrlFor} with storage in ${dataDir}\n`);
+    return;
+  }
   const berth = await startBerth(root, { workers: 2, set, variant, dataDir, env });
   cleanups.push(() => berth.stop());
   try {

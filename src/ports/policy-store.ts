@@ -9,7 +9,7 @@ export interface StoredPolicy {
   updatedBy: string | null;
 }
 
-export type RetentionRunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type RetentionRunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface RetentionReportEntry {
   repository: string;
@@ -54,6 +54,8 @@ export interface PolicyStore {
   createRetentionRun(projectId: number, dryRun: boolean, triggeredBy: string, now: number): Promise<RetentionRunRow>;
   /** Moves a queued run to running; false when it is not queued (another process took it). */
   startRetentionRun(id: number, now: number): Promise<boolean>;
+  /** Ends a run whose process stopped while it ran (its job came back after its lease ran out). */
+  interruptRetentionRun(id: number, now: number): Promise<void>;
   finishRetentionRun(id: number, now: number, outcome: { status: 'succeeded' | 'failed'; kept: number; deleted: number; report: RetentionReportEntry[]; error: string | null }): Promise<void>;
   getRetentionRun(id: number): Promise<RetentionRunRow | undefined>;
   listRetentionRuns(projectId: number, page: { offset: number; limit: number }): Promise<{ items: RetentionRunRow[]; total: number }>;

@@ -106,7 +106,17 @@ export async function wireLifecycle(database: Database, config: ResolvedConfig, 
     await deps.runner.enqueue({ type: 'retention.run', payload: { runId: run.id }, orderingKey: `retention:${project.id}` });
     return run;
   };
-  deps.runner.register('retention.run', { maxAttempts: 1, backoff: () => 0, run: async (job) => void (await retention.execute(Number(job.payload.runId))) });
+  deps.runner.register('retention.run', {
+    // A second attempt comes only when the process running the first stopped (its job lease ran
+    // out): the run is marked interrupted instead of showing "running" for ever.
+    maxAttempts: 2,
+    backoff: () => 0,
+    run: async (job) => {
+      const runId = Number(job.payload.runId);
+      if (job.attempts > 1) await retention.interrupt(runId);
+      else await retention.execute(runId);
+    },
+  });
   deps.runner.register('retention.scheduled', {
     maxAttempts: 1,
     backoff: () => 0,

@@ -31,7 +31,7 @@ const shots = new URL('../../docs/images/', import.meta.url).pathname;
 
 /** As the console's formatBytes (web/src/i18n.tsx), to state the exact text a bar shows. */
 function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
@@ -185,7 +185,7 @@ describe.skipIf(reasons.length > 0)(`lifecycle pages of the web console in Chrom
     expect(stored.usage.artifacts).toBe(4);
     const storage = quota.getByRole('progressbar', { name: 'Storage' });
     const artifacts = quota.getByRole('progressbar', { name: 'Artifacts' });
-    const storageText = `${formatBytes(stored.usage.storageBytes)} of 1.0 GB (0%)`;
+    const storageText = `${formatBytes(stored.usage.storageBytes)} of 1.0 GiB (0%)`;
     await quota.getByText(storageText).waitFor();
     expect(await storage.getAttribute('aria-valuetext')).toBe(storageText);
     expect(await artifacts.getAttribute('aria-valuetext')).toBe('4 of 5 (80%)');

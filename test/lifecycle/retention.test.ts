@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../src/adapters/db/connect.js';
+import { jobValues } from '../../src/adapters/db/kysely-job-store.js';
 import { engineMatrix, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { ApiClient } from '../helpers/api.js';
 import { ContainerTools, missingTools } from '../helpers/clients.js';
@@ -158,6 +160,35 @@ for (const { engine, skip } of engines) {
       const immutable = run.report!.filter((e) => e.reason === 'immutable (immutability rule 1)').map((e) => e.tags.join(',')).sort();
       // `other` carries v9-scratch and v1.99.0: one artifact, immutable through the second.
       expect(immutable).toEqual(['latest,v1.10.0', 'v1.2.0', 'v1.99.0,v9-scratch']);
+    });
+
+    it('marks a run interrupted when the process running it stopped, instead of leaving it running', async () => {
+      // What a process that died mid-run leaves: the run marked running, and its job put back
+      // in the queue by the lease reaper after one attempt.
+      const database = connect({ url: berth.config.database.url, poolSize: 1 });
+      try {
+        const project = await database.db.selectFrom('project').select('id').where('name', '=', 'ret').executeTakeFirstOrThrow();
+        const now = Date.now();
+        const run = await database.db
+          .insertInto('retention_run')
+          .values({ project_id: project.id, status: 'running', dry_run: 0, triggered_by: 'admin', created_at: now, started_at: now })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await database.db
+          .insertInto('job')
+          .values({ ...jobValues({ type: 'retention.run', payload: { runId: Number(run.id) }, maxAttempts: 2, runAt: now }, now), attempts: 1 })
+          .execute();
+        const deadline = Date.now() + 10_000;
+        let seen: Run & { error: string | null; finishedAt: string | null };
+        do {
+          await new Promise((r) => setTimeout(r, 50));
+          seen = await admin.ok('GET', `/projects/ret/retention/runs/${run.id}`);
+        } while (seen.status === 'running' && Date.now() < deadline);
+        expect(seen).toMatchObject({ status: 'interrupted', error: 'the process running it stopped; run it again' });
+        expect(seen.finishedAt).not.toBeNull();
+      } finally {
+        await database.db.destroy();
+      }
     });
 
     it.skipIf(toolsMissing.length > 0)('shows skopeo the immutability error on a push that would move the tag', async () => {

@@ -650,7 +650,7 @@ export function makeI18n(language: Language, setLanguage: (l: Language) => void)
     t: (key, vars) => dict[key].replace(/\{(\w+)\}/g, (_m, name: string) => String(vars?.[name] ?? `{${name}}`)),
     formatTime: (iso) => (iso ? time.format(new Date(iso)) : '—'),
     formatBytes: (bytes) => {
-      const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+      const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
       let value = bytes;
       let unit = 0;
       while (value >= 1024 && unit < units.length - 1) {

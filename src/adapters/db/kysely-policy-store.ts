@@ -74,6 +74,15 @@ export class KyselyPolicyStore implements PolicyStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async interruptRetentionRun(id: number, now: number): Promise<void> {
+    await this.db
+      .updateTable('retention_run')
+      .set({ status: 'interrupted', finished_at: now, error: 'the process running it stopped; run it again' })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
   async finishRetentionRun(
     id: number,
     now: number,

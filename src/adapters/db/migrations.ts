@@ -126,6 +126,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0008_scrub': {
       up: (db: Kysely<unknown>) => scrubMigration(engine, db),
     },
+    '0009_gc_indexes': {
+      up: gcIndexMigration,
+    },
   };
 }
 
@@ -254,6 +257,19 @@ async function scrubMigration(engine: Engine, db: Kysely<unknown>): Promise<void
     .addColumn('finished_at', 'bigint')
     .execute();
   await db.schema.createIndex('scrub_run_status').on('scrub_run').column('status').execute();
+}
+
+/**
+ * Indexes garbage collection's scans read instead of the tables (bench:gc at 1M blob rows on
+ * SQLite: finding the candidates 31 s before, 7-8 s after). Whether a repository's manifests
+ * still list a blob is answered from the child index alone, parent included (a dry run asks
+ * whether that parent would go); the blob scan reads digest, flags, time and size from an
+ * index in digest order, not the rows scattered in the table.
+ */
+async function gcIndexMigration(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropIndex('manifest_reference_child').execute();
+  await db.schema.createIndex('manifest_reference_child').on('manifest_reference').columns(['child_digest', 'repository_id', 'parent_digest']).execute();
+  await db.schema.createIndex('blob_gc').on('blob').columns(['digest', 'deleting', 'touched_at', 'size']).execute();
 }
 
 /**

@@ -30,7 +30,7 @@ const immutabilityRules = z.strictObject({ rules: z.array(z.strictObject({ repos
 const time = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const runSchema = z.object({
   id: z.number().int(),
-  status: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'interrupted']),
   dryRun: z.boolean(),
   triggeredBy: z.string(),
   kept: z.number().int(),

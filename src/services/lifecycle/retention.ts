@@ -51,6 +51,11 @@ export class RetentionService {
   }
 
   /** Carries out a queued run (the `retention.run` job); undefined when another process took it. */
+  /** Ends a run whose process stopped midway (see the retention.run job). */
+  interrupt(id: number): Promise<void> {
+    return this.store.interruptRetentionRun(id, this.now());
+  }
+
   async execute(id: number): Promise<RetentionRunRow | undefined> {
     if (!(await this.store.startRetentionRun(id, this.now()))) return undefined;
     const run = (await this.store.getRetentionRun(id))!;
