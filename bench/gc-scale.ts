@@ -53,6 +53,7 @@ interface Populator {
   rows(table: string, columns: string[], values: unknown[][]): Promise<void>;
   /** The ids of the repositories whose names start with `prefix`, in name order. */
   repositoryIds(prefix: string): Promise<number[]>;
+  analyze(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,6 +72,9 @@ async function populator(url: string): Promise<Populator> {
       },
       async repositoryIds(prefix) {
         return (db.prepare('SELECT id FROM repository WHERE name LIKE ? ORDER BY id').all(`${prefix}%`) as Array<{ id: number }>).map((r) => r.id);
+      },
+      async analyze() {
+        db.exec('ANALYZE');
       },
       async close() {
         db.close();
@@ -91,6 +95,9 @@ async function populator(url: string): Promise<Populator> {
     },
     async repositoryIds(prefix) {
       return (await client.query<{ id: string }>('SELECT id FROM repository WHERE name LIKE $1 ORDER BY id', [`${prefix}%`])).rows.map((r) => Number(r.id));
+    },
+    async analyze() {
+      await client.query('ANALYZE');
     },
     close: () => client.end(),
   };
@@ -197,6 +204,9 @@ async function main(): Promise<void> {
   const db = await populator(databaseUrlFor);
   const storeGarbage = opts.s3 ? await s3Writer(s3!) : fsWriter(join(dataDir, 'storage', 'blobs'));
   await populate(db, storeGarbage);
+  // A registry that grew over months has planner statistics (autovacuum analyses as rows come);
+  // rows made in minutes would not have them yet.
+  if (!databaseUrlFor.startsWith('sqlite:')) await db.analyze();
   await db.close();
   const populateSeconds = (Date.now() - populateStarted) / 1000;
   if (opts.populateOnly) {

@@ -15,6 +15,27 @@ export interface BerthProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * Runs a built `berth` command (gc, scrub, …) to its end as a process of its own; `onLine` sees
+ * each line it writes to stderr (its progress) and may kill it with SIGKILL.
+ */
+export function runBerthCommand(
+  args: string[],
+  onLine: (line: string, kill: () => void) => void = () => undefined,
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      for (const line of c.toString().split('\n')) if (line) onLine(line, () => proc.kill('SIGKILL'));
+    });
+    proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 /** Runs the built `berth serve` as a real child process (for kill -9, SIGTERM and RSS tests). */
 export async function spawnBerth(args: string[], env: Record<string, string> = {}): Promise<BerthProcess> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run "npm run build" first (npm test does)`);

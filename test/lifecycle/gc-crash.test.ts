@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,22 +8,10 @@ import type { BlobStore } from '../../src/ports/blob-store.js';
 import { ApiClient } from '../helpers/api.js';
 import { checkConsistency } from '../helpers/consistency.js';
 import { RegistryClient, randomBlob, randomImage, type Blob, type Image } from '../helpers/oci.js';
-import { cliPath, spawnBerth, type BerthProcess } from '../helpers/process.js';
+import { runBerthCommand, spawnBerth, type BerthProcess } from '../helpers/process.js';
 
-/** Runs `berth gc` as a process of its own; `onLine` sees each progress line and may kill it. */
-function berthGc(config: string, onLine: (line: string, kill: () => void) => void = () => undefined): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [cliPath, 'gc', '--config', config, '--grace-hours', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      for (const line of c.toString().split('\n')) if (line) onLine(line, () => proc.kill('SIGKILL'));
-    });
-    proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+/** `berth gc` against the test's configuration, collecting everything unused now. */
+const berthGc = (config: string, onLine?: (line: string, kill: () => void) => void) => runBerthCommand(['gc', '--config', config, '--grace-hours', '0'], onLine);
 
 describe('garbage collection killed mid-sweep', () => {
   let dir: string;

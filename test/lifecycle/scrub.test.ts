@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { connect } from '../../src/adapters/db/connect.js';
 import { engineMatrix, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { ApiClient } from '../helpers/api.js';
 import { OCI_INDEX, OCI_MANIFEST, RegistryClient, imageManifest, jsonBlob, randomBlob, randomImage, sha256, type Blob, type Image } from '../helpers/oci.js';
-import { cliPath } from '../helpers/process.js';
+import { runBerthCommand } from '../helpers/process.js';
 
 const engines = await engineMatrix();
 
@@ -228,20 +227,7 @@ for (const { engine, skip } of engines) {
   });
 }
 
-/** Runs `berth scrub` as a process of its own; `onLine` sees each progress line and may kill it. */
-function berthScrub(args: string[], onLine: (line: string, kill: () => void) => void = () => undefined): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [cliPath, 'scrub', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      for (const line of c.toString().split('\n')) if (line) onLine(line, () => proc.kill('SIGKILL'));
-    });
-    proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+const berthScrub = (args: string[], onLine?: (line: string, kill: () => void) => void) => runBerthCommand(['scrub', ...args], onLine);
 
 describe('berth scrub', () => {
   let dir: string;

@@ -17,6 +17,7 @@ import type {
 import { maxManifestPasses } from '../../ports/gc-store.js';
 import type { Database } from './connect.js';
 import { inTransaction } from './transaction.js';
+import { claimLeasedRun } from './run-lease.js';
 import { insertEvents } from './kysely-metadata-store.js';
 import { countOut } from './project-usage.js';
 import type { GcRunTable, Schema } from './schema.js';
@@ -109,7 +110,7 @@ export class KyselyGcStore implements GcStore {
       .selectFrom('blob as b')
       .select(['b.digest', 'b.size'])
       .where('b.deleting', '=', 0)
-      .where((eb) => unreferencedBlob(eb, before, Date.now()))
+      .where((eb) => unreferencedBlob(eb, before, Date.now(), false, { after }))
       .orderBy('b.digest')
       .limit(limit);
     if (after !== undefined) query = query.where('b.digest', '>', after);
@@ -188,13 +189,15 @@ export class KyselyGcStore implements GcStore {
             .executeTakeFirst();
           if (Number(added.numInsertedOrUpdatedRows ?? 0) === 0) break;
         }
-        // Links and blobs in slices of the table: on SQLite every statement holds the event loop,
-        // and requests keep being served between slices.
+        // Links and blobs in slices of the table on SQLite, where every statement holds the event
+        // loop and requests are served between slices. PostgreSQL runs each as one statement on
+        // the run's own connection: its hash anti-joins over whole tables beat many bounded ones.
+        const sliced = this.engine === 'sqlite';
         let afterLink: { repositoryId: number; digest: string } | undefined;
         for (;;) {
           let page = conn.selectFrom('repository_blob as l').select(['l.repository_id', 'l.digest']).orderBy('l.repository_id').orderBy('l.digest').offset(dryRunSlice - 1).limit(1);
           if (afterLink) page = page.where(sql<boolean>`(l.repository_id, l.digest) > (${afterLink.repositoryId}, ${afterLink.digest})`);
-          const end = await page.executeTakeFirst();
+          const end = sliced ? await page.executeTakeFirst() : undefined;
           const from = afterLink;
           await conn
             .insertInto('gc_doomed_link')
@@ -212,18 +215,25 @@ export class KyselyGcStore implements GcStore {
         }
         const count = async (table: 'gc_doomed_manifest' | 'gc_doomed_link') =>
           Number((await conn.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-        let blobs = 0;
-        let bytes = 0;
+        // Marked ones go too (a run that crashed left them): few, counted apart, so the scan below
+        // is a plain conjunction PostgreSQL can answer with anti-joins.
+        const marked = await conn
+          .selectFrom('blob')
+          .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
+          .where('deleting', '=', 1)
+          .executeTakeFirstOrThrow();
+        let blobs = Number(marked.n);
+        let bytes = Number(marked.bytes ?? 0);
         let afterBlob: string | undefined;
         for (;;) {
           let page = conn.selectFrom('blob').select('digest').orderBy('digest').offset(dryRunSlice - 1).limit(1);
           if (afterBlob !== undefined) page = page.where('digest', '>', afterBlob);
-          const end = await page.executeTakeFirst();
+          const end = sliced ? await page.executeTakeFirst() : undefined;
           let q = conn
             .selectFrom('blob as b')
             .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('b.size').as('bytes')])
-            // Marked ones go too (a run that crashed left them).
-            .where((eb) => eb.or([eb('b.deleting', '=', 1), unreferencedBlob(eb, before, now, true)]));
+            .where('b.deleting', '=', 0)
+            .where((eb) => unreferencedBlob(eb, before, now, true, { after: afterBlob, upTo: end?.digest }));
           if (afterBlob !== undefined) q = q.where('b.digest', '>', afterBlob);
           if (end) q = q.where('b.digest', '<=', end.digest);
           const slice = await q.executeTakeFirstOrThrow();
@@ -286,14 +296,7 @@ export class KyselyGcStore implements GcStore {
   }
 
   async claimRun(id: number, owner: string, leaseMs: number, now: number): Promise<GcRunRow | undefined> {
-    const row = await this.db
-      .updateTable('gc_run')
-      .set((eb) => ({ status: 'running', lease_owner: owner, lease_until: now + leaseMs, started_at: eb.fn.coalesce('started_at', sql.lit(now)), error: null }))
-      .where('id', '=', id)
-      .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb('lease_until', '<', now)]), eb('lease_owner', '=', owner)]))
-      .where('status', 'in', ['queued', 'running'])
-      .returningAll()
-      .executeTakeFirst();
+    const row = await claimLeasedRun(this.db, 'gc_run', id, owner, leaseMs, now);
     return row && toRun(row);
   }
 
@@ -416,23 +419,44 @@ function danglingLink(eb: ExpressionBuilder<GcSchema & { l: Schema['repository_b
   ]);
 }
 
-/** A blob nothing holds: no manifest lists it or is it, no repository links it, no live writer's pin, untouched since `before`. */
-function unreferencedBlob(eb: ExpressionBuilder<GcSchema & { b: Schema['blob'] }, 'b'>, before: number, now: number, dryRun = false) {
+/** Digests a scan of the blob table is confined to: after `after`, up to `upTo`. */
+interface DigestRange {
+  after?: string;
+  upTo?: string;
+}
+
+/**
+ * A blob nothing holds: no manifest lists it or is it, no repository links it, no live writer's
+ * pin, untouched since `before`. `range` repeats the scan's bounds inside each look-up:
+ * PostgreSQL may answer a look-up with a merge join, and without the bound its side of the
+ * merge starts at the first digest of the whole table rather than where the scan is.
+ */
+function unreferencedBlob(eb: ExpressionBuilder<GcSchema & { b: Schema['blob'] }, 'b'>, before: number, now: number, dryRun = false, range: DigestRange = {}) {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the same bound on the digest column of each looked-up table
+  const within = <Q extends { where(...args: any[]): Q }>(query: Q, column: string): Q => {
+    let bounded = query;
+    if (range.after !== undefined) bounded = bounded.where(column, '>', range.after);
+    if (range.upTo !== undefined) bounded = bounded.where(column, '<=', range.upTo);
+    return bounded;
+  };
   return eb.and([
     eb('b.touched_at', '<', before),
-    eb.not(eb.exists(eb.selectFrom('manifest_reference as p').select('p.child_digest').whereRef('p.child_digest', '=', 'b.digest').where((e) => parentAlive(e, dryRun)))),
-    eb.not(eb.exists(eb.selectFrom('manifest as s').select('s.digest').whereRef('s.digest', '=', 'b.digest').where((e) => alive(e, 's', dryRun)))),
+    eb.not(eb.exists(within(eb.selectFrom('manifest_reference as p').select('p.child_digest').whereRef('p.child_digest', '=', 'b.digest').where((e) => parentAlive(e, dryRun)), 'p.child_digest'))),
+    eb.not(eb.exists(within(eb.selectFrom('manifest as s').select('s.digest').whereRef('s.digest', '=', 'b.digest').where((e) => alive(e, 's', dryRun)), 's.digest'))),
     eb.not(
       eb.exists(
-        eb
-          .selectFrom('repository_blob as l')
-          .select('l.digest')
-          .whereRef('l.digest', '=', 'b.digest')
-          .where((e) =>
-            dryRun
-              ? e.not(e.exists(e.selectFrom('gc_doomed_link as d').select('d.digest').whereRef('d.repository_id', '=', 'l.repository_id').whereRef('d.digest', '=', 'l.digest')))
-              : e.lit(true),
-          ),
+        within(
+          eb
+            .selectFrom('repository_blob as l')
+            .select('l.digest')
+            .whereRef('l.digest', '=', 'b.digest')
+            .where((e) =>
+              dryRun
+                ? e.not(e.exists(e.selectFrom('gc_doomed_link as d').select('d.digest').whereRef('d.repository_id', '=', 'l.repository_id').whereRef('d.digest', '=', 'l.digest')))
+                : e.lit(true),
+            ),
+          'l.digest',
+        ),
       ),
     ),
     eb.not(eb.exists(eb.selectFrom('blob_pin as pin').select('pin.digest').whereRef('pin.digest', '=', 'b.digest').where('pin.until', '>', now))),

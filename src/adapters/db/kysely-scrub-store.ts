@@ -1,10 +1,11 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Digest } from '../../domain/digest.js';
 import { BerthError } from '../../domain/errors.js';
 import type { Quarantine } from '../../domain/quarantine.js';
 import type { QuarantinedObject, ScrubCounts, ScrubDependent, ScrubProblem, ScrubRunRow, ScrubRunStatus, ScrubStore, StoredObject } from '../../ports/scrub-store.js';
 import type { Database } from './connect.js';
 import { inTransaction } from './transaction.js';
+import { claimLeasedRun } from './run-lease.js';
 import type { Schema, ScrubRunTable } from './schema.js';
 
 /** Rows per `in (…)` list when looking up what depends on an object. */
@@ -47,14 +48,7 @@ export class KyselyScrubStore implements ScrubStore {
   }
 
   async claimRun(id: number, owner: string, leaseMs: number, now: number): Promise<ScrubRunRow | undefined> {
-    const row = await this.db
-      .updateTable('scrub_run')
-      .set((eb) => ({ status: 'running', lease_owner: owner, lease_until: now + leaseMs, started_at: eb.fn.coalesce('started_at', sql.lit(now)), error: null }))
-      .where('id', '=', id)
-      .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb('lease_until', '<', now)]), eb('lease_owner', '=', owner)]))
-      .where('status', 'in', ['queued', 'running'])
-      .returningAll()
-      .executeTakeFirst();
+    const row = await claimLeasedRun(this.db, 'scrub_run', id, owner, leaseMs, now);
     return row && toRun(row);
   }
 
