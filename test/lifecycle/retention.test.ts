@@ -162,6 +162,21 @@ for (const { engine, skip } of engines) {
       expect(immutable).toEqual(['latest,v1.10.0', 'v1.2.0', 'v1.99.0,v9-scratch']);
     });
 
+    it('stores a rule the same whether its false flags are given or left out', async () => {
+      const before = await admin.ok<{ rules: unknown[] }>('GET', '/projects/ret/immutability');
+      const given = { repositories: { pattern: 'app', exclude: false }, tags: { pattern: 'v*', exclude: true }, disabled: false };
+      expect(await admin.ok('PUT', '/projects/ret/immutability', { rules: [given] })).toEqual({
+        rules: [{ repositories: { pattern: 'app' }, tags: { pattern: 'v*', exclude: true } }],
+      });
+      const policy = await admin.ok<{ rules: unknown[] }>('PUT', '/projects/ret/retention', {
+        rules: [{ ...given, untagged: false, keep: { kind: 'always' } }],
+        schedule: '',
+      });
+      expect(policy.rules).toEqual([{ repositories: { pattern: 'app' }, tags: { pattern: 'v*', exclude: true }, untagged: false, keep: { kind: 'always' } }]);
+      expect(await admin.ok('GET', '/projects/ret/immutability')).toEqual({ rules: [{ repositories: { pattern: 'app' }, tags: { pattern: 'v*', exclude: true } }] });
+      await admin.ok('PUT', '/projects/ret/immutability', before);
+    });
+
     it('marks a run interrupted when the process running it stopped, instead of leaving it running', async () => {
       // What a process that died mid-run leaves: the run marked running, and its job put back
       // in the queue by the lease reaper after one attempt.

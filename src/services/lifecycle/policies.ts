@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import { BerthError } from '../../domain/errors.js';
 import { GlobError, assertGlob } from '../../domain/glob.js';
 import { projectOf } from '../../domain/names.js';
-import { immutableBy, type ImmutabilityRule, type RetentionRule } from '../../domain/retention.js';
+import { immutableBy, type ImmutabilityRule, type RetentionRule, type Selector } from '../../domain/retention.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
 
@@ -50,6 +50,7 @@ export class ProjectPolicies {
 
   async setRetention(project: ProjectRow, policy: RetentionPolicy, by: string): Promise<RetentionPolicy> {
     validateRules(policy.rules);
+    policy = { ...policy, rules: policy.rules.map(canonical) };
     if (policy.schedule !== '') {
       try {
         new Cron(policy.schedule, { paused: true, timezone: 'UTC' });
@@ -72,8 +73,9 @@ export class ProjectPolicies {
     return rules;
   }
 
-  async setImmutability(project: ProjectRow, rules: ImmutabilityRule[], by: string): Promise<ImmutabilityRule[]> {
-    validateRules(rules);
+  async setImmutability(project: ProjectRow, given: ImmutabilityRule[], by: string): Promise<ImmutabilityRule[]> {
+    validateRules(given);
+    const rules = given.map(canonical);
     await this.store.putPolicy(project.id, 'immutability', rules, by, this.now());
     this.immutability.delete(project.id);
     this.options.onChange?.();
@@ -97,6 +99,13 @@ export class ProjectPolicies {
 /** A repository's name within its project (`team/app` in project `team` is `app`; a repository named as its project is `` ). */
 export function relativeName(repository: string, project: string): string {
   return repository === project ? '' : repository.slice(project.length + 1);
+}
+
+/** A rule as stored and returned: false flags left out, so `exclude: false` and no `exclude` are one rule. */
+function canonical<R extends { repositories: Selector; tags: Selector; disabled?: boolean }>(rule: R): R {
+  const selector = ({ pattern, exclude }: Selector): Selector => (exclude ? { pattern, exclude } : { pattern });
+  const { disabled, ...rest } = rule;
+  return { ...rest, repositories: selector(rule.repositories), tags: selector(rule.tags), ...(disabled ? { disabled } : {}) } as R;
 }
 
 function describe(selector: { pattern: string; exclude?: boolean }): string {
