@@ -164,7 +164,8 @@ export interface MetadataStore {
   /** Repositories of a project (its name, or names under `<project>/`), with counts. */
   listProjectRepositories(project: string, page: { offset: number; limit: number; nameContains?: string }): Promise<{ items: RepositorySummary[]; total: number }>;
   /** Removes a repository with its manifests, tags, blob links and uploads. */
-  deleteRepository(repositoryId: number, events?: OutboxEvent[]): Promise<void>;
+  /** Resolves the ids of the upload sessions that went with it (their bytes are the caller's to remove). */
+  deleteRepository(repositoryId: number, events?: OutboxEvent[]): Promise<string[]>;
   /** A repository's manifests, newest first, with their tags. */
   listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean }): Promise<{ items: ArtifactSummary[]; total: number }>;
   /** What a manifest references (layers, config, child manifests), with sizes where known. */

@@ -110,6 +110,23 @@ describe('management API /api/v1', () => {
     expect((await admin.call('DELETE', '/projects/shop')).status).toBe(204);
   });
 
+  it('ends the upload sessions of a deleted repository and removes their bytes', async () => {
+    await admin.createProject('ups');
+    const registry = new RegistryClient(berth.url);
+    await registry.pushImage('ups/app', 'v1');
+    const location = await registry.startUpload('ups/app');
+    const id = /\/uploads\/([0-9a-f-]+)/.exec(location)![1]!;
+    const patch = () => registry.fetch(location, { method: 'PATCH', body: Buffer.alloc(1000, 7), headers: { 'Content-Type': 'application/octet-stream' } });
+    expect((await patch()).status).toBe(202);
+    const sessionDirs = async () => (await readdir(berth.dataDir, { recursive: true, withFileTypes: true })).filter((e) => e.isDirectory() && e.name === id);
+    expect(await sessionDirs()).toHaveLength(1);
+    expect((await admin.call('DELETE', '/projects/ups/repositories/app')).status).toBe(204);
+    expect(await sessionDirs()).toHaveLength(0);
+    const after = await patch();
+    expect(after.status).toBe(404);
+    expect(((await after.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('BLOB_UPLOAD_UNKNOWN');
+  });
+
   it('records pushes, pulls, deletes and API mutations in the audit log, and exports it as JSON lines', async () => {
     await admin.createProject('audited');
     const registry = new RegistryClient(berth.url);

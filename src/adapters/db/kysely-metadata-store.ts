@@ -474,8 +474,8 @@ export class KyselyMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteRepository(repositoryId: number, events: OutboxEvent[] = []): Promise<void> {
-    await inTransaction(this.db, async (trx) => {
+  async deleteRepository(repositoryId: number, events: OutboxEvent[] = []): Promise<string[]> {
+    return inTransaction(this.db, async (trx) => {
       // Repository, manifests, then links, in the order the collector and pushes take them.
       await this.lockRepository(trx, repositoryId);
       if (this.engine === 'postgres') {
@@ -488,8 +488,9 @@ export class KyselyMetadataStore implements MetadataStore {
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('repository_blob').where('repository_id', '=', repositoryId).execute();
-      await trx.deleteFrom('upload').where('repository_id', '=', repositoryId).execute();
+      const uploads = await trx.deleteFrom('upload').where('repository_id', '=', repositoryId).returning('id').execute();
       await trx.deleteFrom('repository').where('id', '=', repositoryId).execute();
+      return uploads.map((u) => u.id);
     });
   }
 

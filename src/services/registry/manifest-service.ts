@@ -181,7 +181,9 @@ export class ManifestService {
   /** Removes a repository with all its manifests, tags and blob links, with one `delete` event. */
   async deleteRepository(repositoryName: string, actor: string): Promise<void> {
     const repository = await existingRepository(this.meta, repositoryName);
-    await this.meta.deleteRepository(repository.id, [event('delete', repositoryName, actor, {})]);
+    const uploads = await this.meta.deleteRepository(repository.id, [event('delete', repositoryName, actor, {})]);
+    // Sessions in progress end with it; their bytes go now rather than stay until nothing would remove them.
+    for (const id of uploads) await this.store.deleteUpload(id).catch(() => undefined);
     this.options.onEvents?.();
   }
 
