@@ -136,7 +136,7 @@ export class Scrubber {
         await onBytes(chunk.length);
       }
     } catch (err) {
-      if (err instanceof StoreNotFoundError || (err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      if (err instanceof StoreNotFoundError) return 'missing';
       throw err;
     }
     return size === object.size && hashToDigest(algorithm, hash) === object.digest ? 'intact' : 'corrupt';

@@ -62,14 +62,14 @@ export class CatalogService {
     });
   }
 
-  private async paginate(page: PageRequest, defaultSize: number, fetch: (limit: number, last?: string) => Promise<string[]>): Promise<PageResult> {
+  private async paginate(page: PageRequest, defaultSize: number, read: (limit: number, last?: string) => Promise<string[]>): Promise<PageResult> {
     if (page.n !== undefined && (!Number.isSafeInteger(page.n) || page.n < 0)) {
       throw new BerthError('PAGINATION_INVALID', { detail: { n: page.n } });
     }
     const n = Math.min(page.n ?? defaultSize, this.options.maxPageSize);
     if (n === 0) return { items: [] };
     // One extra row tells whether a next page exists without a COUNT.
-    const rows = await fetch(n + 1, page.last);
+    const rows = await read(n + 1, page.last);
     if (rows.length <= n) return { items: rows };
     const items = rows.slice(0, n);
     return { items, next: { last: items[items.length - 1]!, n } };
