@@ -183,10 +183,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     onError: (err) => logger.error({ err }, 'writing the audit log failed; entries are kept for the next attempt'),
   });
   const { ldap, oidc: oidcSettings } = config.auth;
-  const newProjectQuota = () => {
-    const defaults = hardening.settings.quotaDefaults();
-    return { bytes: defaults.storageBytes, artifacts: defaults.artifacts };
-  };
+  const newProjectQuota = () => hardening.settings.newProjectQuota();
   const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation, newProjectQuota });
   // Settings changes reach other instances on the bus, and sibling workers through the cluster relay.
   let announceSettings = () => undefined as void;

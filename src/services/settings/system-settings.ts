@@ -4,6 +4,7 @@ import { parseCidr, type Cidr } from '../../domain/address-ranges.js';
 import { BerthError } from '../../domain/errors.js';
 import { outboundFeatures, type OutboundFeature } from '../../ports/outbound.js';
 import type { SettingsStore } from '../../ports/settings-store.js';
+import type { QuotaLimits } from '../../ports/metadata-store.js';
 
 export type OutboundAllow = z.infer<typeof outboundAllowSchema>;
 export type RateLimitSettings = z.output<typeof rateLimitsSchema>;
@@ -100,6 +101,12 @@ export class SystemSettings {
   quotaDefaults(): QuotaDefaults {
     this.refreshIfStale();
     return this.quota ?? this.options.file.quotaDefaults;
+  }
+
+  /** The same, as the limits a new project row stores. */
+  newProjectQuota(): QuotaLimits {
+    const defaults = this.quotaDefaults();
+    return { bytes: defaults.storageBytes, artifacts: defaults.artifacts };
   }
 
   view(): SettingsView {
