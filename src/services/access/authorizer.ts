@@ -35,6 +35,8 @@ export class Authorizer {
   private readonly projects = new Map<string, { row: ProjectRow | undefined; expires: number; fetchedAt: number }>();
   private readonly roles = new Map<string, { role: ProjectRole | undefined; expires: number; fetchedAt: number }>();
   private readonly now: () => number;
+  /** Bumped by invalidate(): a read that began before a change answers its request but is not kept. */
+  private generation = 0;
 
   constructor(
     private readonly identity: IdentityStore,
@@ -44,6 +46,7 @@ export class Authorizer {
   }
 
   invalidate(): void {
+    this.generation++;
     this.projects.clear();
     this.roles.clear();
   }
@@ -60,6 +63,7 @@ export class Authorizer {
   async project(name: string): Promise<ProjectRow | undefined> {
     const cached = this.projects.get(name);
     if (cached && cached.expires > this.now()) return cached.row;
+    const generation = this.generation;
     let row: ProjectRow | undefined;
     try {
       row = await this.identity.getProject(name);
@@ -68,6 +72,7 @@ export class Authorizer {
       if (cached && this.now() - cached.fetchedAt < staleIfErrorMs) return cached.row;
       throw err;
     }
+    if (generation !== this.generation) return row;
     if (this.projects.size > 10_000) this.projects.clear();
     this.projects.set(name, { row, expires: this.now() + cacheTtlMs, fetchedAt: this.now() });
     return row;
@@ -79,6 +84,7 @@ export class Authorizer {
     const key = `${project.id}:${principal.id}:${principal.groupIds.join(',')}`;
     const cached = this.roles.get(key);
     if (cached && cached.expires > this.now()) return cached.role;
+    const generation = this.generation;
     let role: ProjectRole | undefined;
     try {
       role = highestRole(await this.identity.rolesIn(project.id, principal.id, principal.groupIds));
@@ -86,6 +92,7 @@ export class Authorizer {
       if (cached && this.now() - cached.fetchedAt < staleIfErrorMs) return cached.role;
       throw err;
     }
+    if (generation !== this.generation) return role;
     if (this.roles.size > 50_000) this.roles.clear();
     this.roles.set(key, { role, expires: this.now() + cacheTtlMs, fetchedAt: this.now() });
     return role;

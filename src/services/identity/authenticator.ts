@@ -108,6 +108,7 @@ export class Authenticator {
     const key = `${principal.kind}:${principal.id}`;
     const cached = this.principals.get(key);
     if (cached && cached.expires > this.now()) return cached.principal;
+    const generation = this.generation;
     let current: Principal | undefined;
     try {
       current = await this.fetchPrincipal(principal);
@@ -115,6 +116,8 @@ export class Authenticator {
       if (cached && this.now() - cached.fetchedAt < staleIfErrorMs) return cached.principal;
       throw err;
     }
+    // A read that began before a change was announced answers this request, but is not kept.
+    if (generation !== this.generation) return current;
     if (this.principals.size > 10_000) this.principals.clear();
     this.principals.set(key, { principal: current, expires: this.now() + principalTtlMs, fetchedAt: this.now() });
     return current;
