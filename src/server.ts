@@ -175,6 +175,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
       quota: (repository) => lifecycle.quotas.limitsFor(repository),
     },
     admitBlob: (repository, size, digest) => lifecycle.quotas.admitBlob(repository, size, digest),
+    gcLeaseMs: config.lifecycle.gc.leaseSeconds * 1000,
   });
 
   const identity = new KyselyIdentityStore(database);

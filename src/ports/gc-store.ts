@@ -92,13 +92,17 @@ export interface GcStore {
   blobCandidates(before: number, after: string | undefined, limit: number): Promise<BlobCandidate[]>;
   /** Marks as being deleted those that still qualify (re-checked under row locks); resolves them. */
   markBlobsDeleting(digests: Digest[], before: number): Promise<BlobCandidate[]>;
-  /** Blobs marked as being deleted (including those a crashed run left), oldest digest first. */
+  /** Blobs marked as being deleted, or being removed (including those a crashed run left), oldest digest first. */
   deletingBlobs(after: string | undefined, limit: number): Promise<BlobCandidate[]>;
   /**
-   * Deletes the rows still marked and unpinned, holding them while `removeObjects` deletes
-   * their bytes (so a writer of the same digest waits, then writes anew); resolves what went.
+   * Takes for removal (`deleting = 2`, since `now`) the rows still marked and unpinned, and
+   * those a run left being removed; resolves them. From then on a writer of the same digest
+   * waits until the row is gone (services/registry/write-pin.ts), so the bytes can be deleted
+   * without holding the rows.
    */
-  purgeBlobs(digests: Digest[], removeObjects: (digests: Digest[]) => Promise<void>): Promise<BlobCandidate[]>;
+  claimForRemoval(digests: Digest[], now: number): Promise<BlobCandidate[]>;
+  /** Deletes the rows taken for removal at `since` whose bytes are gone; resolves them. */
+  deleteRemoved(digests: Digest[], since: number): Promise<BlobCandidate[]>;
   /**
    * What a run with these options would delete now, without deleting: manifests decided on
    * pass by pass as the real run does (an index's children once the index goes), then links,

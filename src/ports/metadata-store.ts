@@ -76,6 +76,13 @@ export interface TagRow {
   updatedAt: number;
 }
 
+/** A writer's pin on a digest (MetadataStore.pinBlob). */
+export interface PinState {
+  quarantined: boolean;
+  /** Garbage collection is deleting this digest's bytes; when it began. */
+  removingSince?: number;
+}
+
 /**
  * Mutations take the events that describe them and write them to the outbox in the same
  * transaction (shared/DESIGN.md principle 5): an event exists exactly when its change does.
@@ -111,10 +118,17 @@ export interface MetadataStore {
    * Keeps `digest` from being collected while its bytes are written (an upload's commit, a
    * manifest's content), and calls off a deletion garbage collection has marked but not done.
    * `token` names the writer; `completeUpload` and `putManifest` remove it, `unpinBlob` too.
-   * Resolves true when the digest is quarantined: the writer replaces the stored bytes (a push
-   * of the content repairs it), and completing the write releases it.
+   * `quarantined`: the writer replaces the stored bytes (a push of the content repairs it), and
+   * completing the write releases it. `removingSince`: garbage collection is deleting the old
+   * bytes of this digest right now (since then); the writer waits for the row to go
+   * (services/registry/write-pin.ts) before it writes.
    */
-  pinBlob(digest: Digest, token: string, until: number): Promise<boolean>;
+  pinBlob(digest: Digest, token: string, until: number): Promise<PinState>;
+  /**
+   * Drops the row of a removal that began at `since` and never finished (its collector died),
+   * so a waiting writer can write anew; false when the row is gone or changed meanwhile.
+   */
+  abandonRemoval(digest: Digest, since: number): Promise<boolean>;
   /** Quarantines a blob or manifest whose stored bytes a read found corrupt or missing. */
   quarantineBlob(digest: Digest, kind: Quarantine, now: number): Promise<void>;
   unpinBlob(digest: Digest, token: string): Promise<void>;

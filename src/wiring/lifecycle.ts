@@ -208,7 +208,7 @@ export function createGarbageCollector(
       };
     },
     minGraceMs: 2 * touchIntervalMs(config),
-    // SQLite holds its one writer lock while a batch's bytes are deleted: small batches keep other writers' waits short.
+    // SQLite's one connection serves requests between a run's statements: small batches keep each statement short.
     batchSize: database.engine === 'postgres' ? settings.batchSize : Math.min(settings.batchSize, 50),
     pauseMs: database.engine === 'postgres' ? 0 : 5,
     leaseMs: settings.leaseSeconds * 1000,

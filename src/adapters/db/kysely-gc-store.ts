@@ -136,38 +136,48 @@ export class KyselyGcStore implements GcStore {
   }
 
   async deletingBlobs(after: string | undefined, limit: number): Promise<BlobCandidate[]> {
-    let query = this.db.selectFrom('blob').select(['digest', 'size']).where('deleting', '=', 1).orderBy('digest').limit(limit);
+    let query = this.db.selectFrom('blob').select(['digest', 'size']).where('deleting', '<>', 0).orderBy('digest').limit(limit);
     if (after !== undefined) query = query.where('digest', '>', after);
     return (await query.execute()).map((r) => ({ digest: r.digest as Digest, size: Number(r.size) }));
   }
 
-  async purgeBlobs(digests: Digest[], removeObjects: (digests: Digest[]) => Promise<void>): Promise<BlobCandidate[]> {
+  async claimForRemoval(digests: Digest[], now: number): Promise<BlobCandidate[]> {
     if (digests.length === 0) return [];
     const sorted = [...digests].sort();
     return inTransaction(this.db, async (trx) => {
       await this.lock(trx.selectFrom('blob').select('digest').where('digest', 'in', sorted).orderBy('digest'));
-      const now = Date.now();
-      // Still marked (a writer's pin calls a deletion off) and not pinned by a writer now.
-      const doomed = await trx
-        .selectFrom('blob as b')
-        .select(['b.digest', 'b.size'])
+      // Still marked (a writer's pin calls a deletion off) and not pinned by a writer now; or
+      // left being removed by a run that died (its writers are waiting for it).
+      const rows = await trx
+        .updateTable('blob as b')
+        .set({ deleting: 2, touched_at: now })
         .where('b.digest', 'in', sorted)
-        .where('b.deleting', '=', 1)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('blob_pin as p').select('p.digest').whereRef('p.digest', '=', 'b.digest').where('p.until', '>', now))))
-        .execute();
-      if (doomed.length === 0) return [];
-      // The bytes go while the rows are held: a writer of the same digest waits, then finds no row and writes anew.
-      await removeObjects(doomed.map((d) => d.digest as Digest));
-      await trx
-        .deleteFrom('blob')
-        .where(
-          'digest',
-          'in',
-          doomed.map((d) => d.digest),
+        .where((eb) =>
+          eb.or([
+            eb('b.deleting', '=', 2),
+            eb.and([
+              eb('b.deleting', '=', 1),
+              eb.not(eb.exists(eb.selectFrom('blob_pin as p').select('p.digest').whereRef('p.digest', '=', 'b.digest').where('p.until', '>', now))),
+            ]),
+          ]),
         )
+        // Unqualified: SQLite's RETURNING does not take the table's alias.
+        .returning(['digest', 'size'])
         .execute();
-      return doomed.map((r) => ({ digest: r.digest as Digest, size: Number(r.size) }));
+      return rows.map((r) => ({ digest: r.digest as Digest, size: Number(r.size) }));
     });
+  }
+
+  async deleteRemoved(digests: Digest[], since: number): Promise<BlobCandidate[]> {
+    if (digests.length === 0) return [];
+    const rows = await this.db
+      .deleteFrom('blob')
+      .where('digest', 'in', [...digests].sort())
+      .where('deleting', '=', 2)
+      .where('touched_at', '=', since)
+      .returning(['digest', 'size'])
+      .execute();
+    return rows.map((r) => ({ digest: r.digest as Digest, size: Number(r.size) }));
   }
 
   async dryRun(before: number, untagged: boolean, now: number, listLimit: number): Promise<GcPreview> {
@@ -220,7 +230,7 @@ export class KyselyGcStore implements GcStore {
         const marked = await conn
           .selectFrom('blob')
           .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
-          .where('deleting', '=', 1)
+          .where('deleting', '<>', 0)
           .executeTakeFirstOrThrow();
         let blobs = Number(marked.n);
         let bytes = Number(marked.bytes ?? 0);

@@ -9,6 +9,7 @@ import type {
   MetadataStore,
   NewManifest,
   Page,
+  PinState,
   RepositoryRow,
   TagRow,
   UploadRow,
@@ -129,7 +130,7 @@ export class KyselyMetadataStore implements MetadataStore {
     }));
   }
 
-  async pinBlob(digest: Digest, token: string, until: number): Promise<boolean> {
+  async pinBlob(digest: Digest, token: string, until: number): Promise<PinState> {
     return inTransaction(this.db, async (trx) => {
       await trx
         .insertInto('blob_pin')
@@ -138,10 +139,17 @@ export class KyselyMetadataStore implements MetadataStore {
         .execute();
       // A deletion marked but not carried out is called off: the collector deletes only rows
       // still marked, under the same row lock (docs/lifecycle.md, "Why a push always wins").
+      // One being carried out (deleting = 2) is not: its bytes are going now, and the writer waits.
       await trx.updateTable('blob').set({ deleting: 0, touched_at: this.now() }).where('digest', '=', digest).where('deleting', '=', 1).execute();
-      const row = await trx.selectFrom('blob').select('quarantine').where('digest', '=', digest).executeTakeFirst();
-      return row !== undefined && row.quarantine !== null;
+      const row = await trx.selectFrom('blob').select(['quarantine', 'deleting', 'touched_at']).where('digest', '=', digest).executeTakeFirst();
+      if (row?.deleting === 2) return { quarantined: false, removingSince: Number(row.touched_at) };
+      return { quarantined: row !== undefined && row.quarantine !== null };
     });
+  }
+
+  async abandonRemoval(digest: Digest, since: number): Promise<boolean> {
+    const result = await this.db.deleteFrom('blob').where('digest', '=', digest).where('deleting', '=', 2).where('touched_at', '=', since).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
   }
 
   async quarantineBlob(digest: Digest, kind: Quarantine, now: number): Promise<void> {

@@ -46,7 +46,8 @@ export interface GcResult {
 /**
  * Online garbage collection (docs/lifecycle.md). No read-only window: candidates come from the
  * database, each is re-checked holding its row when it is deleted, and a blob's bytes go only
- * while its row is held and still marked, so a push that starts using a blob always wins. In
+ * once its row, still marked and unpinned, is taken for removal (writers of that digest then
+ * wait for it), so a push that starts using a blob always wins. In
  * order: stale upload sessions; manifests (untagged ones when asked, and referrers whose
  * subject is gone), pass after pass; repository links no manifest uses; then blobs nothing
  * holds, marked first and deleted after. A run that dies is taken over when its lease runs out
@@ -198,7 +199,16 @@ export class GarbageCollector {
   }
 
   private async purge(store: GcStore, digests: Digest[], counts: GcCounts): Promise<void> {
-    const gone = await store.purgeBlobs(digests, (doomed) => this.removeObjects(doomed));
+    // Taken for removal in a short transaction; the bytes then go with no row held (a writer of
+    // the same digest waits for the row to go), and the rows after them.
+    const since = this.now();
+    const doomed = await store.claimForRemoval(digests, since);
+    if (doomed.length === 0) return;
+    await this.removeObjects(doomed.map((b) => b.digest));
+    const gone = await store.deleteRemoved(
+      doomed.map((b) => b.digest),
+      since,
+    );
     counts.blobsDeleted += gone.length;
     counts.bytesFreed += gone.reduce((sum, b) => sum + b.size, 0);
   }

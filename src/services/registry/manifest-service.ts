@@ -13,7 +13,7 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import { TagCache } from './tag-cache.js';
 import { existingRepository, onWritableRepository } from './repositories.js';
-import { pinTtlMs } from './upload-service.js';
+import { pinForWrite } from './write-pin.js';
 
 export interface ManifestContent {
   digest: Digest;
@@ -48,6 +48,8 @@ export interface ManifestOptions {
   cacheBytes?: number;
   /** Tag lookups shared with the catalog (keyed by the repository's tag version). */
   tags?: TagCache;
+  /** Garbage collection's lease (WritePinOptions.removalLeaseMs); 60 s when not given. */
+  gcLeaseMs?: number;
   now?: () => number;
 }
 
@@ -102,7 +104,7 @@ export class ManifestService {
     const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
     const quota = await this.options.guard?.quota?.(repositoryName);
     const pin = randomUUID();
-    const replace = await this.meta.pinBlob(digest, pin, this.now() + pinTtlMs);
+    const replace = await pinForWrite(this.meta, digest, pin, { removalLeaseMs: this.options.gcLeaseMs ?? 60_000, now: this.now });
     try {
       // Quarantined: the stored copy is corrupt or gone, and this body (its digest checked) replaces it.
       if (replace) await this.store.delete(digest);

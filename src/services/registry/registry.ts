@@ -22,6 +22,8 @@ export interface RegistryOptions {
   guard?: ManifestGuard;
   /** Refuses blobs a project's quota cannot take (UploadOptions.admit). */
   admitBlob?: (repository: string, size: number, digest?: Digest) => Promise<void>;
+  /** Garbage collection's lease: how long a writer waits for a removal of the same digest before it takes over. */
+  gcLeaseMs?: number;
 }
 
 /** The distribution protocol's use cases, with no HTTP in sight (shared/STYLE.md: the HTTP layer is an adapter). */
@@ -42,6 +44,7 @@ export class Registry {
       automaticMount: options.automaticMount,
       onBytesReceived: options.onBytesReceived,
       admit: options.admitBlob,
+      gcLeaseMs: options.gcLeaseMs,
     });
     const tags = new TagCache();
     this.manifests = new ManifestService(meta, store, {
@@ -51,6 +54,7 @@ export class Registry {
       onEvents: options.onEvents,
       tags,
       guard: options.guard,
+      gcLeaseMs: options.gcLeaseMs,
     });
     this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize, tags });
   }

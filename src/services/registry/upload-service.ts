@@ -8,6 +8,7 @@ import { RepositoryGoneError, type MetadataStore, type UploadRow } from '../../p
 import { assertRepositoryName } from '../../domain/names.js';
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
+import { pinForWrite } from './write-pin.js';
 import { existingRepository, onWritableRepository } from './repositories.js';
 
 export interface UploadState {
@@ -36,6 +37,8 @@ export interface UploadOptions {
   admit?: (repository: string, size: number, digest?: Digest) => Promise<void>;
   /** Told how many bytes each chunk added (metrics). */
   onBytesReceived?: (bytes: number) => void;
+  /** Garbage collection's lease (WritePinOptions.removalLeaseMs); 60 s when not given. */
+  gcLeaseMs?: number;
   now?: () => number;
 }
 
@@ -46,8 +49,6 @@ interface HashState {
 }
 
 const uploadIdPattern = /^[A-Za-z0-9_-]{1,128}$/;
-/** How long a writer's pin holds a blob against collection if the writer dies (it is removed on success). */
-export const pinTtlMs = 6 * 3_600_000;
 
 /**
  * Blob upload sessions (OCI dist-spec "Pushing blobs"): monolithic, single-request, chunked
@@ -131,7 +132,7 @@ export class UploadService {
       await this.options.admit?.(repositoryName, size, expected.digest);
       // Pinned while its bytes are written, so a collector deleting the same digest (an old,
       // unreferenced copy) cannot remove them after we wrote them (docs/lifecycle.md).
-      const replace = await this.meta.pinBlob(expected.digest, upload.id, this.now() + pinTtlMs);
+      const replace = await pinForWrite(this.meta, expected.digest, upload.id, { removalLeaseMs: this.options.gcLeaseMs ?? 60_000, now: this.now });
       try {
         // Quarantined: the stored copy is corrupt or gone, and these verified bytes replace it.
         if (replace) await this.store.delete(expected.digest);
