@@ -10,7 +10,8 @@ export type OutboundFeature = (typeof outboundFeatures)[number];
 export interface OutboundRequest {
   method?: string;
   headers?: Record<string, string>;
-  body?: string | Buffer;
+  /** A stream is sent once: a redirect answering it is returned, not followed. */
+  body?: string | Buffer | Readable;
   /** Connect plus response headers, per hop; default from `outbound.timeoutMs`. */
   timeoutMs?: number;
   /** Redirects followed (each checked like the first request); 0 returns the 3xx itself. */

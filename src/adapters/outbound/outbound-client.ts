@@ -61,7 +61,8 @@ export class OutboundClient implements Outbound {
         signal: request.signal,
       });
       const location = response.headers.location;
-      if (redirectStatuses.has(response.statusCode) && typeof location === 'string' && hop < maxRedirects) {
+      const replayable = body === undefined || typeof body === 'string' || Buffer.isBuffer(body);
+      if (redirectStatuses.has(response.statusCode) && typeof location === 'string' && hop < maxRedirects && replayable) {
         await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
         const next = this.parse(feature, new URL(location, current).href);
         // As fetch does: 303 (and 301/302 after a POST) become a GET without a body.
