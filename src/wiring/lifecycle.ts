@@ -208,8 +208,7 @@ export function createGarbageCollector(
       };
     },
     minGraceMs: 2 * touchIntervalMs(config),
-    // SQLite's one connection serves requests between a run's statements: small batches keep each statement short.
-    batchSize: database.engine === 'postgres' ? settings.batchSize : Math.min(settings.batchSize, 50),
+    batchSize: settings.batchSize,
     pauseMs: database.engine === 'postgres' ? 0 : 5,
     leaseMs: settings.leaseSeconds * 1000,
     uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,

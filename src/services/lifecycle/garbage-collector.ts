@@ -4,7 +4,7 @@ import { BerthError } from '../../domain/errors.js';
 import { projectOf } from '../../domain/names.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
-import { maxManifestPasses, type GcCounts, type GcOptions, type GcPhase, type GcPreview, type GcRunRow, type GcStore } from '../../ports/gc-store.js';
+import { maxManifestPasses, type GcCounts, type GcOptions, type GcPhase, type GcPreview, type GcRunRow, type GcStore, type BlobCandidate } from '../../ports/gc-store.js';
 
 export interface GarbageCollectorOptions {
   /**
@@ -163,54 +163,40 @@ export class GarbageCollector {
     }
 
     await step('blobs');
-    // First what a run that died left marked, then new candidates: mark, then delete bytes and rows.
-    await this.purgeMarked(store, counts, step);
-    let afterBlob: string | undefined;
-    for (;;) {
-      const batch = await store.blobCandidates(before, afterBlob, this.options.batchSize);
-      if (batch.length === 0) break;
-      afterBlob = batch[batch.length - 1]!.digest;
-      const marked = await store.markBlobsDeleting(
-        batch.map((b) => b.digest),
-        before,
-      );
-      await this.purge(
-        store,
-        marked.map((b) => b.digest),
-        counts,
-      );
-      await step('blobs');
+    // First what a run that died left marked, then new candidates: mark, take for removal, then
+    // delete bytes and rows. A batch's bytes are deleted while the next batch is looked up and
+    // taken (storage and database work side by side); at most one batch's bytes are under way.
+    const removal = new Removal(store, (digests) => this.removeObjects(digests), counts);
+    try {
+      let afterMarked: string | undefined;
+      for (;;) {
+        const batch = await store.deletingBlobs(afterMarked, this.options.batchSize);
+        if (batch.length === 0) break;
+        afterMarked = batch[batch.length - 1]!.digest;
+        await removal.take(
+          batch.map((b) => b.digest),
+          this.now(),
+        );
+        await step('blobs');
+      }
+      let afterBlob: string | undefined;
+      for (;;) {
+        const batch = await store.blobCandidates(before, afterBlob, this.options.batchSize);
+        if (batch.length === 0) break;
+        afterBlob = batch[batch.length - 1]!.digest;
+        const marked = await store.markBlobsDeleting(
+          batch.map((b) => b.digest),
+          before,
+        );
+        await removal.take(
+          marked.map((b) => b.digest),
+          this.now(),
+        );
+        await step('blobs');
+      }
+    } finally {
+      await removal.settle();
     }
-  }
-
-  private async purgeMarked(store: GcStore, counts: GcCounts, step: (phase: GcPhase) => Promise<void>): Promise<void> {
-    let after: string | undefined;
-    for (;;) {
-      const batch = await store.deletingBlobs(after, this.options.batchSize);
-      if (batch.length === 0) return;
-      after = batch[batch.length - 1]!.digest;
-      await this.purge(
-        store,
-        batch.map((b) => b.digest),
-        counts,
-      );
-      await step('blobs');
-    }
-  }
-
-  private async purge(store: GcStore, digests: Digest[], counts: GcCounts): Promise<void> {
-    // Taken for removal in a short transaction; the bytes then go with no row held (a writer of
-    // the same digest waits for the row to go), and the rows after them.
-    const since = this.now();
-    const doomed = await store.claimForRemoval(digests, since);
-    if (doomed.length === 0) return;
-    await this.removeObjects(doomed.map((b) => b.digest));
-    const gone = await store.deleteRemoved(
-      doomed.map((b) => b.digest),
-      since,
-    );
-    counts.blobsDeleted += gone.length;
-    counts.bytesFreed += gone.reduce((sum, b) => sum + b.size, 0);
   }
 
   /** Deletes the bytes, a few at a time; an object already gone (a run that died midway) is fine. */
@@ -226,6 +212,45 @@ export class GarbageCollector {
 }
 
 class LeaseLost extends Error {}
+
+/**
+ * Blobs taken for removal, a batch at a time: `take` claims the rows of a batch, waits for the
+ * previous batch's bytes and rows to go, and starts deleting this one's, so storage works while
+ * the caller looks up the next batch. A failure surfaces at the next `take` or at `settle`.
+ */
+class Removal {
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: GcStore,
+    private readonly removeObjects: (digests: Digest[]) => Promise<void>,
+    private readonly counts: GcCounts,
+  ) {}
+
+  async take(digests: Digest[], since: number): Promise<void> {
+    // Taken in a short transaction: from here on a writer of these digests waits for them to go.
+    const doomed = await this.store.claimForRemoval(digests, since);
+    await this.pending;
+    if (doomed.length === 0) return;
+    this.pending = this.remove(doomed, since);
+    // Handled when awaited; until then an early failure must not count as unhandled.
+    this.pending.catch(() => undefined);
+  }
+
+  async settle(): Promise<void> {
+    await this.pending;
+  }
+
+  private async remove(doomed: BlobCandidate[], since: number): Promise<void> {
+    await this.removeObjects(doomed.map((b) => b.digest));
+    const gone = await this.store.deleteRemoved(
+      doomed.map((b) => b.digest),
+      since,
+    );
+    this.counts.blobsDeleted += gone.length;
+    this.counts.bytesFreed += gone.reduce((sum, b) => sum + b.size, 0);
+  }
+}
 
 function hours(ms: number): string {
   return String(Math.round((ms / 3_600_000) * 10_000) / 10_000);
