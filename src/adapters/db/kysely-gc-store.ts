@@ -28,6 +28,9 @@ import type { GcRunTable, Schema } from './schema.js';
  * candidate in a new statement, so it sees every reference committed before the lock was
  * granted, and every later push waits for it and then finds the row gone or marked.
  */
+/** Candidates per statement on SQLite, whose statements run on the event loop. */
+const sqliteSlice = 50;
+
 export class KyselyGcStore implements GcStore {
   private readonly db: Kysely<Schema>;
   private readonly engine: Database['engine'];
@@ -106,6 +109,20 @@ export class KyselyGcStore implements GcStore {
   }
 
   async blobCandidates(before: number, after: string | undefined, limit: number): Promise<BlobCandidate[]> {
+    // SQLite: in statements of a few dozen candidates, with requests served between them (each
+    // statement holds the process's event loop while it runs).
+    if (this.engine === 'sqlite' && limit > sqliteSlice) {
+      const found: BlobCandidate[] = [];
+      let from = after;
+      while (found.length < limit) {
+        const slice = await this.blobCandidates(before, from, Math.min(sqliteSlice, limit - found.length));
+        found.push(...slice);
+        if (slice.length < sqliteSlice) break;
+        from = slice[slice.length - 1]!.digest;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return found;
+    }
     let query = this.db
       .selectFrom('blob as b')
       .select(['b.digest', 'b.size'])
@@ -120,6 +137,15 @@ export class KyselyGcStore implements GcStore {
   async markBlobsDeleting(digests: Digest[], before: number): Promise<BlobCandidate[]> {
     if (digests.length === 0) return [];
     const sorted = [...digests].sort();
+    if (this.engine === 'sqlite' && sorted.length > sqliteSlice) {
+      // Short transactions on SQLite, as above: each re-check holds the event loop while it runs.
+      const marked: BlobCandidate[] = [];
+      for (let i = 0; i < sorted.length; i += sqliteSlice) {
+        marked.push(...(await this.markBlobsDeleting(sorted.slice(i, i + sqliteSlice), before)));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return marked;
+    }
     return inTransaction(this.db, async (trx) => {
       await this.lock(trx.selectFrom('blob').select('digest').where('digest', 'in', sorted).orderBy('digest'));
       const rows = await trx
