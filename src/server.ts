@@ -37,6 +37,7 @@ import { WebhookSender } from './services/webhooks/webhook-sender.js';
 import { WebhookService } from './services/webhooks/webhook-service.js';
 import { wireHardening } from './wiring/hardening.js';
 import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
+import { wireReplication } from './wiring/replication.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
 
 export interface RunningBerth {
@@ -307,6 +308,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     onEvents: () => dispatcher.notify(),
   });
 
+  const replication = await wireReplication(database, config, { outbound: hardening.outbound, logger });
+
   const api: ApiServices = {
     version: berthVersion(),
     registry,
@@ -322,6 +325,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     settings: hardening.settings,
     limits: hardening.limits,
     lifecycle,
+    replication,
     webhooks: new WebhookService(webhookStore, sender, hardening.outbound),
     jobs: jobStore,
     oidc:

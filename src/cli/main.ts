@@ -156,7 +156,12 @@ configCommand
     const config = loadConfig({ file: opts.config });
     const shown = JSON.stringify(
       { ...config, database: { ...config.database, url: config.database.url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') } },
-      (key, value: unknown) => (/password|secret|sessionToken|accountKey|connectionString|sasToken/i.test(key) && typeof value === 'string' ? '***' : value),
+      (key, value: unknown) =>
+        /password|secret|sessionToken|accountKey|connectionString|sasToken|encryptionKey|previousKeys/i.test(key) && (typeof value === 'string' || Array.isArray(value))
+          ? typeof value === 'string'
+            ? '***'
+            : value.map(() => '***')
+          : value,
       2,
     );
     process.stdout.write(`${shown}\n`);

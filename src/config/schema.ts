@@ -437,6 +437,21 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   rateLimits: rateLimitsSchema.prefault({}),
+  secrets: z
+    .strictObject({
+      encryptionKey: z
+        .string()
+        .min(32)
+        .optional()
+        .describe(
+          'Key (any text of 32 characters or more) that encrypts stored credentials of registry endpoints; the same on every instance. Unset: a random key is made in dataDir/secrets.key on first use (one instance only).',
+        ),
+      previousKeys: z
+        .array(z.string().min(32))
+        .default([])
+        .describe('Keys used before encryptionKey: secrets they encrypted are read, and encrypted again with encryptionKey at start (rotation).'),
+    })
+    .prefault({}),
   lifecycle: z
     .strictObject({
       gc: z

@@ -129,6 +129,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0009_gc_indexes': {
       up: gcIndexMigration,
     },
+    '0010_registry_endpoints': {
+      up: (db: Kysely<unknown>) => endpointMigration(engine, db),
+    },
   };
 }
 
@@ -257,6 +260,25 @@ async function scrubMigration(engine: Engine, db: Kysely<unknown>): Promise<void
     .addColumn('finished_at', 'bigint')
     .execute();
   await db.schema.createIndex('scrub_run_status').on('scrub_run').column('status').execute();
+}
+
+/**
+ * Other registries replication and the proxy cache talk to (docs/replication.md). The secret is
+ * sealed (AES-256-GCM, key from secrets.encryptionKey), never stored in clear.
+ */
+async function endpointMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  const nameType = engine === 'postgres' ? sql`text collate "C"` : sql`text`;
+  await idColumn(engine, db.schema.createTable('registry_endpoint'))
+    .addColumn('name', nameType, (c) => c.notNull().unique())
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+    .addColumn('username', 'text')
+    .addColumn('secret_sealed', 'text')
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
 }
 
 /**

@@ -34,6 +34,21 @@ export interface Schema {
   retention_run: RetentionRunTable;
   rate_counter: RateCounterTable;
   system_setting: SystemSettingTable;
+  registry_endpoint: RegistryEndpointTable;
+}
+
+export interface RegistryEndpointTable {
+  id: Generated<number>;
+  name: string;
+  kind: string;
+  url: string;
+  description: Generated<string>;
+  username: string | null;
+  /** SecretBox.seal of the password or token. */
+  secret_sealed: string | null;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface ProjectPolicyTable {

@@ -27,3 +27,9 @@ export function isForeignKeyViolation(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
   return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
+
+/** PostgreSQL's unique_violation or SQLite's SQLITE_CONSTRAINT_UNIQUE: another row holds the value. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

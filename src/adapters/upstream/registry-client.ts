@@ -59,8 +59,12 @@ export class RegistryClient implements UpstreamRegistry {
   async ping(): Promise<void> {
     const response = await this.send('v2/', { scopes: [] });
     await response.discard();
-    if (response.status === 200) return;
-    throw this.failure(response, 'GET /v2/');
+    if (response.status !== 200) throw this.failure(response, 'GET /v2/');
+    // Any web server answers 200 somewhere: a registry says which API it speaks, or answers JSON.
+    const type = header(response, 'content-type') ?? '';
+    if (header(response, 'docker-distribution-api-version') === undefined && !/json/i.test(type)) {
+      throw new UpstreamError('not-found', `GET /v2/ answered ${type.split(';')[0] || 'something'} without the distribution API's header: this URL is not a registry's`, 200);
+    }
   }
 
   async headManifest(repository: string, reference: string): Promise<UpstreamDescriptor | undefined> {

@@ -13,6 +13,7 @@ import { gcRoutes } from './gc-routes.js';
 import { policyRoutes } from './policy-routes.js';
 import { quotaRoutes } from './quota-routes.js';
 import { scrubRoutes } from './scrub-routes.js';
+import { registryRoutes } from './registry-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -29,6 +30,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...policyRoutes(services),
     ...quotaRoutes(services),
     ...scrubRoutes(services),
+    ...registryRoutes(services.replication.endpoints),
   ];
 }
 

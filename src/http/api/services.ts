@@ -14,6 +14,7 @@ import type { RequestLimits } from '../../services/limits/request-limits.js';
 import type { SystemSettings } from '../../services/settings/system-settings.js';
 import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
+import type { Replication } from '../../wiring/replication.js';
 
 /** What the management API calls into. */
 export interface ApiServices {
@@ -34,6 +35,8 @@ export interface ApiServices {
   limits: RequestLimits;
   /** Garbage collection (and, later, retention, quotas, scrub). */
   lifecycle: Lifecycle;
+  /** Registry endpoints (and, later, replication rules and proxy caches). */
+  replication: Replication;
   webhooks: WebhookService;
   jobs: JobStore;
   oidc?: OidcLogin;

@@ -1,0 +1,172 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../../src/adapters/db/connect.js';
+import { ApiClient } from '../helpers/api.js';
+import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+
+interface Endpoint {
+  id: number;
+  name: string;
+  kind: string;
+  url: string;
+  username: string | null;
+  hasSecret: boolean;
+}
+interface Check {
+  ok: boolean;
+  failure?: string;
+  message: string;
+  status?: number;
+}
+
+const upstreamSecret = 'Admin-Passw0rd';
+
+async function sealedSecrets(databaseUrl: string): Promise<Array<string | null>> {
+  const database = connect({ url: databaseUrl, poolSize: 1 });
+  try {
+    return (await database.db.selectFrom('registry_endpoint').select('secret_sealed').orderBy('id').execute()).map((r) => r.secret_sealed);
+  } finally {
+    await database.db.destroy();
+  }
+}
+
+describe('registry endpoints', () => {
+  let upstream: TestBerth;
+  let berth: TestBerth;
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    upstream = await startTestBerth();
+    berth = await startTestBerth({ settings: { 'outbound.replication.allowCidrs': ['127.0.0.0/8'] } });
+    admin = new ApiClient(berth.url);
+  });
+  afterAll(async () => {
+    await berth?.stop();
+    await upstream?.stop();
+  });
+
+  it('stores the secret encrypted, never shows it, and tests the connection', async () => {
+    const created = await admin.ok<Endpoint & Record<string, unknown>>('POST', '/registries', { name: 'other', kind: 'berth', url: `${upstream.url}/`, username: 'admin', secret: upstreamSecret });
+    expect(created).toMatchObject({ name: 'other', kind: 'berth', url: upstream.url, username: 'admin', hasSecret: true });
+    expect(JSON.stringify(created)).not.toContain(upstreamSecret);
+    expect(JSON.stringify(await admin.ok('GET', `/registries/${created.id}`))).not.toContain(upstreamSecret);
+    const [sealed] = await sealedSecrets(berth.config.database.url);
+    expect(sealed).toMatch(/^v1:[0-9a-f]{12}:[\w-]+:[\w-]+:[\w-]+$/);
+    expect(sealed).not.toContain(upstreamSecret);
+    expect(sealed).not.toContain(Buffer.from(upstreamSecret).toString('base64'));
+    // The key was made in the data directory, for the owner only.
+    expect((await stat(join(berth.dataDir, 'secrets.key'))).mode & 0o777).toBe(0o600);
+
+    expect(await admin.ok<Check>('POST', `/registries/${created.id}/ping`)).toMatchObject({ ok: true });
+    await admin.ok('PATCH', `/registries/${created.id}`, { secret: 'not-the-password' });
+    const wrong = await admin.ok<Check>('POST', `/registries/${created.id}/ping`);
+    expect(wrong).toMatchObject({ ok: false, failure: 'unauthorized', status: 401 });
+    expect(wrong.message).not.toContain('not-the-password');
+    // Unsaved settings, as the console's form tests them.
+    expect(await admin.ok<Check>('POST', '/registries/ping', { kind: 'oci', url: upstream.url, username: 'admin', secret: upstreamSecret })).toMatchObject({ ok: true });
+    const nothing = await admin.ok<Check>('POST', '/registries/ping', { kind: 'oci', url: `${upstream.url}/not-a-registry` });
+    expect(nothing).toMatchObject({ ok: false, failure: 'not-found' });
+    expect(nothing.message).toMatch(/not a registry's/);
+
+    const audit = await admin.ok<{ items: Array<{ action: string; resource: string }> }>('GET', '/audit-logs?page_size=50');
+    expect(audit.items.filter((e) => e.action.startsWith('registry.')).map((e) => e.action)).toEqual(['registry.update', 'registry.create']);
+    expect(JSON.stringify(audit.items)).not.toContain(upstreamSecret);
+  });
+
+  it('fills in well-known addresses, and refuses bad input with a clear error', async () => {
+    const hub = await admin.ok<Endpoint>('POST', '/registries', { name: 'hub', kind: 'docker-hub' });
+    expect(hub.url).toBe('https://registry-1.docker.io');
+    expect(hub.hasSecret).toBe(false);
+    const cases: Array<[Record<string, unknown>, number, RegExp]> = [
+      [{ name: 'hub', kind: 'docker-hub' }, 409, /already exists/],
+      [{ name: 'h', kind: 'harbor' }, 400, /Harbor endpoint needs its url/],
+      [{ name: 'f', kind: 'oci', url: 'ftp://example.com' }, 400, /http or https/],
+      [{ name: 'c', kind: 'oci', url: 'https://user:pw@example.com' }, 400, /must not hold credentials/],
+      [{ name: 'bad name!', kind: 'oci', url: 'https://example.com' }, 400, /name/],
+      [{ name: 'k', kind: 'nexus', url: 'https://example.com' }, 400, /kind/],
+    ];
+    for (const [body, status, message] of cases) {
+      const res = await admin.call('POST', '/registries', body);
+      expect(res.status, JSON.stringify(body)).toBe(status);
+      expect(JSON.stringify(await res.json())).toMatch(message);
+    }
+    await admin.ok('DELETE', `/registries/${hub.id}`);
+    expect((await admin.call('GET', `/registries/${hub.id}`)).status).toBe(404);
+  });
+
+  it('is for system administrators only', async () => {
+    await admin.createUser('dev', 'Dev-Passw0rd');
+    const dev = new ApiClient(berth.url, { username: 'dev', password: 'Dev-Passw0rd' });
+    expect((await dev.call('GET', '/registries')).status).toBe(403);
+    expect((await dev.call('POST', '/registries', { name: 'x', kind: 'docker-hub' })).status).toBe(403);
+  });
+});
+
+describe('registry endpoints on internal addresses', () => {
+  let berth: TestBerth;
+
+  beforeAll(async () => {
+    berth = await startTestBerth();
+  });
+  afterAll(async () => {
+    await berth?.stop();
+  });
+
+  it('refuses loopback, private, link-local and mapped addresses by default, naming the setting', async () => {
+    const admin = new ApiClient(berth.url);
+    for (const url of ['http://127.0.0.1:5000', 'http://localhost:5000', 'http://[::ffff:127.0.0.1]:5000', 'http://0x7f000001', 'http://10.1.2.3', 'http://169.254.169.254', 'http://[fd00::1]']) {
+      const res = await admin.call('POST', '/registries', { name: 'internal', kind: 'oci', url });
+      expect(res.status, url).toBe(400);
+      const body = (await res.json()) as { title: string };
+      expect(body.title, url).toMatch(/^endpoint url blocked by policy: .* (loopback|private|link-local|unique-local) address.*outbound\.replication\.allowCidrs/);
+    }
+    expect((await admin.ok<{ items: unknown[] }>('GET', '/registries')).items).toEqual([]);
+  });
+});
+
+describe('the key that seals endpoint credentials', () => {
+  let dir: string;
+  const keyA = 'a'.repeat(40);
+  const keyB = 'b'.repeat(40);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-secrets-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('rotates: the old key reads, everything is sealed again with the new one, and a missing key is named', async () => {
+    const upstream = await startTestBerth();
+    const start = (settings: Record<string, unknown>) => startTestBerth({ dataDir: dir, settings: { 'outbound.replication.allowCidrs': ['127.0.0.0/8'], ...settings } });
+    try {
+      let berth = await start({ 'secrets.encryptionKey': keyA });
+      const endpoint = await new ApiClient(berth.url).ok<Endpoint>('POST', '/registries', { name: 'up', kind: 'berth', url: upstream.url, username: 'admin', secret: upstreamSecret });
+      const databaseUrl = berth.config.database.url;
+      await berth.stop();
+      const [sealedA] = await sealedSecrets(databaseUrl);
+
+      berth = await start({ 'secrets.encryptionKey': keyB, 'secrets.previousKeys': [keyA] });
+      const [sealedB] = await sealedSecrets(databaseUrl);
+      expect(sealedB!.split(':')[1]).not.toBe(sealedA!.split(':')[1]);
+      expect(await new ApiClient(berth.url).ok<Check>('POST', `/registries/${endpoint.id}/ping`)).toMatchObject({ ok: true });
+      await berth.stop();
+
+      // The old key can go now; without the new one the secret cannot be read, and the error says why.
+      berth = await start({ 'secrets.encryptionKey': keyB });
+      expect(await new ApiClient(berth.url).ok<Check>('POST', `/registries/${endpoint.id}/ping`)).toMatchObject({ ok: true });
+      await berth.stop();
+      berth = await start({ 'secrets.encryptionKey': keyA });
+      const res = await new ApiClient(berth.url).call('POST', `/registries/${endpoint.id}/ping`);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { title: string }).title).toMatch(/^the credentials of registry endpoint up cannot be read: a stored secret was encrypted with key [0-9a-f]{12}, which this instance does not have: set secrets\.encryptionKey/);
+      await berth.stop();
+      // No key file was made: the key came from the configuration.
+      await expect(readFile(join(dir, 'secrets.key'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await upstream.stop();
+    }
+  });
+});
