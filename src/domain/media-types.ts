@@ -35,3 +35,6 @@ export function baseMediaType(header: string | undefined): string | undefined {
   const base = header.split(';', 1)[0]!.trim().toLowerCase();
   return base === '' ? undefined : base;
 }
+
+/** Every manifest kind Berth stores, as an Accept list: another registry then answers with what it has instead of converting. */
+export const storedManifestTypes: readonly string[] = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest];

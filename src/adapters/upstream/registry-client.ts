@@ -3,14 +3,9 @@ import type { Readable } from 'node:stream';
 import { blockedByPolicy, type Outbound, type OutboundFeature, type OutboundResponse } from '../../ports/outbound.js';
 import { UpstreamError, type UpstreamCredentials, type UpstreamDescriptor, type UpstreamManifest, type UpstreamRegistry } from '../../ports/upstream-registry.js';
 import { parseChallenge, type Challenge } from './challenge.js';
+import { storedManifestTypes } from '../../domain/media-types.js';
 
-/** Every manifest kind Berth stores, so the upstream answers with what it has instead of converting. */
-export const manifestAccept = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+const manifestAccept = storedManifestTypes.join(', ');
 
 export interface RegistryClientOptions {
   outbound: Outbound;
