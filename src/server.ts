@@ -308,7 +308,15 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     onEvents: () => dispatcher.notify(),
   });
 
-  const replication = await wireReplication(database, config, { outbound: hardening.outbound, logger });
+  const replication = await wireReplication(database, config, {
+    outbound: hardening.outbound,
+    logger,
+    registry,
+    runner,
+    scheduler,
+    events: eventStore,
+    onEvents: () => dispatcher.notify(),
+  });
 
   const api: ApiServices = {
     version: berthVersion(),

@@ -1,8 +1,8 @@
 /** The kinds of things that happen (shared/DESIGN.md "Events and integrations"). */
-export const eventTypes = ['push', 'pull', 'delete', 'tag', 'quota', 'test', 'gc', 'scrub'] as const;
+export const eventTypes = ['push', 'pull', 'delete', 'tag', 'quota', 'test', 'gc', 'scrub', 'replication'] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Types that are about the whole registry, not a project: no project webhook receives them. */
-export const systemEventTypes: readonly EventType[] = ['test', 'gc', 'scrub'];
+export const systemEventTypes: readonly EventType[] = ['test', 'gc', 'scrub', 'replication'];
 
 export interface EventData {
   /** Who did it (username, robot name, anonymous). */

@@ -51,6 +51,8 @@ export interface UpstreamRegistry {
   hasBlob(repository: string, digest: string): Promise<boolean>;
   /** The blob as a stream the caller must consume or destroy; undefined when absent. */
   getBlob(repository: string, digest: string): Promise<{ size: number; body: Readable } | undefined>;
+  /** Every repository the credentials may see (`/v2/_catalog`, paged); Docker Hub and others refuse it. */
+  listRepositories(): Promise<string[]>;
   /** Every tag, following the upstream's pages. */
   listTags(repository: string): Promise<string[]>;
   /** Manifests whose subject is `digest` (the referrers API, or the tag schema `sha256-<hex>` where the upstream lacks it). */

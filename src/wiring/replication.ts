@@ -9,15 +9,28 @@ import { AesSecretBox } from '../adapters/crypto/secret-box.js';
 import { RegistryClient } from '../adapters/upstream/registry-client.js';
 import type { Outbound } from '../ports/outbound.js';
 import { EndpointService } from '../services/replication/endpoint-service.js';
+import { KyselyReplicationStore } from '../adapters/db/kysely-replication-store.js';
+import { LocalRegistry } from '../services/replication/local-registry.js';
+import { ReplicationService } from '../services/replication/replication-service.js';
+import type { Registry } from '../services/registry/index.js';
+import type { JobRunner } from '../services/jobs/job-runner.js';
+import type { Scheduler } from '../services/jobs/scheduler.js';
+import type { EventStore } from '../ports/event-store.js';
 
 export interface ReplicationDependencies {
   outbound: Outbound;
   logger: Logger;
+  registry: Registry;
+  runner: JobRunner;
+  scheduler: Scheduler;
+  events: EventStore;
+  onEvents: () => void;
 }
 
-/** Moving images between sites (docs/replication.md): registry endpoints so far. */
+/** Moving images between sites (docs/replication.md): registry endpoints, replication rules and their executions. */
 export interface Replication {
   endpoints: EndpointService;
+  rules: ReplicationService;
 }
 
 /**
@@ -53,9 +66,49 @@ export async function wireReplication(database: Database, config: ResolvedConfig
   const endpoints = new EndpointService(new KyselyEndpointStore(database), box, deps.outbound, ({ url, credentials, feature }) =>
     new RegistryClient({ outbound: deps.outbound, feature, url, credentials, maxManifestBytes: config.registry.maxManifestBytes }),
   );
+  const rules = new ReplicationService(new KyselyReplicationStore(database), endpoints, {
+    local: (actor) => new LocalRegistry(deps.registry, actor),
+    enqueue: async (execution) => {
+      await deps.runner.enqueue({ type: 'replication.run', payload: { executionId: execution.id }, orderingKey: `replication:${execution.ruleId}` });
+    },
+    onScheduleChange: async (rule, removed) => {
+      const name = `replication:${rule.id}`;
+      if (removed || rule.trigger !== 'cron' || !rule.enabled || !rule.cron) await deps.scheduler.remove(name);
+      else await deps.scheduler.define({ name, cron: rule.cron, jobType: 'replication.scheduled', payload: { ruleId: rule.id }, maxAttempts: 1 });
+    },
+    onFinished: (execution, rule) => {
+      deps.logger.info({ replication: { execution: execution.id, rule: rule.name, status: execution.status, tasks: execution.tasks, bytes: execution.bytes } }, 'replication execution finished');
+      void deps.events
+        .append(
+          [
+            {
+              type: 'replication',
+              project: null,
+              repository: null,
+              data: { operator: `replication:${rule.name}`, repository: '', details: { execution: execution.id, rule: rule.name, direction: rule.direction, status: execution.status, tasks: execution.tasks, bytes: execution.bytes } },
+            },
+          ],
+          Date.now(),
+        )
+        .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the replication event failed'));
+    },
+  });
+  deps.runner.register('replication.run', {
+    // A retry after the process died carries on with the tasks not done.
+    maxAttempts: 5,
+    backoff: () => 5_000,
+    run: async (job) => rules.execute(Number(job.payload.executionId)),
+  });
+  deps.runner.register('replication.scheduled', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async (job) => {
+      await rules.start(Number(job.payload.ruleId), 'cron');
+    },
+  });
   if (config.secrets.previousKeys.length > 0) {
     const resealed = await endpoints.reseal();
     if (resealed > 0) deps.logger.info({ resealed }, 'stored credentials encrypted again with secrets.encryptionKey');
   }
-  return { endpoints };
+  return { endpoints, rules };
 }

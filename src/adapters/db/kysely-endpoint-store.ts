@@ -3,7 +3,7 @@ import { BerthError } from '../../domain/errors.js';
 import type { EndpointPatch, EndpointRow, EndpointStore, NewEndpoint } from '../../ports/endpoint-store.js';
 import type { Database } from './connect.js';
 import type { RegistryEndpointTable, Schema } from './schema.js';
-import { isUniqueViolation } from './transaction.js';
+import { isForeignKeyViolation, isUniqueViolation } from './transaction.js';
 
 function rowOf(r: Selectable<RegistryEndpointTable>): EndpointRow {
   return {
@@ -82,7 +82,12 @@ export class KyselyEndpointStore implements EndpointStore {
   }
 
   async delete(id: number): Promise<boolean> {
-    const result = await this.db.deleteFrom('registry_endpoint').where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    try {
+      const result = await this.db.deleteFrom('registry_endpoint').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    } catch (err) {
+      if (isForeignKeyViolation(err)) throw new BerthError('CONFLICT', { message: `registry endpoint ${id} is used by replication rules; delete or change them first` });
+      throw err;
+    }
   }
 }

@@ -132,6 +132,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0010_registry_endpoints': {
       up: (db: Kysely<unknown>) => endpointMigration(engine, db),
     },
+    '0011_replication': {
+      up: (db: Kysely<unknown>) => replicationMigration(engine, db),
+    },
   };
 }
 
@@ -279,6 +282,59 @@ async function endpointMigration(engine: Engine, db: Kysely<unknown>): Promise<v
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
+}
+
+/**
+ * Replication rules, their executions and one task per artifact copied (docs/replication.md).
+ * Tasks are planned once per execution, so a run taken over after a crash carries on with
+ * the tasks not done.
+ */
+async function replicationMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  const nameType = engine === 'postgres' ? sql`text collate "C"` : sql`text`;
+  await idColumn(engine, db.schema.createTable('replication_rule'))
+    .addColumn('name', nameType, (c) => c.notNull().unique())
+    .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+    .addColumn('endpoint_id', 'bigint', (c) => c.notNull().references('registry_endpoint.id'))
+    .addColumn('direction', 'text', (c) => c.notNull())
+    .addColumn('repositories', 'text', (c) => c.notNull())
+    .addColumn('tags', 'text', (c) => c.notNull())
+    .addColumn('destination_namespace', 'text')
+    .addColumn('flatten', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('cron', 'text')
+    .addColumn('copy_referrers', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await idColumn(engine, db.schema.createTable('replication_execution'))
+    .addColumn('rule_id', 'bigint', (c) => c.notNull().references('replication_rule.id').onDelete('cascade'))
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('planned', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('retry_of', 'bigint')
+    .addColumn('error', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('replication_execution_rule').on('replication_execution').columns(['rule_id', 'id']).execute();
+  await idColumn(engine, db.schema.createTable('replication_task'))
+    .addColumn('execution_id', 'bigint', (c) => c.notNull().references('replication_execution.id').onDelete('cascade'))
+    .addColumn('source', 'text', (c) => c.notNull())
+    .addColumn('destination', 'text', (c) => c.notNull())
+    .addColumn('reference', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('digest', 'text')
+    .addColumn('bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('manifests', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('blobs', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('error', 'text')
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('replication_task_execution').on('replication_task').columns(['execution_id', 'status']).execute();
 }
 
 /**

@@ -35,6 +35,65 @@ export interface Schema {
   rate_counter: RateCounterTable;
   system_setting: SystemSettingTable;
   registry_endpoint: RegistryEndpointTable;
+  replication_rule: ReplicationRuleTable;
+  replication_execution: ReplicationExecutionTable;
+  replication_task: ReplicationTaskTable;
+}
+
+export interface ReplicationRuleTable {
+  id: Generated<number>;
+  name: string;
+  description: Generated<string>;
+  endpoint_id: number;
+  /** 'pull' (from the endpoint into Berth) or 'push'. */
+  direction: string;
+  /** Glob over repository names of the source. */
+  repositories: string;
+  /** Glob over tags. */
+  tags: string;
+  destination_namespace: string | null;
+  /** Leading path segments dropped from the source name: 0 none, -1 all but the last. */
+  flatten: number;
+  /** 'manual', 'cron' or 'event'. */
+  trigger: string;
+  cron: string | null;
+  copy_referrers: number;
+  enabled: number;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ReplicationExecutionTable {
+  id: Generated<number>;
+  rule_id: number;
+  /** queued, running, succeeded, failed, stopping, stopped. */
+  status: string;
+  trigger: string;
+  /** 1 once its tasks are written. */
+  planned: number;
+  retry_of: number | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface ReplicationTaskTable {
+  id: Generated<number>;
+  execution_id: number;
+  source: string;
+  destination: string;
+  reference: string;
+  /** pending, succeeded, failed, skipped. */
+  status: string;
+  digest: string | null;
+  bytes: Generated<number>;
+  manifests: Generated<number>;
+  blobs: Generated<number>;
+  error: string | null;
+  started_at: number | null;
+  finished_at: number | null;
 }
 
 export interface RegistryEndpointTable {

@@ -116,25 +116,35 @@ export class RegistryClient implements UpstreamRegistry {
     return { size: length === undefined ? -1 : Number(length), body: response.body };
   }
 
+  async listRepositories(): Promise<string[]> {
+    return this.pages('v2/_catalog?n=1000', 'repositories', 'the catalog', 'registry:catalog:*');
+  }
+
   async listTags(repository: string): Promise<string[]> {
-    const tags: string[] = [];
-    let path: string | undefined = `v2/${repository}/tags/list?n=1000`;
+    return this.pages(`v2/${repository}/tags/list?n=1000`, 'tags', `tags of ${repository}`, pull(repository));
+  }
+
+  /** A list the registry hands out in pages (Link: <…>; rel="next"); an absent repository has none. */
+  private async pages(first: string, field: 'tags' | 'repositories', what: string, scope: string): Promise<string[]> {
+    const items: string[] = [];
+    let path: string | undefined = first;
     // Bounded: a registry whose pages never end is not followed for ever.
     for (let page = 0; path !== undefined && page < 10_000; page++) {
-      const response = await this.send(path, { scopes: [pull(repository)] });
-      if (response.status === 404) {
+      const response = await this.send(path, { scopes: [scope] });
+      if (response.status === 404 && field === 'tags') {
         await response.discard();
-        return tags;
+        return items;
       }
       if (response.status !== 200) {
         await response.discard();
-        throw this.failure(response, `GET tags of ${repository}`);
+        throw this.failure(response, `GET ${what}`);
       }
-      const body = parseJson(await response.text(), `tags of ${repository}`) as { tags?: unknown };
-      if (Array.isArray(body.tags)) for (const tag of body.tags) if (typeof tag === 'string') tags.push(tag);
+      const body = parseJson(await response.text(), what) as Record<string, unknown>;
+      const list = body[field];
+      if (Array.isArray(list)) for (const item of list) if (typeof item === 'string') items.push(item);
       path = nextPage(header(response, 'link'), this.base);
     }
-    return tags;
+    return items;
   }
 
   async referrers(repository: string, digest: string): Promise<UpstreamDescriptor[]> {

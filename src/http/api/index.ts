@@ -14,6 +14,7 @@ import { policyRoutes } from './policy-routes.js';
 import { quotaRoutes } from './quota-routes.js';
 import { scrubRoutes } from './scrub-routes.js';
 import { registryRoutes } from './registry-routes.js';
+import { replicationRoutes } from './replication-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -31,6 +32,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...quotaRoutes(services),
     ...scrubRoutes(services),
     ...registryRoutes(services.replication.endpoints),
+    ...replicationRoutes(services.replication.rules),
   ];
 }
 

@@ -59,6 +59,17 @@ export class LocalRegistry implements UpstreamRegistry {
     }
   }
 
+  async listRepositories(): Promise<string[]> {
+    const names: string[] = [];
+    let last: string | undefined;
+    for (;;) {
+      const page = await this.registry.catalog.repositories({ n: 1000, last });
+      names.push(...page.items);
+      if (!page.next) return names;
+      last = page.next.last;
+    }
+  }
+
   async listTags(repository: string): Promise<string[]> {
     const tags: string[] = [];
     let last: string | undefined;

@@ -1,0 +1,267 @@
+import { Cron } from 'croner';
+import { BerthError } from '../../domain/errors.js';
+import { assertGlob, GlobError, globMatch } from '../../domain/glob.js';
+import { assertRepositoryName } from '../../domain/names.js';
+import { upstreamRepository } from '../../domain/registry-kinds.js';
+import { destinationRepository, hasWildcards } from '../../domain/replication-naming.js';
+import type { EndpointRow } from '../../ports/endpoint-store.js';
+import type {
+  ExecutionRow,
+  NewReplicationRule,
+  PlannedTask,
+  ReplicationDirection,
+  ReplicationRuleRow,
+  ReplicationStore,
+  ReplicationTrigger,
+  TaskRow,
+} from '../../ports/replication-store.js';
+import { UpstreamError, type UpstreamRegistry } from '../../ports/upstream-registry.js';
+import { ArtifactCopier, emptyCounts } from './artifact-copier.js';
+import type { EndpointService } from './endpoint-service.js';
+
+export interface RuleInput {
+  name: string;
+  description?: string;
+  endpointId: number;
+  direction: ReplicationDirection;
+  repositories: string;
+  tags?: string;
+  destinationNamespace?: string | null;
+  flatten?: number;
+  trigger?: ReplicationTrigger;
+  cron?: string | null;
+  copyReferrers?: boolean;
+  enabled?: boolean;
+}
+
+export interface ReplicationServiceOptions {
+  /** This Berth as a registry (writes as `actor`). */
+  local: (actor: string) => UpstreamRegistry;
+  /** Queues the job that carries out an execution. */
+  enqueue: (execution: ExecutionRow) => Promise<void>;
+  /** A rule's schedule changed (cron trigger added, changed or removed). */
+  onScheduleChange?: (rule: ReplicationRuleRow, removed: boolean) => Promise<void>;
+  /** Told when an execution ends (events, metrics, logs). */
+  onFinished?: (execution: ExecutionRow, rule: ReplicationRuleRow) => void;
+  now?: () => number;
+}
+
+/**
+ * Replication rules and their executions (docs/replication.md): pull mode copies from an
+ * endpoint into this Berth, push mode from this Berth to an endpoint. An execution plans one
+ * task per repository and tag that pass the rule's filters, writes them, then copies them one
+ * by one (ArtifactCopier: everything the destination lacks, referrers included). A process
+ * that dies mid-way leaves the tasks not done; the job's retry carries on with them.
+ */
+export class ReplicationService {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: ReplicationStore,
+    private readonly endpoints: EndpointService,
+    private readonly options: ReplicationServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  listRules(): Promise<ReplicationRuleRow[]> {
+    return this.store.listRules();
+  }
+
+  async getRule(id: number): Promise<ReplicationRuleRow> {
+    const rule = await this.store.getRule(id);
+    if (!rule) throw new BerthError('NOT_FOUND', { message: `replication rule ${id} not found` });
+    return rule;
+  }
+
+  async createRule(input: RuleInput, actor: string): Promise<ReplicationRuleRow> {
+    const rule = await this.validate({
+      name: input.name,
+      description: input.description ?? '',
+      endpointId: input.endpointId,
+      direction: input.direction,
+      repositories: input.repositories,
+      tags: input.tags ?? '**',
+      destinationNamespace: input.destinationNamespace ?? null,
+      flatten: input.flatten ?? 0,
+      trigger: input.trigger ?? 'manual',
+      cron: input.cron ?? null,
+      copyReferrers: input.copyReferrers ?? true,
+      enabled: input.enabled ?? true,
+      createdBy: actor,
+      createdAt: this.now(),
+      updatedAt: this.now(),
+    });
+    const created = await this.store.createRule(rule);
+    await this.options.onScheduleChange?.(created, false);
+    return created;
+  }
+
+  async updateRule(id: number, patch: Partial<RuleInput>): Promise<ReplicationRuleRow> {
+    const current = await this.getRule(id);
+    const merged = await this.validate({ ...current, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)), updatedAt: this.now() });
+    const { id: _id, ...values } = merged as ReplicationRuleRow;
+    const updated = (await this.store.updateRule(id, values))!;
+    await this.options.onScheduleChange?.(updated, false);
+    return updated;
+  }
+
+  async deleteRule(id: number): Promise<ReplicationRuleRow> {
+    const rule = await this.getRule(id);
+    await this.store.deleteRule(id);
+    await this.options.onScheduleChange?.(rule, true);
+    return rule;
+  }
+
+  /** Starts an execution of the rule (manual, cron or event). */
+  async start(ruleId: number, trigger: string): Promise<ExecutionRow> {
+    const rule = await this.getRule(ruleId);
+    if (!rule.enabled && trigger !== 'manual') throw new BerthError('CONFLICT', { message: `replication rule ${rule.name} is disabled` });
+    const execution = await this.store.createExecution(rule.id, trigger, this.now());
+    await this.options.enqueue(execution);
+    return execution;
+  }
+
+  /** A new execution of only the failed tasks of `executionId`. */
+  async retry(executionId: number): Promise<ExecutionRow> {
+    const previous = await this.getExecution(executionId);
+    const failed = await this.store.tasks(executionId, 'failed');
+    if (failed.length === 0) throw new BerthError('CONFLICT', { message: `execution ${executionId} has no failed tasks` });
+    const execution = await this.store.createExecution(previous.ruleId, 'retry', this.now(), previous.id);
+    await this.store.planTasks(
+      execution.id,
+      failed.map((t) => ({ source: t.source, destination: t.destination, reference: t.reference })),
+    );
+    await this.options.enqueue(execution);
+    return (await this.store.getExecution(execution.id))!;
+  }
+
+  /** Asks a queued or running execution to stop after the task under way. */
+  async stop(executionId: number): Promise<ExecutionRow> {
+    await this.getExecution(executionId);
+    if (await this.store.setExecutionStatus(executionId, ['queued'], 'stopped', this.now())) return (await this.store.getExecution(executionId))!;
+    if (!(await this.store.setExecutionStatus(executionId, ['running'], 'stopping', this.now()))) {
+      throw new BerthError('CONFLICT', { message: `execution ${executionId} is not running` });
+    }
+    return (await this.store.getExecution(executionId))!;
+  }
+
+  async getExecution(id: number): Promise<ExecutionRow> {
+    const execution = await this.store.getExecution(id);
+    if (!execution) throw new BerthError('NOT_FOUND', { message: `replication execution ${id} not found` });
+    return execution;
+  }
+
+  listExecutions(ruleId: number | undefined, page: { offset: number; limit: number }): Promise<{ items: ExecutionRow[]; total: number }> {
+    return this.store.listExecutions(ruleId, page);
+  }
+
+  async tasks(executionId: number): Promise<TaskRow[]> {
+    await this.getExecution(executionId);
+    return this.store.tasks(executionId);
+  }
+
+  /** Carries out an execution (the job), or what a process that died left of it. */
+  async execute(executionId: number): Promise<void> {
+    const execution = await this.getExecution(executionId);
+    if (!(await this.store.setExecutionStatus(executionId, ['queued', 'running'], 'running', this.now()))) return;
+    const rule = await this.getRule(execution.ruleId);
+    try {
+      const endpoint = await this.endpoints.get(rule.endpointId);
+      const remote = this.endpoints.client(endpoint, 'replication');
+      const local = this.options.local(`replication:${rule.name}`);
+      const [source, destination] = rule.direction === 'pull' ? [remote, local] : [local, remote];
+      if (!execution.planned) await this.store.planTasks(executionId, await this.plan(rule, endpoint, source));
+      const copier = new ArtifactCopier({ referrers: rule.copyReferrers });
+      for (const task of await this.store.tasks(executionId, 'pending')) {
+        if ((await this.store.getExecution(executionId))?.status === 'stopping') {
+          await this.store.setExecutionStatus(executionId, ['stopping'], 'stopped', this.now());
+          return this.finished(executionId, rule);
+        }
+        await this.runTask(copier, task, source, destination);
+      }
+      const done = (await this.store.getExecution(executionId))!;
+      const status = done.tasks.failed > 0 ? 'failed' : 'succeeded';
+      await this.store.setExecutionStatus(executionId, ['running', 'stopping'], status, this.now(), done.tasks.failed > 0 ? `${done.tasks.failed} of ${done.tasks.failed + done.tasks.succeeded + done.tasks.skipped} tasks failed` : null);
+    } catch (err) {
+      await this.store.setExecutionStatus(executionId, ['running', 'stopping'], 'failed', this.now(), (err as Error).message.slice(0, 2000));
+    }
+    await this.finished(executionId, rule);
+  }
+
+  private async finished(executionId: number, rule: ReplicationRuleRow): Promise<void> {
+    const execution = await this.store.getExecution(executionId);
+    if (execution) this.options.onFinished?.(execution, rule);
+  }
+
+  private async runTask(copier: ArtifactCopier, task: TaskRow, source: UpstreamRegistry, destination: UpstreamRegistry): Promise<void> {
+    const started = this.now();
+    const counts = emptyCounts();
+    try {
+      const digest = await copier.copy({ registry: source, repository: task.source }, { registry: destination, repository: task.destination }, task.reference, counts);
+      const copied = counts.manifestsCopied + counts.blobsCopied + counts.blobsMounted > 0;
+      await this.store.finishTask(
+        task.id,
+        { status: copied ? 'succeeded' : 'skipped', digest, bytes: counts.bytesCopied, manifests: counts.manifestsCopied, blobs: counts.blobsCopied + counts.blobsMounted, error: null },
+        started,
+        this.now(),
+      );
+    } catch (err) {
+      const message = err instanceof UpstreamError || err instanceof BerthError ? err.message : `${(err as Error).message}`;
+      await this.store.finishTask(task.id, { status: 'failed', digest: null, bytes: counts.bytesCopied, manifests: counts.manifestsCopied, blobs: counts.blobsCopied, error: message.slice(0, 2000) }, started, this.now());
+    }
+  }
+
+  /** One task per source repository and tag that pass the filters. */
+  private async plan(rule: ReplicationRuleRow, endpoint: EndpointRow, source: UpstreamRegistry): Promise<PlannedTask[]> {
+    const pull = rule.direction === 'pull';
+    // Docker Hub's official images: `alpine` is `library/alpine` there.
+    const named = (name: string) => (pull ? upstreamRepository(endpoint.kind, name) : name);
+    const repositories = hasWildcards(rule.repositories) ? (await source.listRepositories()).filter((name) => globMatch(rule.repositories, name)) : [named(rule.repositories)];
+    const tasks: PlannedTask[] = [];
+    for (const repository of repositories.sort()) {
+      const destination = destinationRepository(repository, rule.destinationNamespace, rule.flatten);
+      for (const tag of (await source.listTags(repository)).sort()) {
+        if (globMatch(rule.tags, tag)) tasks.push({ source: repository, destination, reference: tag });
+      }
+    }
+    return tasks;
+  }
+
+  private async validate(rule: NewReplicationRule): Promise<NewReplicationRule> {
+    await this.endpoints.get(rule.endpointId);
+    for (const [field, pattern] of [
+      ['repositories', rule.repositories],
+      ['tags', rule.tags],
+    ] as const) {
+      try {
+        assertGlob(pattern);
+      } catch (err) {
+        if (err instanceof GlobError) throw new BerthError('BAD_REQUEST', { message: `${field}: ${err.message}` });
+        throw err;
+      }
+    }
+    if (rule.destinationNamespace !== null) {
+      try {
+        assertRepositoryName(`${rule.destinationNamespace}/x`);
+      } catch {
+        throw new BerthError('BAD_REQUEST', { message: `destinationNamespace ${rule.destinationNamespace} is not a repository path` });
+      }
+    }
+    if (!Number.isInteger(rule.flatten) || rule.flatten < -1) throw new BerthError('BAD_REQUEST', { message: 'flatten is 0 (none), a number of leading segments, or -1 (all but the last)' });
+    if (rule.trigger === 'cron' && (!rule.cron || !validCron(rule.cron))) {
+      throw new BerthError('BAD_REQUEST', { message: 'a cron trigger needs a cron expression (5 or 6 fields)' });
+    }
+    if (rule.trigger === 'event' && rule.direction !== 'push') throw new BerthError('BAD_REQUEST', { message: 'the event trigger (on push and delete) is for push rules' });
+    return rule;
+  }
+}
+
+function validCron(expression: string): boolean {
+  try {
+    new Cron(expression, { paused: true, timezone: 'UTC' });
+    return true;
+  } catch {
+    return false;
+  }
+}
