@@ -373,6 +373,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
 
   if (config.jobs.enabled) {
     dispatcher.start();
+    replication.triggers.start();
     runner.start();
     scheduler.start();
   }
@@ -400,6 +401,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await app.close();
         await pulls.close();
         await dispatcher.stop();
+        await replication.triggers.stop();
         await runner.stop();
         await audit.close();
         await hardening.close();

@@ -81,5 +81,12 @@ export interface ReplicationStore {
   /** Writes the tasks and marks the execution planned, in one transaction. */
   planTasks(executionId: number, tasks: PlannedTask[]): Promise<void>;
   tasks(executionId: number, status?: TaskStatus): Promise<TaskRow[]>;
+  /**
+   * Reads outbox events after the consumer's cursor and, in one transaction, starts an
+   * execution (one planned task and its job) for each tag pushed that an enabled event-triggered
+   * push rule matches, then advances the cursor. Resolves how many events it read and how many
+   * executions it started.
+   */
+  fanOutEvents(options: { consumer: string; batch: number; now: number; maxAttempts: number }): Promise<{ events: number; executions: number }>;
   finishTask(id: number, result: Pick<TaskRow, 'status' | 'digest' | 'bytes' | 'manifests' | 'blobs' | 'error'>, startedAt: number, now: number): Promise<void>;
 }

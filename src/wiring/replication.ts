@@ -12,6 +12,7 @@ import { EndpointService } from '../services/replication/endpoint-service.js';
 import { KyselyReplicationStore } from '../adapters/db/kysely-replication-store.js';
 import { LocalRegistry } from '../services/replication/local-registry.js';
 import { ReplicationService } from '../services/replication/replication-service.js';
+import { ReplicationTriggers } from '../services/replication/replication-triggers.js';
 import type { Registry } from '../services/registry/index.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
@@ -31,6 +32,8 @@ export interface ReplicationDependencies {
 export interface Replication {
   endpoints: EndpointService;
   rules: ReplicationService;
+  /** Starts executions of event-triggered rules as tags are pushed (started with the job runner). */
+  triggers: ReplicationTriggers;
 }
 
 /**
@@ -61,15 +64,19 @@ async function encryptionKey(config: ResolvedConfig, logger: Logger): Promise<st
   return key;
 }
 
+/** Attempts of an execution's job: a retry (its process died) carries on with the tasks not done. */
+const replicationAttempts = 5;
+
 export async function wireReplication(database: Database, config: ResolvedConfig, deps: ReplicationDependencies): Promise<Replication> {
   const box = new AesSecretBox(await encryptionKey(config, deps.logger), config.secrets.previousKeys);
   const endpoints = new EndpointService(new KyselyEndpointStore(database), box, deps.outbound, ({ url, credentials, feature }) =>
     new RegistryClient({ outbound: deps.outbound, feature, url, credentials, maxManifestBytes: config.registry.maxManifestBytes }),
   );
-  const rules = new ReplicationService(new KyselyReplicationStore(database), endpoints, {
+  const store = new KyselyReplicationStore(database);
+  const rules = new ReplicationService(store, endpoints, {
     local: (actor) => new LocalRegistry(deps.registry, actor),
     enqueue: async (execution) => {
-      await deps.runner.enqueue({ type: 'replication.run', payload: { executionId: execution.id }, orderingKey: `replication:${execution.ruleId}` });
+      await deps.runner.enqueue({ type: 'replication.run', payload: { executionId: execution.id }, orderingKey: `replication:${execution.ruleId}`, maxAttempts: replicationAttempts });
     },
     onScheduleChange: async (rule, removed) => {
       const name = `replication:${rule.id}`;
@@ -95,7 +102,7 @@ export async function wireReplication(database: Database, config: ResolvedConfig
   });
   deps.runner.register('replication.run', {
     // A retry after the process died carries on with the tasks not done.
-    maxAttempts: 5,
+    maxAttempts: replicationAttempts,
     backoff: () => 5_000,
     run: async (job) => rules.execute(Number(job.payload.executionId)),
   });
@@ -110,5 +117,11 @@ export async function wireReplication(database: Database, config: ResolvedConfig
     const resealed = await endpoints.reseal();
     if (resealed > 0) deps.logger.info({ resealed }, 'stored credentials encrypted again with secrets.encryptionKey');
   }
-  return { endpoints, rules };
+  const triggers = new ReplicationTriggers(store, {
+    intervalMs: config.jobs.pollIntervalMs,
+    maxAttempts: replicationAttempts,
+    onJobs: () => deps.runner.notify(),
+    onError: (err) => deps.logger.warn({ err }, 'starting event-triggered replications failed; will retry'),
+  });
+  return { endpoints, rules, triggers };
 }

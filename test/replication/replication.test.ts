@@ -134,12 +134,41 @@ describe('replication rules between two Berths and CNCF distribution', () => {
     expect((await api.call('POST', `/replication/executions/${retry.id}/retry`)).status).toBe(409);
   });
 
+  it('pushes each tag an event-triggered rule matches as it is pushed, and nothing else', async () => {
+    const rule = await api.ok<{ id: number }>('POST', '/replication/policies', {
+      name: 'on-push',
+      endpointId,
+      direction: 'push',
+      repositories: 'mirror/*',
+      tags: 'v*',
+      destinationNamespace: 'events',
+      flatten: 1,
+      trigger: 'event',
+    });
+    const client = new RegistryClient(berth.url);
+    const image = await client.pushImage('mirror/app', 'v3', randomImage(1, 2048));
+    await client.pushImage('mirror/app', 'nightly-2', randomImage(1, 1024));
+    const deadline = Date.now() + 20_000;
+    let executions: Execution[] = [];
+    while (Date.now() < deadline) {
+      executions = (await api.ok<{ items: Execution[] }>('GET', `/replication/executions?policy_id=${rule.id}`)).items;
+      if (executions.length > 0 && executions.every((e) => e.status === 'succeeded' || e.status === 'failed')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(executions.map((e) => [e.status, e.tasks.succeeded])).toEqual([['succeeded', 1]]);
+    const tasks = (await api.ok<{ items: Task[] }>('GET', `/replication/executions/${executions[0]!.id}/tasks`)).items;
+    expect(tasks.map((t) => [t.source, t.destination, t.reference, t.digest])).toEqual([['mirror/app', 'events/app', 'v3', image.digest]]);
+    const there = await new RegistryClient(source.url).fetch('/v2/events/app/manifests/v3', { headers: { Accept: OCI_MANIFEST } });
+    expect(Buffer.from(await there.arrayBuffer()).equals(image.manifest)).toBe(true);
+  });
+
   it('refuses rules it cannot run, with a clear error', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ name: 'x', endpointId: 999, direction: 'pull', repositories: 'a' }, /registry endpoint 999 not found/],
       [{ name: 'x', endpointId, direction: 'pull', repositories: 'a/[' }, /repositories: invalid pattern/],
       [{ name: 'x', endpointId, direction: 'pull', repositories: 'a', trigger: 'cron' }, /cron expression/],
       [{ name: 'x', endpointId, direction: 'pull', repositories: 'a', destinationNamespace: 'Bad Name' }, /not a repository path/],
+      [{ name: 'x', endpointId, direction: 'pull', repositories: 'a', trigger: 'event' }, /event trigger .* is for push rules/],
     ];
     for (const [body, message] of cases) {
       const res = await api.call('POST', '/replication/policies', body);
@@ -167,8 +196,9 @@ describe('replication rules between two Berths and CNCF distribution', () => {
       const target = (await api.ok<{ id: number }>('POST', '/registries', { name: 'dist', kind: 'oci', url: distribution.url })).id;
       const push = await api.ok<{ id: number }>('POST', '/replication/policies', { name: 'to-dist', endpointId: target, direction: 'push', repositories: 'mirror/**', tags: 'v*', destinationNamespace: 'dc2', flatten: -1 });
       const pushedRun = await run(api, push.id);
-      expect(pushedRun.execution).toMatchObject({ status: 'succeeded', tasks: { succeeded: 3, failed: 0 } });
-      expect(pushedRun.tasks.map((t) => t.destination)).toEqual(['dc2/app', 'dc2/app', 'dc2/other']);
+      // v1, v2 and v3 (pushed by the event test) of mirror/app, v0.1 of mirror/tools/other.
+      expect(pushedRun.execution).toMatchObject({ status: 'succeeded', tasks: { succeeded: 4, failed: 0 } });
+      expect(pushedRun.tasks.map((t) => `${t.destination}:${t.reference}`)).toEqual(['dc2/app:v1', 'dc2/app:v2', 'dc2/app:v3', 'dc2/other:v0.1']);
       const there = new RegistryClient(distribution.url, null);
       const res = await there.fetch('/v2/dc2/app/manifests/v1', { headers: { Accept: OCI_INDEX } });
       expect(Buffer.from(await res.arrayBuffer()).equals(pushed.v1!)).toBe(true);
@@ -176,7 +206,7 @@ describe('replication rules between two Berths and CNCF distribution', () => {
       await api.createProject('back');
       const pull = await api.ok<{ id: number }>('POST', '/replication/policies', { name: 'from-dist', endpointId: target, direction: 'pull', repositories: 'dc2/*', tags: 'v*', destinationNamespace: 'back', flatten: 1 });
       const pulled = await run(api, pull.id);
-      expect(pulled.execution).toMatchObject({ status: 'succeeded', tasks: { succeeded: 3, failed: 0 } });
+      expect(pulled.execution).toMatchObject({ status: 'succeeded', tasks: { succeeded: 4, failed: 0 } });
       const local = new RegistryClient(berth.url);
       const back = await local.fetch('/v2/back/app/manifests/v1', { headers: { Accept: OCI_INDEX } });
       expect(Buffer.from(await back.arrayBuffer()).equals(pushed.v1!)).toBe(true);

@@ -1,4 +1,7 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { globMatch } from '../../domain/glob.js';
+import { destinationRepository } from '../../domain/replication-naming.js';
+import { jobValues } from './kysely-job-store.js';
 import { BerthError } from '../../domain/errors.js';
 import type {
   ExecutionRow,
@@ -78,9 +81,11 @@ function taskOf(r: Selectable<ReplicationTaskTable>): TaskRow {
 
 export class KyselyReplicationStore implements ReplicationStore {
   private readonly db: Kysely<Schema>;
+  private readonly engine: Database['engine'];
 
   constructor(database: Database) {
     this.db = database.db;
+    this.engine = database.engine;
   }
 
   async listRules(): Promise<ReplicationRuleRow[]> {
@@ -180,6 +185,51 @@ export class KyselyReplicationStore implements ReplicationStore {
     let query = this.db.selectFrom('replication_task').selectAll().where('execution_id', '=', executionId);
     if (status) query = query.where('status', '=', status);
     return (await query.orderBy('id').execute()).map(taskOf);
+  }
+
+  async fanOutEvents(options: { consumer: string; batch: number; now: number; maxAttempts: number }): Promise<{ events: number; executions: number }> {
+    return inTransaction(this.db, async (trx) => {
+      // A new consumer starts at the end: events from before replication existed start nothing.
+      await trx
+        .insertInto('event_cursor')
+        .values({ consumer: options.consumer, last_id: sql<number>`coalesce((select max(id) from event_outbox), 0)`, updated_at: options.now })
+        .onConflict((oc) => oc.column('consumer').doNothing())
+        .execute();
+      // The cursor row is the lock: one instance reads a batch at a time.
+      const lock = this.engine === 'postgres' ? sql`FOR UPDATE` : sql``;
+      const cursor = await sql<{ last_id: number }>`SELECT last_id FROM event_cursor WHERE consumer = ${options.consumer} ${lock}`.execute(trx);
+      const after = Number(cursor.rows[0]?.last_id ?? 0);
+      const events = await trx.selectFrom('event_outbox').select(['id', 'type', 'repository', 'payload']).where('id', '>', after).orderBy('id').limit(options.batch).execute();
+      if (events.length === 0) return { events: 0, executions: 0 };
+      const rules = (
+        await trx.selectFrom('replication_rule').selectAll().where('trigger', '=', 'event').where('direction', '=', 'push').where('enabled', '=', 1).orderBy('id').execute()
+      ).map(ruleOf);
+      let executions = 0;
+      for (const event of rules.length === 0 ? [] : events) {
+        if ((event.type !== 'push' && event.type !== 'tag') || event.repository === null) continue;
+        const tag = (JSON.parse(event.payload) as { tag?: unknown }).tag;
+        if (typeof tag !== 'string') continue;
+        for (const rule of rules) {
+          if (!globMatch(rule.repositories, event.repository) || !globMatch(rule.tags, tag)) continue;
+          const execution = await trx
+            .insertInto('replication_execution')
+            .values({ rule_id: rule.id, status: 'queued', trigger: 'event', planned: 1, retry_of: null, created_at: options.now })
+            .returning('id')
+            .executeTakeFirstOrThrow();
+          await trx
+            .insertInto('replication_task')
+            .values({ execution_id: execution.id, source: event.repository, destination: destinationRepository(event.repository, rule.destinationNamespace, rule.flatten), reference: tag, status: 'pending' })
+            .execute();
+          await trx
+            .insertInto('job')
+            .values(jobValues({ type: 'replication.run', payload: { executionId: Number(execution.id) }, orderingKey: `replication:${rule.id}`, maxAttempts: options.maxAttempts, runAt: options.now }, options.now))
+            .execute();
+          executions++;
+        }
+      }
+      await trx.updateTable('event_cursor').set({ last_id: events[events.length - 1]!.id, updated_at: options.now }).where('consumer', '=', options.consumer).execute();
+      return { events: events.length, executions };
+    });
   }
 
   async finishTask(id: number, result: Pick<TaskRow, 'status' | 'digest' | 'bytes' | 'manifests' | 'blobs' | 'error'>, startedAt: number, now: number): Promise<void> {

@@ -15,7 +15,7 @@ const ruleInput = z.strictObject({
   tags: z.string().min(1).max(500).optional().describe('Glob over tags, e.g. `v*`; default `**` (all)'),
   destinationNamespace: z.string().max(255).nullable().optional().describe('Put in front of the destination name (pull: a project of this Berth)'),
   flatten: z.number().int().min(-1).max(16).optional().describe('Leading path segments dropped from the source name; -1 all but the last'),
-  trigger: z.enum(['manual', 'cron']).optional(),
+  trigger: z.enum(['manual', 'cron', 'event']).optional().describe('event: on every tag pushed that the filters match (push rules)'),
   cron: z.string().max(100).nullable().optional().describe('For the cron trigger (UTC)'),
   copyReferrers: z.boolean().optional().describe('Copy signatures, SBOMs and other referrers with each artifact (default true)'),
   enabled: z.boolean().optional(),
