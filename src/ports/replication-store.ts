@@ -19,6 +19,8 @@ export interface ReplicationRuleRow {
   trigger: ReplicationTrigger;
   cron: string | null;
   copyReferrers: boolean;
+  /** KiB/s an execution may move (blob bytes); null: unlimited. */
+  bandwidthKiB: number | null;
   enabled: boolean;
   createdBy: string;
   createdAt: number;

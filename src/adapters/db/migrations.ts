@@ -303,6 +303,7 @@ async function replicationMigration(engine: Engine, db: Kysely<unknown>): Promis
     .addColumn('trigger', 'text', (c) => c.notNull())
     .addColumn('cron', 'text')
     .addColumn('copy_referrers', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('bandwidth_kib', 'integer')
     .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
     .addColumn('created_by', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())

@@ -58,6 +58,8 @@ export interface ReplicationRuleTable {
   trigger: string;
   cron: string | null;
   copy_referrers: number;
+  /** KiB/s an execution may move; null: unlimited. */
+  bandwidth_kib: number | null;
   enabled: number;
   created_by: string;
   created_at: number;

@@ -18,6 +18,7 @@ const ruleInput = z.strictObject({
   trigger: z.enum(['manual', 'cron', 'event']).optional().describe('event: on every tag pushed that the filters match (push rules)'),
   cron: z.string().max(100).nullable().optional().describe('For the cron trigger (UTC)'),
   copyReferrers: z.boolean().optional().describe('Copy signatures, SBOMs and other referrers with each artifact (default true)'),
+  bandwidthKiB: z.number().int().min(1).max(10_000_000).nullable().optional().describe('KiB/s an execution may move; null or absent: unlimited'),
   enabled: z.boolean().optional(),
 });
 
@@ -34,6 +35,7 @@ const ruleSchema = z.object({
   trigger: z.string(),
   cron: z.string().nullable(),
   copyReferrers: z.boolean(),
+  bandwidthKiB: z.number().int().nullable(),
   enabled: z.boolean(),
   createdBy: z.string(),
   createdAt: z.string(),

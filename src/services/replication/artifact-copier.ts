@@ -22,8 +22,8 @@ export interface CopyOptions {
   referrers?: boolean;
   /** Repositories of the destination a missing blob may be mounted from (cross-repository mount). */
   mountFrom?: string[];
-  /** Told of every blob copied (bandwidth accounting, progress). */
-  onBytes?: (bytes: number) => void;
+  /** Told of every piece of a blob copied, before it goes on (progress); the copy waits for it (a bandwidth limit). */
+  onBytes?: (bytes: number) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -102,8 +102,10 @@ export class ArtifactCopier {
           blob.body,
           new Transform({
             transform(chunk: Buffer, _encoding, callback) {
-              onBytes(chunk.length);
-              callback(null, chunk);
+              Promise.resolve(onBytes(chunk.length)).then(
+                () => callback(null, chunk),
+                (err: unknown) => callback(err as Error),
+              );
             },
           }),
           () => undefined,

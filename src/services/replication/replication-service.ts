@@ -16,6 +16,7 @@ import type {
   TaskRow,
 } from '../../ports/replication-store.js';
 import { UpstreamError, type UpstreamRegistry } from '../../ports/upstream-registry.js';
+import { Throttle } from '../lifecycle/throttle.js';
 import { ArtifactCopier, emptyCounts } from './artifact-copier.js';
 import type { EndpointService } from './endpoint-service.js';
 
@@ -31,6 +32,7 @@ export interface RuleInput {
   trigger?: ReplicationTrigger;
   cron?: string | null;
   copyReferrers?: boolean;
+  bandwidthKiB?: number | null;
   enabled?: boolean;
 }
 
@@ -87,6 +89,7 @@ export class ReplicationService {
       trigger: input.trigger ?? 'manual',
       cron: input.cron ?? null,
       copyReferrers: input.copyReferrers ?? true,
+      bandwidthKiB: input.bandwidthKiB ?? null,
       enabled: input.enabled ?? true,
       createdBy: actor,
       createdAt: this.now(),
@@ -172,7 +175,9 @@ export class ReplicationService {
       const local = this.options.local(`replication:${rule.name}`);
       const [source, destination] = rule.direction === 'pull' ? [remote, local] : [local, remote];
       if (!execution.planned) await this.store.planTasks(executionId, await this.plan(rule, endpoint, source));
-      const copier = new ArtifactCopier({ referrers: rule.copyReferrers });
+      // One limit for the whole execution, whatever the task.
+      const throttle = rule.bandwidthKiB ? new Throttle(rule.bandwidthKiB * 1024) : undefined;
+      const copier = new ArtifactCopier({ referrers: rule.copyReferrers, onBytes: throttle && ((bytes) => throttle.take(bytes)) });
       for (const task of await this.store.tasks(executionId, 'pending')) {
         if ((await this.store.getExecution(executionId))?.status === 'stopping') {
           await this.store.setExecutionStatus(executionId, ['stopping'], 'stopped', this.now());
@@ -248,6 +253,7 @@ export class ReplicationService {
         throw new BerthError('BAD_REQUEST', { message: `destinationNamespace ${rule.destinationNamespace} is not a repository path` });
       }
     }
+    if (rule.bandwidthKiB !== null && (!Number.isInteger(rule.bandwidthKiB) || rule.bandwidthKiB < 1)) throw new BerthError('BAD_REQUEST', { message: 'bandwidthKiB is a whole number of KiB/s, or null for no limit' });
     if (!Number.isInteger(rule.flatten) || rule.flatten < -1) throw new BerthError('BAD_REQUEST', { message: 'flatten is 0 (none), a number of leading segments, or -1 (all but the last)' });
     if (rule.trigger === 'cron' && (!rule.cron || !validCron(rule.cron))) {
       throw new BerthError('BAD_REQUEST', { message: 'a cron trigger needs a cron expression (5 or 6 fields)' });
