@@ -316,6 +316,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     scheduler,
     events: eventStore,
     onEvents: () => dispatcher.notify(),
+    metrics,
+    project: (name) => authorizer.project(name),
   });
 
   const api: ApiServices = {

@@ -132,6 +132,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics: options.metrics,
     limitPull: async (request, identity, repository) =>
       (await api.limits.check({ principal: identity.principal, address: request.ip, category: 'pull', project: projectOf(repository) }))?.headers,
+    prepareManifest: (repository, reference) => api.replication.proxy.prepare(repository, reference),
     access: new V2Access({ authenticator: api.authenticator, tokens: api.tokens, authorizer: api.authorizer, service: api.tokens.settings.service, publicUrl: options.publicUrl }),
     onResponse: (request, reply, route, identity) => {
       const entry = v2AuditEntry(request, reply, route, identity, { logPulls: options.logPulls });

@@ -55,6 +55,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly proxyCacheRequests = new Counter({
+    name: 'berth_proxy_cache_requests_total',
+    help: 'Manifest requests of proxy-cache projects: hit, fetched, revalidated (upstream unchanged), stale (upstream failed, cache served), failed; with why the upstream failed',
+    labelNames: ['outcome', 'failure'] as const,
+    registers: [this.registry],
+  });
+  readonly replicationExecutions = new Counter({
+    name: 'berth_replication_executions_total',
+    help: 'Replication executions finished, by direction and status',
+    labelNames: ['direction', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly replicationBytes = new Counter({ name: 'berth_replication_bytes_total', help: 'Blob bytes replication copied', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly gcRuns = new Counter({
     name: 'berth_gc_runs_total',
     help: 'Garbage collection runs finished, by result and whether they were dry runs',

@@ -13,6 +13,10 @@ import { KyselyReplicationStore } from '../adapters/db/kysely-replication-store.
 import { LocalRegistry } from '../services/replication/local-registry.js';
 import { ReplicationService } from '../services/replication/replication-service.js';
 import { ReplicationTriggers } from '../services/replication/replication-triggers.js';
+import { ProxyCache } from '../services/replication/proxy-cache.js';
+import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
+import type { Metrics } from '../http/metrics.js';
+import type { ProjectRow } from '../ports/identity-store.js';
 import type { Registry } from '../services/registry/index.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
@@ -26,6 +30,9 @@ export interface ReplicationDependencies {
   scheduler: Scheduler;
   events: EventStore;
   onEvents: () => void;
+  metrics: Metrics;
+  /** A project by name, as the authorizer caches it. */
+  project: (name: string) => Promise<ProjectRow | undefined>;
 }
 
 /** Moving images between sites (docs/replication.md): registry endpoints, replication rules and their executions. */
@@ -34,6 +41,7 @@ export interface Replication {
   rules: ReplicationService;
   /** Starts executions of event-triggered rules as tags are pushed (started with the job runner). */
   triggers: ReplicationTriggers;
+  proxy: ProxyCache;
 }
 
 /**
@@ -84,6 +92,8 @@ export async function wireReplication(database: Database, config: ResolvedConfig
       else await deps.scheduler.define({ name, cron: rule.cron, jobType: 'replication.scheduled', payload: { ruleId: rule.id }, maxAttempts: 1 });
     },
     onFinished: (execution, rule) => {
+      deps.metrics.replicationExecutions.inc({ direction: rule.direction, status: execution.status });
+      deps.metrics.replicationBytes.inc({ direction: rule.direction }, execution.bytes);
       deps.logger.info({ replication: { execution: execution.id, rule: rule.name, status: execution.status, tasks: execution.tasks, bytes: execution.bytes } }, 'replication execution finished');
       void deps.events
         .append(
@@ -123,5 +133,12 @@ export async function wireReplication(database: Database, config: ResolvedConfig
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'starting event-triggered replications failed; will retry'),
   });
-  return { endpoints, rules, triggers };
+  const proxy = new ProxyCache(new KyselyPolicyStore(database), endpoints, {
+    project: deps.project,
+    local: new LocalRegistry(deps.registry, 'proxy-cache'),
+    onOutcome: (_project, outcome, failure) => deps.metrics.proxyCacheRequests.inc({ outcome, failure: failure ?? '' }),
+    onStale: (project, repository, reference, err) =>
+      deps.logger.warn({ proxyCache: { project, repository, reference, failure: err.failure, status: err.status } }, `upstream failed, cached content served: ${err.message}`),
+  });
+  return { endpoints, rules, triggers, proxy };
 }

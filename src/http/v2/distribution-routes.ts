@@ -21,6 +21,8 @@ export interface DistributionRouteOptions {
    * TOOMANYREQUESTS when a limit is reached. Absent: no limits.
    */
   limitPull?: (request: FastifyRequest, identity: RequestIdentity, repository: string) => Promise<Record<string, string> | undefined>;
+  /** Before a manifest is served (GET or HEAD): a proxy-cache project fetches it from its upstream when due. */
+  prepareManifest?: (repository: string, reference: string) => Promise<void>;
   /** Called after each /v2 response (audit of pulls, pushes and deletes). */
   onResponse?: (request: FastifyRequest, reply: FastifyReply, route: V2Route, identity: RequestIdentity | undefined) => void;
 }
@@ -151,6 +153,7 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
   /** `pulledBy` is set for GET (a pull, recorded as an event) and undefined for HEAD. */
   async function sendManifest(req: FastifyRequest, reply: FastifyReply, route: Extract<V2Route, { kind: 'manifest' }>, pulledBy: string | undefined) {
     const withBody = pulledBy !== undefined;
+    await options.prepareManifest?.(route.name, route.reference);
     const manifest = await registry.manifests.get(route.name, route.reference, acceptList(req.headers.accept), pulledBy);
     reply.headers({
       'Content-Type': manifest.mediaType,

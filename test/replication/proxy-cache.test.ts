@@ -1,0 +1,160 @@
+import { existsSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDistribution, type RunningSystem } from '../../bench/systems.js';
+import { ApiClient } from '../helpers/api.js';
+import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { Readable } from 'node:stream';
+import { OutboundClient } from '../../src/adapters/outbound/outbound-client.js';
+import { RegistryClient as UpstreamClient } from '../../src/adapters/upstream/registry-client.js';
+import { parseCidr } from '../../src/domain/address-ranges.js';
+import { OCI_MANIFEST, RegistryClient, randomImage, sha256, type Image } from '../helpers/oci.js';
+
+/** Pushes an image to CNCF distribution (which has no single-request upload). */
+async function pushTo(url: string, repository: string, tag: string, image: Image): Promise<Image> {
+  const outbound = new OutboundClient({ allowed: () => [parseCidr('127.0.0.0/8')!], timeoutMs: 5000, maxResponseBytes: 1024 * 1024, maxRedirects: 5, userAgent: 'Berth-test' });
+  const client = new UpstreamClient({ outbound, feature: 'replication', url, maxManifestBytes: 4 * 1024 * 1024 });
+  for (const blob of [image.config, ...image.layers]) await client.putBlob(repository, blob.digest, blob.data.length, Readable.from([blob.data]));
+  await client.putManifest(repository, tag, { mediaType: OCI_MANIFEST, body: image.manifest });
+  await outbound.close();
+  return image;
+}
+
+/**
+ * CNCF distribution behind a small HTTP relay that logs every request and can play an outage
+ * (connections dropped) or a rate limit (429), as Docker Hub does.
+ */
+class Upstream {
+  readonly log: string[] = [];
+  mode: 'up' | 'down' | 'limited' = 'up';
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly target: string) {}
+
+  async start(): Promise<void> {
+    const target = new URL(this.target);
+    this.server = createServer((req, res) => {
+      this.log.push(`${req.method} ${req.url}`);
+      if (this.mode === 'down') return req.socket.destroy();
+      if (this.mode === 'limited') return res.writeHead(429, { 'retry-after': '60', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
+      const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
+        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        upstream.pipe(res);
+      });
+      forward.on('error', () => res.destroy());
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  blobGets(digest: string): number {
+    return this.log.filter((line) => line === `GET /v2/lib/app/blobs/${digest}`).length;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+const distributionMissing = !existsSync('/usr/bin/docker-registry');
+if (distributionMissing) console.warn('SKIPPED: CNCF distribution (Debian docker-registry) is not installed; the proxy cache is not checked against it');
+
+describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF distribution', () => {
+  let distribution: RunningSystem;
+  let upstream: Upstream;
+  let berth: TestBerth;
+  let api: ApiClient;
+  let image: Image;
+  const client = () => new RegistryClient(berth.url);
+
+  async function pull(tag: string, expected: Image): Promise<void> {
+    const manifest = await client().fetch(`/v2/hub/lib/app/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } });
+    expect(manifest.status, await manifest.clone().text()).toBe(200);
+    expect(sha256(Buffer.from(await manifest.arrayBuffer()))).toBe(expected.digest);
+    for (const blob of [expected.config, ...expected.layers]) {
+      const res = await client().fetch(`/v2/hub/lib/app/blobs/${blob.digest}`);
+      expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
+    }
+  }
+
+  async function metric(outcome: string, failure = ''): Promise<number> {
+    const text = await (await fetch(`${berth.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`berth_proxy_cache_requests_total{outcome="${outcome}",failure="${failure}"}`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  }
+
+  beforeAll(async () => {
+    distribution = await startDistribution();
+    upstream = new Upstream(distribution.url);
+    await upstream.start();
+    image = await pushTo(distribution.url, 'lib/app', 'v1', randomImage(2, 64 * 1024));
+    berth = await startTestBerth({ settings: { 'outbound.proxyCache.allowCidrs': ['127.0.0.0/8'], 'outbound.replication.allowCidrs': ['127.0.0.0/8'] } });
+    api = new ApiClient(berth.url);
+    await api.createProject('hub');
+    const endpoint = await api.ok<{ id: number }>('POST', '/registries', { name: 'dist', kind: 'oci', url: upstream.url });
+    // Every pull checks the tag upstream (a HEAD), so the tests see revalidation at work.
+    await api.ok('PUT', '/projects/hub/proxy-cache', { proxyCache: { endpointId: endpoint.id, ttlSeconds: 0 } });
+  });
+  afterAll(async () => {
+    await berth?.stop();
+    await upstream?.stop();
+    await distribution?.stop();
+  });
+
+  it('fetches on first use and serves from here afterwards: no blob fetched twice', async () => {
+    expect((await api.ok<{ proxyCache: unknown }>('GET', '/projects/hub/proxy-cache')).proxyCache).toEqual({ endpointId: expect.any(Number), ttlSeconds: 0 });
+    await pull('v1', image);
+    for (const blob of [image.config, ...image.layers]) expect(upstream.blobGets(blob.digest)).toBe(1);
+    const before = upstream.log.length;
+    await pull('v1', image);
+    // Only the revalidating HEAD went upstream; the digest was unchanged.
+    expect(upstream.log.slice(before)).toEqual(['HEAD /v2/lib/app/manifests/v1']);
+    for (const blob of [image.config, ...image.layers]) expect(upstream.blobGets(blob.digest)).toBe(1);
+    expect(await metric('fetched')).toBe(1);
+    expect(await metric('revalidated')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('follows a tag that moved upstream', async () => {
+    const moved = await pushTo(distribution.url, 'lib/app', 'v1', randomImage(1, 4096));
+    await pull('v1', moved);
+  });
+
+  it('serves what it has while the upstream is down or limiting, and says why when it has nothing', async () => {
+    const cached = await pushTo(distribution.url, 'lib/app', 'v2', randomImage(1, 4096));
+    await pull('v2', cached);
+    upstream.mode = 'down';
+    await pull('v2', cached);
+    expect(await metric('stale', 'connect')).toBeGreaterThanOrEqual(1);
+    const missing = await client().fetch('/v2/hub/lib/app/manifests/v9', { headers: { Accept: OCI_MANIFEST } });
+    expect(missing.status).toBe(503);
+    expect(JSON.stringify(await missing.json())).toMatch(/cannot be reached and hub\/lib\/app:v9 is not cached/);
+
+    upstream.mode = 'limited';
+    await pull('v2', cached);
+    expect(await metric('stale', 'rate-limited')).toBeGreaterThanOrEqual(1);
+    const limited = await client().fetch('/v2/hub/lib/app/manifests/v9', { headers: { Accept: OCI_MANIFEST } });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('60');
+    upstream.mode = 'up';
+  });
+
+  it('fetches a new image once however many clients ask for it at once', async () => {
+    const big = await pushTo(distribution.url, 'lib/app', 'big', randomImage(1, 16 * 1024 * 1024));
+    const layer = big.layers[0]!;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const res = await client().fetch('/v2/hub/lib/app/manifests/big', { headers: { Accept: OCI_MANIFEST } });
+        return sha256(Buffer.from(await res.arrayBuffer()));
+      }),
+    );
+    expect(results).toEqual(Array.from({ length: 20 }, () => big.digest));
+    expect(upstream.blobGets(layer.digest)).toBe(1);
+    const blobs = await Promise.all(Array.from({ length: 20 }, async () => sha256(Buffer.from(await (await client().fetch(`/v2/hub/lib/app/blobs/${layer.digest}`)).arrayBuffer()))));
+    expect(blobs).toEqual(Array.from({ length: 20 }, () => layer.digest));
+    expect(upstream.blobGets(layer.digest)).toBe(1);
+  });
+});
