@@ -364,6 +364,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     trustProxy: config.server.trustProxy,
     publicUrl: api.publicUrl,
     logPulls: config.audit.logPulls,
+    mirrorProject: config.registry.mirrorProject,
     api,
     metrics: config.metrics.enabled ? metrics : undefined,
     invalidation: () => bus.status(),

@@ -329,6 +329,12 @@ export const configSchema = z.strictObject({
         .min(1)
         .default(24)
         .describe('Upload sessions idle this long are removed with their bytes.'),
+      mirrorProject: z
+        .string()
+        .default('')
+        .describe(
+          'Transparent mirror: pulls of a repository whose project does not exist here (`library/alpine` from a Docker daemon with Berth in `registry-mirrors`) are served from this proxy-cache project (`hub/library/alpine`). Empty: off.',
+        ),
     })
     .prefault({}),
   auth: z

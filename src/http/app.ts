@@ -30,6 +30,8 @@ export interface AppOptions {
   trustProxy: boolean;
   publicUrl?: string;
   logPulls: boolean;
+  /** registry.mirrorProject: the proxy-cache project pulls of names outside any project go to (empty: off). */
+  mirrorProject?: string;
   api: ApiServices;
   metrics?: Metrics;
   /** State of the channel other instances' invalidations arrive on (shown by /readyz). */
@@ -133,6 +135,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     limitPull: async (request, identity, repository) =>
       (await api.limits.check({ principal: identity.principal, address: request.ip, category: 'pull', project: projectOf(repository) }))?.headers,
     prepareManifest: (repository, reference) => api.replication.proxy.prepare(repository, reference),
+    pullName: options.mirrorProject
+      ? async (name) => ((await api.authorizer.project(projectOf(name))) ? name : `${options.mirrorProject}/${name}`)
+      : undefined,
     access: new V2Access({ authenticator: api.authenticator, tokens: api.tokens, authorizer: api.authorizer, service: api.tokens.settings.service, publicUrl: options.publicUrl }),
     onResponse: (request, reply, route, identity) => {
       const entry = v2AuditEntry(request, reply, route, identity, { logPulls: options.logPulls });

@@ -21,6 +21,12 @@ export interface DistributionRouteOptions {
    * TOOMANYREQUESTS when a limit is reached. Absent: no limits.
    */
   limitPull?: (request: FastifyRequest, identity: RequestIdentity, repository: string) => Promise<Record<string, string> | undefined>;
+  /**
+   * The repository a pull (GET or HEAD of a manifest, blob or tag list) is about, given the
+   * name the client used: the transparent mirror maps names outside any project into its
+   * proxy-cache project. Absent: names are taken as they are.
+   */
+  pullName?: (name: string) => Promise<string>;
   /** Before a manifest is served (GET or HEAD): a proxy-cache project fetches it from its upstream when due. */
   prepareManifest?: (repository: string, reference: string) => Promise<void>;
   /** Called after each /v2 response (audit of pulls, pushes and deletes). */
@@ -211,8 +217,11 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
     reply.headers(apiVersionHeader);
     try {
       const path = request.url.split('?', 1)[0]!;
-      const route = matchV2Route(path);
+      let route = matchV2Route(path);
       if (!route) throw new BerthError('NOT_FOUND', { message: `no such endpoint: ${request.method} ${path.slice(0, 200)}` });
+      if (options.pullName && (request.method === 'GET' || request.method === 'HEAD') && (route.kind === 'manifest' || route.kind === 'blob' || route.kind === 'tags')) {
+        route = { ...route, name: await options.pullName(route.name) };
+      }
       const methods = handlers[route.kind];
       const handler = methods[request.method] ?? (request.method === 'HEAD' ? methods.GET : undefined);
       if (!handler) {
