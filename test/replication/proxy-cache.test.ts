@@ -158,3 +158,41 @@ describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF dis
     expect(upstream.blobGets(layer.digest)).toBe(1);
   });
 });
+
+describe('a proxy-cache project in front of a registry with token authentication (another Berth)', () => {
+  let upstream: TestBerth;
+  let berth: TestBerth;
+
+  beforeAll(async () => {
+    upstream = await startTestBerth();
+    const upstreamApi = new ApiClient(upstream.url);
+    await upstreamApi.createProject('team', false);
+    await upstreamApi.createUser('reader', 'Reader-Passw0rd');
+    await upstreamApi.addMember('team', 'reader', 'guest');
+    berth = await startTestBerth({ settings: { 'outbound.proxyCache.allowCidrs': ['127.0.0.0/8'], 'outbound.replication.allowCidrs': ['127.0.0.0/8'] } });
+  });
+  afterAll(async () => {
+    await berth?.stop();
+    await upstream?.stop();
+  });
+
+  it('pulls a private image with the endpoint’s credentials, and is refused without them', async () => {
+    const image = await new RegistryClient(upstream.url).pushImage('team/app', 'v1', randomImage(1, 8192));
+    const api = new ApiClient(berth.url);
+    await api.createProject('cache');
+    await api.createProject('nocreds');
+    const withCreds = await api.ok<{ id: number }>('POST', '/registries', { name: 'up', kind: 'berth', url: upstream.url, username: 'reader', secret: 'Reader-Passw0rd' });
+    const anonymous = await api.ok<{ id: number }>('POST', '/registries', { name: 'up-anonymous', kind: 'berth', url: upstream.url });
+    await api.ok('PUT', '/projects/cache/proxy-cache', { proxyCache: { endpointId: withCreds.id, ttlSeconds: 300 } });
+    await api.ok('PUT', '/projects/nocreds/proxy-cache', { proxyCache: { endpointId: anonymous.id, ttlSeconds: 300 } });
+    const local = new RegistryClient(berth.url);
+    const res = await local.fetch('/v2/cache/team/app/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(image.digest);
+    const layer = await local.fetch(`/v2/cache/team/app/blobs/${image.layers[0]!.digest}`);
+    expect(sha256(Buffer.from(await layer.arrayBuffer()))).toBe(image.layers[0]!.digest);
+    // Without credentials the upstream says 401; nothing is cached, and the client is told why.
+    const refused = await local.fetch('/v2/nocreds/team/app/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
+    expect(refused.status).toBe(503);
+    expect(JSON.stringify(await refused.json())).toMatch(/refused the credentials \(401\)/);
+  });
+});
