@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { percentile } from './load.js';
-import { createDatabase, startBerth, startS3rver, type RunningSystem } from './systems.js';
+import { createDatabase, pssOf, startBerth, startS3rver, type RunningSystem } from './systems.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,20 +34,6 @@ if (poolSize < layersPerManifest) throw new Error('--blobs must exceed --garbage
 const repositories = Math.max(1, Math.floor(manifests / 100));
 
 const digestOf = (kind: string, i: number) => `sha256:${createHash('sha256').update(`${kind}-${i}`).digest('hex')}`;
-
-/** Summed proportional set size (shared pages counted once) of every process, in bytes. */
-function pssOf(pids: number[]): number {
-  let sum = 0;
-  for (const pid of pids) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      sum += m ? Number(m[1]) * 1024 : 0;
-    } catch {
-      // gone
-    }
-  }
-  return sum;
-}
 
 interface Populator {
   rows(table: string, columns: string[], values: unknown[][]): Promise<void>;

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { blobStream, ociManifest, randomBlobSpec, sha256, type BlobSpec } from './content.js';
 import { RegistryHttp, expectStatus } from './http.js';
-import { startBerth, type RunningSystem } from './systems.js';
+import { pssOf, startBerth, type RunningSystem } from './systems.js';
 
 const exec = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,19 +34,6 @@ function cpuSeconds(pids: number[]): number {
     }
   }
   return ticks / 100;
-}
-
-function pssOf(pids: number[]): number {
-  let sum = 0;
-  for (const pid of pids) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      sum += m ? Number(m[1]) * 1024 : 0;
-    } catch {
-      // gone
-    }
-  }
-  return sum;
 }
 
 /** Peak summed PSS of `pids()` while `work` runs, sampled every 200 ms. */

@@ -274,3 +274,17 @@ export async function createDatabase(adminUrl: string): Promise<{ url: string; d
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
+
+/** Summed proportional set size (shared pages counted once) of every process, in bytes. */
+export function pssOf(pids: number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      sum += m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      // gone
+    }
+  }
+  return sum;
+}

@@ -1,17 +1,9 @@
-import { Cron } from 'croner';
 import { z } from 'zod';
 import { parseCidr } from '../domain/address-ranges.js';
+import { validCron } from '../domain/cron.js';
 
 const MiB = 1024 * 1024;
 
-function validCron(expression: string): boolean {
-  try {
-    new Cron(expression, { paused: true, timezone: 'UTC' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** CIDRs as written in settings (`10.0.0.0/8`, `fd00::/8`, or one address). */
 export const cidrList = z

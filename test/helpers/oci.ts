@@ -38,6 +38,17 @@ export interface Image {
   digest: string;
 }
 
+/** An OCI image index of images, each for `linux/<architecture>`. */
+export function imageIndex(platforms: Array<{ image: { digest: string; manifest: Buffer }; architecture: string }>): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: platforms.map(({ image, architecture }) => ({ mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, platform: { architecture, os: 'linux' } })),
+    }),
+  );
+}
+
 export function imageManifest(config: Blob, layers: Blob[], extra: Record<string, unknown> = {}, mediaType = OCI_MANIFEST): Buffer {
   const doc = {
     schemaVersion: 2,

@@ -8,7 +8,7 @@ import { ArtifactCopier, emptyCounts } from '../../src/services/replication/arti
 import { LocalRegistry } from '../../src/services/replication/local-registry.js';
 import { ApiClient } from '../helpers/api.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
-import { OCI_INDEX, OCI_MANIFEST, RegistryClient, imageManifest, jsonBlob, randomImage, sha256, type Image } from '../helpers/oci.js';
+import { OCI_INDEX, OCI_MANIFEST, RegistryClient, imageIndex, imageManifest, jsonBlob, randomImage, sha256, type Image } from '../helpers/oci.js';
 
 const outbound = new OutboundClient({ allowed: () => [parseCidr('127.0.0.0/8')!], timeoutMs: 5000, maxResponseBytes: 1024 * 1024, maxRedirects: 5, userAgent: 'Berth-test' });
 const remote = (url: string, credentials?: { username: string; secret: string }) =>
@@ -20,16 +20,10 @@ async function pushFixtures(base: string, repository: string): Promise<{ index: 
   const client = new RegistryClient(base);
   const amd64 = await client.pushImage(repository, 'amd64-only', randomImage(2, 8192));
   const arm64 = await client.pushImage(repository, 'arm64-only', randomImage(2, 8192));
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [
-        { mediaType: OCI_MANIFEST, digest: amd64.digest, size: amd64.manifest.length, platform: { architecture: 'amd64', os: 'linux' } },
-        { mediaType: OCI_MANIFEST, digest: arm64.digest, size: arm64.manifest.length, platform: { architecture: 'arm64', os: 'linux' } },
-      ],
-    }),
-  );
+  const index = imageIndex([
+    { image: amd64, architecture: 'amd64' },
+    { image: arm64, architecture: 'arm64' },
+  ]);
   expect((await client.pushManifest(repository, 'v1-multi', index, OCI_INDEX)).status).toBe(201);
   // The per-platform tags go: only the index holds its children now.
   for (const tag of ['amd64-only', 'arm64-only']) expect((await client.fetch(`/v2/${repository}/manifests/${tag}`, { method: 'DELETE' })).status).toBe(202);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type RunningSystem } from '../../bench/systems.js';
 import { ApiClient } from '../helpers/api.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
-import { OCI_INDEX, OCI_MANIFEST, RegistryClient, imageManifest, jsonBlob, randomImage, sha256 } from '../helpers/oci.js';
+import { OCI_INDEX, OCI_MANIFEST, RegistryClient, imageIndex, imageManifest, jsonBlob, randomImage, sha256 } from '../helpers/oci.js';
 
 interface Execution {
   id: number;
@@ -53,16 +53,10 @@ describe('replication rules between two Berths and CNCF distribution', () => {
     api = new ApiClient(berth.url);
     const client = new RegistryClient(source.url);
     const [a, b] = [await client.pushImage('library/app', 'a', randomImage(2, 4096)), await client.pushImage('library/app', 'b', randomImage(2, 4096))];
-    const index = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_INDEX,
-        manifests: [
-          { mediaType: OCI_MANIFEST, digest: a.digest, size: a.manifest.length, platform: { architecture: 'amd64', os: 'linux' } },
-          { mediaType: OCI_MANIFEST, digest: b.digest, size: b.manifest.length, platform: { architecture: 'arm64', os: 'linux' } },
-        ],
-      }),
-    );
+    const index = imageIndex([
+      { image: a, architecture: 'amd64' },
+      { image: b, architecture: 'arm64' },
+    ]);
     expect((await client.pushManifest('library/app', 'v1', index, OCI_INDEX)).status).toBe(201);
     pushed.v1 = index;
     const signed = await client.pushImage('library/app', 'v2', randomImage(1, 2048));

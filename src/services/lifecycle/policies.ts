@@ -1,4 +1,4 @@
-import { Cron } from 'croner';
+import { validCron } from '../../domain/cron.js';
 import { BerthError } from '../../domain/errors.js';
 import { GlobError, assertGlob } from '../../domain/glob.js';
 import { projectOf } from '../../domain/names.js';
@@ -51,12 +51,8 @@ export class ProjectPolicies {
   async setRetention(project: ProjectRow, policy: RetentionPolicy, by: string): Promise<RetentionPolicy> {
     validateRules(policy.rules);
     policy = { ...policy, rules: policy.rules.map(canonical) };
-    if (policy.schedule !== '') {
-      try {
-        new Cron(policy.schedule, { paused: true, timezone: 'UTC' });
-      } catch {
-        throw new BerthError('BAD_REQUEST', { message: `schedule: ${JSON.stringify(policy.schedule)} is not a cron expression (5 or 6 fields), or empty` });
-      }
+    if (policy.schedule !== '' && !validCron(policy.schedule)) {
+      throw new BerthError('BAD_REQUEST', { message: `schedule: ${JSON.stringify(policy.schedule)} is not a cron expression (5 or 6 fields), or empty` });
     }
     await this.store.putPolicy(project.id, 'retention', policy, by, this.now());
     await this.options.onScheduleChange?.(project, policy.schedule);

@@ -1,4 +1,4 @@
-import { Cron } from 'croner';
+import { validCron } from '../../domain/cron.js';
 import { BerthError } from '../../domain/errors.js';
 import { assertGlob, GlobError, globMatch } from '../../domain/glob.js';
 import { assertRepositoryName } from '../../domain/names.js';
@@ -260,14 +260,5 @@ export class ReplicationService {
     }
     if (rule.trigger === 'event' && rule.direction !== 'push') throw new BerthError('BAD_REQUEST', { message: 'the event trigger (on push and delete) is for push rules' });
     return rule;
-  }
-}
-
-function validCron(expression: string): boolean {
-  try {
-    new Cron(expression, { paused: true, timezone: 'UTC' });
-    return true;
-  } catch {
-    return false;
   }
 }
