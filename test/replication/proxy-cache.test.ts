@@ -118,6 +118,14 @@ describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF dis
     expect(await metric('revalidated')).toBeGreaterThanOrEqual(1);
   });
 
+  it('refuses pushes: what a proxy-cache project holds comes from the upstream', async () => {
+    const res = await client().pushBlob('hub/lib/app', randomImage(1, 10).layers[0]!);
+    expect(res.status).toBe(403);
+    expect(JSON.stringify(await res.json())).toMatch(/project hub is a proxy cache: .* pushes to it are refused/);
+    const manifest = await client().pushManifest('hub/lib/app', 'mine', image.manifest);
+    expect(manifest.status).toBe(403);
+  });
+
   it('follows a tag that moved upstream', async () => {
     const moved = await pushTo(distribution.url, 'lib/app', 'v1', randomImage(1, 4096));
     await pull('v1', moved);

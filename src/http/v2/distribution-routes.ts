@@ -27,6 +27,8 @@ export interface DistributionRouteOptions {
    * proxy-cache project. Absent: names are taken as they are.
    */
   pullName?: (name: string) => Promise<string>;
+  /** Before a push (an upload starts, a manifest is put): throws to refuse it (a proxy-cache project takes none). */
+  beforePush?: (repository: string) => Promise<void>;
   /** Before a manifest is served (GET or HEAD): a proxy-cache project fetches it from its upstream when due. */
   prepareManifest?: (repository: string, reference: string) => Promise<void>;
   /** Called after each /v2 response (audit of pulls, pushes and deletes). */
@@ -236,6 +238,9 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
       if (options.limitPull && route.kind === 'manifest' && request.method === 'GET') {
         const headers = await options.limitPull(request, entry.identity, route.name);
         if (headers) reply.headers(headers);
+      }
+      if (options.beforePush && ((route.kind === 'uploads' && request.method === 'POST') || (route.kind === 'manifest' && request.method === 'PUT'))) {
+        await options.beforePush(route.name);
       }
       const receivesBody = (route.kind === 'upload' || route.kind === 'uploads') && request.method !== 'GET' && request.method !== 'DELETE';
       if (receivesBody) options.metrics?.uploadsInFlight.inc();

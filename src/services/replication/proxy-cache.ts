@@ -72,6 +72,14 @@ export class ProxyCache {
     return settings;
   }
 
+  /** Clients do not push into a proxy-cache project (as in Harbor): what is there comes from the upstream. */
+  async refusePush(repository: string): Promise<void> {
+    const projectName = projectOf(repository);
+    const project = await this.options.project(projectName);
+    if (!project || !(await this.get(project))) return;
+    throw new BerthError('DENIED', { message: `project ${projectName} is a proxy cache: its content comes from its upstream, and pushes to it are refused` });
+  }
+
   /**
    * Before a manifest of `repository` is served: in a proxy project, fetches it from the
    * upstream when it is not here or its check is due. Throws only when nothing can be served.
