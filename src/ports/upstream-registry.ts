@@ -61,6 +61,11 @@ export interface UpstreamRegistry {
   mountBlob(repository: string, digest: string, from: string): Promise<boolean>;
   /** Uploads a blob of `size` bytes from a stream (one monolithic PUT). */
   putBlob(repository: string, digest: string, size: number, body: Readable): Promise<void>;
-  putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<void>;
+  /**
+   * Pushes a manifest. Resolves `subjectIndexed`: false when the manifest has a subject and the
+   * registry did not say it indexed it (no `OCI-Subject` header: no referrers API), so the
+   * pusher keeps the `sha256-<hex>` tag schema index up to date instead (OCI dist-spec 1.1).
+   */
+  putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<{ subjectIndexed: boolean }>;
   deleteManifest(repository: string, reference: string): Promise<void>;
 }

@@ -133,15 +133,20 @@ describe.skipIf(distributionMissing)('copying between Berth and CNCF distributio
     const there = { registry: remote(distribution.url), repository: 'team/app' };
     await copier.copy(local('library/src'), there, 'v1-multi');
     await copier.copy(local('library/src'), there, 'v2');
-    // distribution 2.x has no referrers API: they arrive by digest, and come back through the tag schema only if pushed there.
+    // distribution 2.x has no referrers API (no OCI-Subject answer): the copier keeps the
+    // sha256-<hex> tag schema index of each subject, so the referrers can be found there.
     expect((await there.registry.getManifest('team/app', sha256(fixtures.signature)))!.body.equals(fixtures.signature)).toBe(true);
+    expect((await there.registry.referrers('team/app', fixtures.signed.digest)).map((r) => r.digest).sort()).toEqual([sha256(fixtures.signature), sha256(fixtures.sbom)].sort());
+    expect((await there.registry.referrers('team/app', sha256(fixtures.sbom))).map((r) => r.digest)).toEqual([sha256(fixtures.sbomSignature)]);
 
     const counts = emptyCounts();
     await copier.copy(there, local('library/back'), 'v1-multi', counts);
     await copier.copy(there, local('library/back'), 'v2', counts);
-    expect(counts.manifestsCopied).toBe(4);
+    // The index and its 2 images; the image, its signature and SBOM, and the SBOM's signature.
+    expect(counts.manifestsCopied).toBe(7);
     const back = new LocalRegistry(berth.registry, 'test');
     expect((await back.getManifest('library/back', 'v1-multi'))!.body.equals(fixtures.index)).toBe(true);
     expect((await back.getManifest('library/back', 'v2'))!.digest).toBe(fixtures.signed.digest);
+    expect((await back.referrers('library/back', fixtures.signed.digest)).map((r) => r.digest).sort()).toEqual([sha256(fixtures.signature), sha256(fixtures.sbom)].sort());
   });
 });

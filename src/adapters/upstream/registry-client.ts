@@ -196,7 +196,7 @@ export class RegistryClient implements UpstreamRegistry {
     if (put.status !== 201) throw this.failure(put, `upload ${digest} to ${repository}`);
   }
 
-  async putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<void> {
+  async putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<{ subjectIndexed: boolean }> {
     const response = await this.send(`v2/${repository}/manifests/${reference}`, {
       method: 'PUT',
       headers: { 'content-type': manifest.mediaType },
@@ -205,6 +205,7 @@ export class RegistryClient implements UpstreamRegistry {
     });
     const text = await response.text(64 * 1024).catch(() => '');
     if (response.status !== 201) throw this.failure(response, `push manifest ${repository}:${reference}`, text);
+    return { subjectIndexed: header(response, 'oci-subject') !== undefined };
   }
 
   async deleteManifest(repository: string, reference: string): Promise<void> {

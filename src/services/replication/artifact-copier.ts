@@ -1,5 +1,6 @@
 import { pipeline, Transform } from 'node:stream';
 import { parseManifest, requiredReferences } from '../../domain/manifest.js';
+import { MediaType } from '../../domain/media-types.js';
 import { UpstreamError, type UpstreamRegistry } from '../../ports/upstream-registry.js';
 
 /** One side of a copy: a registry and a repository in it. */
@@ -74,8 +75,26 @@ export class ArtifactCopier {
     const references = requiredReferences(parsed);
     for (const child of references.manifests) await this.copyContent(from, to, child, undefined, counts, depth + 1);
     for (const blob of references.blobs) await this.copyBlob(from, to, blob, counts);
-    await to.registry.putManifest(to.repository, digest, { mediaType: parsed.mediaType, body: content.body });
+    const pushed = await to.registry.putManifest(to.repository, digest, { mediaType: parsed.mediaType, body: content.body });
     counts.manifestsCopied++;
+    if (parsed.subject && !pushed.subjectIndexed) {
+      await this.indexReferrer(to, parsed.subject.digest, { mediaType: parsed.mediaType, digest, size: content.body.length, artifactType: parsed.artifactType, annotations: parsed.annotations });
+    }
+  }
+
+  /**
+   * A registry without the referrers API: the referrer joins the index tagged `sha256-<hex>`
+   * of its subject (OCI dist-spec 1.1, "Pushing Manifests with Subject"), made if missing.
+   */
+  private async indexReferrer(to: CopyEnd, subject: string, descriptor: { mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> }): Promise<void> {
+    const tag = subject.replace(':', '-');
+    const current = await to.registry.getManifest(to.repository, tag);
+    const index = current ? (JSON.parse(current.body.toString('utf8')) as { manifests?: Array<{ digest: string }> }) : undefined;
+    const manifests = Array.isArray(index?.manifests) ? index.manifests : [];
+    if (manifests.some((m) => m.digest === descriptor.digest)) return;
+    const entry = Object.fromEntries(Object.entries(descriptor).filter(([, v]) => v !== undefined));
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [...manifests, entry] }));
+    await to.registry.putManifest(to.repository, tag, { mediaType: MediaType.ociIndex, body });
   }
 
   private async copyBlob(from: CopyEnd, to: CopyEnd, digest: string, counts: CopyCounts): Promise<void> {

@@ -99,8 +99,9 @@ export class LocalRegistry implements UpstreamRegistry {
     await this.registry.uploads.pushMonolithic(repository, digest, body, size);
   }
 
-  async putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<void> {
+  async putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<{ subjectIndexed: boolean }> {
     await this.registry.manifests.put(repository, reference, manifest.body, manifest.mediaType, this.actor);
+    return { subjectIndexed: true };
   }
 
   async deleteManifest(repository: string, reference: string): Promise<void> {
