@@ -2,6 +2,7 @@ export type ReplicationDirection = 'pull' | 'push';
 export type ReplicationTrigger = 'manual' | 'cron' | 'event';
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'stopping' | 'stopped';
 export type TaskStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
+export type TaskOperation = 'copy' | 'delete';
 
 export interface ReplicationRuleRow {
   id: number;
@@ -21,6 +22,8 @@ export interface ReplicationRuleRow {
   copyReferrers: boolean;
   /** KiB/s an execution may move (blob bytes); null: unlimited. */
   bandwidthKiB: number | null;
+  /** Event-triggered push rules: a manifest or tag deleted here is deleted at the destination too. */
+  replicateDeletion: boolean;
   enabled: boolean;
   createdBy: string;
   createdAt: number;
@@ -51,6 +54,7 @@ export interface TaskRow {
   source: string;
   destination: string;
   reference: string;
+  operation: TaskOperation;
   status: TaskStatus;
   digest: string | null;
   bytes: number;
@@ -65,6 +69,7 @@ export interface PlannedTask {
   source: string;
   destination: string;
   reference: string;
+  operation?: TaskOperation;
 }
 
 export interface ReplicationStore {

@@ -17,6 +17,7 @@ interface Task {
   source: string;
   destination: string;
   reference: string;
+  operation: string;
   status: string;
   digest: string | null;
   bytes: number;
@@ -138,6 +139,7 @@ describe('replication rules between two Berths and CNCF distribution', () => {
       destinationNamespace: 'events',
       flatten: 1,
       trigger: 'event',
+      replicateDeletion: true,
     });
     const client = new RegistryClient(berth.url);
     const image = await client.pushImage('mirror/app', 'v3', randomImage(1, 2048));
@@ -154,6 +156,22 @@ describe('replication rules between two Berths and CNCF distribution', () => {
     expect(tasks.map((t) => [t.source, t.destination, t.reference, t.digest])).toEqual([['mirror/app', 'events/app', 'v3', image.digest]]);
     const there = await new RegistryClient(source.url).fetch('/v2/events/app/manifests/v3', { headers: { Accept: OCI_MANIFEST } });
     expect(Buffer.from(await there.arrayBuffer()).equals(image.manifest)).toBe(true);
+
+    // The tag deleted here goes at the destination too (and v3 is pushed again for the tests after).
+    expect((await client.fetch('/v2/mirror/app/manifests/v3', { method: 'DELETE' })).status).toBe(202);
+    const deleteDeadline = Date.now() + 20_000;
+    let deletion: Task[] = [];
+    while (Date.now() < deleteDeadline) {
+      const latest = (await api.ok<{ items: Execution[] }>('GET', `/replication/executions?policy_id=${rule.id}`)).items;
+      if (latest.length === 2 && latest[0]!.status === 'succeeded') {
+        deletion = (await api.ok<{ items: Task[] }>('GET', `/replication/executions/${latest[0]!.id}/tasks`)).items;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(deletion.map((t) => [t.destination, t.reference, t.operation, t.status])).toEqual([['events/app', 'v3', 'delete', 'succeeded']]);
+    expect((await new RegistryClient(source.url).fetch('/v2/events/app/manifests/v3', { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status).toBe(404);
+    expect((await client.pushManifest('mirror/app', 'v3', image.manifest)).status).toBe(201);
   });
 
   it('refuses rules it cannot run, with a clear error', async () => {

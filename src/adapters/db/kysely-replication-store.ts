@@ -12,6 +12,7 @@ import type {
   ReplicationRuleRow,
   ReplicationStore,
   ReplicationTrigger,
+  TaskOperation,
   TaskRow,
   TaskStatus,
 } from '../../ports/replication-store.js';
@@ -34,6 +35,7 @@ function ruleOf(r: Selectable<ReplicationRuleTable>): ReplicationRuleRow {
     cron: r.cron,
     copyReferrers: Number(r.copy_referrers) === 1,
     bandwidthKiB: r.bandwidth_kib === null ? null : Number(r.bandwidth_kib),
+    replicateDeletion: Number(r.replicate_deletion) === 1,
     enabled: Number(r.enabled) === 1,
     createdBy: r.created_by,
     createdAt: Number(r.created_at),
@@ -55,6 +57,7 @@ function ruleColumns(rule: Partial<NewReplicationRule>) {
     cron: rule.cron,
     copy_referrers: rule.copyReferrers === undefined ? undefined : rule.copyReferrers ? 1 : 0,
     bandwidth_kib: rule.bandwidthKiB,
+    replicate_deletion: rule.replicateDeletion === undefined ? undefined : rule.replicateDeletion ? 1 : 0,
     enabled: rule.enabled === undefined ? undefined : rule.enabled ? 1 : 0,
     created_by: rule.createdBy,
     created_at: rule.createdAt,
@@ -70,6 +73,7 @@ function taskOf(r: Selectable<ReplicationTaskTable>): TaskRow {
     source: r.source,
     destination: r.destination,
     reference: r.reference,
+    operation: r.operation as TaskOperation,
     status: r.status as TaskStatus,
     digest: r.digest,
     bytes: Number(r.bytes),
@@ -177,7 +181,7 @@ export class KyselyReplicationStore implements ReplicationStore {
       for (let i = 0; i < tasks.length; i += 200) {
         await trx
           .insertInto('replication_task')
-          .values(tasks.slice(i, i + 200).map((t) => ({ execution_id: executionId, source: t.source, destination: t.destination, reference: t.reference, status: 'pending' })))
+          .values(tasks.slice(i, i + 200).map((t) => ({ execution_id: executionId, source: t.source, destination: t.destination, reference: t.reference, operation: t.operation ?? 'copy', status: 'pending' })))
           .execute();
       }
     });
@@ -208,11 +212,16 @@ export class KyselyReplicationStore implements ReplicationStore {
       ).map(ruleOf);
       let executions = 0;
       for (const event of rules.length === 0 ? [] : events) {
-        if ((event.type !== 'push' && event.type !== 'tag') || event.repository === null) continue;
-        const tag = (JSON.parse(event.payload) as { tag?: unknown }).tag;
-        if (typeof tag !== 'string') continue;
+        if ((event.type !== 'push' && event.type !== 'tag' && event.type !== 'delete') || event.repository === null) continue;
+        const data = JSON.parse(event.payload) as { tag?: unknown; digest?: unknown };
+        const tag = typeof data.tag === 'string' ? data.tag : undefined;
+        const deleted = event.type === 'delete';
+        // A push names its tag; a delete its tag (a tag removed) or only its digest (the manifest removed).
+        const reference = deleted ? (tag ?? (typeof data.digest === 'string' ? data.digest : undefined)) : tag;
+        if (reference === undefined) continue;
         for (const rule of rules) {
-          if (!globMatch(rule.repositories, event.repository) || !globMatch(rule.tags, tag)) continue;
+          if (deleted && !rule.replicateDeletion) continue;
+          if (!globMatch(rule.repositories, event.repository) || (tag !== undefined && !globMatch(rule.tags, tag))) continue;
           const execution = await trx
             .insertInto('replication_execution')
             .values({ rule_id: rule.id, status: 'queued', trigger: 'event', planned: 1, retry_of: null, created_at: options.now })
@@ -220,7 +229,14 @@ export class KyselyReplicationStore implements ReplicationStore {
             .executeTakeFirstOrThrow();
           await trx
             .insertInto('replication_task')
-            .values({ execution_id: execution.id, source: event.repository, destination: destinationRepository(event.repository, rule.destinationNamespace, rule.flatten), reference: tag, status: 'pending' })
+            .values({
+              execution_id: execution.id,
+              source: event.repository,
+              destination: destinationRepository(event.repository, rule.destinationNamespace, rule.flatten),
+              reference,
+              operation: deleted ? 'delete' : 'copy',
+              status: 'pending',
+            })
             .execute();
           await trx
             .insertInto('job')

@@ -60,6 +60,8 @@ export interface ReplicationRuleTable {
   copy_referrers: number;
   /** KiB/s an execution may move; null: unlimited. */
   bandwidth_kib: number | null;
+  /** 1: a delete here is replicated (event-triggered push rules). */
+  replicate_deletion: Generated<number>;
   enabled: number;
   created_by: string;
   created_at: number;
@@ -87,6 +89,8 @@ export interface ReplicationTaskTable {
   source: string;
   destination: string;
   reference: string;
+  /** 'copy' or 'delete' (a deletion replicated). */
+  operation: Generated<string>;
   /** pending, succeeded, failed, skipped. */
   status: string;
   digest: string | null;

@@ -19,6 +19,7 @@ const ruleInput = z.strictObject({
   cron: z.string().max(100).nullable().optional().describe('For the cron trigger (UTC)'),
   copyReferrers: z.boolean().optional().describe('Copy signatures, SBOMs and other referrers with each artifact (default true)'),
   bandwidthKiB: z.number().int().min(1).max(10_000_000).nullable().optional().describe('KiB/s an execution may move; null or absent: unlimited'),
+  replicateDeletion: z.boolean().optional().describe('Event-triggered push rules: a manifest or tag deleted here is deleted at the destination'),
   enabled: z.boolean().optional(),
 });
 
@@ -36,6 +37,7 @@ const ruleSchema = z.object({
   cron: z.string().nullable(),
   copyReferrers: z.boolean(),
   bandwidthKiB: z.number().int().nullable(),
+  replicateDeletion: z.boolean(),
   enabled: z.boolean(),
   createdBy: z.string(),
   createdAt: z.string(),
@@ -61,6 +63,7 @@ const taskSchema = z.object({
   source: z.string(),
   destination: z.string(),
   reference: z.string(),
+  operation: z.enum(['copy', 'delete']),
   status: z.enum(['pending', 'succeeded', 'failed', 'skipped']).describe('skipped: the destination had everything already'),
   digest: z.string().nullable(),
   bytes: z.number().int(),

@@ -33,6 +33,7 @@ export interface RuleInput {
   cron?: string | null;
   copyReferrers?: boolean;
   bandwidthKiB?: number | null;
+  replicateDeletion?: boolean;
   enabled?: boolean;
 }
 
@@ -90,6 +91,7 @@ export class ReplicationService {
       cron: input.cron ?? null,
       copyReferrers: input.copyReferrers ?? true,
       bandwidthKiB: input.bandwidthKiB ?? null,
+      replicateDeletion: input.replicateDeletion ?? false,
       enabled: input.enabled ?? true,
       createdBy: actor,
       createdAt: this.now(),
@@ -133,7 +135,7 @@ export class ReplicationService {
     const execution = await this.store.createExecution(previous.ruleId, 'retry', this.now(), previous.id);
     await this.store.planTasks(
       execution.id,
-      failed.map((t) => ({ source: t.source, destination: t.destination, reference: t.reference })),
+      failed.map((t) => ({ source: t.source, destination: t.destination, reference: t.reference, operation: t.operation })),
     );
     await this.options.enqueue(execution);
     return (await this.store.getExecution(execution.id))!;
@@ -202,6 +204,15 @@ export class ReplicationService {
   private async runTask(copier: ArtifactCopier, task: TaskRow, source: UpstreamRegistry, destination: UpstreamRegistry): Promise<void> {
     const started = this.now();
     const counts = emptyCounts();
+    if (task.operation === 'delete') {
+      try {
+        await destination.deleteManifest(task.destination, task.reference);
+        await this.store.finishTask(task.id, { status: 'succeeded', digest: null, bytes: 0, manifests: 0, blobs: 0, error: null }, started, this.now());
+      } catch (err) {
+        await this.store.finishTask(task.id, { status: 'failed', digest: null, bytes: 0, manifests: 0, blobs: 0, error: (err as Error).message.slice(0, 2000) }, started, this.now());
+      }
+      return;
+    }
     try {
       const digest = await copier.copy({ registry: source, repository: task.source }, { registry: destination, repository: task.destination }, task.reference, counts);
       const copied = counts.manifestsCopied + counts.blobsCopied + counts.blobsMounted > 0;
@@ -258,6 +269,7 @@ export class ReplicationService {
     if (rule.trigger === 'cron' && (!rule.cron || !validCron(rule.cron))) {
       throw new BerthError('BAD_REQUEST', { message: 'a cron trigger needs a cron expression (5 or 6 fields)' });
     }
+    if (rule.replicateDeletion && rule.trigger !== 'event') throw new BerthError('BAD_REQUEST', { message: 'replicateDeletion is for event-triggered push rules (a delete here is replicated as it happens)' });
     if (rule.trigger === 'event' && rule.direction !== 'push') throw new BerthError('BAD_REQUEST', { message: 'the event trigger (on push and delete) is for push rules' });
     return rule;
   }
