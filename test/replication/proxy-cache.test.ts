@@ -147,6 +147,10 @@ describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF dis
     const limited = await client().fetch('/v2/hub/lib/app/manifests/v9', { headers: { Accept: OCI_MANIFEST } });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('60');
+    const { health } = await api.ok<{ health: { lastSuccessAt: string; lastFailure: { failure: string }; staleServed: number } }>('GET', '/projects/hub/proxy-cache');
+    expect(health.lastFailure.failure).toBe('rate-limited');
+    expect(health.staleServed).toBe(2);
+    expect(Date.parse(health.lastSuccessAt)).toBeGreaterThan(0);
     upstream.mode = 'up';
   });
 

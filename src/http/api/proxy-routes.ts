@@ -20,8 +20,27 @@ export function proxyRoutes(s: ApiServices): AnyRoute[] {
       tag: 'replication',
       auth: { action: 'read', project: ({ params }) => params.project },
       params,
-      response: z.object({ proxyCache: proxySchema.nullable() }),
-      handler: async ({ params }) => ({ proxyCache: (await proxy.get(await s.projects.get(params.project))) ?? null }),
+      response: z.object({
+        proxyCache: proxySchema.nullable(),
+        health: z
+          .object({
+            lastSuccessAt: z.string().nullable(),
+            lastFailureAt: z.string().nullable(),
+            lastFailure: z.object({ failure: z.string(), message: z.string() }).nullable(),
+            staleServed: z.number().int().describe('Pulls served from the cache because the upstream failed'),
+          })
+          .nullable()
+          .describe('How the upstream answered lately, as the process answering this request saw it'),
+      }),
+      handler: async ({ params }) => {
+        const settings = (await proxy.get(await s.projects.get(params.project))) ?? null;
+        const health = settings ? proxy.health(params.project) : null;
+        const time = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+        return {
+          proxyCache: settings,
+          health: health && { lastSuccessAt: time(health.lastSuccessAt), lastFailureAt: time(health.lastFailureAt), lastFailure: health.lastFailure, staleServed: health.staleServed },
+        };
+      },
     }),
     route({
       method: 'PUT',

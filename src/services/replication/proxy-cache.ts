@@ -14,6 +14,16 @@ export interface ProxySettings {
   ttlSeconds: number;
 }
 
+/** How a proxy-cache project's upstream has answered lately, as this process saw it. */
+export interface ProxyHealth {
+  /** The last time the upstream answered (fetched or revalidated). */
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  lastFailure: { failure: string; message: string } | null;
+  /** Manifest requests served from the cache because the upstream failed, since the process started. */
+  staleServed: number;
+}
+
 /** What happened to a manifest request of a proxy project (metrics). */
 export type ProxyOutcome = 'hit' | 'fetched' | 'revalidated' | 'stale' | 'failed';
 
@@ -42,6 +52,7 @@ export class ProxyCache {
   /** When each repository:reference was last found current upstream (per process). */
   private readonly checked = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly healthOf = new Map<string, ProxyHealth>();
   private readonly copier = new ArtifactCopier({ referrers: false });
   private readonly now: () => number;
 
@@ -124,6 +135,7 @@ export class ProxyCache {
         if (local) throw new UpstreamError('not-found', `${upstreamName}:${reference} is no longer upstream`, 404);
         throw new BerthError('MANIFEST_UNKNOWN', { message: `${reference} is not in ${repository} upstream (${endpoint.name}: ${upstreamName})` });
       }
+      this.health(projectName).lastSuccessAt = this.now();
       if (local?.digest === current.digest) {
         this.remember(key);
         this.options.onOutcome?.(projectName, 'revalidated');
@@ -134,6 +146,10 @@ export class ProxyCache {
       this.options.onOutcome?.(projectName, 'fetched');
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
+      const health = this.health(projectName);
+      health.lastFailureAt = this.now();
+      health.lastFailure = { failure: err.failure, message: err.message };
+      if (local) health.staleServed++;
       if (local) {
         // stale-if-error: what is here is served; the failure is counted and logged.
         this.options.onOutcome?.(projectName, 'stale', err.failure);
@@ -150,6 +166,17 @@ export class ProxyCache {
       if (err.failure === 'not-found') throw new BerthError('MANIFEST_UNKNOWN', { message: `${repository}:${reference} is not upstream: ${err.message}` });
       throw new BerthError('UNAVAILABLE', { message: `the upstream of ${projectName} cannot be reached and ${repository}:${reference} is not cached: ${err.message}` });
     }
+  }
+
+  /** The upstream's recent answers for `project` in this process (the console's health panel). */
+  health(project: string): ProxyHealth {
+    let health = this.healthOf.get(project);
+    if (!health) {
+      health = { lastSuccessAt: null, lastFailureAt: null, lastFailure: null, staleServed: 0 };
+      if (this.healthOf.size > 10_000) this.healthOf.clear();
+      this.healthOf.set(project, health);
+    }
+    return health;
   }
 
   private remember(key: string): void {
