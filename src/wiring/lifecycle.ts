@@ -209,6 +209,9 @@ export function createGarbageCollector(
     },
     minGraceMs: 2 * touchIntervalMs(config),
     batchSize: settings.batchSize,
+    // Filesystem deletions run on libuv's thread pool (16 threads in cluster workers), which
+    // pulls' file reads share: four at a time leave room for them.
+    deleteConcurrency: config.storage.driver === 'filesystem' ? 4 : 8,
     pauseMs: database.engine === 'postgres' ? 0 : 5,
     leaseMs: settings.leaseSeconds * 1000,
     uploadTtlMs: config.registry.uploadTtlHours * 3_600_000,

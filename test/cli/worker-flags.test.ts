@@ -19,7 +19,7 @@ describe('worker memory settings', () => {
   });
 
   it('limits glibc to two malloc arenas unless MALLOC_ARENA_MAX is set', () => {
-    expect(workerEnv({})).toEqual({ BERTH_CLUSTER_WORKER: '1', MALLOC_ARENA_MAX: '2' });
-    expect(workerEnv({ MALLOC_ARENA_MAX: '8' })).toEqual({ BERTH_CLUSTER_WORKER: '1', MALLOC_ARENA_MAX: '8' });
+    expect(workerEnv({})).toEqual({ BERTH_CLUSTER_WORKER: '1', MALLOC_ARENA_MAX: '2', UV_THREADPOOL_SIZE: '16' });
+    expect(workerEnv({ MALLOC_ARENA_MAX: '8', UV_THREADPOOL_SIZE: '16' })).toEqual({ BERTH_CLUSTER_WORKER: '1', MALLOC_ARENA_MAX: '8', UV_THREADPOOL_SIZE: '16' });
   });
 });
