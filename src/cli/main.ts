@@ -10,6 +10,7 @@ import { runPrimary, workerChannel } from './cluster.js';
 import { registerGc } from './gc.js';
 import { registerScrub } from './scrub.js';
 import { registerMigrateStorage } from './migrate-storage.js';
+import { registerTransfer } from './transfer.js';
 import { settingFlags } from './set-flags.js';
 
 const program = new Command();
@@ -137,6 +138,7 @@ function announce(config: ResolvedConfig, logger: Logger, listen: string, port: 
 registerMigrateStorage(program);
 registerGc(program);
 registerScrub(program);
+registerTransfer(program);
 
 const configCommand = program.command('config').description('inspect configuration');
 configCommand

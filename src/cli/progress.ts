@@ -97,3 +97,69 @@ export class ProgressReporter {
     if (this.drawn) this.out.write('\n');
   }
 }
+
+/**
+ * Progress of a copy measured in bytes (`berth copy`, `export`, `import`): on a terminal a bar
+ * with bytes, rate and time left, redrawn at most 10 times a second; elsewhere a plain line at
+ * every tenth of the total (or every 10 s when the total is unknown).
+ */
+export class ByteProgress {
+  private readonly started = performance.now();
+  private done = 0;
+  private lastDraw = 0;
+  private lastLine = 0;
+  private lastTenth = 0;
+  private drawn = false;
+
+  constructor(
+    private readonly out: ProgressOutput,
+    private readonly label: string,
+    private total: number,
+  ) {}
+
+  /** The total grew (a plan made while copying). */
+  expect(total: number): void {
+    this.total = total;
+  }
+
+  add(bytes: number): void {
+    this.done += bytes;
+    const elapsed = performance.now() - this.started;
+    if (this.out.isTTY) {
+      if (elapsed - this.lastDraw < 100) return;
+      this.lastDraw = elapsed;
+      this.draw(elapsed);
+      return;
+    }
+    const tenth = this.total > 0 ? Math.floor((Math.min(this.done, this.total) / this.total) * 10) : 0;
+    if (this.total > 0 ? tenth > this.lastTenth : elapsed - this.lastLine >= 10_000) {
+      this.lastTenth = tenth;
+      this.lastLine = elapsed;
+      this.out.write(`${this.line(elapsed)}\n`);
+    }
+  }
+
+  private draw(elapsed: number): void {
+    const fraction = this.total > 0 ? Math.min(1, this.done / this.total) : 0;
+    const rate = rateOf(this.done, elapsed);
+    const left = rate > 0 && this.total > 0 ? formatDuration((this.total - Math.min(this.done, this.total)) / rate) : '–';
+    const text = ` ${String(Math.floor(fraction * 100)).padStart(3)}%  ${formatBytes(this.done)} / ${formatBytes(this.total)}  ${formatBytes(rate)}/s  ETA ${left}`;
+    const width = Math.max(10, Math.min(40, (this.out.columns ?? 100) - text.length - this.label.length - 4));
+    const filled = Math.round(fraction * width);
+    this.out.write(`\r\x1b[2K${this.label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}]${text}`);
+    this.drawn = true;
+  }
+
+  private line(elapsed: number): string {
+    const percent = this.total > 0 ? ` (${Math.floor((Math.min(this.done, this.total) / this.total) * 100)}%)` : '';
+    return `${this.label}: ${formatBytes(this.done)} of ${formatBytes(this.total)}${percent}, ${formatBytes(rateOf(this.done, elapsed))}/s`;
+  }
+
+  /** Draws the final state and ends the bar's line. */
+  finish(): void {
+    if (this.out.isTTY) {
+      this.draw(performance.now() - this.started);
+      if (this.drawn) this.out.write('\n');
+    }
+  }
+}
