@@ -1,64 +1,10 @@
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type RunningSystem } from '../../bench/systems.js';
 import { ApiClient } from '../helpers/api.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
-import { Readable } from 'node:stream';
-import { OutboundClient } from '../../src/adapters/outbound/outbound-client.js';
-import { RegistryClient as UpstreamClient } from '../../src/adapters/upstream/registry-client.js';
-import { parseCidr } from '../../src/domain/address-ranges.js';
 import { OCI_MANIFEST, RegistryClient, randomImage, sha256, type Image } from '../helpers/oci.js';
-
-/** Pushes an image to CNCF distribution (which has no single-request upload). */
-async function pushTo(url: string, repository: string, tag: string, image: Image): Promise<Image> {
-  const outbound = new OutboundClient({ allowed: () => [parseCidr('127.0.0.0/8')!], timeoutMs: 5000, maxResponseBytes: 1024 * 1024, maxRedirects: 5, userAgent: 'Berth-test' });
-  const client = new UpstreamClient({ outbound, feature: 'replication', url, maxManifestBytes: 4 * 1024 * 1024 });
-  for (const blob of [image.config, ...image.layers]) await client.putBlob(repository, blob.digest, blob.data.length, Readable.from([blob.data]));
-  await client.putManifest(repository, tag, { mediaType: OCI_MANIFEST, body: image.manifest });
-  await outbound.close();
-  return image;
-}
-
-/**
- * CNCF distribution behind a small HTTP relay that logs every request and can play an outage
- * (connections dropped) or a rate limit (429), as Docker Hub does.
- */
-class Upstream {
-  readonly log: string[] = [];
-  mode: 'up' | 'down' | 'limited' = 'up';
-  private server: Server | undefined;
-  url = '';
-
-  constructor(private readonly target: string) {}
-
-  async start(): Promise<void> {
-    const target = new URL(this.target);
-    this.server = createServer((req, res) => {
-      this.log.push(`${req.method} ${req.url}`);
-      if (this.mode === 'down') return req.socket.destroy();
-      if (this.mode === 'limited') return res.writeHead(429, { 'retry-after': '60', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
-      const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
-        res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-        upstream.pipe(res);
-      });
-      forward.on('error', () => res.destroy());
-      req.pipe(forward);
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  blobGets(digest: string): number {
-    return this.log.filter((line) => line === `GET /v2/lib/app/blobs/${digest}`).length;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
+import { LoggingRelay as Upstream, pushTo } from '../helpers/upstream-relay.js';
 
 const distributionMissing = !existsSync('/usr/bin/docker-registry');
 if (distributionMissing) console.warn('SKIPPED: CNCF distribution (Debian docker-registry) is not installed; the proxy cache is not checked against it');
