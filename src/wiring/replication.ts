@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
@@ -15,6 +16,7 @@ import { ReplicationService } from '../services/replication/replication-service.
 import { ReplicationTriggers } from '../services/replication/replication-triggers.js';
 import { ProxyCache } from '../services/replication/proxy-cache.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
+import { KyselyLeaseStore } from '../adapters/db/kysely-lease-store.js';
 import type { Metrics } from '../http/metrics.js';
 import type { ProjectRow } from '../ports/identity-store.js';
 import type { Registry } from '../services/registry/index.js';
@@ -136,6 +138,8 @@ export async function wireReplication(database: Database, config: ResolvedConfig
   const proxy = new ProxyCache(new KyselyPolicyStore(database), endpoints, {
     project: deps.project,
     local: new LocalRegistry(deps.registry, 'proxy-cache'),
+    // One fetch of a new image across the workers and instances sharing the database.
+    leases: { store: new KyselyLeaseStore(database), owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}` },
     onOutcome: (_project, outcome, failure) => deps.metrics.proxyCacheRequests.inc({ outcome, failure: failure ?? '' }),
     onStale: (project, repository, reference, err) =>
       deps.logger.warn({ proxyCache: { project, repository, reference, failure: err.failure, status: err.status } }, `upstream failed, cached content served: ${err.message}`),

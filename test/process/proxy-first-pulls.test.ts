@@ -64,7 +64,7 @@ describe.skipIf(distributionMissing)('20 concurrent first pulls of a 200 MB laye
     manifestDigest = sha256(body);
     await upstream.putManifest('lib/big', 'v1', { mediaType: OCI_MANIFEST, body });
     await outbound.close();
-    berth = await startBerth(process.cwd(), { workers: 1, set: ['outbound.allowCidrs=127.0.0.0/8'] });
+    berth = await startBerth(process.cwd(), { workers: 4, set: ['outbound.allowCidrs=127.0.0.0/8'] });
     const api = new ApiClient(berth.url, berth.credentials);
     await api.createProject('hub');
     const endpoint = await api.ok<{ id: number }>('POST', '/registries', { name: 'dist', kind: 'oci', url: relay.url });

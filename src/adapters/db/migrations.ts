@@ -135,6 +135,17 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0011_replication': {
       up: (db: Kysely<unknown>) => replicationMigration(engine, db),
     },
+    '0012_leases': {
+      async up(db: Kysely<unknown>) {
+        // Named leases (ports/lease-store.ts): a proxy cache's first fetch of an image runs in one process.
+        await db.schema
+          .createTable('lease')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('until', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -38,6 +38,7 @@ export interface Schema {
   replication_rule: ReplicationRuleTable;
   replication_execution: ReplicationExecutionTable;
   replication_task: ReplicationTaskTable;
+  lease: LeaseTable;
 }
 
 export interface ReplicationRuleTable {
@@ -201,6 +202,13 @@ export interface LoginFailureTable {
   failures: number;
   blocked_until: number | null;
   updated_at: number;
+}
+
+/** A named lease (ports/lease-store.ts). */
+export interface LeaseTable {
+  name: string;
+  owner: string;
+  until: number;
 }
 
 export interface RateCounterTable {

@@ -1,7 +1,9 @@
 import { BerthError } from '../../domain/errors.js';
 import { projectOf } from '../../domain/names.js';
 import { upstreamRepository } from '../../domain/registry-kinds.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProjectRow } from '../../ports/identity-store.js';
+import type { LeaseStore } from '../../ports/lease-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
 import { UpstreamError, type UpstreamRegistry } from '../../ports/upstream-registry.js';
 import { ArtifactCopier } from './artifact-copier.js';
@@ -31,6 +33,8 @@ export interface ProxyCacheOptions {
   project: (name: string) => Promise<ProjectRow | undefined>;
   /** This Berth as a registry to copy into. */
   local: UpstreamRegistry;
+  /** Leases shared with the other workers and instances, so one of them fetches a new image; without, one fetch per process. */
+  leases?: { store: LeaseStore; owner: string };
   onOutcome?: (project: string, outcome: ProxyOutcome, failure?: string) => void;
   /** Told when the upstream failed and cached content was served instead. */
   onStale?: (project: string, repository: string, reference: string, err: UpstreamError) => void;
@@ -38,11 +42,16 @@ export interface ProxyCacheOptions {
 }
 
 const settingsTtlMs = 5_000;
+/** A fetching process renews its lease every third of this; if it dies, another takes over after it. */
+const fetchLeaseMs = 30_000;
+/** How long a request waits for another process's fetch of the same image. */
+const fetchWaitMs = 10 * 60_000;
+const fetchPollMs = 200;
 
 /**
  * Proxy-cache projects (docs/replication.md): `podman pull berth/hub/library/nginx:1.27` asks the
  * upstream on first use, stores the image here (every blob, streamed; one fetch however many
- * clients ask at once in this process), and serves it from here afterwards. A tag is checked
+ * clients ask at once, in whichever workers and instances), and serves it from here afterwards. A tag is checked
  * again (HEAD, digest compared) once `ttlSeconds` have passed; when the upstream is down, slow
  * or limiting (429), what is cached is served and the failure counted. Cached content is an
  * ordinary project's: retention, quotas and GC apply.
@@ -141,9 +150,13 @@ export class ProxyCache {
         this.options.onOutcome?.(projectName, 'revalidated');
         return;
       }
-      await this.copier.copy({ registry: upstream, repository: upstreamName }, { registry: this.options.local, repository }, reference);
+      const fetched = await this.exclusively(
+        `proxy:${repository}@${reference}`,
+        () => this.copier.copy({ registry: upstream, repository: upstreamName }, { registry: this.options.local, repository }, reference),
+        async () => (await this.options.local.headManifest(repository, reference))?.digest === current.digest,
+      );
       this.remember(key);
-      this.options.onOutcome?.(projectName, 'fetched');
+      this.options.onOutcome?.(projectName, fetched ? 'fetched' : 'hit');
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
       const health = this.health(projectName);
@@ -165,6 +178,38 @@ export class ProxyCache {
       }
       if (err.failure === 'not-found') throw new BerthError('MANIFEST_UNKNOWN', { message: `${repository}:${reference} is not upstream: ${err.message}` });
       throw new BerthError('UNAVAILABLE', { message: `the upstream of ${projectName} cannot be reached and ${repository}:${reference} is not cached: ${err.message}` });
+    }
+  }
+
+  /**
+   * Runs `work` in one process of all that share the database: the one that takes the lease
+   * (renewed while it works); the others wait until `doneElsewhere` says the result is here, or
+   * take the lease over when its holder stopped renewing it. Resolves whether this one did the work.
+   */
+  private async exclusively(name: string, work: () => Promise<unknown>, doneElsewhere: () => Promise<boolean>): Promise<boolean> {
+    const leases = this.options.leases;
+    if (!leases) {
+      await work();
+      return true;
+    }
+    const deadline = Date.now() + fetchWaitMs;
+    const take = () => leases.store.acquire(name, leases.owner, Date.now() + fetchLeaseMs, Date.now());
+    for (;;) {
+      if (await take()) {
+        const renew = setInterval(() => void take().catch(() => undefined), fetchLeaseMs / 3);
+        try {
+          // The holder before may have finished between this one's last look and taking the lease.
+          if (await doneElsewhere()) return false;
+          await work();
+          return true;
+        } finally {
+          clearInterval(renew);
+          await leases.store.release(name, leases.owner).catch(() => undefined);
+        }
+      }
+      if (await doneElsewhere()) return false;
+      if (Date.now() > deadline) throw new UpstreamError('timeout', `another process has been fetching ${name.slice('proxy:'.length)} for ${fetchWaitMs / 60_000} minutes`);
+      await sleep(fetchPollMs);
     }
   }
 
