@@ -24,6 +24,10 @@ export interface ReplicationRuleRow {
   bandwidthKiB: number | null;
   /** Event-triggered push rules: a manifest or tag deleted here is deleted at the destination too. */
   replicateDeletion: boolean;
+  /** Only artifacts of these types: 'image', 'index', or an artifact type (`application/vnd.cncf.helm.config.v1+json`); null: any. */
+  artifactTypes: string[] | null;
+  /** Only artifacts whose labels (annotations, image config labels) have all of these `key` or `key=value`; null: any. */
+  labels: string[] | null;
   enabled: boolean;
   createdBy: string;
   createdAt: number;

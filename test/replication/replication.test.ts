@@ -174,6 +174,60 @@ describe('replication rules between two Berths and CNCF distribution', () => {
     expect((await client.pushManifest('mirror/app', 'v3', image.manifest)).status).toBe(201);
   });
 
+  it('filters by artifact type and by label, in planned runs and in event-triggered ones', async () => {
+    const client = new RegistryClient(source.url);
+    const labelled = (labels: Record<string, string> | undefined) => {
+      const config = jsonBlob({ architecture: 'amd64', os: 'linux', config: labels ? { Labels: labels } : {}, rootfs: { type: 'layers', diff_ids: [] }, n: Math.random() });
+      const layer = randomImage(1, 512).layers[0]!;
+      const manifest = imageManifest(config, [layer]);
+      return { config, layers: [layer], manifest, digest: sha256(manifest) };
+    };
+    const payments = await client.pushImage('filters/app', 'v1', labelled({ team: 'payments', tier: 'web' }));
+    await client.pushImage('filters/app', 'v2', labelled({ team: 'search' }));
+    await client.pushImage('filters/app', 'v3', labelled(undefined));
+    const chartConfig = jsonBlob({ name: 'app', version: '1.0.0' });
+    const chartLayer = randomImage(1, 256).layers[0]!;
+    expect((await client.pushBlob('filters/chart', chartConfig)).status).toBe(201);
+    expect((await client.pushBlob('filters/chart', chartLayer)).status).toBe(201);
+    const chart = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: chartConfig.digest, size: chartConfig.data.length },
+        layers: [{ mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: chartLayer.digest, size: chartLayer.data.length }],
+      }),
+    );
+    expect((await client.pushManifest('filters/chart', '1.0.0', chart)).status).toBe(201);
+
+    const images = await api.ok<{ id: number }>('POST', '/replication/policies', { name: 'labelled-images', endpointId, direction: 'pull', repositories: 'filters/**', artifactTypes: ['image'], labels: ['team=payments', 'tier'], destinationNamespace: 'f1', flatten: 1 });
+    const first = await run(api, images.id);
+    expect(first.tasks.map((t) => [t.source, t.reference, t.status, t.digest])).toEqual([['filters/app', 'v1', 'succeeded', payments.digest]]);
+    const charts = await api.ok<{ id: number; artifactTypes: string[] }>('POST', '/replication/policies', { name: 'charts', endpointId, direction: 'pull', repositories: 'filters/**', artifactTypes: ['application/vnd.cncf.helm.config.v1+json'], destinationNamespace: 'f2', flatten: 1 });
+    expect(charts.artifactTypes).toEqual(['application/vnd.cncf.helm.config.v1+json']);
+    expect((await run(api, charts.id)).tasks.map((t) => [t.source, t.reference, t.status, t.digest])).toEqual([['filters/chart', '1.0.0', 'succeeded', sha256(chart)]]);
+    expect((await new RegistryClient(berth.url).fetch('/v2/f2/chart/manifests/1.0.0', { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+    expect((await new RegistryClient(berth.url).fetch('/v2/f1/app/manifests/v2', { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status).toBe(404);
+
+    // An event-triggered rule checks when the task runs: the unlabelled push is skipped, saying why.
+    const onPush = await api.ok<{ id: number }>('POST', '/replication/policies', { name: 'labelled-push', endpointId, direction: 'push', repositories: 'labels/*', labels: ['team=payments'], destinationNamespace: 'pushed', flatten: 1, trigger: 'event' });
+    const local = new RegistryClient(berth.url);
+    const unlabelled = await local.pushImage('labels/app', 'a', labelled({ team: 'search' }));
+    const deadline = Date.now() + 20_000;
+    let executions: Execution[] = [];
+    while (Date.now() < deadline) {
+      executions = (await api.ok<{ items: Execution[] }>('GET', `/replication/executions?policy_id=${onPush.id}`)).items;
+      if (executions.length > 0 && executions.every((e) => e.status === 'succeeded' || e.status === 'failed')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(executions.map((e) => [e.status, e.tasks.skipped])).toEqual([['succeeded', 1]]);
+    const tasks = (await api.ok<{ items: Task[] }>('GET', `/replication/executions/${executions[0]!.id}/tasks`)).items;
+    expect(tasks.map((t) => [t.reference, t.status, t.error])).toEqual([['a', 'skipped', 'filtered out: no label team=payments']]);
+    expect((await client.fetch(`/v2/pushed/app/manifests/${unlabelled.digest}`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status).toBe(404);
+    const bad = await api.call('POST', '/replication/policies', { name: 'bad-labels', endpointId, direction: 'pull', repositories: 'x/*', labels: ['=nokey'] });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { title: string }).title).toBe('labels are `key` or `key=value`');
+  });
+
   it('refuses rules it cannot run, with a clear error', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ name: 'x', endpointId: 999, direction: 'pull', repositories: 'a' }, /registry endpoint 999 not found/],

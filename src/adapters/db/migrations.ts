@@ -146,6 +146,13 @@ function migrations(engine: Engine): Record<string, Migration> {
           .execute();
       },
     },
+    '0013_replication_filters': {
+      async up(db: Kysely<unknown>) {
+        // Replication rules' artifact-type and label filters (JSON lists; null: no filter).
+        await db.schema.alterTable('replication_rule').addColumn('artifact_types', 'text').execute();
+        await db.schema.alterTable('replication_rule').addColumn('labels', 'text').execute();
+      },
+    },
   };
 }
 

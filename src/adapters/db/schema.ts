@@ -63,6 +63,10 @@ export interface ReplicationRuleTable {
   bandwidth_kib: number | null;
   /** 1: a delete here is replicated (event-triggered push rules). */
   replicate_deletion: Generated<number>;
+  /** JSON list of artifact types a task must have ('image', 'index', or a media type); null: any. */
+  artifact_types: string | null;
+  /** JSON list of `key` or `key=value` the artifact's labels must all have; null: any. */
+  labels: string | null;
   enabled: number;
   created_by: string;
   created_at: number;

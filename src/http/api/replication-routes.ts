@@ -20,6 +20,8 @@ const ruleInput = z.strictObject({
   copyReferrers: z.boolean().optional().describe('Copy signatures, SBOMs and other referrers with each artifact (default true)'),
   bandwidthKiB: z.number().int().min(1).max(10_000_000).nullable().optional().describe('KiB/s an execution may move; null or absent: unlimited'),
   replicateDeletion: z.boolean().optional().describe('Event-triggered push rules: a manifest or tag deleted here is deleted at the destination'),
+  artifactTypes: z.array(z.string().min(1).max(255)).max(20).nullable().optional().describe("Only these artifact types: 'image', 'index', or an artifact media type such as `application/vnd.cncf.helm.config.v1+json`; null or empty: any"),
+  labels: z.array(z.string().min(1).max(500)).max(20).nullable().optional().describe('Only artifacts with all these labels, `key` or `key=value` (manifest annotations and image config labels); null or empty: any'),
   enabled: z.boolean().optional(),
 });
 
@@ -38,6 +40,8 @@ const ruleSchema = z.object({
   copyReferrers: z.boolean(),
   bandwidthKiB: z.number().int().nullable(),
   replicateDeletion: z.boolean(),
+  artifactTypes: z.array(z.string()).nullable(),
+  labels: z.array(z.string()).nullable(),
   enabled: z.boolean(),
   createdBy: z.string(),
   createdAt: z.string(),
@@ -64,7 +68,7 @@ const taskSchema = z.object({
   destination: z.string(),
   reference: z.string(),
   operation: z.enum(['copy', 'delete']),
-  status: z.enum(['pending', 'succeeded', 'failed', 'skipped']).describe('skipped: the destination had everything already'),
+  status: z.enum(['pending', 'succeeded', 'failed', 'skipped']).describe('skipped: the destination had everything already, or (with `error` saying why) the artifact did not pass the rule\'s artifact-type or label filter'),
   digest: z.string().nullable(),
   bytes: z.number().int(),
   manifests: z.number().int(),

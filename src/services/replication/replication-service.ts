@@ -1,4 +1,6 @@
+import { artifactTypeOf, isLabelFilter, missingLabel } from '../../domain/artifact-filter.js';
 import { validCron } from '../../domain/cron.js';
+import { parseManifest } from '../../domain/manifest.js';
 import { BerthError } from '../../domain/errors.js';
 import { assertGlob, GlobError, globMatch } from '../../domain/glob.js';
 import { assertRepositoryName } from '../../domain/names.js';
@@ -34,8 +36,13 @@ export interface RuleInput {
   copyReferrers?: boolean;
   bandwidthKiB?: number | null;
   replicateDeletion?: boolean;
+  artifactTypes?: string[] | null;
+  labels?: string[] | null;
   enabled?: boolean;
 }
+
+/** Largest image config read for its labels. */
+const maxConfigBytes = 1024 * 1024;
 
 export interface ReplicationServiceOptions {
   /** This Berth as a registry (writes as `actor`). */
@@ -92,6 +99,8 @@ export class ReplicationService {
       copyReferrers: input.copyReferrers ?? true,
       bandwidthKiB: input.bandwidthKiB ?? null,
       replicateDeletion: input.replicateDeletion ?? false,
+      artifactTypes: input.artifactTypes?.length ? input.artifactTypes : null,
+      labels: input.labels?.length ? input.labels : null,
       enabled: input.enabled ?? true,
       createdBy: actor,
       createdAt: this.now(),
@@ -176,6 +185,8 @@ export class ReplicationService {
       const remote = this.endpoints.client(endpoint, 'replication');
       const local = this.options.local(`replication:${rule.name}`);
       const [source, destination] = rule.direction === 'pull' ? [remote, local] : [local, remote];
+      // Tasks planned elsewhere (from events, or a retry's) have not met the artifact filters yet.
+      const checkFilters = execution.planned;
       if (!execution.planned) await this.store.planTasks(executionId, await this.plan(rule, endpoint, source));
       // One limit for the whole execution, whatever the task.
       const throttle = rule.bandwidthKiB ? new Throttle(rule.bandwidthKiB * 1024) : undefined;
@@ -185,7 +196,7 @@ export class ReplicationService {
           await this.store.setExecutionStatus(executionId, ['stopping'], 'stopped', this.now());
           return this.finished(executionId, rule);
         }
-        await this.runTask(copier, task, source, destination);
+        await this.runTask(copier, task, source, destination, checkFilters ? rule : undefined);
       }
       const done = (await this.store.getExecution(executionId))!;
       const status = done.tasks.failed > 0 ? 'failed' : 'succeeded';
@@ -201,7 +212,7 @@ export class ReplicationService {
     if (execution) this.options.onFinished?.(execution, rule);
   }
 
-  private async runTask(copier: ArtifactCopier, task: TaskRow, source: UpstreamRegistry, destination: UpstreamRegistry): Promise<void> {
+  private async runTask(copier: ArtifactCopier, task: TaskRow, source: UpstreamRegistry, destination: UpstreamRegistry, filters: ReplicationRuleRow | undefined): Promise<void> {
     const started = this.now();
     const counts = emptyCounts();
     if (task.operation === 'delete') {
@@ -214,6 +225,11 @@ export class ReplicationService {
       return;
     }
     try {
+      const filteredOut = filters && (await this.filteredOut(filters, source, task.source, task.reference));
+      if (filteredOut) {
+        await this.store.finishTask(task.id, { status: 'skipped', digest: null, bytes: 0, manifests: 0, blobs: 0, error: filteredOut }, started, this.now());
+        return;
+      }
       const digest = await copier.copy({ registry: source, repository: task.source }, { registry: destination, repository: task.destination }, task.reference, counts);
       const copied = counts.manifestsCopied + counts.blobsCopied + counts.blobsMounted > 0;
       await this.store.finishTask(
@@ -238,10 +254,59 @@ export class ReplicationService {
     for (const repository of repositories.sort()) {
       const destination = destinationRepository(repository, rule.destinationNamespace, rule.flatten);
       for (const tag of (await source.listTags(repository)).sort()) {
-        if (globMatch(rule.tags, tag)) tasks.push({ source: repository, destination, reference: tag });
+        if (globMatch(rule.tags, tag) && !(await this.filteredOut(rule, source, repository, tag))) tasks.push({ source: repository, destination, reference: tag });
       }
     }
     return tasks;
+  }
+
+  /**
+   * Why the rule's artifact-type and label filters leave `repository:reference` out, or
+   * undefined when it passes (or the rule has no such filter). Labels are the manifest's
+   * annotations and, for an image, its config's labels (`LABEL` in a Dockerfile); an index is
+   * judged by its own annotations and its first image's.
+   */
+  private async filteredOut(rule: ReplicationRuleRow, source: UpstreamRegistry, repository: string, reference: string): Promise<string | undefined> {
+    if (!rule.artifactTypes && !rule.labels) return undefined;
+    const manifest = await source.getManifest(repository, reference);
+    if (!manifest) return undefined;
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    const type = artifactTypeOf(parsed);
+    if (rule.artifactTypes && !rule.artifactTypes.includes(type)) return `filtered out: artifact type ${type} is not one of ${rule.artifactTypes.join(', ')}`;
+    if (!rule.labels) return undefined;
+    let labels: Record<string, string> = { ...parsed.annotations };
+    let image = parsed;
+    if (parsed.kind === 'index' && parsed.manifests[0]) {
+      const child = await source.getManifest(repository, parsed.manifests[0].digest);
+      if (child) image = parseManifest(child.body, child.mediaType);
+      labels = { ...image.annotations, ...labels };
+    }
+    if (image.kind === 'image' && image.config && image.config.size <= maxConfigBytes && artifactTypeOf(image) === 'image') {
+      labels = { ...(await this.configLabels(source, repository, image.config.digest)), ...labels };
+    }
+    const missing = missingLabel(rule.labels, labels);
+    return missing === undefined ? undefined : `filtered out: no label ${missing}`;
+  }
+
+  private async configLabels(source: UpstreamRegistry, repository: string, digest: string): Promise<Record<string, string>> {
+    const blob = await source.getBlob(repository, digest);
+    if (!blob) return {};
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of blob.body) {
+      size += (chunk as Buffer).length;
+      if (size > maxConfigBytes) {
+        blob.body.destroy();
+        return {};
+      }
+      chunks.push(chunk as Buffer);
+    }
+    try {
+      const config = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { config?: { Labels?: Record<string, unknown> | null } };
+      return Object.fromEntries(Object.entries(config.config?.Labels ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    } catch {
+      return {};
+    }
   }
 
   private async validate(rule: NewReplicationRule): Promise<NewReplicationRule> {
@@ -269,6 +334,8 @@ export class ReplicationService {
     if (rule.trigger === 'cron' && (!rule.cron || !validCron(rule.cron))) {
       throw new BerthError('BAD_REQUEST', { message: 'a cron trigger needs a cron expression (5 or 6 fields)' });
     }
+    if (rule.labels && !rule.labels.every(isLabelFilter)) throw new BerthError('BAD_REQUEST', { message: 'labels are `key` or `key=value`' });
+    if (rule.artifactTypes && rule.artifactTypes.some((t) => t.trim() === '' || t.length > 255)) throw new BerthError('BAD_REQUEST', { message: "artifactTypes are 'image', 'index' or artifact media types" });
     if (rule.replicateDeletion && rule.trigger !== 'event') throw new BerthError('BAD_REQUEST', { message: 'replicateDeletion is for event-triggered push rules (a delete here is replicated as it happens)' });
     if (rule.trigger === 'event' && rule.direction !== 'push') throw new BerthError('BAD_REQUEST', { message: 'the event trigger (on push and delete) is for push rules' });
     return rule;
