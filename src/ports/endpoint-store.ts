@@ -8,6 +8,10 @@ export interface EndpointRow {
   username: string | null;
   /** The password or token, sealed (SecretBox); never in clear here. */
   secretSealed: string | null;
+  /** TLS certificates are not verified (Harbor's "Verify Remote Cert" off). */
+  insecure: boolean;
+  /** PEM certificates trusted for this endpoint besides the system's (a private CA). */
+  caCertificate: string | null;
   createdBy: string;
   createdAt: number;
   updatedAt: number;

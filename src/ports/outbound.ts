@@ -7,6 +7,14 @@ import type { Readable } from 'node:stream';
 export const outboundFeatures = ['webhook', 'replication', 'proxyCache', 'scanner', 'oidc', 'preheat'] as const;
 export type OutboundFeature = (typeof outboundFeatures)[number];
 
+/** How a connection checks the server's certificate, beyond the system's trust store. */
+export interface OutboundTls {
+  /** PEM certificates trusted besides the system's (a private CA). */
+  ca?: string;
+  /** No verification at all (a self-signed certificate nobody will fix). */
+  insecure?: boolean;
+}
+
 export interface OutboundRequest {
   method?: string;
   headers?: Record<string, string>;
@@ -17,6 +25,7 @@ export interface OutboundRequest {
   /** Redirects followed (each checked like the first request); 0 returns the 3xx itself. */
   maxRedirects?: number;
   signal?: AbortSignal;
+  tls?: OutboundTls;
 }
 
 export interface OutboundResponse {

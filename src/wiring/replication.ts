@@ -79,8 +79,8 @@ const replicationAttempts = 5;
 
 export async function wireReplication(database: Database, config: ResolvedConfig, deps: ReplicationDependencies): Promise<Replication> {
   const box = new AesSecretBox(await encryptionKey(config, deps.logger), config.secrets.previousKeys);
-  const endpoints = new EndpointService(new KyselyEndpointStore(database), box, deps.outbound, ({ url, credentials, feature }) =>
-    new RegistryClient({ outbound: deps.outbound, feature, url, credentials, maxManifestBytes: config.registry.maxManifestBytes }),
+  const endpoints = new EndpointService(new KyselyEndpointStore(database), box, deps.outbound, ({ url, credentials, feature, tls }) =>
+    new RegistryClient({ outbound: deps.outbound, feature, url, credentials, tls, maxManifestBytes: config.registry.maxManifestBytes }),
   );
   const store = new KyselyReplicationStore(database);
   const rules = new ReplicationService(store, endpoints, {

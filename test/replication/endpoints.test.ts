@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +106,61 @@ describe('registry endpoints', () => {
     const dev = new ApiClient(berth.url, { username: 'dev', password: 'Dev-Passw0rd' });
     expect((await dev.call('GET', '/registries')).status).toBe(403);
     expect((await dev.call('POST', '/registries', { name: 'x', kind: 'docker-hub' })).status).toBe(403);
+  });
+});
+
+const opensslMissing = !existsSync('/usr/bin/openssl');
+if (opensslMissing) console.warn('SKIPPED: openssl is missing (Debian: apt-get install -y openssl); per-endpoint TLS is not checked');
+
+describe.skipIf(opensslMissing)('registry endpoints with their own TLS trust', () => {
+  let berth: TestBerth;
+  let admin: ApiClient;
+  let server: Server;
+  let url: string;
+  let certificate: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-tls-'));
+    // A registry with a self-signed certificate, as an internal Harbor often has.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    certificate = await readFile(join(dir, 'cert.pem'), 'utf8');
+    server = createHttpsServer({ key: await readFile(join(dir, 'key.pem')), cert: certificate }, (req, res) => {
+      res.writeHead(req.url === '/v2/' ? 200 : 404, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    berth = await startTestBerth({ settings: { 'outbound.replication.allowCidrs': ['127.0.0.0/8'] } });
+    admin = new ApiClient(berth.url);
+  });
+  afterAll(async () => {
+    await berth?.stop();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses an unknown certificate, trusts the endpoint\'s CA when given, or verifies nothing when told', async () => {
+    const plain = await admin.ok<Endpoint>('POST', '/registries', { name: 'private-ca', kind: 'oci', url });
+    const refused = await admin.ok<Check>('POST', `/registries/${plain.id}/ping`);
+    expect(refused.ok).toBe(false);
+    expect(refused.failure).toBe('tls');
+    expect(refused.message).toMatch(/^TLS with 127\.0\.0\.1:\d+ failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\): check the certificate; give the endpoint its CA \(caCertificate\)/);
+
+    const trusted = await admin.ok<Endpoint & { caCertificate: string | null; insecure: boolean }>('PATCH', `/registries/${plain.id}`, { caCertificate: certificate });
+    expect(trusted.caCertificate).toBe(certificate.trim());
+    expect(trusted.insecure).toBe(false);
+    expect((await admin.ok<Check>('POST', `/registries/${plain.id}/ping`)).ok).toBe(true);
+
+    const insecure = await admin.ok<Endpoint>('POST', '/registries', { name: 'no-verify', kind: 'oci', url, insecure: true });
+    expect((await admin.ok<Check>('POST', `/registries/${insecure.id}/ping`)).ok).toBe(true);
+    // The form's "test connection" before saving takes the same settings.
+    expect((await admin.ok<Check>('POST', '/registries/ping', { kind: 'oci', url, caCertificate: certificate })).ok).toBe(true);
+    expect((await admin.ok<Check>('POST', '/registries/ping', { kind: 'oci', url })).failure).toBe('tls');
+
+    const bad = await admin.call('POST', '/registries', { name: 'bad-ca', kind: 'oci', url, caCertificate: 'not a certificate' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { title: string }).title).toBe('caCertificate must be PEM certificates (-----BEGIN CERTIFICATE----- …), at most 50, and nothing else');
   });
 });
 

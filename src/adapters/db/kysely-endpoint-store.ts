@@ -14,6 +14,8 @@ function rowOf(r: Selectable<RegistryEndpointTable>): EndpointRow {
     description: r.description,
     username: r.username,
     secretSealed: r.secret_sealed,
+    insecure: Number(r.insecure) === 1,
+    caCertificate: r.ca_certificate,
     createdBy: r.created_by,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -47,6 +49,8 @@ export class KyselyEndpointStore implements EndpointStore {
           description: endpoint.description,
           username: endpoint.username,
           secret_sealed: endpoint.secretSealed,
+          insecure: endpoint.insecure ? 1 : 0,
+          ca_certificate: endpoint.caCertificate,
           created_by: endpoint.createdBy,
           created_at: endpoint.createdAt,
           updated_at: endpoint.updatedAt,
@@ -68,6 +72,8 @@ export class KyselyEndpointStore implements EndpointStore {
       description: patch.description,
       username: patch.username,
       secret_sealed: patch.secretSealed,
+      insecure: patch.insecure === undefined ? undefined : patch.insecure ? 1 : 0,
+      ca_certificate: patch.caCertificate,
       updated_at: patch.updatedAt,
     };
     const set = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));

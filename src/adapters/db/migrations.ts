@@ -153,6 +153,13 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable('replication_rule').addColumn('labels', 'text').execute();
       },
     },
+    '0014_endpoint_tls': {
+      async up(db: Kysely<unknown>) {
+        // Per-endpoint TLS: a CA bundle for registries with a private CA, or no verification at all.
+        await db.schema.alterTable('registry_endpoint').addColumn('insecure', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('registry_endpoint').addColumn('ca_certificate', 'text').execute();
+      },
+    },
   };
 }
 

@@ -116,6 +116,10 @@ export interface RegistryEndpointTable {
   username: string | null;
   /** SecretBox.seal of the password or token. */
   secret_sealed: string | null;
+  /** 1: TLS certificates are not verified. */
+  insecure: Generated<number>;
+  /** PEM certificates trusted for this endpoint besides the system's. */
+  ca_certificate: string | null;
   created_by: string;
   created_at: number;
   updated_at: number;

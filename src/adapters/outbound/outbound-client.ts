@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { promises as dns, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, buildConnector, fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { addressCategory, inAnyCidr, type Cidr } from '../../domain/address-ranges.js';
-import { OutboundBlockedError, type Outbound, type OutboundFeature, type OutboundRequest, type OutboundResponse } from '../../ports/outbound.js';
+import { OutboundBlockedError, type Outbound, type OutboundFeature, type OutboundRequest, type OutboundResponse, type OutboundTls } from '../../ports/outbound.js';
 
 export interface OutboundClientOptions {
   /** CIDRs each feature may reach although they are special-purpose; read at every connection, so a settings change applies at once. */
@@ -25,6 +27,8 @@ interface Refusal {
 }
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+/** Connection pools kept: one per feature, and one per endpoint with its own TLS settings. */
+const maxAgents = 64;
 
 /**
  * The outbound-request policy on undici (DESIGN.md, "Outbound requests"). One agent per
@@ -35,7 +39,8 @@ const redirectStatuses = new Set([301, 302, 303, 307, 308]);
  * already normalized by the URL parser.
  */
 export class OutboundClient implements Outbound {
-  private readonly agents = new Map<OutboundFeature, Agent>();
+  /** Per feature and TLS settings (endpoints with their own CA or none); the oldest closed past `maxAgents`. */
+  private readonly agents = new Map<string, Agent>();
   private readonly resolve: (hostname: string) => Promise<LookupAddress[]>;
 
   constructor(private readonly options: OutboundClientOptions) {
@@ -52,7 +57,7 @@ export class OutboundClient implements Outbound {
     const maxRedirects = request.maxRedirects ?? this.options.maxRedirects;
     for (let hop = 0; ; hop++) {
       const response = await undiciRequest(current, {
-        dispatcher: this.agent(feature),
+        dispatcher: this.agent(feature, request.tls),
         method: method as 'GET',
         headers,
         body,
@@ -135,11 +140,17 @@ export class OutboundClient implements Outbound {
     await Promise.all(agents.map((agent) => agent.close()));
   }
 
-  private agent(feature: OutboundFeature): Agent {
-    let agent = this.agents.get(feature);
+  private agent(feature: OutboundFeature, tls?: OutboundTls): Agent {
+    const key = tls?.ca || tls?.insecure ? `${feature}|${tls.insecure ? 'insecure' : createHash('sha256').update(tls.ca!).digest('hex')}` : feature;
+    let agent = this.agents.get(key);
     if (!agent) {
-      agent = new Agent({ connect: this.connector(feature), headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs });
-      this.agents.set(feature, agent);
+      agent = new Agent({ connect: this.connector(feature, tls), headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs });
+      this.agents.set(key, agent);
+      if (this.agents.size > maxAgents) {
+        const [oldest, old] = this.agents.entries().next().value as [string, Agent];
+        this.agents.delete(oldest);
+        void old.close().catch(() => undefined);
+      }
     }
     return agent;
   }
@@ -148,7 +159,7 @@ export class OutboundClient implements Outbound {
    * Decides on every connection: an IP literal here, a name through the lookup below, so the
    * address checked is the address connected to.
    */
-  private connector(feature: OutboundFeature): buildConnector.connector {
+  private connector(feature: OutboundFeature, tls?: OutboundTls): buildConnector.connector {
     const lookup = (hostname: string, options: LookupOptions, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
       this.resolve(hostname).then(
         (found) => {
@@ -164,7 +175,9 @@ export class OutboundClient implements Outbound {
         (err: Error) => callback(err, ''),
       );
     };
-    const connect = buildConnector({ timeout: this.options.timeoutMs, lookup: lookup as never });
+    // A CA given is trusted besides the system's, as curl's --cacert with the system store kept.
+    const trust = tls?.insecure ? { rejectUnauthorized: false } : tls?.ca ? { ca: [...rootCertificates, tls.ca] } : {};
+    const connect = buildConnector({ timeout: this.options.timeoutMs, lookup: lookup as never, ...trust });
     return (connection, callback) => {
       const host = bare(connection.hostname);
       if (isIP(host)) {

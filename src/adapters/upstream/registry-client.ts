@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { blockedByPolicy, type Outbound, type OutboundFeature, type OutboundResponse } from '../../ports/outbound.js';
+import { blockedByPolicy, type Outbound, type OutboundFeature, type OutboundResponse, type OutboundTls } from '../../ports/outbound.js';
 import { UpstreamError, type UpstreamCredentials, type UpstreamDescriptor, type UpstreamManifest, type UpstreamRegistry } from '../../ports/upstream-registry.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import { storedManifestTypes } from '../../domain/media-types.js';
@@ -13,6 +13,8 @@ export interface RegistryClientOptions {
   /** The registry's base URL (`https://registry-1.docker.io`); a path after the host is kept as a prefix. */
   url: string;
   credentials?: UpstreamCredentials;
+  /** The endpoint's own CA, or no verification (token realms are reached the same way). */
+  tls?: OutboundTls;
   /** Largest manifest read (registry.maxManifestBytes). */
   maxManifestBytes: number;
   now?: () => number;
@@ -242,6 +244,7 @@ export class RegistryClient implements UpstreamRegistry {
         headers: request.headers,
         body: request.body,
         maxRedirects: request.maxRedirects,
+        tls: this.options.tls,
       });
     } catch (err) {
       throw transportFailure(err, new URL(url).host);
@@ -378,7 +381,7 @@ export function transportFailure(err: unknown, host: string): UpstreamError {
     if (typeof c === 'string') code = c;
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new UpstreamError('dns', `${host} does not resolve (DNS: ${code})`);
-  if (code && tlsCodes.test(code)) return new UpstreamError('tls', `TLS with ${host} failed (${code}): check the certificate, or use http:// for a registry without TLS`);
+  if (code && tlsCodes.test(code)) return new UpstreamError('tls', `TLS with ${host} failed (${code}): check the certificate; give the endpoint its CA (caCertificate), or use http:// for a registry without TLS`);
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('timeout', `${host} did not answer in time (${code})`);
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'UND_ERR_SOCKET') {
     return new UpstreamError('connect', `cannot connect to ${host} (${code})`);

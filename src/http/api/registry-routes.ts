@@ -14,6 +14,8 @@ const endpointInput = z.strictObject({
   description: z.string().max(1000).optional(),
   username: z.string().max(255).nullable().optional(),
   secret: z.string().max(8192).nullable().optional().describe('Password or access token; write-only, stored encrypted'),
+  insecure: z.boolean().optional().describe("Skip verifying the registry's TLS certificate (Harbor's \"Verify Remote Cert\" off)"),
+  caCertificate: z.string().max(200_000).nullable().optional().describe('PEM certificates to trust for this registry besides the system store (a private CA)'),
 });
 
 const endpointSchema = z.object({
@@ -25,6 +27,8 @@ const endpointSchema = z.object({
   description: z.string(),
   username: z.string().nullable(),
   hasSecret: z.boolean(),
+  insecure: z.boolean(),
+  caCertificate: z.string().nullable(),
   createdBy: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -49,6 +53,8 @@ function endpointView(e: EndpointRow): z.infer<typeof endpointSchema> {
     description: e.description,
     username: e.username,
     hasSecret: e.secretSealed !== null,
+    insecure: e.insecure,
+    caCertificate: e.caCertificate,
     createdBy: e.createdBy,
     createdAt: new Date(e.createdAt).toISOString(),
     updatedAt: new Date(e.updatedAt).toISOString(),

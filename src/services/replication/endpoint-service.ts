@@ -1,7 +1,8 @@
+import { X509Certificate } from 'node:crypto';
 import { BerthError } from '../../domain/errors.js';
 import { registryKinds, type RegistryKind } from '../../domain/registry-kinds.js';
 import type { EndpointRow, EndpointStore } from '../../ports/endpoint-store.js';
-import { blockedByPolicy, type Outbound, type OutboundFeature } from '../../ports/outbound.js';
+import { blockedByPolicy, type Outbound, type OutboundFeature, type OutboundTls } from '../../ports/outbound.js';
 import { SecretKeyError, type SecretBox } from '../../ports/secrets.js';
 import { UpstreamError, type UpstreamFailure, type UpstreamRegistry, type UpstreamCredentials } from '../../ports/upstream-registry.js';
 
@@ -14,10 +15,14 @@ export interface EndpointInput {
   username?: string | null;
   /** Password or access token; write-only. */
   secret?: string | null;
+  /** Skip verifying the registry's TLS certificate. */
+  insecure?: boolean;
+  /** PEM certificates to trust for this registry besides the system's (a private CA). */
+  caCertificate?: string | null;
 }
 
 /** Connects a client to an endpoint for one feature (replication or the proxy cache). */
-export type UpstreamFactory = (options: { url: string; credentials?: UpstreamCredentials; feature: Extract<OutboundFeature, 'replication' | 'proxyCache'> }) => UpstreamRegistry;
+export type UpstreamFactory = (options: { url: string; credentials?: UpstreamCredentials; feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>; tls?: OutboundTls }) => UpstreamRegistry;
 
 /** The answer of "test connection". */
 export interface ConnectionCheck {
@@ -65,6 +70,8 @@ export class EndpointService {
       description: input.description ?? '',
       username: input.username ?? null,
       secretSealed: input.secret ? this.box.seal(input.secret) : null,
+      insecure: input.insecure ?? false,
+      caCertificate: certificates(input.caCertificate),
       createdBy: actor,
       createdAt: now,
       updatedAt: now,
@@ -83,6 +90,8 @@ export class EndpointService {
       description: patch.description,
       username: patch.username,
       secretSealed: patch.secret === undefined ? undefined : patch.secret === null || patch.secret === '' ? null : this.box.seal(patch.secret),
+      insecure: patch.insecure,
+      caCertificate: patch.caCertificate === undefined ? undefined : certificates(patch.caCertificate),
       updatedAt: this.now(),
     });
     if (!updated) throw new BerthError('NOT_FOUND', { message: `registry endpoint ${id} not found` });
@@ -97,7 +106,7 @@ export class EndpointService {
 
   /** A client for the endpoint, with its credentials opened. */
   client(endpoint: EndpointRow, feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>): UpstreamRegistry {
-    return this.connect({ url: endpoint.url, credentials: this.credentials(endpoint), feature });
+    return this.connect({ url: endpoint.url, credentials: this.credentials(endpoint), feature, tls: tlsOf(endpoint) });
   }
 
   /** "Test connection" of a stored endpoint. */
@@ -110,7 +119,7 @@ export class EndpointService {
   async checkUnsaved(input: EndpointInput): Promise<ConnectionCheck> {
     const url = urlFor(input.kind, input.url);
     const credentials = input.username && input.secret ? { username: input.username, secret: input.secret } : undefined;
-    return this.ping(this.connect({ url, credentials, feature: 'replication' }));
+    return this.ping(this.connect({ url, credentials, feature: 'replication', tls: tlsOf({ insecure: input.insecure ?? false, caCertificate: certificates(input.caCertificate) }) }));
   }
 
   /** Seals again, with the current key, every secret sealed with an older one (key rotation); resolves how many. */
@@ -155,6 +164,28 @@ export class EndpointService {
       throw err;
     }
   }
+}
+
+function tlsOf(endpoint: Pick<EndpointRow, 'insecure' | 'caCertificate'>): OutboundTls | undefined {
+  if (endpoint.insecure) return { insecure: true };
+  return endpoint.caCertificate ? { ca: endpoint.caCertificate } : undefined;
+}
+
+/** A PEM bundle checked to hold certificates only (each parsed), or null when none is given. */
+function certificates(pem: string | null | undefined): string | null {
+  if (pem === undefined || pem === null || pem.trim() === '') return null;
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0 || blocks.length > 50 || pem.replace(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g, '').trim() !== '') {
+    throw new BerthError('BAD_REQUEST', { message: 'caCertificate must be PEM certificates (-----BEGIN CERTIFICATE----- …), at most 50, and nothing else' });
+  }
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new BerthError('BAD_REQUEST', { message: `caCertificate holds a certificate that does not parse: ${(err as Error).message}` });
+    }
+  }
+  return blocks.join('\n');
 }
 
 /** The endpoint's base URL: given, or the kind's well-known one; http(s), no query or fragment. */
