@@ -135,6 +135,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     limitPull: async (request, identity, repository) =>
       (await api.limits.check({ principal: identity.principal, address: request.ip, category: 'pull', project: projectOf(repository) }))?.headers,
     prepareManifest: (repository, reference) => api.replication.proxy.prepare(repository, reference),
+    openBlob: (repository, digest) => api.replication.proxy.openBlob(repository, digest),
     beforePush: (repository) => api.replication.proxy.refusePush(repository),
     pullName: options.mirrorProject
       ? async (name) => ((await api.authorizer.project(projectOf(name))) ? name : `${options.mirrorProject}/${name}`)

@@ -15,6 +15,8 @@ import { LocalRegistry } from '../services/replication/local-registry.js';
 import { ReplicationService } from '../services/replication/replication-service.js';
 import { ReplicationTriggers } from '../services/replication/replication-triggers.js';
 import { ProxyCache } from '../services/replication/proxy-cache.js';
+import { ProxyBlobs } from '../services/replication/proxy-blobs.js';
+import { FileSpool } from '../adapters/storage/file-spool.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import { KyselyLeaseStore } from '../adapters/db/kysely-lease-store.js';
 import type { Metrics } from '../http/metrics.js';
@@ -135,11 +137,16 @@ export async function wireReplication(database: Database, config: ResolvedConfig
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'starting event-triggered replications failed; will retry'),
   });
+  const proxyLocal = new LocalRegistry(deps.registry, 'proxy-cache');
+  // One fetch of a new image, and of each blob, across the workers and instances sharing the database.
+  const leases = { store: new KyselyLeaseStore(database), owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}` };
   const proxy = new ProxyCache(new KyselyPolicyStore(database), endpoints, {
     project: deps.project,
-    local: new LocalRegistry(deps.registry, 'proxy-cache'),
-    // One fetch of a new image across the workers and instances sharing the database.
-    leases: { store: new KyselyLeaseStore(database), owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}` },
+    local: proxyLocal,
+    leases,
+    blobs: new ProxyBlobs({ local: proxyLocal, spool: new FileSpool(join(config.dataDir, 'proxy-spool')), leases }),
+    onFillError: (project, repository, reference, err) =>
+      deps.logger.warn({ proxyCache: { project, repository, reference }, err: { message: (err as Error)?.message } }, 'storing an image fetched from the upstream failed; it is fetched again on its next pull'),
     onOutcome: (_project, outcome, failure) => deps.metrics.proxyCacheRequests.inc({ outcome, failure: failure ?? '' }),
     onStale: (project, repository, reference, err) =>
       deps.logger.warn({ proxyCache: { project, repository, reference, failure: err.failure, status: err.status } }, `upstream failed, cached content served: ${err.message}`),

@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { OutboundClient } from '../../src/adapters/outbound/outbound-client.js';
 import { RegistryClient as UpstreamClient } from '../../src/adapters/upstream/registry-client.js';
 import { parseCidr } from '../../src/domain/address-ranges.js';
@@ -23,6 +23,8 @@ export async function pushTo(url: string, repository: string, tag: string, image
 export class LoggingRelay {
   readonly log: string[] = [];
   mode: 'up' | 'down' | 'limited' = 'up';
+  /** Holds a blob's body after its first `bytes` until `open` resolves (a slow upstream). */
+  gate: { digest: string; bytes: number; open: Promise<void> } | undefined;
   private server: Server | undefined;
   url = '';
 
@@ -36,7 +38,9 @@ export class LoggingRelay {
       if (this.mode === 'limited') return res.writeHead(429, { 'retry-after': '60', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
       const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
         res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-        upstream.pipe(res);
+        const gate = this.gate;
+        if (gate && req.method === 'GET' && req.url?.endsWith(`/blobs/${gate.digest}`)) upstream.pipe(holdAfter(gate.bytes, gate.open)).pipe(res);
+        else upstream.pipe(res);
       });
       forward.on('error', () => res.destroy());
       req.pipe(forward);
@@ -55,3 +59,19 @@ export class LoggingRelay {
   }
 }
 
+
+/** Passes the first `bytes`, then waits for `open` before passing the rest. */
+function holdAfter(bytes: number, open: Promise<void>): Transform {
+  let passed = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (passed >= bytes) return void open.then(() => callback(null, chunk));
+      const now = chunk.subarray(0, bytes - passed);
+      passed += now.length;
+      this.push(now);
+      const rest = chunk.subarray(now.length);
+      if (rest.length === 0) return callback();
+      void open.then(() => callback(null, rest));
+    },
+  });
+}

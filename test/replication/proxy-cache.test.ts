@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type RunningSystem } from '../../bench/systems.js';
+import { connect } from '../../src/adapters/db/connect.js';
 import { ApiClient } from '../helpers/api.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { OCI_MANIFEST, RegistryClient, randomImage, sha256, type Image } from '../helpers/oci.js';
@@ -24,6 +25,16 @@ describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF dis
     for (const blob of [expected.config, ...expected.layers]) {
       const res = await client().fetch(`/v2/hub/lib/app/blobs/${blob.digest}`);
       expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
+    }
+  }
+
+  /** Whether the blob is in Berth's own storage (the metadata says so), not only on its way. */
+  async function berthHasBlob(digest: string): Promise<boolean> {
+    const database = connect({ url: berth.config.database.url, poolSize: 1 });
+    try {
+      return (await database.db.selectFrom('blob').select('digest').where('digest', '=', digest).executeTakeFirst()) !== undefined;
+    } finally {
+      await database.db.destroy();
     }
   }
 
@@ -100,19 +111,67 @@ describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF dis
     upstream.mode = 'up';
   });
 
-  it('fetches a new image once however many clients ask for it at once', async () => {
+  it('fetches a new image once however many clients ask for it at once, streaming it to them as it arrives', async () => {
     const big = await pushTo(distribution.url, 'lib/app', 'big', randomImage(1, 16 * 1024 * 1024));
     const layer = big.layers[0]!;
     const results = await Promise.all(
       Array.from({ length: 20 }, async () => {
         const res = await client().fetch('/v2/hub/lib/app/manifests/big', { headers: { Accept: OCI_MANIFEST } });
-        return sha256(Buffer.from(await res.arrayBuffer()));
+        const manifest = sha256(Buffer.from(await res.arrayBuffer()));
+        const blob = await client().fetch(`/v2/hub/lib/app/blobs/${layer.digest}`);
+        return [manifest, blob.headers.get('content-length'), sha256(Buffer.from(await blob.arrayBuffer()))];
       }),
     );
-    expect(results).toEqual(Array.from({ length: 20 }, () => big.digest));
+    expect(results).toEqual(Array.from({ length: 20 }, () => [big.digest, String(layer.data.length), layer.digest]));
     expect(upstream.blobGets(layer.digest)).toBe(1);
-    const blobs = await Promise.all(Array.from({ length: 20 }, async () => sha256(Buffer.from(await (await client().fetch(`/v2/hub/lib/app/blobs/${layer.digest}`)).arrayBuffer()))));
-    expect(blobs).toEqual(Array.from({ length: 20 }, () => layer.digest));
+    // Stored meanwhile: later pulls come from here.
+    const deadline = Date.now() + 10_000;
+    while ((await client().fetch('/v2/hub/lib/app/manifests/big', { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status !== 200 || !(await berthHasBlob(layer.digest))) {
+      if (Date.now() > deadline) throw new Error('the image was not stored within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    upstream.mode = 'down';
+    try {
+      await pull('big', big);
+    } finally {
+      upstream.mode = 'up';
+    }
+    expect(upstream.blobGets(layer.digest)).toBe(1);
+  });
+
+  it('streams a new blob to the client as it arrives, before the upstream has sent all of it', async () => {
+    const slow = await pushTo(distribution.url, 'lib/app', 'slow', randomImage(1, 8 * 1024 * 1024));
+    const layer = slow.layers[0]!;
+    let open!: () => void;
+    upstream.gate = { digest: layer.digest, bytes: 1024 * 1024, open: new Promise<void>((resolve) => (open = resolve)) };
+    try {
+      const manifest = await client().fetch('/v2/hub/lib/app/manifests/slow', { headers: { Accept: OCI_MANIFEST } });
+      expect(sha256(Buffer.from(await manifest.arrayBuffer()))).toBe(slow.digest);
+      const blob = await client().fetch(`/v2/hub/lib/app/blobs/${layer.digest}`);
+      expect(blob.headers.get('content-length')).toBe(String(layer.data.length));
+      const reader = blob.body!.getReader();
+      const received: Uint8Array[] = [];
+      let bytes = 0;
+      // The first MiB arrives while the upstream still holds the other 7.
+      while (bytes < 1024 * 1024) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        received.push(value);
+        bytes += value.length;
+      }
+      expect(bytes).toBe(1024 * 1024);
+      expect(Buffer.concat(received).equals(layer.data.subarray(0, bytes))).toBe(true);
+      open();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        received.push(value);
+      }
+      expect(sha256(Buffer.concat(received))).toBe(layer.digest);
+    } finally {
+      open();
+      upstream.gate = undefined;
+    }
     expect(upstream.blobGets(layer.digest)).toBe(1);
   });
 });

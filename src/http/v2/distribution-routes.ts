@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseDigest } from '../../domain/digest.js';
@@ -29,8 +30,13 @@ export interface DistributionRouteOptions {
   pullName?: (name: string) => Promise<string>;
   /** Before a push (an upload starts, a manifest is put): throws to refuse it (a proxy-cache project takes none). */
   beforePush?: (repository: string) => Promise<void>;
-  /** Before a manifest is served (GET or HEAD): a proxy-cache project fetches it from its upstream when due. */
-  prepareManifest?: (repository: string, reference: string) => Promise<void>;
+  /**
+   * Before a manifest is served (GET or HEAD): a proxy-cache project asks its upstream when due.
+   * A manifest resolved is served as it is (the image is being stored meanwhile).
+   */
+  prepareManifest?: (repository: string, reference: string) => Promise<{ digest: string; mediaType: string; body: Buffer } | undefined>;
+  /** Before a blob is served: a proxy-cache project's blob not stored yet, as it arrives from the upstream; undefined: serve from storage. */
+  openBlob?: (repository: string, digest: string) => Promise<{ size: number; stream: Readable } | undefined>;
   /** Called after each /v2 response (audit of pulls, pushes and deletes). */
   onResponse?: (request: FastifyRequest, reply: FastifyReply, route: V2Route, identity: RequestIdentity | undefined) => void;
 }
@@ -161,8 +167,8 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
   /** `pulledBy` is set for GET (a pull, recorded as an event) and undefined for HEAD. */
   async function sendManifest(req: FastifyRequest, reply: FastifyReply, route: Extract<V2Route, { kind: 'manifest' }>, pulledBy: string | undefined) {
     const withBody = pulledBy !== undefined;
-    await options.prepareManifest?.(route.name, route.reference);
-    const manifest = await registry.manifests.get(route.name, route.reference, acceptList(req.headers.accept), pulledBy);
+    const upstream = await options.prepareManifest?.(route.name, route.reference);
+    const manifest = upstream ? { ...upstream, size: upstream.body.length } : await registry.manifests.get(route.name, route.reference, acceptList(req.headers.accept), pulledBy);
     reply.headers({
       'Content-Type': manifest.mediaType,
       'Content-Length': String(manifest.size),
@@ -174,6 +180,16 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
 
   async function sendBlob(req: FastifyRequest, reply: FastifyReply, route: Extract<V2Route, { kind: 'blob' }>, withBody: boolean) {
     const range = withBody ? parseRange(req.headers.range) : undefined;
+    const arriving = await options.openBlob?.(route.name, route.digest);
+    if (arriving) {
+      // On its way from a proxy cache's upstream: the whole blob, as it comes (a Range is not honoured yet).
+      reply.headers({ 'Content-Type': 'application/octet-stream', 'Content-Length': String(arriving.size), 'Docker-Content-Digest': route.digest, ETag: `"${route.digest}"` });
+      if (!withBody) {
+        arriving.stream.destroy();
+        return reply.send();
+      }
+      return reply.send(arriving.stream);
+    }
     if (!withBody) {
       const blob = await registry.blobs.stat(route.name, route.digest);
       return reply

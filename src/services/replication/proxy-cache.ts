@@ -1,13 +1,16 @@
 import { BerthError } from '../../domain/errors.js';
 import { projectOf } from '../../domain/names.js';
 import { upstreamRepository } from '../../domain/registry-kinds.js';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProjectRow } from '../../ports/identity-store.js';
 import type { LeaseStore } from '../../ports/lease-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
-import { UpstreamError, type UpstreamRegistry } from '../../ports/upstream-registry.js';
-import { ArtifactCopier } from './artifact-copier.js';
+import { parseManifest, requiredReferences } from '../../domain/manifest.js';
+import type { EndpointRow } from '../../ports/endpoint-store.js';
+import { UpstreamError, type UpstreamManifest, type UpstreamRegistry } from '../../ports/upstream-registry.js';
 import type { EndpointService } from './endpoint-service.js';
+import type { ProxyBlobs } from './proxy-blobs.js';
 
 /** A project that caches another registry (stored as the project's `proxy` policy). */
 export interface ProxySettings {
@@ -36,6 +39,10 @@ export interface ProxyCacheOptions {
   /** Leases shared with the other workers and instances, so one of them fetches a new image; without, one fetch per process. */
   leases?: { store: LeaseStore; owner: string };
   onOutcome?: (project: string, outcome: ProxyOutcome, failure?: string) => void;
+  /** Blobs on their way from upstreams, streamed to clients while they are stored. */
+  blobs: ProxyBlobs;
+  /** Told when storing a fetched image failed (clients were served from the upstream meanwhile). */
+  onFillError?: (project: string, repository: string, reference: string, err: unknown) => void;
   /** Told when the upstream failed and cached content was served instead. */
   onStale?: (project: string, repository: string, reference: string, err: UpstreamError) => void;
   now?: () => number;
@@ -60,9 +67,12 @@ export class ProxyCache {
   private readonly settings = new Map<number, { value: ProxySettings | undefined; expires: number }>();
   /** When each repository:reference was last found current upstream (per process). */
   private readonly checked = new Map<string, number>();
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, Promise<UpstreamManifest | undefined>>();
+  /** Images being stored, by repository@reference: the manifest (served meanwhile) and the work. */
+  private readonly fills = new Map<string, { manifest: UpstreamManifest; done: Promise<void> }>();
   private readonly healthOf = new Map<string, ProxyHealth>();
-  private readonly copier = new ArtifactCopier({ referrers: false });
+  /** One client per endpoint (as last changed), so upstream tokens are reused between requests. */
+  private readonly clients = new Map<string, UpstreamRegistry>();
   private readonly now: () => number;
 
   constructor(
@@ -100,74 +110,125 @@ export class ProxyCache {
     throw new BerthError('DENIED', { message: `project ${projectName} is a proxy cache: its content comes from its upstream, and pushes to it are refused` });
   }
 
-  /**
-   * Before a manifest of `repository` is served: in a proxy project, fetches it from the
-   * upstream when it is not here or its check is due. Throws only when nothing can be served.
-   */
-  async prepare(repository: string, reference: string): Promise<void> {
+  /** The upstream of a repository of a proxy-cache project, or undefined when it is not in one. */
+  private async upstreamOf(repository: string): Promise<{ projectName: string; settings: ProxySettings; upstream?: () => Promise<{ client: UpstreamRegistry; name: string; endpoint: EndpointRow }> } | undefined> {
     const projectName = projectOf(repository);
-    if (projectName === repository) return;
+    if (projectName === repository) return undefined;
     const project = await this.options.project(projectName);
-    if (!project) return;
+    if (!project) return undefined;
     const settings = await this.get(project);
-    if (!settings) return;
+    if (!settings) return undefined;
+    return {
+      projectName,
+      settings,
+      upstream: async () => {
+        const endpoint = await this.endpoints.get(settings.endpointId);
+        const key = `${endpoint.id}@${endpoint.updatedAt}`;
+        let client = this.clients.get(key);
+        if (!client) {
+          if (this.clients.size > 1000) this.clients.clear();
+          client = this.endpoints.client(endpoint, 'proxyCache');
+          this.clients.set(key, client);
+        }
+        return { client, name: upstreamRepository(endpoint.kind, repository.slice(projectName.length + 1)), endpoint };
+      },
+    };
+  }
+
+  /**
+   * Before a manifest of `repository` is served: in a proxy project, asks the upstream when it
+   * is not here or its check is due. A manifest new here is resolved, to be served as the
+   * upstream sent it, while the image is stored in the background (its blobs stream to clients
+   * as they arrive: openBlob). Throws only when nothing can be served.
+   */
+  async prepare(repository: string, reference: string): Promise<UpstreamManifest | undefined> {
+    const proxy = await this.upstreamOf(repository);
+    if (!proxy) return undefined;
+    const { projectName, settings } = proxy;
     const key = `${repository}@${reference}`;
     const checkedAt = this.checked.get(key);
     const immutable = reference.includes(':');
     if (checkedAt !== undefined && (immutable || this.now() - checkedAt < settings.ttlSeconds * 1000) && (await this.options.local.headManifest(repository, reference))) {
       this.options.onOutcome?.(projectName, 'hit');
-      return;
+      return undefined;
     }
     let work = this.inFlight.get(key);
     if (!work) {
-      work = this.refresh(projectName, settings, repository, reference).finally(() => this.inFlight.delete(key));
+      work = this.refresh(proxy, repository, reference).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, work);
     }
-    await work;
+    return work;
   }
 
-  private async refresh(projectName: string, settings: ProxySettings, repository: string, reference: string): Promise<void> {
+  /**
+   * A blob of a proxy-cache repository that is not stored yet: its bytes as they arrive from
+   * the upstream (one fetch, however many clients). Undefined when it is here (or the
+   * repository is no proxy's): serve it from storage.
+   */
+  async openBlob(repository: string, digest: string): Promise<{ size: number; stream: Readable } | undefined> {
+    const proxy = await this.upstreamOf(repository);
+    if (!proxy || (await this.options.local.hasBlob(repository, digest))) return undefined;
+    try {
+      const upstream = await proxy.upstream!();
+      return await this.options.blobs.open({ upstream: upstream.client, upstreamName: upstream.name, repository, digest });
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      this.failed(proxy.projectName, err);
+      if (err.failure === 'not-found') throw new BerthError('BLOB_UNKNOWN', { message: `blob ${digest} is neither here nor upstream: ${err.message}` });
+      throw new BerthError('UNAVAILABLE', { message: `blob ${digest} of ${repository} is not cached and the upstream failed: ${err.message}` });
+    }
+  }
+
+  private async refresh(proxy: NonNullable<Awaited<ReturnType<ProxyCache['upstreamOf']>>>, repository: string, reference: string): Promise<UpstreamManifest | undefined> {
+    const { projectName } = proxy;
     const key = `${repository}@${reference}`;
     const local = await this.options.local.headManifest(repository, reference);
     // A digest never changes: once here, it is served without asking.
     if (local && reference.includes(':')) {
       this.remember(key);
       this.options.onOutcome?.(projectName, 'hit');
-      return;
+      return undefined;
     }
     try {
-      const endpoint = await this.endpoints.get(settings.endpointId);
-      const upstream = this.endpoints.client(endpoint, 'proxyCache');
-      const upstreamName = upstreamRepository(endpoint.kind, repository.slice(projectName.length + 1));
-      const current = await upstream.headManifest(upstreamName, reference);
+      const upstream = await proxy.upstream!();
+      const current = await upstream.client.headManifest(upstream.name, reference);
       if (!current) {
-        if (local) throw new UpstreamError('not-found', `${upstreamName}:${reference} is no longer upstream`, 404);
-        throw new BerthError('MANIFEST_UNKNOWN', { message: `${reference} is not in ${repository} upstream (${endpoint.name}: ${upstreamName})` });
+        if (local) throw new UpstreamError('not-found', `${upstream.name}:${reference} is no longer upstream`, 404);
+        throw new BerthError('MANIFEST_UNKNOWN', { message: `${reference} is not in ${repository} upstream (${upstream.endpoint.name}: ${upstream.name})` });
       }
       this.health(projectName).lastSuccessAt = this.now();
       if (local?.digest === current.digest) {
         this.remember(key);
         this.options.onOutcome?.(projectName, 'revalidated');
-        return;
+        return undefined;
       }
-      const fetched = await this.exclusively(
-        `proxy:${repository}@${reference}`,
-        () => this.copier.copy({ registry: upstream, repository: upstreamName }, { registry: this.options.local, repository }, reference),
-        async () => (await this.options.local.headManifest(repository, reference))?.digest === current.digest,
-      );
-      this.remember(key);
-      this.options.onOutcome?.(projectName, fetched ? 'fetched' : 'hit');
+      // Being stored by this process: served as it was fetched.
+      const filling = this.fills.get(key);
+      if (filling?.manifest.digest === current.digest) {
+        this.options.onOutcome?.(projectName, 'revalidated');
+        return filling.manifest;
+      }
+      const manifest = await upstream.client.getManifest(upstream.name, current.digest);
+      if (!manifest) throw new UpstreamError('not-found', `${upstream.name}@${current.digest} went away upstream`, 404);
+      this.startFill(proxy, upstream.client, upstream.name, repository, reference, manifest);
+      this.options.onOutcome?.(projectName, 'fetched');
+      return manifest;
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
-      const health = this.health(projectName);
-      health.lastFailureAt = this.now();
-      health.lastFailure = { failure: err.failure, message: err.message };
-      if (local) health.staleServed++;
-      if (local) {
+      const health = this.failed(projectName, err);
+      let cached = local;
+      // An image this process is storing right now is served once stored.
+      const filling = this.fills.get(key);
+      if (!cached && filling) {
+        await filling.done;
+        cached = await this.options.local.headManifest(repository, reference);
+      }
+      if (cached) {
+        health.staleServed++;
         // stale-if-error: what is here is served; the failure is counted and logged.
         this.options.onOutcome?.(projectName, 'stale', err.failure);
         this.options.onStale?.(projectName, repository, reference, err);
-        return;
+        return undefined;
       }
       this.options.onOutcome?.(projectName, 'failed', err.failure);
       if (err.failure === 'rate-limited') {
@@ -179,6 +240,53 @@ export class ProxyCache {
       if (err.failure === 'not-found') throw new BerthError('MANIFEST_UNKNOWN', { message: `${repository}:${reference} is not upstream: ${err.message}` });
       throw new BerthError('UNAVAILABLE', { message: `the upstream of ${projectName} cannot be reached and ${repository}:${reference} is not cached: ${err.message}` });
     }
+  }
+
+  private failed(projectName: string, err: UpstreamError): ProxyHealth {
+    const health = this.health(projectName);
+    health.lastFailureAt = this.now();
+    health.lastFailure = { failure: err.failure, message: err.message };
+    return health;
+  }
+
+  /** Stores the image in the background, once across processes (a lease), and remembers it as current when done. */
+  private startFill(proxy: { projectName: string }, upstream: UpstreamRegistry, upstreamName: string, repository: string, reference: string, manifest: UpstreamManifest): void {
+    const key = `${repository}@${reference}`;
+    if (this.fills.has(key)) return;
+    const done = this.exclusively(
+      `proxy:${key}`,
+      async () => {
+        await this.store(upstream, upstreamName, repository, manifest, 0);
+        if (!reference.includes(':')) await this.options.local.putManifest(repository, reference, manifest);
+      },
+      async () => (await this.options.local.headManifest(repository, reference))?.digest === manifest.digest,
+    ).then(
+      () => this.remember(key),
+      (err: unknown) => {
+        if (err instanceof UpstreamError) this.failed(proxy.projectName, err);
+        this.options.onFillError?.(proxy.projectName, repository, reference, err);
+      },
+    );
+    this.fills.set(key, { manifest, done });
+    void done.finally(() => this.fills.delete(key));
+  }
+
+  /** A manifest by digest with everything it references: child manifests, then blobs (three at a time, each fetched once), then itself. */
+  private async store(upstream: UpstreamRegistry, upstreamName: string, repository: string, manifest: UpstreamManifest, depth: number): Promise<void> {
+    if (depth > 8) throw new UpstreamError('protocol', `${upstreamName}@${manifest.digest}: manifests nested more than 8 deep`);
+    const references = requiredReferences(parseManifest(manifest.body, manifest.mediaType));
+    for (const child of references.manifests) {
+      if ((await this.options.local.headManifest(repository, child))?.digest === child) continue;
+      const content = await upstream.getManifest(upstreamName, child);
+      if (!content) throw new UpstreamError('not-found', `${upstreamName}@${child} is referenced but not upstream`, 404);
+      await this.store(upstream, upstreamName, repository, content, depth + 1);
+    }
+    const queue = [...references.blobs];
+    const worker = async () => {
+      for (let digest = queue.shift(); digest !== undefined; digest = queue.shift()) await this.options.blobs.ensure({ upstream, upstreamName, repository, digest });
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    await this.options.local.putManifest(repository, manifest.digest, manifest);
   }
 
   /**
@@ -197,6 +305,7 @@ export class ProxyCache {
     for (;;) {
       if (await take()) {
         const renew = setInterval(() => void take().catch(() => undefined), fetchLeaseMs / 3);
+        renew.unref();
         try {
           // The holder before may have finished between this one's last look and taking the lease.
           if (await doneElsewhere()) return false;
