@@ -11,6 +11,7 @@ import { Users } from './pages/Users';
 import { AuditPage } from './pages/Audit';
 import { SystemPage } from './pages/System';
 import { Account } from './pages/Account';
+import { ExecutionPage, ReplicationPage } from './pages/Replication';
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -133,6 +134,7 @@ function Shell({ session, theme, setTheme, onLogout }: { session: Session; theme
         <nav aria-label={t('nav.main')}>
           <NavLink to="/projects">{t('nav.projects')}</NavLink>
           {admin && <NavLink to="/users">{t('nav.users')}</NavLink>}
+          {admin && <NavLink to="/replication">{t('nav.replication')}</NavLink>}
           {admin && <NavLink to="/audit">{t('nav.audit')}</NavLink>}
           {admin && <NavLink to="/system">{t('nav.system')}</NavLink>}
           <NavLink to="/account">{t('nav.account')}</NavLink>
@@ -151,6 +153,8 @@ function Shell({ session, theme, setTheme, onLogout }: { session: Session; theme
           <Route path="/projects/:project/repositories/:repository" element={<RepositoryPage session={session} />} />
           <Route path="/projects/:project/repositories/:repository/artifacts/:reference" element={<ArtifactPage session={session} />} />
           {admin && <Route path="/users" element={<Users session={session} />} />}
+          {admin && <Route path="/replication" element={<ReplicationPage />} />}
+          {admin && <Route path="/replication/executions/:id" element={<ExecutionPage />} />}
           {admin && <Route path="/audit" element={<AuditPage />} />}
           {admin && <Route path="/system" element={<SystemPage session={session} />} />}
           <Route path="/account" element={<Account session={session} />} />

@@ -277,3 +277,89 @@ export interface QuarantinedObject {
   /** Manifests that need the object, with their tags. */
   dependents: Array<{ repository: string; digest: string; tags: string[] }>;
 }
+
+export type RegistryKind = 'docker-hub' | 'ghcr' | 'quay' | 'gcr' | 'artifact-registry' | 'ecr' | 'acr' | 'harbor' | 'berth' | 'oci';
+
+export interface RegistryEndpoint {
+  id: number;
+  name: string;
+  kind: RegistryKind;
+  kindLabel: string;
+  url: string;
+  description: string;
+  username: string | null;
+  hasSecret: boolean;
+  insecure: boolean;
+  caCertificate: string | null;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ConnectionCheck {
+  ok: boolean;
+  failure?: string;
+  message: string;
+  status?: number;
+  latencyMs: number;
+}
+
+export interface ReplicationRule {
+  id: number;
+  name: string;
+  description: string;
+  endpointId: number;
+  direction: 'pull' | 'push';
+  repositories: string;
+  tags: string;
+  destinationNamespace: string | null;
+  flatten: number;
+  trigger: 'manual' | 'cron' | 'event';
+  cron: string | null;
+  copyReferrers: boolean;
+  bandwidthKiB: number | null;
+  replicateDeletion: boolean;
+  artifactTypes: string[] | null;
+  labels: string[] | null;
+  enabled: boolean;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'stopping' | 'stopped';
+
+export interface ReplicationExecution {
+  id: number;
+  ruleId: number;
+  status: ExecutionStatus;
+  trigger: string;
+  retryOf: number | null;
+  tasks: { pending: number; succeeded: number; failed: number; skipped: number };
+  bytes: number;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ReplicationTask {
+  id: number;
+  source: string;
+  destination: string;
+  reference: string;
+  operation: 'copy' | 'delete';
+  status: 'pending' | 'succeeded' | 'failed' | 'skipped';
+  digest: string | null;
+  bytes: number;
+  manifests: number;
+  blobs: number;
+  error: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ProxyCacheInfo {
+  proxyCache: { endpointId: number; ttlSeconds: number } | null;
+  health: { lastSuccessAt: string | null; lastFailureAt: string | null; lastFailure: { failure: string; message: string } | null; staleServed: number } | null;
+}
