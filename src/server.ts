@@ -38,6 +38,7 @@ import { WebhookService } from './services/webhooks/webhook-service.js';
 import { wireHardening } from './wiring/hardening.js';
 import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 import { wireReplication } from './wiring/replication.js';
+import { wirePreheat } from './wiring/preheat.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
 
 export interface RunningBerth {
@@ -320,12 +321,27 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     project: (name) => authorizer.project(name),
   });
 
+  const robots = new RobotService(identity, onIdentityChange);
+  const preheat = await wirePreheat(database, config, {
+    outbound: hardening.outbound,
+    box: replication.box,
+    logger,
+    registry,
+    identity,
+    robots,
+    runner,
+    scheduler,
+    metrics,
+    registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
+  });
+
   const api: ApiServices = {
     version: berthVersion(),
     registry,
     identity,
     users,
-    robots: new RobotService(identity, onIdentityChange),
+    robots,
+    preheat: preheat.service,
     projects,
     authenticator,
     loginThrottle: hardening.loginThrottle,
@@ -377,6 +393,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   if (config.jobs.enabled) {
     dispatcher.start();
     replication.triggers.start();
+    preheat.triggers.start();
     runner.start();
     scheduler.start();
   }
@@ -405,6 +422,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await pulls.close();
         await dispatcher.stop();
         await replication.triggers.stop();
+        await preheat.triggers.stop();
         await runner.stop();
         await audit.close();
         await hardening.close();

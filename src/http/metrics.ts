@@ -67,6 +67,7 @@ export class Metrics {
     labelNames: ['direction', 'status'] as const,
     registers: [this.registry],
   });
+  readonly preheatTasks = new Counter({ name: 'berth_preheat_tasks_total', help: 'P2P preheat tasks (one image each) finished, by status', labelNames: ['status'] as const, registers: [this.registry] });
   readonly replicationBytes = new Counter({ name: 'berth_replication_bytes_total', help: 'Blob bytes replication copied', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly gcRuns = new Counter({
     name: 'berth_gc_runs_total',

@@ -46,6 +46,8 @@ export interface Replication {
   /** Starts executions of event-triggered rules as tags are pushed (started with the job runner). */
   triggers: ReplicationTriggers;
   proxy: ProxyCache;
+  /** Seals stored credentials (endpoints', preheat providers'). */
+  box: AesSecretBox;
 }
 
 /**
@@ -151,5 +153,5 @@ export async function wireReplication(database: Database, config: ResolvedConfig
     onStale: (project, repository, reference, err) =>
       deps.logger.warn({ proxyCache: { project, repository, reference, failure: err.failure, status: err.status } }, `upstream failed, cached content served: ${err.message}`),
   });
-  return { endpoints, rules, triggers, proxy };
+  return { endpoints, rules, triggers, proxy, box };
 }

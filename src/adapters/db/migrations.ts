@@ -160,6 +160,9 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable('registry_endpoint').addColumn('ca_certificate', 'text').execute();
       },
     },
+    '0015_preheat': {
+      up: (db: Kysely<unknown>) => preheatMigration(engine, db),
+    },
   };
 }
 
@@ -314,6 +317,61 @@ async function endpointMigration(engine: Engine, db: Kysely<unknown>): Promise<v
  * Tasks are planned once per execution, so a run taken over after a crash carries on with
  * the tasks not done.
  */
+/** P2P preheat (docs/preheat.md): Dragonfly providers, per-project policies, executions with a task per image. */
+async function preheatMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await idColumn(engine, db.schema.createTable('preheat_provider'))
+    .addColumn('name', 'text', (c) => c.notNull().unique())
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('auth_mode', 'text', (c) => c.notNull())
+    .addColumn('username', 'text')
+    .addColumn('secret_sealed', 'text')
+    .addColumn('insecure', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await idColumn(engine, db.schema.createTable('preheat_policy'))
+    .addColumn('project_id', 'bigint', (c) => c.notNull().references('project.id').onDelete('cascade'))
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('provider_id', 'bigint', (c) => c.notNull().references('preheat_provider.id'))
+    .addColumn('repositories', 'text', (c) => c.notNull())
+    .addColumn('tags', 'text', (c) => c.notNull())
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('cron', 'text')
+    .addColumn('scope', 'text', (c) => c.notNull())
+    .addColumn('cluster_ids', 'text')
+    .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .addUniqueConstraint('preheat_policy_name', ['project_id', 'name'])
+    .execute();
+  await idColumn(engine, db.schema.createTable('preheat_execution'))
+    .addColumn('policy_id', 'bigint', (c) => c.notNull().references('preheat_policy.id').onDelete('cascade'))
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('planned', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('error', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('preheat_execution_policy').on('preheat_execution').columns(['policy_id', 'id']).execute();
+  await idColumn(engine, db.schema.createTable('preheat_task'))
+    .addColumn('execution_id', 'bigint', (c) => c.notNull().references('preheat_execution.id').onDelete('cascade'))
+    .addColumn('repository', 'text', (c) => c.notNull())
+    .addColumn('tag', 'text', (c) => c.notNull())
+    .addColumn('digest', 'text')
+    .addColumn('job_id', 'text')
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('message', 'text')
+    .addColumn('started_at', 'bigint')
+    .addColumn('finished_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('preheat_task_execution').on('preheat_task').columns(['execution_id', 'status']).execute();
+}
+
 async function replicationMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
   const nameType = engine === 'postgres' ? sql`text collate "C"` : sql`text`;
   await idColumn(engine, db.schema.createTable('replication_rule'))

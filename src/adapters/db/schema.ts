@@ -39,6 +39,70 @@ export interface Schema {
   replication_execution: ReplicationExecutionTable;
   replication_task: ReplicationTaskTable;
   lease: LeaseTable;
+  preheat_provider: PreheatProviderTable;
+  preheat_policy: PreheatPolicyTable;
+  preheat_execution: PreheatExecutionTable;
+  preheat_task: PreheatTaskTable;
+}
+
+export interface PreheatProviderTable {
+  id: Generated<number>;
+  name: string;
+  url: string;
+  /** none, basic or oauth (a Dragonfly personal access token as Bearer). */
+  auth_mode: string;
+  username: string | null;
+  secret_sealed: string | null;
+  insecure: Generated<number>;
+  enabled: Generated<number>;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PreheatPolicyTable {
+  id: Generated<number>;
+  project_id: number;
+  name: string;
+  provider_id: number;
+  repositories: string;
+  tags: string;
+  trigger: string;
+  cron: string | null;
+  scope: string;
+  /** JSON list of Dragonfly scheduler cluster ids; null: all. */
+  cluster_ids: string | null;
+  enabled: Generated<number>;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PreheatExecutionTable {
+  id: Generated<number>;
+  policy_id: number;
+  status: string;
+  trigger: string;
+  planned: Generated<number>;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface PreheatTaskTable {
+  id: Generated<number>;
+  execution_id: number;
+  repository: string;
+  tag: string;
+  digest: string | null;
+  /** The provider's job id. */
+  job_id: string | null;
+  /** pending, running, succeeded, failed. */
+  status: string;
+  message: string | null;
+  started_at: number | null;
+  finished_at: number | null;
 }
 
 export interface ReplicationRuleTable {

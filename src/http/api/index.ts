@@ -15,6 +15,7 @@ import { quotaRoutes } from './quota-routes.js';
 import { scrubRoutes } from './scrub-routes.js';
 import { registryRoutes } from './registry-routes.js';
 import { replicationRoutes } from './replication-routes.js';
+import { preheatRoutes } from './preheat-routes.js';
 import { proxyRoutes } from './proxy-routes.js';
 
 export type { ApiServices } from './services.js';
@@ -35,6 +36,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...registryRoutes(services.replication.endpoints),
     ...replicationRoutes(services.replication.rules),
     ...proxyRoutes(services),
+    ...preheatRoutes(services),
   ];
 }
 

@@ -15,6 +15,7 @@ import type { SystemSettings } from '../../services/settings/system-settings.js'
 import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
 import type { Replication } from '../../wiring/replication.js';
+import type { PreheatService } from '../../services/preheat/preheat-service.js';
 
 /** What the management API calls into. */
 export interface ApiServices {
@@ -37,6 +38,8 @@ export interface ApiServices {
   lifecycle: Lifecycle;
   /** Registry endpoints (and, later, replication rules and proxy caches). */
   replication: Replication;
+  /** P2P preheat: providers, per-project policies, executions. */
+  preheat: PreheatService;
   webhooks: WebhookService;
   jobs: JobStore;
   oidc?: OidcLogin;
