@@ -422,6 +422,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await pulls.close();
         await dispatcher.stop();
         await replication.triggers.stop();
+        await replication.proxy.close();
         await preheat.triggers.stop();
         await runner.stop();
         await audit.close();

@@ -193,7 +193,8 @@ export function registerTransfer(program: Command): void {
       const local = await openLocalBerth(config, `cli import (${user()})`);
       const started = performance.now();
       const counts = emptyCounts();
-      const importing = new ByteProgress(process.stderr, 'import', checked.bytes);
+      // The copier reports blob bytes (manifests are small and not counted).
+      const importing = new ByteProgress(process.stderr, 'import', checked.blobBytes);
       const copier = new ArtifactCopier({ onBytes: (bytes) => importing.add(bytes) });
       try {
         for (const image of images) {

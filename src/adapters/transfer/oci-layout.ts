@@ -220,9 +220,10 @@ export class OciLayout implements UpstreamRegistry {
    * matches its digest, each blob a manifest references has the size it promised; with
    * `hashBlobs`, every blob's bytes are hashed too. Resolves the problems found (none: usable).
    */
-  async verify(hashBlobs: boolean, onBytes?: (bytes: number) => void): Promise<{ problems: string[]; blobs: number; bytes: number }> {
+  async verify(hashBlobs: boolean, onBytes?: (bytes: number) => void): Promise<{ problems: string[]; blobs: number; bytes: number; blobBytes: number }> {
     const problems: string[] = [];
     const blobs = new Map<string, number>();
+    const manifests = new Set<string>();
     const seen = new Set<string>();
     const visit = async (digest: string, depth: number): Promise<void> => {
       if (seen.has(digest) || depth > 8) return;
@@ -239,6 +240,7 @@ export class OciLayout implements UpstreamRegistry {
         return;
       }
       blobs.set(digest, manifest.body.length);
+      manifests.add(digest);
       let parsed: ParsedManifest;
       try {
         parsed = this.parse(manifest.body, digest);
@@ -269,6 +271,7 @@ export class OciLayout implements UpstreamRegistry {
         if (actual !== digest) problems.push(`blob ${digest} is damaged: its bytes hash to ${actual}`);
       }
     }
-    return { problems, blobs: blobs.size, bytes: [...blobs.values()].reduce((a, b) => a + b, 0) };
+    const sum = (entries: Array<[string, number]>) => entries.reduce((total, [, size]) => total + size, 0);
+    return { problems, blobs: blobs.size, bytes: sum([...blobs]), blobBytes: sum([...blobs].filter(([digest]) => !manifests.has(digest))) };
   }
 }

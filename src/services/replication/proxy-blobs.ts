@@ -128,8 +128,15 @@ function followingReader(fetch: Fetch, handle: Awaited<ReturnType<SpoolFile['ope
 export class ProxyBlobs {
   /** Fetches of this process by digest, set before any await so concurrent callers share one. */
   private readonly fetches = new Map<string, Promise<Fetch | 'elsewhere'>>();
+  /** Fetches under way (to the spool, then into storage), awaited on close. */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly options: ProxyBlobsOptions) {}
+
+  /** Waits for fetches under way to end (stored or failed), at most `waitMs`. */
+  async close(waitMs = 5_000): Promise<void> {
+    await Promise.race([Promise.allSettled([...this.running]), sleep(waitMs)]);
+  }
 
   /** The blob's bytes as they come (a fetch started or joined); undefined when it is stored here already. */
   async open(source: BlobSource): Promise<{ size: number; stream: Readable } | undefined> {
@@ -180,13 +187,15 @@ export class ProxyBlobs {
     const fetch = new Fetch(await this.options.spool.create(source.digest));
     const renew = leases && setInterval(() => void leases.store.acquire(name, leases.owner, Date.now() + leaseMs, Date.now()).catch(() => undefined), leaseMs / 3);
     renew?.unref();
-    void this.run(source, fetch).finally(async () => {
+    const run = this.run(source, fetch).finally(async () => {
       if (renew) clearInterval(renew);
       if (leases) await leases.store.release(name, leases.owner).catch(() => undefined);
       this.fetches.delete(key);
       // Readers still on the file keep it open; the name goes now.
       await fetch.file.remove().catch(() => undefined);
     });
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
     return fetch;
   }
 

@@ -71,6 +71,7 @@ export class ProxyCache {
   /** Images being stored, by repository@reference: the manifest (served meanwhile) and the work. */
   private readonly fills = new Map<string, { manifest: UpstreamManifest; done: Promise<void> }>();
   private readonly healthOf = new Map<string, ProxyHealth>();
+  private closed = false;
   /** One client per endpoint (as last changed), so upstream tokens are reused between requests. */
   private readonly clients = new Map<string, UpstreamRegistry>();
   private readonly now: () => number;
@@ -252,7 +253,7 @@ export class ProxyCache {
   /** Stores the image in the background, once across processes (a lease), and remembers it as current when done. */
   private startFill(proxy: { projectName: string }, upstream: UpstreamRegistry, upstreamName: string, repository: string, reference: string, manifest: UpstreamManifest): void {
     const key = `${repository}@${reference}`;
-    if (this.fills.has(key)) return;
+    if (this.fills.has(key) || this.closed) return;
     const done = this.exclusively(
       `proxy:${key}`,
       async () => {
@@ -320,6 +321,13 @@ export class ProxyCache {
       if (Date.now() > deadline) throw new UpstreamError('timeout', `another process has been fetching ${name.slice('proxy:'.length)} for ${fetchWaitMs / 60_000} minutes`);
       await sleep(fetchPollMs);
     }
+  }
+
+  /** Stops starting fills, and waits (at most `waitMs`) for those under way, so nothing writes after shutdown. */
+  async close(waitMs = 5_000): Promise<void> {
+    this.closed = true;
+    await Promise.race([Promise.allSettled([...this.fills.values()].map((f) => f.done)), sleep(waitMs)]);
+    await this.options.blobs.close(waitMs);
   }
 
   /** The upstream's recent answers for `project` in this process (the console's health panel). */
