@@ -435,6 +435,16 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   rateLimits: rateLimitsSchema.prefault({}),
+  replication: z
+    .strictObject({
+      ecr: z
+        .strictObject({
+          apiUrl: z.string().url().nullable().default(null).describe("ECR API address for endpoints of kind ecr given an access key; null: https://api.ecr.<region>.amazonaws.com. Set it for a VPC endpoint."),
+          region: z.string().nullable().default(null).describe("Region of ECR endpoints whose host does not name it (<account>.dkr.ecr.<region>.amazonaws.com does)."),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   secrets: z
     .strictObject({
       encryptionKey: z

@@ -8,6 +8,7 @@ import type { Database } from '../adapters/db/connect.js';
 import { KyselyEndpointStore } from '../adapters/db/kysely-endpoint-store.js';
 import { AesSecretBox } from '../adapters/crypto/secret-box.js';
 import { RegistryClient } from '../adapters/upstream/registry-client.js';
+import { EcrTokenSource, isAccessKeyId } from '../adapters/upstream/ecr-token.js';
 import type { Outbound } from '../ports/outbound.js';
 import { EndpointService } from '../services/replication/endpoint-service.js';
 import { KyselyReplicationStore } from '../adapters/db/kysely-replication-store.js';
@@ -83,8 +84,26 @@ const replicationAttempts = 5;
 
 export async function wireReplication(database: Database, config: ResolvedConfig, deps: ReplicationDependencies): Promise<Replication> {
   const box = new AesSecretBox(await encryptionKey(config, deps.logger), config.secrets.previousKeys);
-  const endpoints = new EndpointService(new KyselyEndpointStore(database), box, deps.outbound, ({ url, credentials, feature, tls }) =>
-    new RegistryClient({ outbound: deps.outbound, feature, url, credentials, tls, maxManifestBytes: config.registry.maxManifestBytes }),
+  const endpoints = new EndpointService(
+    new KyselyEndpointStore(database),
+    box,
+    deps.outbound,
+    ({ url, credentials, feature, tls }) => new RegistryClient({ outbound: deps.outbound, feature, url, credentials, tls, maxManifestBytes: config.registry.maxManifestBytes }),
+    Date.now,
+    // Amazon ECR given an access key: its 12-hour registry tokens, made as the AWS CLI makes them.
+    (endpoint, credentials) => {
+      if (endpoint.kind !== 'ecr' || !isAccessKeyId(credentials.username)) return undefined;
+      const source = new EcrTokenSource({
+        outbound: deps.outbound,
+        registryUrl: endpoint.url,
+        accessKeyId: credentials.username,
+        secretAccessKey: credentials.secret,
+        apiUrl: config.replication.ecr.apiUrl ?? undefined,
+        region: config.replication.ecr.region ?? undefined,
+        tls: endpoint.tls,
+      });
+      return () => source.credentials();
+    },
   );
   const store = new KyselyReplicationStore(database);
   const rules = new ReplicationService(store, endpoints, {

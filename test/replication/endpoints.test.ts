@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createHash, createHmac } from 'node:crypto';
+import { SignatureV4 } from '@smithy/signature-v4';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +13,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/adapters/db/connect.js';
 import { ApiClient } from '../helpers/api.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
+
+/** SHA-256 / HMAC for the signer, from node:crypto. */
+class Sha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    const key = secret === undefined || typeof secret === 'string' ? secret : secret instanceof ArrayBuffer ? new Uint8Array(secret) : new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength);
+    this.hash = key === undefined ? createHash('sha256') : createHmac('sha256', key);
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(typeof data === 'string' ? data : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}
 
 interface Endpoint {
   id: number;
@@ -161,6 +179,79 @@ describe.skipIf(opensslMissing)('registry endpoints with their own TLS trust', (
     const bad = await admin.call('POST', '/registries', { name: 'bad-ca', kind: 'oci', url, caCertificate: 'not a certificate' });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { title: string }).title).toBe('caCertificate must be PEM certificates (-----BEGIN CERTIFICATE----- …), at most 50, and nothing else');
+  });
+});
+
+describe('Amazon ECR endpoints given an access key', () => {
+  const accessKeyId = 'AKIAIOSFODNN7EXAMPLE';
+  const secretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+  const registryPassword = 'Ecr-Token-Passw0rd-1';
+  let upstream: TestBerth;
+  let berth: TestBerth;
+  let admin: ApiClient;
+  let ecrApi: HttpServer;
+  const calls: Array<{ target: string | undefined; contentType: string | undefined; body: string; signatureValid: boolean; credentialScope: string }> = [];
+
+  beforeAll(async () => {
+    // The registry: another Berth with the user ECR tokens name (AWS).
+    upstream = await startTestBerth();
+    await new ApiClient(upstream.url).createUser('AWS', registryPassword);
+    // A stand-in for ECR's API, from its documented GetAuthorizationToken (JSON 1.1, SigV4): it
+    // checks the signature by signing the same request again with the secret key.
+    ecrApi = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const authorization = String(req.headers.authorization ?? '');
+        const amzDate = String(req.headers['x-amz-date'] ?? '');
+        const signedHeaders = /SignedHeaders=([^,]+)/.exec(authorization)?.[1]?.split(';') ?? [];
+        const signer = new SignatureV4({ service: 'ecr', region: 'eu-west-1', credentials: { accessKeyId, secretAccessKey }, sha256: Sha256 });
+        const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(req.headers[name] ?? '')]));
+        const signingDate = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+        void signer
+          .sign({ method: req.method!, protocol: 'http:', hostname: '127.0.0.1', path: req.url!, headers, body }, { signingDate })
+          .then((expected) => {
+            const signatureValid = expected.headers.authorization === authorization;
+            calls.push({ target: req.headers['x-amz-target'] as string | undefined, contentType: req.headers['content-type'], body, signatureValid, credentialScope: /Credential=([^,]+)/.exec(authorization)?.[1] ?? '' });
+            if (!signatureValid) return res.writeHead(403, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ __type: 'InvalidSignatureException', message: 'The request signature we calculated does not match' }));
+            const token = Buffer.from(`AWS:${registryPassword}`).toString('base64');
+            res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ authorizationData: [{ authorizationToken: token, expiresAt: Date.now() / 1000 + 12 * 3600, proxyEndpoint: upstream.url }] }));
+          });
+      });
+    });
+    await new Promise<void>((resolve) => ecrApi.listen(0, '127.0.0.1', resolve));
+    const apiUrl = `http://127.0.0.1:${(ecrApi.address() as AddressInfo).port}`;
+    berth = await startTestBerth({ settings: { 'outbound.replication.allowCidrs': ['127.0.0.0/8'], 'replication.ecr.apiUrl': apiUrl, 'replication.ecr.region': 'eu-west-1' } });
+    admin = new ApiClient(berth.url);
+  });
+  afterAll(async () => {
+    await berth?.stop();
+    await upstream?.stop();
+    ecrApi?.closeAllConnections();
+    await new Promise((resolve) => ecrApi?.close(resolve));
+  });
+
+  it('exchanges the key for a registry token with a signed GetAuthorizationToken, and reuses it', async () => {
+    const endpoint = await admin.ok<Endpoint>('POST', '/registries', { name: 'ecr', kind: 'ecr', url: upstream.url, username: accessKeyId, secret: secretAccessKey });
+    expect(await admin.ok<Check>('POST', `/registries/${endpoint.id}/ping`)).toMatchObject({ ok: true, message: 'the registry answered and accepted the credentials' });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ target: 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', contentType: 'application/x-amz-json-1.1', body: '{}', signatureValid: true });
+    expect(calls[0]!.credentialScope).toMatch(/^AKIAIOSFODNN7EXAMPLE\/\d{8}\/eu-west-1\/ecr\/aws4_request$/);
+    // The token lasts 12 hours: a second use does not ask again.
+    expect((await admin.ok<Check>('POST', `/registries/${endpoint.id}/ping`)).ok).toBe(true);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('says what is wrong when ECR refuses the key', async () => {
+    const check = await admin.ok<Check>('POST', '/registries/ping', { kind: 'ecr', url: upstream.url, username: accessKeyId, secret: 'not-the-secret' });
+    expect(check.ok).toBe(false);
+    expect(check.failure).toBe('unauthorized');
+    expect(check.message).toBe('ECR refused the access key (InvalidSignatureException: The request signature we calculated does not match): check the access key and that it may call ecr:GetAuthorizationToken');
+    // A token from `aws ecr get-login-password` (user AWS) is used as it is.
+    const given = await admin.ok<Check>('POST', '/registries/ping', { kind: 'ecr', url: upstream.url, username: 'AWS', secret: registryPassword });
+    expect(given.ok).toBe(true);
+    expect(calls.filter((c) => c.signatureValid)).toHaveLength(1);
   });
 });
 

@@ -12,7 +12,8 @@ export interface RegistryClientOptions {
   feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>;
   /** The registry's base URL (`https://registry-1.docker.io`); a path after the host is kept as a prefix. */
   url: string;
-  credentials?: UpstreamCredentials;
+  /** Fixed, or made when needed (ECR's 12-hour tokens from an access key). */
+  credentials?: UpstreamCredentials | (() => Promise<UpstreamCredentials>);
   /** The endpoint's own CA, or no verification (token realms are reached the same way). */
   tls?: OutboundTls;
   /** Largest manifest read (registry.maxManifestBytes). */
@@ -255,7 +256,8 @@ export class RegistryClient implements UpstreamRegistry {
   private async authorization(scopes: string[]): Promise<string | undefined> {
     const challenge = this.challenge;
     if (!challenge) return undefined;
-    const { credentials } = this.options;
+    const given = this.options.credentials;
+    const credentials = typeof given === 'function' ? await given() : given;
     if (challenge.scheme === 'basic') return credentials && basic(credentials);
     const wanted = scopes.length > 0 ? scopes : challenge.scope ? [challenge.scope] : [];
     const key = `${challenge.realm}\n${challenge.service ?? ''}\n${wanted.join(' ')}`;

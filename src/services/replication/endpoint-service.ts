@@ -22,7 +22,15 @@ export interface EndpointInput {
 }
 
 /** Connects a client to an endpoint for one feature (replication or the proxy cache). */
-export type UpstreamFactory = (options: { url: string; credentials?: UpstreamCredentials; feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>; tls?: OutboundTls }) => UpstreamRegistry;
+export type UpstreamFactory = (options: {
+  url: string;
+  credentials?: UpstreamCredentials | (() => Promise<UpstreamCredentials>);
+  feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>;
+  tls?: OutboundTls;
+}) => UpstreamRegistry;
+
+/** Registry credentials made from others when needed (ECR: an access key's 12-hour tokens); undefined when these are used as they are. */
+export type CredentialExchange = (endpoint: { kind: string; url: string; tls?: OutboundTls }, credentials: UpstreamCredentials) => (() => Promise<UpstreamCredentials>) | undefined;
 
 /** The answer of "test connection". */
 export interface ConnectionCheck {
@@ -47,7 +55,11 @@ export class EndpointService {
     private readonly outbound: Outbound,
     private readonly connect: UpstreamFactory,
     private readonly now: () => number = Date.now,
+    private readonly exchange?: CredentialExchange,
   ) {}
+
+  /** An exchange's source per endpoint (as last changed), so its token is reused between clients. */
+  private readonly exchanged = new Map<string, () => Promise<UpstreamCredentials>>();
 
   list(): Promise<EndpointRow[]> {
     return this.store.list();
@@ -106,7 +118,18 @@ export class EndpointService {
 
   /** A client for the endpoint, with its credentials opened. */
   client(endpoint: EndpointRow, feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>): UpstreamRegistry {
-    return this.connect({ url: endpoint.url, credentials: this.credentials(endpoint), feature, tls: tlsOf(endpoint) });
+    const tls = tlsOf(endpoint);
+    const credentials = this.credentials(endpoint);
+    const key = `${endpoint.id}@${endpoint.updatedAt}`;
+    let source = this.exchanged.get(key);
+    if (!source && credentials && this.exchange) {
+      source = this.exchange({ kind: endpoint.kind, url: endpoint.url, tls }, credentials);
+      if (source) {
+        if (this.exchanged.size > 1000) this.exchanged.clear();
+        this.exchanged.set(key, source);
+      }
+    }
+    return this.connect({ url: endpoint.url, credentials: source ?? credentials, feature, tls });
   }
 
   /** "Test connection" of a stored endpoint. */
@@ -118,8 +141,16 @@ export class EndpointService {
   /** "Test connection" of settings not saved yet (the console's form). */
   async checkUnsaved(input: EndpointInput): Promise<ConnectionCheck> {
     const url = urlFor(input.kind, input.url);
-    const credentials = input.username && input.secret ? { username: input.username, secret: input.secret } : undefined;
-    return this.ping(this.connect({ url, credentials, feature: 'replication', tls: tlsOf({ insecure: input.insecure ?? false, caCertificate: certificates(input.caCertificate) }) }));
+    const given = input.username && input.secret ? { username: input.username, secret: input.secret } : undefined;
+    const tls = tlsOf({ insecure: input.insecure ?? false, caCertificate: certificates(input.caCertificate) });
+    let credentials: UpstreamCredentials | (() => Promise<UpstreamCredentials>) | undefined = given;
+    try {
+      credentials = (given && this.exchange?.({ kind: input.kind, url, tls }, given)) || given;
+    } catch (err) {
+      if (err instanceof UpstreamError) return { ok: false, failure: err.failure, message: err.message, latencyMs: 0 };
+      throw err;
+    }
+    return this.ping(this.connect({ url, credentials, feature: 'replication', tls }));
   }
 
   /** Seals again, with the current key, every secret sealed with an older one (key rotation); resolves how many. */
