@@ -7,6 +7,7 @@ import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { OCI_MANIFEST, RegistryClient, randomImage, type Image } from '../helpers/oci.js';
 import { consoleRoot } from '../../src/http/console-routes.js';
+import { StandInDragonfly } from '../helpers/dragonfly.js';
 
 // Browser types used inside page.evaluate() (the project's lib has no DOM).
 interface BrowserElement {
@@ -32,11 +33,14 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
   let browser: Browser;
   let page: Page;
   let image: Image;
+  let dragonfly: StandInDragonfly;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     remote = await startTestBerth();
-    berth = await startTestBerth({ settings: { 'outbound.replication.allowCidrs': ['127.0.0.0/8'], 'outbound.proxyCache.allowCidrs': ['127.0.0.0/8'], 'jobs.pollIntervalMs': 50 } });
+    dragonfly = new StandInDragonfly('pat-good');
+    await dragonfly.start();
+    berth = await startTestBerth({ settings: { 'outbound.replication.allowCidrs': ['127.0.0.0/8'], 'outbound.proxyCache.allowCidrs': ['127.0.0.0/8'], 'outbound.preheat.allowCidrs': ['127.0.0.0/8'], 'jobs.pollIntervalMs': 50 } });
     api = new ApiClient(berth.url, adminCredentials);
     await api.createProject('shop');
     await api.createProject('hub');
@@ -58,6 +62,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     await browser?.close();
     await berth?.stop();
     await remote?.stop();
+    await dragonfly?.stop();
   });
 
   const shot = (name: string) => page.screenshot({ path: `${shots}${name}.png`, fullPage: true });
@@ -163,6 +168,38 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     await shot('replication-proxy-cache');
   });
 
+  it('adds a Dragonfly provider and runs a project’s preheat policy, showing each image’s outcome', async () => {
+    await page.goto(`${berth.url}/replication?tab=preheat`);
+    await page.getByText('No preheat providers yet').waitFor();
+    await page.getByRole('button', { name: 'New provider' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New provider' });
+    await dialog.getByLabel('Name', { exact: true }).fill('dragonfly');
+    await dialog.getByLabel('URL').fill(dragonfly.url);
+    await dialog.getByLabel('Personal access token').fill('pat-good');
+    await dialog.getByRole('button', { name: 'Test connection' }).click();
+    await dialog.getByRole('status').getByText('the provider answered and accepted the credentials').waitFor();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'dragonfly Dragonfly' }).waitFor();
+    await page.goto(`${berth.url}/projects/shop?tab=preheat`);
+    await page.getByRole('heading', { name: 'P2P preheat' }).waitFor();
+    await page.getByRole('button', { name: 'New preheat policy' }).click();
+    const form = page.getByRole('dialog', { name: 'New preheat policy' });
+    await form.getByLabel('Name', { exact: true }).fill('releases');
+    await form.getByLabel('Tags', { exact: true }).fill('v*');
+    await form.getByLabel('Scope').selectOption('all_peers');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'releases', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Run releases now' }).click();
+    await page.locator('table.preheat-executions').getByText('Succeeded').waitFor();
+    await page.getByRole('button', { name: /^Execution \d+$/ }).click();
+    const task = page.locator('table.preheat-tasks tbody tr');
+    await task.first().getByText('Preheated').waitFor();
+    const cells = await task.first().locator('td').allInnerTexts();
+    expect([cells[0], cells[1], cells[2], cells[3]]).toEqual(['shop/app:v1.0', `sha256:${image.digest.slice(7, 19)}`, '1', 'Preheated']);
+    expect(dragonfly.jobs.map((j) => [j.body.args.url.replace(/^http:\/\/localhost:\d+/, ''), j.body.args.scope, j.pullStatus])).toEqual([['/v2/shop/app/manifests/v1.0', 'all_peers', 200]]);
+    await shot('preheat');
+  });
+
   it('reads in 简体中文', async () => {
     await page.goto(`${berth.url}/replication?tab=rules`);
     await page.getByLabel('Language').selectOption('zh-CN');
@@ -189,6 +226,11 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
         await page.getByRole('dialog').getByLabel('Cron expression (UTC)').waitFor();
       }],
       ['/projects/hub?tab=proxy', () => page.locator('dl.proxy-health').waitFor()],
+      ['/projects/shop?tab=preheat', async () => {
+        await page.getByRole('button', { name: 'New preheat policy' }).click();
+        await page.getByRole('dialog').getByLabel('Trigger').selectOption('cron');
+        await page.getByRole('dialog').getByLabel('Cron expression (UTC)').waitFor();
+      }],
     ];
     for (const [path, loaded] of pages) {
       await page.goto(`${berth.url}${path}`);

@@ -363,3 +363,57 @@ export interface ProxyCacheInfo {
   proxyCache: { endpointId: number; ttlSeconds: number } | null;
   health: { lastSuccessAt: string | null; lastFailureAt: string | null; lastFailure: { failure: string; message: string } | null; staleServed: number } | null;
 }
+
+export interface PreheatProvider {
+  id: number;
+  name: string;
+  vendor: 'dragonfly';
+  url: string;
+  authMode: 'none' | 'basic' | 'oauth';
+  username: string | null;
+  hasSecret: boolean;
+  insecure: boolean;
+  enabled: boolean;
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface PreheatPolicy {
+  id: number;
+  name: string;
+  providerId: number;
+  repositories: string;
+  tags: string;
+  trigger: 'manual' | 'cron' | 'event';
+  cron: string | null;
+  scope: 'single_seed_peer' | 'all_seed_peers' | 'all_peers';
+  clusterIds: number[] | null;
+  enabled: boolean;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PreheatExecution {
+  id: number;
+  policyId: number;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  trigger: string;
+  tasks: { pending: number; running: number; succeeded: number; failed: number };
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface PreheatTask {
+  id: number;
+  repository: string;
+  tag: string;
+  digest: string | null;
+  jobId: string | null;
+  status: 'pending' | 'running' | 'succeeded' | 'failed';
+  message: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}

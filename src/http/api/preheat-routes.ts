@@ -189,6 +189,19 @@ export function preheatRoutes(s: ApiServices): AnyRoute[] {
     }),
     route({
       method: 'GET',
+      path: '/projects/{project}/preheat/providers',
+      summary: 'The providers a policy of the project may use: names only (their settings are for system administrators)',
+      tag: 'preheat',
+      auth: readPolicies,
+      params: projectParams,
+      response: listOf(z.object({ id: z.number().int(), name: z.string(), vendor: z.literal('dragonfly'), enabled: z.boolean() })),
+      handler: async () => {
+        const items = (await preheat.listProviders()).map((p) => ({ id: p.id, name: p.name, vendor: 'dragonfly' as const, enabled: p.enabled }));
+        return { items, total: items.length };
+      },
+    }),
+    route({
+      method: 'GET',
       path: '/projects/{project}/preheat/policies',
       summary: "The project's preheat policies",
       tag: 'preheat',

@@ -3,8 +3,9 @@ import { Link, useParams, useSearchParams } from 'react-router';
 import { api, query, type ConnectionCheck, type ExecutionStatus, type Page, type RegistryEndpoint, type RegistryKind, type ReplicationExecution, type ReplicationRule, type ReplicationTask } from '../api';
 import { ConfirmButton, Dialog, Empty, ErrorNote, Field, Notice, Pagination, Tabs, shortDigest, useLoad, usePolling } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n';
+import { PreheatProviders } from './Preheat';
 
-type Tab = 'endpoints' | 'rules' | 'executions';
+type Tab = 'endpoints' | 'rules' | 'executions' | 'preheat';
 
 /** Product names are the same in every language; only "any OCI registry" is said in words. */
 const kindLabels: Record<Exclude<RegistryKind, 'oci'>, string> = {
@@ -30,6 +31,7 @@ export function ReplicationPage() {
     { key: 'endpoints', label: t('replication.endpoints') },
     { key: 'rules', label: t('replication.rules') },
     { key: 'executions', label: t('replication.executions') },
+    { key: 'preheat', label: t('preheat.providers') },
   ];
   return (
     <section>
@@ -42,6 +44,7 @@ export function ReplicationPage() {
         {tab === 'endpoints' && <Endpoints />}
         {tab === 'rules' && <Rules />}
         {tab === 'executions' && <Executions ruleId={params.get('rule') ? Number(params.get('rule')) : undefined} />}
+        {tab === 'preheat' && <PreheatProviders />}
       </div>
     </section>
   );
