@@ -36,6 +36,12 @@ for (const { engine, skip } of engines) {
       // Layers images share across repositories, as base images do.
       const shared: Blob[] = Array.from({ length: 6 }, (_v, i) => ({ data: randomBytes(2048 + i * 512), digest: '' })).map((b) => ({ data: b.data, digest: sha256(b.data) }));
       const failures: string[] = [];
+      /**
+       * Pushes whose manifest came later than the grace period after they began: outside the
+       * promise GC makes (docs/lifecycle.md: the grace period must outlast any push), so a blob
+       * of theirs may rightly be gone. Only a very busy machine makes them; they are counted apart.
+       */
+      const slow: string[] = [];
       const counts = { pushes: 0, moves: 0, tagDeletes: 0, manifestDeletes: 0, gcRuns: 0 };
       const pushed: Array<{ repository: string; digest: string; body: Buffer }> = [];
 
@@ -53,7 +59,15 @@ for (const { engine, skip } of engines) {
         }
         const body = imageManifest(config, layers);
         const res = await client.pushManifest(repository, tag, body);
-        if (res.status !== 201) throw new Error(`manifest ${repository}:${tag} after ${Date.now() - started} ms: ${res.status} ${await res.text()}`);
+        const took = Date.now() - started;
+        if (res.status !== 201) {
+          const text = await res.text();
+          if (res.status === 400 && text.includes('MANIFEST_BLOB_UNKNOWN') && took > graceSeconds * 1000) {
+            slow.push(`${repository}:${tag} after ${took} ms`);
+            return;
+          }
+          throw new Error(`manifest ${repository}:${tag} after ${took} ms: ${res.status} ${text}`);
+        }
         pushed.push({ repository, digest: sha256(body), body });
       };
 
@@ -119,7 +133,9 @@ for (const { engine, skip } of engines) {
       working = false;
       await collector;
 
-      console.log(`gc race on ${engine}: ${JSON.stringify(counts)}`);
+      console.log(`gc race on ${engine}: ${JSON.stringify(counts)}; pushes slower than the ${graceSeconds} s grace period: ${slow.length}`);
+      // The race is tested only if nearly every push fits in the grace period.
+      expect(slow.length, `pushes slower than the grace period (this machine is too busy for the test): ${slow.join(', ')}`).toBeLessThanOrEqual(Math.floor(counts.pushes / 5));
       if (failures.length > 0) console.log(berth.logs.filter((l) => l.includes('request failed')).join('\n'));
       expect(failures).toEqual([]);
       expect(counts.gcRuns).toBeGreaterThan(3);
