@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { BerthError } from '../../domain/errors.js';
 import { globMatch } from '../../domain/glob.js';
 import type {
@@ -15,6 +15,7 @@ import type {
   PreheatTrigger,
 } from '../../ports/preheat-store.js';
 import type { Database } from './connect.js';
+import { advanceCursor, readAfterCursor } from './event-cursor.js';
 import { jobValues } from './kysely-job-store.js';
 import type { PreheatExecutionTable, PreheatPolicyTable, PreheatProviderTable, PreheatTaskTable, Schema } from './schema.js';
 import { inTransaction, isForeignKeyViolation, isUniqueViolation } from './transaction.js';
@@ -248,16 +249,7 @@ export class KyselyPreheatStore implements PreheatStore {
 
   async fanOutEvents(options: { consumer: string; batch: number; now: number; maxAttempts: number }): Promise<{ events: number; executions: number }> {
     return inTransaction(this.db, async (trx) => {
-      // A new consumer starts at the end: pushes from before preheat existed start nothing.
-      await trx
-        .insertInto('event_cursor')
-        .values({ consumer: options.consumer, last_id: sql<number>`coalesce((select max(id) from event_outbox), 0)`, updated_at: options.now })
-        .onConflict((oc) => oc.column('consumer').doNothing())
-        .execute();
-      const lock = this.engine === 'postgres' ? sql`FOR UPDATE` : sql``;
-      const cursor = await sql<{ last_id: number }>`SELECT last_id FROM event_cursor WHERE consumer = ${options.consumer} ${lock}`.execute(trx);
-      const after = Number(cursor.rows[0]?.last_id ?? 0);
-      const events = await trx.selectFrom('event_outbox').select(['id', 'type', 'repository', 'payload']).where('id', '>', after).orderBy('id').limit(options.batch).execute();
+      const events = await readAfterCursor(trx, this.engine, options);
       if (events.length === 0) return { events: 0, executions: 0 };
       const policies = await trx
         .selectFrom('preheat_policy')
@@ -291,7 +283,7 @@ export class KyselyPreheatStore implements PreheatStore {
           executions++;
         }
       }
-      await trx.updateTable('event_cursor').set({ last_id: events[events.length - 1]!.id, updated_at: options.now }).where('consumer', '=', options.consumer).execute();
+      await advanceCursor(trx, options.consumer, events[events.length - 1]!.id, options.now);
       return { events: events.length, executions };
     });
   }

@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { globMatch } from '../../domain/glob.js';
 import { destinationRepository } from '../../domain/replication-naming.js';
+import { advanceCursor, readAfterCursor } from './event-cursor.js';
 import { jobValues } from './kysely-job-store.js';
 import { BerthError } from '../../domain/errors.js';
 import type {
@@ -199,17 +200,7 @@ export class KyselyReplicationStore implements ReplicationStore {
 
   async fanOutEvents(options: { consumer: string; batch: number; now: number; maxAttempts: number }): Promise<{ events: number; executions: number }> {
     return inTransaction(this.db, async (trx) => {
-      // A new consumer starts at the end: events from before replication existed start nothing.
-      await trx
-        .insertInto('event_cursor')
-        .values({ consumer: options.consumer, last_id: sql<number>`coalesce((select max(id) from event_outbox), 0)`, updated_at: options.now })
-        .onConflict((oc) => oc.column('consumer').doNothing())
-        .execute();
-      // The cursor row is the lock: one instance reads a batch at a time.
-      const lock = this.engine === 'postgres' ? sql`FOR UPDATE` : sql``;
-      const cursor = await sql<{ last_id: number }>`SELECT last_id FROM event_cursor WHERE consumer = ${options.consumer} ${lock}`.execute(trx);
-      const after = Number(cursor.rows[0]?.last_id ?? 0);
-      const events = await trx.selectFrom('event_outbox').select(['id', 'type', 'repository', 'payload']).where('id', '>', after).orderBy('id').limit(options.batch).execute();
+      const events = await readAfterCursor(trx, this.engine, options);
       if (events.length === 0) return { events: 0, executions: 0 };
       const rules = (
         await trx.selectFrom('replication_rule').selectAll().where('trigger', '=', 'event').where('direction', '=', 'push').where('enabled', '=', 1).orderBy('id').execute()
@@ -249,7 +240,7 @@ export class KyselyReplicationStore implements ReplicationStore {
           executions++;
         }
       }
-      await trx.updateTable('event_cursor').set({ last_id: events[events.length - 1]!.id, updated_at: options.now }).where('consumer', '=', options.consumer).execute();
+      await advanceCursor(trx, options.consumer, events[events.length - 1]!.id, options.now);
       return { events: events.length, executions };
     });
   }
