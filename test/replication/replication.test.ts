@@ -129,6 +129,18 @@ describe('replication rules between two Berths and CNCF distribution', () => {
     expect((await api.call('POST', `/replication/executions/${retry.id}/retry`)).status).toBe(409);
   });
 
+  it('says in the destination’s own words why a push was refused (its quota)', async () => {
+    const sourceApi = new ApiClient(source.url);
+    await sourceApi.createProject('tiny');
+    await sourceApi.ok('PUT', '/projects/tiny/quota', { storageBytes: 100 });
+    await api.createProject('outgoing');
+    await new RegistryClient(berth.url).pushImage('outgoing/app', 'v1', randomImage(1, 4096));
+    const rule = await api.ok<{ id: number }>('POST', '/replication/policies', { name: 'to-tiny', endpointId, direction: 'push', repositories: 'outgoing/app', destinationNamespace: 'tiny', flatten: 1 });
+    const { execution, tasks } = await run(api, rule.id);
+    expect(execution.status).toBe('failed');
+    expect(tasks[0]!.error).toMatch(/^upload sha256:[0-9a-f]{64} to tiny\/app: the account may not do this \(403\): DENIED quota exceeded: project tiny may store 100 B \(storage quota\); 0 B used, this push adds \d+ B$/);
+  });
+
   it('pushes each tag an event-triggered rule matches as it is pushed, and nothing else', async () => {
     const rule = await api.ok<{ id: number }>('POST', '/replication/policies', {
       name: 'on-push',

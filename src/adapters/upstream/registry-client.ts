@@ -179,12 +179,13 @@ export class RegistryClient implements UpstreamRegistry {
 
   async putBlob(repository: string, digest: string, size: number, body: Readable): Promise<void> {
     const started = await this.send(`v2/${repository}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' }, scopes: [pullPush(repository)] });
-    await started.discard();
     const location = header(started, 'location');
     if (started.status !== 202 || !location) {
       body.destroy();
-      throw this.failure(started, `start an upload to ${repository}`);
+      // The registry's own words (a quota, an immutable tag) say more than the status.
+      throw this.failure(started, `start an upload to ${repository}`, await started.text(64 * 1024).catch(() => undefined));
     }
+    await started.discard();
     const target = new URL(this.resolve(location), this.base);
     target.searchParams.set('digest', digest);
     // The stream goes once: the POST above made sure of the token, so this PUT is not refused for it.
@@ -195,8 +196,8 @@ export class RegistryClient implements UpstreamRegistry {
       scopes: [pullPush(repository)],
       maxRedirects: 0,
     });
+    if (put.status !== 201) throw this.failure(put, `upload ${digest} to ${repository}`, await put.text(64 * 1024).catch(() => undefined));
     await put.discard();
-    if (put.status !== 201) throw this.failure(put, `upload ${digest} to ${repository}`);
   }
 
   async putManifest(repository: string, reference: string, manifest: { mediaType: string; body: Buffer }): Promise<{ subjectIndexed: boolean }> {
