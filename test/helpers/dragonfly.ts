@@ -54,7 +54,8 @@ export class StandInDragonfly {
     if (req.method === 'GET' && job) {
       job.polls++;
       const failed = job.body.args.url.includes('fail');
-      const state = job.polls < 2 ? 'PENDING' : failed ? 'FAILURE' : 'SUCCESS';
+      // Dragonfly reports the job's machinery states on the way (RECEIVED, STARTED) before it settles.
+      const state = job.polls < 2 ? (['PENDING', 'RECEIVED', 'STARTED'] as const)[job.id % 3]! : failed ? 'FAILURE' : 'SUCCESS';
       return { status: 200, body: { id: job.id, type: 'preheat', state, result: failed && state === 'FAILURE' ? { error_message: 'seed peer could not download the image' } : null } };
     }
     return { status: 404, body: { message: 'not found' } };

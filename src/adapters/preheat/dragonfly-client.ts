@@ -13,7 +13,6 @@ export interface DragonflyOptions {
   insecure?: boolean;
 }
 
-const states = new Set(['PENDING', 'SUCCESS', 'FAILURE']);
 
 /**
  * Dragonfly's manager open API (d7y.io, "Open API: preheat"): `POST /oapi/v1/jobs` with
@@ -61,12 +60,14 @@ export class DragonflyClient implements PreheatProvider {
     }
     // Dragonfly 2.1+ says `state`; older managers said `status`.
     const state = typeof job.state === 'string' ? job.state : job.status;
-    if ((typeof job.id !== 'number' && typeof job.id !== 'string') || typeof state !== 'string' || !states.has(state)) {
-      throw new PreheatProviderError('the provider answered a job without an id or a known state (PENDING, SUCCESS, FAILURE)');
+    if ((typeof job.id !== 'number' && typeof job.id !== 'string') || typeof state !== 'string') {
+      throw new PreheatProviderError('the provider answered a job without an id or a state');
     }
     const result = job.result as { error_message?: unknown; message?: unknown } | null | undefined;
     const message = typeof result?.error_message === 'string' ? result.error_message : typeof result?.message === 'string' ? result.message : undefined;
-    return { id: String(job.id), state: state as PreheatJob['state'], ...(message ? { message } : {}) };
+    // Dragonfly's machinery has more states on the way (RECEIVED, STARTED, RETRY): all of them are still running.
+    const settled = state === 'SUCCESS' || state === 'FAILURE' ? state : 'PENDING';
+    return { id: String(job.id), state: settled, ...(message ? { message } : {}) };
   }
 
   private async send(method: string, path: string, body?: unknown): Promise<OutboundResponse> {
