@@ -14,4 +14,13 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    ignores: ['src/adapters/db/sqlite-driver.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'better-sqlite3', allowTypeImports: true, message: 'Load SQLite from src/adapters/db/sqlite-driver.ts: it picks the release this Node.js can run.' }, { name: 'better-sqlite3-napi', message: 'Load SQLite from src/adapters/db/sqlite-driver.ts.' }] },
+      ],
+    },
+  },
 );

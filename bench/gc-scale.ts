@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type BetterSqlite from 'better-sqlite3';
 import { Command } from 'commander';
 import { percentile } from './load.js';
 import { createDatabase, pssOf, startBerth, startS3rver, type RunningSystem } from './systems.js';
@@ -45,7 +46,9 @@ interface Populator {
 
 async function populator(url: string): Promise<Populator> {
   if (url.startsWith('sqlite:')) {
-    const { default: Sqlite } = await import('better-sqlite3');
+    // Berth's own choice of better-sqlite3 release for this Node.js (compiled by npm run build).
+    const driver = '../dist/adapters/db/sqlite-driver.js';
+    const { Sqlite } = (await import(driver)) as { Sqlite: typeof BetterSqlite };
     const db = new Sqlite(url.slice('sqlite:'.length));
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 30000');
@@ -70,14 +73,26 @@ async function populator(url: string): Promise<Populator> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  const types = new Map<string, Map<string, string>>();
+  const typesOf = async (table: string) => {
+    let known = types.get(table);
+    if (!known) {
+      const { rows } = await client.query<{ column_name: string; udt_name: string }>('SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema()', [table]);
+      known = new Map(rows.map((r) => [r.column_name, r.udt_name]));
+      types.set(table, known);
+    }
+    return known;
+  };
   return {
     async rows(table, columns, values) {
-      for (let i = 0; i < values.length; i += 1000) {
-        const chunk = values.slice(i, i + 1000);
-        const params: unknown[] = [];
-        const tuples = chunk.map((row) => `(${row.map((v) => (params.push(v), `$${params.length}`)).join(', ')})`);
-        await client.query(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`, params);
-      }
+      // One array per column and INSERT … SELECT FROM unnest(…): a slice is one statement with as
+      // many parameters as columns, where VALUES lists would need one per cell.
+      const known = await typesOf(table);
+      const casts = columns.map((c, i) => `$${i + 1}::${known.get(c) ?? 'text'}[]`);
+      await client.query(
+        `INSERT INTO ${table} (${columns.join(', ')}) SELECT * FROM unnest(${casts.join(', ')})`,
+        columns.map((_c, i) => values.map((row) => row[i])),
+      );
     },
     async repositoryIds(prefix) {
       return (await client.query<{ id: string }>('SELECT id FROM repository WHERE name LIKE $1 ORDER BY id', [`${prefix}%`])).rows.map((r) => Number(r.id));
@@ -226,7 +241,11 @@ async function main(): Promise<void> {
         return latencies.sort((a, b) => a - b);
       })();
     };
+    // What serving pulls alone costs in memory, so a peak during GC can be told apart from it.
+    let peakPssPulling = 0;
+    const sampler = setInterval(() => (peakPssPulling = Math.max(peakPssPulling, pssOf(berth.pids()))), 100);
     const idle = await pullLoop(new Promise((r) => setTimeout(r, 5000)), 3000);
+    clearInterval(sampler);
 
     interface Run {
       id: number;
@@ -243,10 +262,13 @@ async function main(): Promise<void> {
       const started = await api<Run>('POST', '/system/gc', { dryRun, graceHours: 0 });
       const phases: Record<string, number> = {};
       let peakPss = 0;
+      let peakPerProcess: number[] = [];
       let run: Run;
       for (;;) {
         run = await api<Run>('GET', `/system/gc/${started.id}`);
-        peakPss = Math.max(peakPss, pssOf(berth.pids()));
+        const perProcess = berth.pids().map((pid) => pssOf([pid]));
+        const sum = perProcess.reduce((a, b) => a + b, 0);
+        if (sum > peakPss) [peakPss, peakPerProcess] = [sum, perProcess];
         if (run.phase && phases[run.phase] === undefined) phases[run.phase] = Date.now();
         if (run.status !== 'queued' && run.status !== 'running') break;
         await new Promise((r) => setTimeout(r, 100));
@@ -254,7 +276,7 @@ async function main(): Promise<void> {
       if (run.status !== 'succeeded') throw new Error(`gc run ${run.id} ${run.status}: ${run.error}`);
       const seconds = (Date.parse(run.finishedAt!) - Date.parse(run.startedAt!)) / 1000;
       const blobPhaseSeconds = phases.blobs === undefined ? seconds : (Date.parse(run.finishedAt!) - phases.blobs) / 1000;
-      return { run, seconds, blobPhaseSeconds, peakPss };
+      return { run, seconds, blobPhaseSeconds, peakPss, peakPerProcess };
     };
     const pssBefore = pssOf(berth.pids());
     const dry = await runGc(true);
@@ -277,7 +299,9 @@ async function main(): Promise<void> {
           idle: { n: idle.length, p50Ms: percentile(idle, 50), p99Ms: percentile(idle, 99) },
           duringGc: { n: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) },
         },
-        pssBytes: { before: pssBefore, peakDuringDryRun: dry.peakPss, peakDuringGc: real.peakPss },
+        pssBytes: { before: pssBefore, peakWhilePulling: peakPssPulling, peakDuringDryRun: dry.peakPss, peakDuringGc: real.peakPss },
+        /** Each process's PSS at the summed peak (primary first, then workers). */
+        pssAtPeakBytes: { dryRun: dry.peakPerProcess, gc: real.peakPerProcess },
       };
       report(result, berth);
     }
@@ -360,7 +384,8 @@ function report(result: Record<string, unknown> & { candidates: { seconds: numbe
       `finding the candidates (dry run over every phase): ${result.candidates.seconds.toFixed(2)} s`,
       `sweep: ${result.sweep.blobsDeleted} blobs in ${result.sweep.blobPhaseSeconds.toFixed(1)} s = ${result.sweep.blobsPerSecond.toFixed(0)} blobs/s`,
       `pull p99: idle ${result.pulls.idle.p99Ms.toFixed(1)} ms, during GC ${result.pulls.duringGc.p99Ms.toFixed(1)} ms (${(result.pulls.duringGc.p99Ms / result.pulls.idle.p99Ms).toFixed(2)}×)`,
-      `summed PSS: before ${mib(result.pssBytes.before!)}, peak in dry run ${mib(result.pssBytes.peakDuringDryRun!)}, peak in GC ${mib(result.pssBytes.peakDuringGc!)}`,
+      `summed PSS: before ${mib(result.pssBytes.before!)}, peak while pulling (no GC) ${mib(result.pssBytes.peakWhilePulling!)}, peak in dry run ${mib(result.pssBytes.peakDuringDryRun!)}, peak in GC ${mib(result.pssBytes.peakDuringGc!)}`,
+      `PSS per process at the GC peak (primary first): ${(result.pssAtPeakBytes as { gc: number[] }).gc.map(mib).join(', ')}`,
       `results: ${out}`,
       '',
     ].join('\n'),

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { blobStream, ociManifest, randomBlobSpec, sha256, type BlobSpec } from './content.js';
 import { RegistryHttp, expectStatus } from './http.js';
-import { pssOf, startBerth, type RunningSystem } from './systems.js';
+import { cpuSecondsOf, pssOf, startBerth, type RunningSystem } from './systems.js';
 
 const exec = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,29 +22,15 @@ const program = new Command()
   .parse();
 const opts = program.opts<{ images: string; layers: string; layerMib: string; proxyLayerMib: string; out: string }>();
 
-/** CPU seconds (user + system) of processes, from /proc (clock ticks of 100 Hz). */
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks / 100;
-}
-
 /** Peak summed PSS of `pids()` while `work` runs, sampled every 200 ms. */
 async function measured<T>(pids: () => number[], work: () => Promise<T>): Promise<{ result: T; seconds: number; cpu: number; peakPss: number }> {
   let peakPss = pssOf(pids());
   const timer = setInterval(() => (peakPss = Math.max(peakPss, pssOf(pids()))), 200);
-  const cpuBefore = cpuSeconds(pids());
+  const cpuBefore = cpuSecondsOf(pids());
   const started = process.hrtime.bigint();
   try {
     const result = await work();
-    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: cpuSeconds(pids()) - cpuBefore, peakPss };
+    return { result, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: cpuSecondsOf(pids()) - cpuBefore, peakPss };
   } finally {
     clearInterval(timer);
   }

@@ -5,7 +5,14 @@ export interface SystemFigures {
   mbPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time (user + system) of every process of the system, per operation. */
+  cpuMsPerOp: number;
+  /** The largest single process's RSS. */
   peakRssBytes: number;
+  /** PSS summed over every process of the system (shared pages once): its memory cost. */
+  peakPssBytes: number;
+  /** PostgreSQL only (Berth): transactions per operation, from pg_stat_database. */
+  dbTransactionsPerOp?: number;
 }
 
 export interface Row {
@@ -32,19 +39,37 @@ function cells(row: Row): string[] {
     `${num(d.mbPerSec)} / ${num(b.mbPerSec)}`,
     `${num(d.p50Ms)} / ${num(b.p50Ms)}`,
     `${num(d.p99Ms)} / ${num(b.p99Ms)}`,
-    `${mib(d.peakRssBytes)} / ${mib(b.peakRssBytes)}`,
+    `${num(d.cpuMsPerOp)} / ${num(b.cpuMsPerOp)}`,
+    `${mib(d.peakPssBytes)} / ${mib(b.peakPssBytes)}`,
+    ...(withTransactions(row) ? [b.dbTransactionsPerOp === undefined ? '' : num(b.dbTransactionsPerOp)] : []),
     `${ratio(row).toFixed(2)}× ${row.unit}`,
   ];
 }
 
-const headers = ['workload', 'req/s (dist / berth)', 'MB/s', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'berth ÷ dist'];
+const withTransactions = (row: Row) => row.berth.dbTransactionsPerOp !== undefined;
+
+function headersFor(rows: Row[]): string[] {
+  return [
+    'workload',
+    'req/s (dist / berth)',
+    'MB/s',
+    'p50 ms',
+    'p99 ms',
+    'CPU ms/op',
+    'summed PSS MiB',
+    ...(rows.some(withTransactions) ? ['db tx/op (berth)'] : []),
+    'berth ÷ dist',
+  ];
+}
 
 export function textTable(rows: Row[], withHeader: boolean): string {
+  const headers = headersFor(rows);
   const all = withHeader ? [headers, ...rows.map(cells)] : rows.map(cells);
   const widths = headers.map((_, i) => Math.max(...(withHeader ? all : [headers, ...all]).map((r) => r[i]!.length)));
   return all.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
 }
 
 export function markdownTable(rows: Row[]): string {
+  const headers = headersFor(rows);
   return [`| ${headers.join(' | ')} |`, `| ${headers.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${cells(r).join(' | ')} |`)].join('\n');
 }

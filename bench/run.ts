@@ -6,7 +6,8 @@ import { Command } from 'commander';
 import { RegistryHttp } from './http.js';
 import { percentile } from './load.js';
 import { markdownTable, textTable, type Row, type SystemFigures } from './report.js';
-import { RssSampler, createDatabase, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
+import { MemorySampler, cpuSecondsOf, createDatabase, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
+import { TransactionCounter } from './transactions.js';
 import { warmUp, workloads, type SystemContext, type Workload } from './workloads.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,10 +32,14 @@ const runOptions = { concurrency: Number(opts.concurrency), scale: opts.quick ? 
 async function main(): Promise<void> {
   const settings: BerthSettings = { workers: opts.workers === undefined ? undefined : Number(opts.workers), set: [...(opts.set ?? [])] };
   const cleanups: Array<() => Promise<void>> = [];
+  let transactions: TransactionCounter | undefined;
   if (opts.postgres) {
-    const database = await createDatabase(opts.postgres === true ? 'postgres://postgres@127.0.0.1:5432/test' : opts.postgres);
+    const adminUrl = opts.postgres === true ? 'postgres://postgres@127.0.0.1:5432/test' : opts.postgres;
+    const database = await createDatabase(adminUrl);
     cleanups.push(() => database.drop());
     settings.set!.push(`database.url=${database.url}`);
+    transactions = await TransactionCounter.open(adminUrl, database.url);
+    cleanups.push(() => transactions!.close());
   }
   if (opts.s3) {
     const s3 = await startS3rver(root);
@@ -61,15 +66,23 @@ async function main(): Promise<void> {
     };
     const selected = list.filter((w) => !only || only.test(w.name));
     for (const context of contexts.values()) await warmUp(context, runOptions);
+    let lastTransactions: number | undefined;
     for (const [index, workload] of selected.entries()) {
       // Interleaved: the systems take turns going first, so neither always runs on a warmer machine.
       const order = index % 2 === 0 ? systems : [...systems].reverse();
       const figures: Partial<Record<RunningSystem['name'], SystemFigures>> = {};
       for (const system of order) {
-        const sampler = new RssSampler(system);
+        const counted = system.name === 'berth' ? transactions : undefined;
+        // The previous reading still holds: only Berth's idle work (about 1 transaction a second) ran since.
+        const transactionsBefore = counted ? (lastTransactions ?? (await counted.settled())) : undefined;
+        const sampler = new MemorySampler(system);
         sampler.start();
+        const cpuBefore = cpuSecondsOf(system.pids());
         const result = await runOn(workload, contexts.get(system)!);
-        const peakRss = sampler.stop();
+        const cpu = cpuSecondsOf(system.pids()) - cpuBefore;
+        const memory = sampler.stop();
+        const transactionsAfter = await counted?.settled();
+        if (transactionsAfter !== undefined) lastTransactions = transactionsAfter;
         figures[system.name] = {
           ops: result.ops,
           seconds: result.seconds,
@@ -77,7 +90,9 @@ async function main(): Promise<void> {
           mbPerSec: result.bytes / 1e6 / result.seconds,
           p50Ms: percentile(result.latencies, 50),
           p99Ms: percentile(result.latencies, 99),
-          peakRssBytes: peakRss,
+          cpuMsPerOp: (cpu * 1000) / result.ops,
+          ...memory,
+          ...(transactionsAfter === undefined ? {} : { dbTransactionsPerOp: (transactionsAfter - transactionsBefore!) / result.ops }),
         };
       }
       const row: Row = { workload: workload.name, unit: workload.unit, distribution: figures.distribution!, berth: figures.berth! };

@@ -198,27 +198,49 @@ export function rssOf(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   }
 }
 
-/** Samples the largest single-process RSS of a system while a workload runs. */
-export class RssSampler {
-  private peak = 0;
+/**
+ * Samples a system's memory while a workload runs: the largest single-process RSS, and the
+ * peak of PSS summed over every process (shared pages counted once: what the system costs).
+ */
+export class MemorySampler {
+  private peakRss = 0;
+  private peakPss = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly system: RunningSystem) {}
 
   start(intervalMs = 100): void {
-    this.peak = 0;
-    const sample = () => {
-      for (const pid of this.system.pids()) this.peak = Math.max(this.peak, rssOf(pid));
-    };
-    sample();
-    this.timer = setInterval(sample, intervalMs);
+    this.peakRss = 0;
+    this.peakPss = 0;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
   }
 
-  stop(): number {
+  stop(): { peakRssBytes: number; peakPssBytes: number } {
     clearInterval(this.timer);
-    for (const pid of this.system.pids()) this.peak = Math.max(this.peak, rssOf(pid));
-    return this.peak;
+    this.sample();
+    return { peakRssBytes: this.peakRss, peakPssBytes: this.peakPss };
   }
+
+  private sample(): void {
+    const pids = this.system.pids();
+    for (const pid of pids) this.peakRss = Math.max(this.peakRss, rssOf(pid));
+    this.peakPss = Math.max(this.peakPss, pssOf(pids));
+  }
+}
+
+/** CPU seconds (user + system) processes have used, from /proc (clock ticks of 100 Hz). */
+export function cpuSecondsOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
 }
 
 /** s3rver (the S3 API server the tests use) on a loopback port, in a child process, with one bucket. */

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './wiring/logger.js';
 import type { ResolvedConfig } from './config/load.js';
 import { connect, migrate, type Database } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
@@ -21,6 +22,7 @@ import { TokenService } from './services/identity/token-service.js';
 import { UserService } from './services/identity/user-service.js';
 import { ProjectService } from './services/projects/project-service.js';
 import { Registry } from './services/registry/index.js';
+import { RepositoryCache, repositoriesChannel } from './services/registry/repository-cache.js';
 import { KyselyEventStore } from './adapters/db/kysely-event-store.js';
 import { KyselyJobStore } from './adapters/db/kysely-job-store.js';
 import { KyselyWebhookStore } from './adapters/db/kysely-webhook-store.js';
@@ -28,7 +30,7 @@ import { Metrics } from './http/metrics.js';
 import type { OutboxEvent } from './ports/event-store.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { Digest } from './domain/digest.js';
-import type { InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
+import type { Invalidation, InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
 import { BatchWriter } from './services/batch-writer.js';
 import { JobRunner, exponentialBackoff } from './services/jobs/job-runner.js';
 import { Scheduler } from './services/jobs/scheduler.js';
@@ -39,6 +41,7 @@ import { wireHardening } from './wiring/hardening.js';
 import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 import { wireReplication } from './wiring/replication.js';
 import { wirePreheat } from './wiring/preheat.js';
+import { wireBackup } from './wiring/backup.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
 
 export interface RunningBerth {
@@ -51,11 +54,11 @@ export interface RunningBerth {
   /** The management services (users, projects, robots, audit, tokens). */
   api: ApiServices;
   /**
-   * Drops cached identity and permission state and re-reads the signing keys (a sibling
-   * process changed users, projects or keys); resolves once the keys are read or the read
+   * Forgets what a sibling process changed, as if the bus had carried it (cluster workers on
+   * SQLite relay through their primary); resolves once what must be re-read is read or the read
    * failed (logged), never rejects.
    */
-  invalidateIdentity(): Promise<void>;
+  apply(invalidation: PublishedInvalidation): Promise<void>;
   /** This process's id among the instances sharing the database (on every invalidation it sends). */
   instanceId: string;
   /** How this instance tells the others sharing its database what to forget, and hears them. */
@@ -72,30 +75,19 @@ export interface RunningBerth {
 export interface StartOptions {
   logger?: Logger;
   /**
-   * Told when users, robots, projects or members changed here (to tell sibling processes); the
+   * Tells sibling processes what changed here (cluster workers on SQLite, whose bus reaches only
+   * their own process): users, robots, projects, keys, settings, a repository's tags. The
    * response to the change waits for the promise it may return.
    */
-  onIdentityChange?: () => Promise<void> | undefined;
+  relay?: (invalidation: PublishedInvalidation) => Promise<void> | undefined;
   /** Replaces the bus chosen by engine (PostgreSQL: LISTEN/NOTIFY; SQLite: this process only). */
   invalidationBus?: InvalidationBus;
 }
 
 /**
- * First-start work that must happen once before several processes share a database:
- * migrations, the first administrator and the public `library` project (cluster mode runs it
- * in the primary before forking workers; startBerth runs it too, where it is then a no-op).
+ * First-start work: the first administrator and the public `library` project. In cluster mode
+ * the first worker does it (after the migrations) before the primary starts the others.
  */
-export async function prepareBerth(config: ResolvedConfig, logger: Logger): Promise<RunningBerth['initialAdmin']> {
-  const database = connect({ url: config.database.url, poolSize: 2 });
-  try {
-    const applied = await migrate(database);
-    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
-    return await bootstrapIdentity(config, new KyselyIdentityStore(database), () => undefined, logger);
-  } finally {
-    await database.db.destroy();
-  }
-}
-
 async function bootstrapIdentity(config: ResolvedConfig, identity: KyselyIdentityStore, onChange: () => void, logger: Logger): Promise<RunningBerth['initialAdmin']> {
   const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange });
   const initialAdmin = await users.ensureInitialAdmin(config.auth.initialAdminPassword);
@@ -123,7 +115,22 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   // A blob a client was told exists outlives its push: its grace period restarts at most this often, well within the GC's.
   // eslint-disable-next-line prefer-const -- assigned once the job runner and scheduler exist; the registry's guard asks it later
   let lifecycle: Lifecycle;
-  const meta = new KyselyMetadataStore(database, { touchIntervalMs: touchIntervalMs(config) });
+  // PostgreSQL: pulls read repository rows from here, so a warm tag costs the database nothing;
+  // every change of a repository's tags drops its row here, then on other instances and in
+  // sibling workers (announceTags, once the bus exists). SQLite: the row is read in-process in
+  // microseconds, which keeps every process on the file exact without being told.
+  let busFresh = () => true;
+  const repositories = database.engine === 'postgres' ? new RepositoryCache({ ttlMs: repositoryCacheTtlMs, trusted: () => busFresh() }) : undefined;
+  let announceTags = (_repositoryId: number): void => undefined;
+  const meta = new KyselyMetadataStore(database, {
+    touchIntervalMs: touchIntervalMs(config),
+    onTagsChanged: repositories
+      ? (repositoryId) => {
+          repositories.forget(repositoryId);
+          announceTags(repositoryId);
+        }
+      : undefined,
+  });
   const eventStore = new KyselyEventStore(database);
   const jobStore = new KyselyJobStore(database);
   const webhookStore = new KyselyWebhookStore(database);
@@ -154,7 +161,9 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         .catch((err: unknown) => logger.warn({ err }, 'recording last-pulled times failed'));
     },
     {
-    intervalMs: 200,
+    // Once a second or every 500 pulls: a steady stream of pulls costs PostgreSQL a few
+    // transactions a second, whatever its rate (test/http/pull-transactions.test.ts).
+    intervalMs: 1000,
     maxBatch: 500,
     maxPending: 50_000,
     onWritten: () => dispatcher.notify(),
@@ -178,6 +187,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     },
     admitBlob: (repository, size, digest) => lifecycle.quotas.admitBlob(repository, size, digest),
     gcLeaseMs: config.lifecycle.gc.leaseSeconds * 1000,
+    repositories,
   });
 
   const identity = new KyselyIdentityStore(database);
@@ -224,15 +234,18 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     telling.add(work);
     void work.finally(() => telling.delete(work));
   };
+  /** Tells other instances (bus) and sibling workers (relay) what changed here; the change's response waits for both. */
+  const announce = (invalidation: PublishedInvalidation) => {
+    track(tell(invalidation));
+    track(options.relay?.(invalidation));
+  };
   const onIdentityChange = () => {
     invalidateIdentity();
-    track(tell({ kind: 'identity' }));
-    track(options.onIdentityChange?.());
+    announce({ kind: 'identity' });
   };
-  announceSettings = () => {
-    track(tell({ kind: 'cache', channel: 'settings' }));
-    track(options.onIdentityChange?.());
-  };
+  announceSettings = () => announce({ kind: 'cache', channel: 'settings' });
+  announceTags = (repositoryId) => announce({ kind: 'cache', channel: repositoriesChannel, keys: [String(repositoryId)] });
+  busFresh = () => bus.fresh();
   const tokens = new TokenService(
     identity,
     {
@@ -246,22 +259,28 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     {
       // Instances hear it on the bus; cluster workers on SQLite through the primary's relay
       // (their bus is local), which re-reads keys with every identity change it passes on.
-      onKeysChanged: () => {
-        track(tell({ kind: 'signing-keys' }));
-        track(options.onIdentityChange?.());
-      },
+      onKeysChanged: () => announce({ kind: 'signing-keys' }),
     },
   );
   /** Re-reads the signing keys a sibling changed; a failure is logged, and the next unknown key retries. */
   const reloadKeys = () => tokens.reload().catch((err: unknown) => logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key'));
   // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
-  bus.subscribe((invalidation) => {
-    if (invalidation.kind === 'identity' || invalidation.kind === 'resync') invalidateIdentity();
-    if ((invalidation.kind === 'cache' && invalidation.channel === 'settings') || invalidation.kind === 'resync') void reloadSettings();
-    if (invalidation.kind === 'signing-keys' || invalidation.kind === 'resync') {
-      void reloadKeys();
+  /** Forgets what another instance or a sibling worker changed; resolves once what must be re-read is read. */
+  const forget = async (invalidation: Invalidation): Promise<void> => {
+    const resync = invalidation.kind === 'resync';
+    const rereads: Array<Promise<unknown>> = [];
+    if (invalidation.kind === 'identity' || resync) invalidateIdentity();
+    if ((invalidation.kind === 'cache' && invalidation.channel === 'settings') || resync) rereads.push(reloadSettings());
+    if (invalidation.kind === 'signing-keys' || resync) rereads.push(reloadKeys());
+    if (invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel && invalidation.keys) {
+      for (const key of invalidation.keys) repositories?.forget(Number(key));
+    } else if ((invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel) || resync) {
+      repositories?.clear();
     }
-  });
+    await Promise.all(rereads);
+  };
+  // The sender's response waits until this has applied the message (and re-read what it must).
+  bus.subscribe((invalidation) => forget(invalidation));
   await tokens.init();
   const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange: onIdentityChange });
   const projects = new ProjectService(identity, meta, { onChange: onIdentityChange, newProjectQuota });
@@ -334,6 +353,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     metrics,
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
+
+  await wireBackup(config, { runner, scheduler, store, audit, logger, berthVersion: berthVersion() });
 
   const api: ApiServices = {
     version: berthVersion(),
@@ -409,10 +430,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     initialAdmin,
     jobs: { runner, dispatcher, scheduler, pulls },
     metrics,
-    async invalidateIdentity() {
-      invalidateIdentity();
-      await Promise.all([reloadKeys(), reloadSettings()]);
-    },
+    apply: (invalidation) => forget(invalidation),
     instanceId: bus.instanceId,
     invalidation: bus,
     close() {
@@ -452,6 +470,8 @@ async function startInvalidationBus(config: ResolvedConfig, database: Database, 
         ? logger.info({ instanceId }, 'listening for invalidations from other instances')
         : logger.warn({ instanceId, reason: status.error }, 'lost the invalidation channel; reconnecting (meanwhile caches expire on their own, 2-60 s)'),
     onError: (err) => logger.error({ err }, 'an invalidation handler failed'),
+    onUnconfirmed: (instances, invalidation) =>
+      logger.warn({ instances, invalidation: invalidation.kind }, 'instances did not confirm an invalidation in time; they trust their caches again only once they have heard it'),
   });
   await bus.start();
   return bus;
@@ -477,21 +497,9 @@ function berthVersion(): string {
   }
 }
 
-/**
- * JSON lines with Elastic Common Schema field names (@timestamp, log.level, message,
- * service.name, http.*, url.path, client.ip…), so ELK and Elastic ingest them as they are.
- */
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { 'service.name': 'berth', 'process.pid': process.pid },
-    messageKey: 'message',
-    errorKey: 'error',
-    timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
-    formatters: { level: (label) => ({ 'log.level': label }) },
-    redact: redactedPaths,
-  });
-}
 
-/** Never log credentials, whatever a request carries. */
-const redactedPaths = ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.secret', '*.token'];
+/**
+ * How long a pull trusts a repository row whose change it was not told of (PostgreSQL: a
+ * notification lost before the bus noticed it was cut). Announced changes take effect at once.
+ */
+const repositoryCacheTtlMs = 5_000;

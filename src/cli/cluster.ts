@@ -1,16 +1,26 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
 
 /** Messages between the primary and its workers. */
 export type ClusterMessage =
-  | { berth: 'listening'; url: string; port: number }
-  /** A worker changed identities; `key` names this change in the acknowledgements. */
-  | { berth: 'identity-changed'; key: string }
-  | { berth: 'invalidate-identity'; key: string }
-  /** A worker dropped its caches for change `key`. */
-  | { berth: 'invalidated'; key: string }
-  /** Every other worker dropped its caches for change `key` (sent to the one that made it). */
-  | { berth: 'identity-relayed'; key: string };
+  /** A worker listens; the first one also says whom it created on a first start (shown once, never logged). */
+  | { berth: 'listening'; url: string; port: number; initialAdmin?: InitialAdmin }
+  /** A worker changed what the others may cache; `key` names this change in the acknowledgements. */
+  | { berth: 'changed'; key: string; invalidation: PublishedInvalidation }
+  /** The primary passes a change on to every other worker. */
+  | { berth: 'forget'; key: string; invalidation: PublishedInvalidation }
+  /** A worker forgot what change `key` changed. */
+  | { berth: 'forgotten'; key: string }
+  /** Every other worker forgot it (sent to the one that made the change). */
+  | { berth: 'relayed'; key: string };
+
+/** The administrator a first start created, with the password to show once. */
+export interface InitialAdmin {
+  username: string;
+  password: string;
+  generated: boolean;
+}
 
 function isBerthMessage(message: unknown): message is ClusterMessage {
   return typeof message === 'object' && message !== null && 'berth' in message;
@@ -67,19 +77,27 @@ export interface PrimaryOptions {
   logger: Logger;
   shutdownTimeoutMs: number;
   /** Called once, when every worker listens. */
-  onListening: (url: string, port: number) => void;
+  onListening: (url: string, port: number, initialAdmin: InitialAdmin | undefined) => void;
 }
 
 /**
  * The cluster primary: forks `workers` processes that share the listening port (Node's
  * cluster module), relays identity-cache invalidations between them, restarts a worker that
  * dies unexpectedly, and on SIGTERM/SIGINT stops them gracefully and exits 0 when all did.
+ *
+ * It does nothing else, so it loads neither the HTTP stack nor the database: the first worker
+ * migrates the database and creates the first administrator as it starts, and the others are
+ * forked once it listens (so they never race it through first-start work). If the first
+ * worker dies before it listens, the primary exits with its code: a start that cannot work
+ * (an unreachable database, say) fails at once, with the worker's own message.
  */
 export function runPrimary(options: PrimaryOptions): void {
   const { logger } = options;
   let stopping = false;
   let listening = 0;
   let announced = false;
+  let started = false;
+  let initialAdmin: InitialAdmin | undefined;
   const restarts: number[] = [];
   /** Changes being relayed: who made each, and the workers that have not acknowledged it yet. */
   const relays = new Map<string, { origin: Worker; waiting: Set<number> }>();
@@ -87,7 +105,7 @@ export function runPrimary(options: PrimaryOptions): void {
     const relay = relays.get(key);
     if (!relay || relay.waiting.size > 0) return;
     relays.delete(key);
-    if (relay.origin.isConnected()) relay.origin.send({ berth: 'identity-relayed', key } satisfies ClusterMessage);
+    if (relay.origin.isConnected()) relay.origin.send({ berth: 'relayed', key } satisfies ClusterMessage);
   };
 
   const fork = (): Worker => {
@@ -96,16 +114,21 @@ export function runPrimary(options: PrimaryOptions): void {
       if (!isBerthMessage(message)) return;
       if (message.berth === 'listening') {
         listening++;
+        initialAdmin ??= message.initialAdmin;
+        if (!started) {
+          started = true;
+          for (let i = 1; i < options.workers; i++) fork();
+        }
         if (!announced && listening >= options.workers) {
           announced = true;
-          options.onListening(message.url, message.port);
+          options.onListening(message.url, message.port, initialAdmin);
         }
-      } else if (message.berth === 'identity-changed') {
+      } else if (message.berth === 'changed') {
         const others = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w !== worker && w.isConnected());
         relays.set(message.key, { origin: worker, waiting: new Set(others.map((w) => w.id)) });
-        for (const other of others) other.send({ berth: 'invalidate-identity', key: message.key } satisfies ClusterMessage);
+        for (const other of others) other.send({ berth: 'forget', key: message.key, invalidation: message.invalidation } satisfies ClusterMessage);
         settle(message.key);
-      } else if (message.berth === 'invalidated') {
+      } else if (message.berth === 'forgotten') {
         relays.get(message.key)?.waiting.delete(worker.id);
         settle(message.key);
       }
@@ -119,6 +142,10 @@ export function runPrimary(options: PrimaryOptions): void {
       relay.waiting.delete(worker.id);
       if (relay.origin === worker) relays.delete(key);
       else settle(key);
+    }
+    if (!started && !stopping) {
+      logger.fatal({ pid: worker.process.pid, code, signal }, 'the first worker stopped before it listened; not starting');
+      process.exit(code || 1);
     }
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
@@ -140,7 +167,7 @@ export function runPrimary(options: PrimaryOptions): void {
   });
 
   cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
-  for (let i = 0; i < options.workers; i++) fork();
+  fork();
 
   const stop = (signal: string) => {
     if (stopping) return;

@@ -7,6 +7,7 @@ import { BerthError } from '../domain/errors.js';
 import type { GcRunRow } from '../ports/gc-store.js';
 import { UploadService } from '../services/registry/upload-service.js';
 import { createGarbageCollector, touchIntervalMs } from '../wiring/lifecycle.js';
+import { exitCodes } from './exit-codes.js';
 import { formatBytes } from './progress.js';
 import { settingFlags } from './set-flags.js';
 
@@ -60,7 +61,7 @@ export function registerGc(program: Command): void {
         } catch (err) {
           if (err instanceof BerthError && err.key === 'CONFLICT') {
             process.stderr.write(`berth gc: ${err.message}\n`);
-            process.exitCode = 3;
+            process.exitCode = exitCodes.conflict;
             return;
           }
           if (err instanceof BerthError && err.key === 'BAD_REQUEST') throw new ConfigError(err.message);
@@ -69,7 +70,7 @@ export function registerGc(program: Command): void {
         const result = await gc.execute(run.id);
         const finished = result?.run ?? (await gc.run(run.id))!;
         process.stdout.write(opts.json ? `${JSON.stringify({ ...finished, preview: result?.preview?.manifestList ?? finished.preview })}\n` : summary(finished));
-        process.exitCode = finished.status === 'succeeded' ? 0 : 1;
+        process.exitCode = finished.status === 'succeeded' ? exitCodes.ok : exitCodes.failed;
       } finally {
         await store.close?.();
         await database.db.destroy();

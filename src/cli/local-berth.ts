@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from '../config/load.js';
+import { PgInvalidationBus } from '../adapters/bus/pg-invalidation-bus.js';
 import { connect, migrate } from '../adapters/db/connect.js';
 import { KyselyAuditStore } from '../adapters/db/kysely-audit-store.js';
 import { KyselyIdentityStore } from '../adapters/db/kysely-identity-store.js';
@@ -11,6 +12,7 @@ import { AuditLog } from '../services/audit/audit-log.js';
 import { ProjectPolicies } from '../services/lifecycle/policies.js';
 import { QuotaService } from '../services/lifecycle/quotas.js';
 import { Registry } from '../services/registry/index.js';
+import { repositoriesChannel } from '../services/registry/repository-cache.js';
 import { LocalRegistry } from '../services/replication/local-registry.js';
 import { touchIntervalMs } from '../wiring/lifecycle.js';
 
@@ -38,7 +40,10 @@ export async function openLocalBerth(config: ResolvedConfig, actor: string): Pro
     await database.db.destroy();
     throw err;
   }
-  const meta = new KyselyMetadataStore(database, { touchIntervalMs: touchIntervalMs(config) });
+  // Running instances on PostgreSQL hear which repositories' tags changed (their pull caches);
+  // on SQLite they keep no such cache.
+  const tagsChanged = new Set<number>();
+  const meta = new KyselyMetadataStore(database, { touchIntervalMs: touchIntervalMs(config), onTagsChanged: (id) => tagsChanged.add(id) });
   const identity = new KyselyIdentityStore(database);
   const project = (name: string) => identity.getProject(name);
   const policies = new ProjectPolicies(new KyselyPolicyStore(database), { project });
@@ -66,6 +71,10 @@ export async function openLocalBerth(config: ResolvedConfig, actor: string): Pro
     audit: (entry) => auditLog.record({ ...entry, actor, actorType: 'system', sourceIp: null, requestId: null }),
     close: async () => {
       await auditLog.flush();
+      if (database.engine === 'postgres' && tagsChanged.size > 0) {
+        await PgInvalidationBus.tell({ url: config.database.url, db: database.db }, { kind: 'cache', channel: repositoriesChannel, keys: [...tagsChanged].map(String) })
+          .catch((err: unknown) => process.stderr.write(`berth: telling running instances failed (${(err as Error).message}); they see the new tags within 5 s\n`));
+      }
       await store.close?.();
       await database.db.destroy();
     },

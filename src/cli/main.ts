@@ -4,17 +4,18 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { ConfigError, configReference, loadConfig, type ResolvedConfig } from '../config/load.js';
-import { createLogger, prepareBerth, startBerth, type RunningBerth } from '../server.js';
-import { runPrimary, workerChannel } from './cluster.js';
-import { registerGc } from './gc.js';
-import { registerScrub } from './scrub.js';
-import { registerMigrateStorage } from './migrate-storage.js';
-import { registerTransfer } from './transfer.js';
+import { configReference, loadConfig, type ResolvedConfig } from '../config/load.js';
+import { createLogger } from '../wiring/logger.js';
+import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
+import { runPrimary, workerChannel, type InitialAdmin } from './cluster.js';
+import { exitCodeFor, exitCodes } from './exit-codes.js';
+import { printError } from './output.js';
 import { settingFlags } from './set-flags.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry and artifact hub').showHelpAfterError();
+// Usage mistakes throw (and every command inherits this) so they exit 2, as docs/cli.md's table says.
+program.exitOverride();
 
 program
   .command('serve', { isDefault: true })
@@ -42,24 +43,24 @@ program
     const channel = workerChannel();
 
     if (workers > 1 && cluster.isPrimary) {
-      // First-start work happens once, here, before the workers share the database.
+      // The primary only supervises: the registry itself (and first-start work) is the workers'.
       const logger = createLogger(config.log.level);
-      const initialAdmin = await prepareBerth(config, logger);
       runPrimary({
         workers,
         logger,
         shutdownTimeoutMs: config.server.shutdownTimeoutMs,
-        onListening: (url, port) => announce(config, logger, url, port, initialAdmin, workers),
+        onListening: (url, port, initialAdmin) => announce(config, logger, url, port, initialAdmin, workers),
       });
       return;
     }
 
-    // A change of users, robots, projects or members answers its request only once the other
-    // workers dropped their caches (or after a second), so the next request sees it wherever
-    // it lands.
+    const { startBerth } = await import('../server.js');
+    // A change here (users, robots, projects, keys, settings, a repository's tags) answers its
+    // request only once the other workers forgot what it changes (or after a second), so the
+    // next request sees it wherever it lands.
     const relayed = new Map<string, () => void>();
     let changes = 0;
-    const relayIdentityChange = (): Promise<void> | undefined => {
+    const relay = (invalidation: PublishedInvalidation): Promise<void> | undefined => {
       if (!channel) return undefined;
       const key = `${process.pid}:${++changes}`;
       return new Promise<void>((resolve) => {
@@ -70,19 +71,19 @@ program
         };
         const timer = setTimeout(done, 1000);
         relayed.set(key, done);
-        channel.send({ berth: 'identity-changed', key });
+        channel.send({ berth: 'changed', key, invalidation });
       });
     };
-    const berth = await startBerth(config, { onIdentityChange: channel ? relayIdentityChange : undefined });
+    const berth = await startBerth(config, { relay: channel ? relay : undefined });
     if (channel) {
       channel.onMessage((message) => {
-        if (message.berth === 'invalidate-identity') {
-          void berth.invalidateIdentity().then(() => channel.send({ berth: 'invalidated', key: message.key }));
-        } else if (message.berth === 'identity-relayed') {
+        if (message.berth === 'forget') {
+          void berth.apply(message.invalidation).then(() => channel.send({ berth: 'forgotten', key: message.key }));
+        } else if (message.berth === 'relayed') {
           relayed.get(message.key)?.();
         }
       });
-      channel.send({ berth: 'listening', url: berth.url, port: berth.port });
+      channel.send({ berth: 'listening', url: berth.url, port: berth.port, initialAdmin: berth.initialAdmin });
       // The primary is gone (killed): nobody will route requests here any more.
       process.on('disconnect', () => void berth.close().finally(() => process.exit(0)));
     } else {
@@ -115,7 +116,7 @@ program
   });
 
 /** Tells the operator where Berth listens, and the first admin's password once. */
-function announce(config: ResolvedConfig, logger: Logger, listen: string, port: number, initialAdmin: RunningBerth['initialAdmin'], workers: number): void {
+function announce(config: ResolvedConfig, logger: Logger, listen: string, port: number, initialAdmin: InitialAdmin | undefined, workers: number): void {
   const shown = config.server.publicUrl ?? `http://localhost:${port}`;
   logger.info({ url: { full: shown }, listen, workers, database: config.database.url.split(':', 1)[0], dataDir: config.dataDir }, 'berth is listening');
   const host = new URL(shown).host;
@@ -135,10 +136,33 @@ function announce(config: ResolvedConfig, logger: Logger, listen: string, port: 
   }
 }
 
-registerMigrateStorage(program);
-registerGc(program);
-registerScrub(program);
-registerTransfer(program);
+/**
+ * The other commands, each loaded only when it runs (or for help): `serve` in a cluster
+ * primary then loads no more than it needs to supervise.
+ */
+const commands: Array<{ names: string[]; register: () => Promise<(program: Command) => void> }> = [
+  { names: ['migrate-storage'], register: async () => (await import('./migrate-storage.js')).registerMigrateStorage },
+  { names: ['gc'], register: async () => (await import('./gc.js')).registerGc },
+  { names: ['scrub'], register: async () => (await import('./scrub.js')).registerScrub },
+  { names: ['copy', 'export', 'import'], register: async () => (await import('./transfer.js')).registerTransfer },
+  { names: ['backup', 'restore'], register: async () => (await import('./backup.js')).registerBackup },
+  { names: ['user'], register: async () => (await import('./users.js')).registerUsers },
+  { names: ['project'], register: async () => (await import('./projects.js')).registerProjects },
+  { names: ['robot'], register: async () => (await import('./robots.js')).registerRobots },
+  { names: ['doctor'], register: async () => (await import('./doctor.js')).registerDoctor },
+];
+const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+// Help lists every command, and an unknown word (a typo) gets commander's suggestions.
+const everyCommand =
+  named === undefined ? process.argv.includes('-h') || process.argv.includes('--help') : named === 'help' || !isKnown(named);
+for (const command of commands) {
+  if (everyCommand || (named !== undefined && command.names.includes(named))) (await command.register())(program);
+}
+
+/** Whether `name` is a command main.ts defines itself (serve, config) or a loader names. */
+function isKnown(name: string): boolean {
+  return ['serve', 'config'].includes(name) || commands.some((c) => c.names.includes(name));
+}
 
 const configCommand = program.command('config').description('inspect configuration');
 configCommand
@@ -169,11 +193,24 @@ configCommand
     process.stdout.write(`${shown}\n`);
   });
 
+// `serve` is the default command, which would take an unknown first word as its own argument
+// ("too many arguments for 'serve'"): a typo is named as one instead.
+const first = process.argv[2];
+if (first !== undefined && !first.startsWith('-') && first !== 'help' && !isKnown(first)) {
+  const names = ['serve', 'config', ...commands.flatMap((c) => c.names)];
+  process.stderr.write(`error: unknown command '${first}' (commands: ${names.join(', ')}; berth --help says more)\n`);
+  process.exit(exitCodes.usage);
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`berth: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`berth: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
+  const error = (err ?? {}) as Error & { key?: string; code?: string; exitCode?: number };
+  const code = exitCodeFor(error);
+  // Commander has printed its own message (or the help) already.
+  if (error.code?.startsWith('commander.')) process.exit(code);
+  // Errors a user acts on get their message; others keep their stack for a bug report. By name,
+  // not instanceof: importing the database module here would load it in the cluster primary.
+  const expected = ['ConfigError', 'BerthError', 'SchemaTooNewError'].includes(error.name);
+  const kind = error.name === 'BerthError' ? error.code! : error.name === 'ConfigError' ? 'CONFIG_INVALID' : error.name === 'SchemaTooNewError' ? 'SCHEMA_TOO_NEW' : 'FAILED';
+  printError(kind, error.message, `berth: ${expected ? error.message : (error.stack ?? String(err))}`);
+  process.exit(code);
 });

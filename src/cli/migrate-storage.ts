@@ -5,6 +5,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { FsBlobStore, createBlobStore } from '../adapters/storage/index.js';
 import { StorageMigration, type MigrationResult } from '../services/storage-migration/storage-migration.js';
 import { ProgressReporter, formatBytes, formatDuration, rateOf } from './progress.js';
+import { exitCodes } from './exit-codes.js';
+import { printResult } from './output.js';
 import { settingFlags } from './set-flags.js';
 
 interface MigrateOptions {
@@ -15,6 +17,7 @@ interface MigrateOptions {
   dryRun?: boolean;
   concurrency: string;
   every: string;
+  json?: boolean;
 }
 
 /**
@@ -33,6 +36,7 @@ export function registerMigrateStorage(program: Command): void {
     .option('--dry-run', 'count what would be copied; write nothing')
     .option('--concurrency <n>', 'blobs copied at once', '4')
     .option('--every <n>', 'without a terminal: print a progress line every n blobs', '100')
+    .option('--json', 'print the result as JSON')
     .action(async (opts: MigrateOptions) => {
       const config = loadConfig({ file: opts.config, flags: { dataDir: opts.dataDir, ...settingFlags(opts.set) } });
       const from = resolve(opts.from ?? config.storage.filesystem.root);
@@ -61,8 +65,8 @@ export function registerMigrateStorage(program: Command): void {
         reporter.finish();
         await target.close?.();
       }
-      process.stdout.write(summary(result));
-      process.exitCode = result.failedBlobs > 0 ? 1 : 0;
+      printResult(opts.json, result, () => summary(result));
+      process.exitCode = result.failedBlobs > 0 ? exitCodes.failed : exitCodes.ok;
     });
 }
 

@@ -5,6 +5,7 @@ import { createBlobStore } from '../adapters/storage/index.js';
 import { BerthError } from '../domain/errors.js';
 import type { ScrubProblem, ScrubRunRow } from '../ports/scrub-store.js';
 import { createScrubber } from '../wiring/lifecycle.js';
+import { exitCodes } from './exit-codes.js';
 import { formatBytes } from './progress.js';
 import { settingFlags } from './set-flags.js';
 
@@ -59,7 +60,7 @@ export function registerScrub(program: Command): void {
         } catch (err) {
           if (err instanceof BerthError && err.key === 'CONFLICT') {
             process.stderr.write(`berth scrub: ${err.message}\n`);
-            process.exitCode = 3;
+            process.exitCode = exitCodes.conflict;
             return;
           }
           throw err;
@@ -73,7 +74,7 @@ export function registerScrub(program: Command): void {
         }
         const problems = (await scrub.report(run.id)) ?? [];
         process.stdout.write(opts.json ? `${JSON.stringify({ ...finished, problems })}\n` : summary(finished, problems));
-        process.exitCode = finished.status !== 'succeeded' ? 1 : finished.corrupt + finished.missing > 0 ? 4 : 0;
+        process.exitCode = finished.status !== 'succeeded' ? exitCodes.failed : finished.corrupt + finished.missing > 0 ? exitCodes.problems : exitCodes.ok;
       } finally {
         await store.close?.();
         await database.db.destroy();

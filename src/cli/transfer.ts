@@ -8,7 +8,9 @@ import { OciLayout } from '../adapters/transfer/oci-layout.js';
 import { ArchiveStorage } from '../adapters/transfer/layout-storage.js';
 import { UpstreamError, type UpstreamRegistry } from '../ports/upstream-registry.js';
 import { ArtifactCopier, emptyCounts, type CopyCounts } from '../services/replication/artifact-copier.js';
+import { exitCodes } from './exit-codes.js';
 import { openLocalBerth } from './local-berth.js';
+import { printError, printResult } from './output.js';
 import { ByteProgress, formatBytes, formatDuration, rateOf } from './progress.js';
 import { settingFlags } from './set-flags.js';
 import { openDestination, openSource, parseLocation, registryAccess, transportsHelp, type OpenedLocation } from './transfer-ends.js';
@@ -63,10 +65,7 @@ function tagOf(reference: string | undefined): string | undefined {
 
 /** Says what went wrong with a copy in words a user acts on; unknown errors keep their stack for a bug report. */
 function failure(command: string, err: unknown): never {
-  if (err instanceof UpstreamError || err instanceof LayoutContentError || (err as { code?: string }).code === 'ENOENT') {
-    process.stderr.write(`berth ${command}: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  if (err instanceof UpstreamError || err instanceof LayoutContentError || (err as { code?: string }).code === 'ENOENT') fail(`${command}: ${(err as Error).message}`);
   throw err;
 }
 
@@ -83,7 +82,8 @@ export function registerTransfer(program: Command): void {
     .option('--platform <os/arch>', 'for a docker-archive destination: the platform taken from a multi-platform image', hostPlatform())
     .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
     .option('--fresh', 'write a destination archive anew instead of resuming an interrupted one')
-    .action(async (src: string, dst: string, opts: { srcCreds?: string; destCreds?: string; srcTlsVerify?: string; destTlsVerify?: string; platform: string; referrers: boolean; fresh?: boolean }) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (src: string, dst: string, opts: { srcCreds?: string; destCreds?: string; srcTlsVerify?: string; destTlsVerify?: string; platform: string; referrers: boolean; fresh?: boolean; json?: boolean }) => {
       const from = await openSource(parseLocation(src), registryAccess(opts.srcCreds, opts.srcTlsVerify)).catch((err: unknown) => failure('copy', err));
       const to = await openDestination(parseLocation(dst), registryAccess(opts.destCreds, opts.destTlsVerify), opts.fresh).catch((err: unknown) => failure('copy', err));
       const started = performance.now();
@@ -91,7 +91,8 @@ export function registerTransfer(program: Command): void {
       try {
         const digest = await copyOne(from, to, dst.startsWith('docker-archive:') ? opts.platform : undefined, opts.referrers, counts, src);
         await to.finish();
-        process.stdout.write(`copied ${digest}: ${countsLine(counts, performance.now() - started)}\n`);
+        const elapsedMs = performance.now() - started;
+        printResult(opts.json, { source: src, destination: dst, digest, counts, seconds: elapsedMs / 1000 }, () => `copied ${digest}: ${countsLine(counts, elapsedMs)}\n`);
       } catch (err) {
         await to.abandon();
         failure('copy', err);
@@ -107,7 +108,8 @@ export function registerTransfer(program: Command): void {
     .option('--data-dir <dir>', 'data directory (dataDir)')
     .option('--set <key=value...>', 'any setting by its dotted key')
     .option('--fresh', 'write the file anew instead of resuming an interrupted export')
-    .action(async (selection: string, file: string, opts: LocalOptions & { fresh?: boolean }) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (selection: string, file: string, opts: LocalOptions & { fresh?: boolean; json?: boolean }) => {
       const config = loadConfig({ file: opts.config, flags: { dataDir: opts.dataDir, ...settingFlags(opts.set) } });
       const local = await openLocalBerth(config, `cli export (${user()})`);
       try {
@@ -143,7 +145,10 @@ export function registerTransfer(program: Command): void {
         await layout.finish();
         progress.finish();
         local.audit({ action: 'export', resourceType: 'archive', resource: selection, project: selection.split('/')[0]!, result: 'success', detail: { file, images: contents.images.length, bytes: counts.bytesCopied } });
-        process.stdout.write(`exported ${contents.images.length} images of ${selection} to ${file}: ${countsLine(counts, performance.now() - started)}\n`);
+        const elapsedMs = performance.now() - started;
+        printResult(opts.json, { selection, file, images: contents.images.map(({ repository, tag, digest }) => ({ repository, tag, digest })), counts, seconds: elapsedMs / 1000 }, () =>
+          `exported ${contents.images.length} images of ${selection} to ${file}: ${countsLine(counts, elapsedMs)}\n`,
+        );
       } finally {
         await local.close();
       }
@@ -158,7 +163,8 @@ export function registerTransfer(program: Command): void {
     .option('--set <key=value...>', 'any setting by its dotted key')
     .option('--repository <name>', 'where images the archive names only by tag go (an oci-archive not written by berth export)')
     .option('--dry-run', 'check the archive and list what it holds; import nothing')
-    .action(async (file: string, opts: LocalOptions & { repository?: string; dryRun?: boolean }) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, opts: LocalOptions & { repository?: string; dryRun?: boolean; json?: boolean }) => {
       const config = loadConfig({ file: opts.config, flags: { dataDir: opts.dataDir, ...settingFlags(opts.set) } });
       if (opts.repository !== undefined) assertName(opts.repository);
       let layout: OciLayout;
@@ -187,7 +193,8 @@ export function registerTransfer(program: Command): void {
       if (checked.problems.length > 0) fail(`import: ${file} cannot be imported: ${checked.problems.slice(0, 5).join('; ')}${checked.problems.length > 5 ? ` (and ${checked.problems.length - 5} more)` : ''}; nothing was imported`);
       process.stderr.write(`import: ${file} is whole: ${images.length} images, ${checked.blobs} blobs and manifests, ${formatBytes(checked.bytes)}, every digest checked\n`);
       if (opts.dryRun) {
-        for (const image of images) process.stdout.write(`${image.repository}:${image.tag} ${image.entry.digest}\n`);
+        const listed = images.map((image) => ({ repository: image.repository, tag: image.tag, digest: image.entry.digest }));
+        printResult(opts.json, { file, dryRun: true, images: listed }, () => listed.map((i) => `${i.repository}:${i.tag} ${i.digest}\n`).join(''));
         return;
       }
       const local = await openLocalBerth(config, `cli import (${user()})`);
@@ -196,12 +203,14 @@ export function registerTransfer(program: Command): void {
       // The copier reports blob bytes (manifests are small and not counted).
       const importing = new ByteProgress(process.stderr, 'import', checked.blobBytes);
       const copier = new ArtifactCopier({ onBytes: (bytes) => importing.add(bytes) });
+      const imported: Array<{ repository: string; tag: string; digest: string }> = [];
       try {
         for (const image of images) {
           await local.ensureProject(image.repository);
           const digest = await copier.copy({ registry: layout, repository: image.source }, { registry: local.registry, repository: image.repository }, image.tag, counts);
           local.audit({ action: 'import', resourceType: 'artifact', resource: `${image.repository}:${image.tag}`, project: image.repository.split('/')[0]!, result: 'success', detail: { file, digest } });
-          process.stdout.write(`${image.repository}:${image.tag} ${digest}\n`);
+          imported.push({ repository: image.repository, tag: image.tag, digest });
+          if (!opts.json) process.stdout.write(`${image.repository}:${image.tag} ${digest}\n`);
         }
       } catch (err) {
         importing.finish();
@@ -211,13 +220,14 @@ export function registerTransfer(program: Command): void {
       }
       importing.finish();
       await local.close();
-      process.stdout.write(`imported ${images.length} images from ${file}: ${countsLine(counts, performance.now() - started)}\n`);
+      const elapsedMs = performance.now() - started;
+      printResult(opts.json, { file, images: imported, counts, seconds: elapsedMs / 1000 }, () => `imported ${images.length} images from ${file}: ${countsLine(counts, elapsedMs)}\n`);
     });
 }
 
 function fail(message: string): never {
-  process.stderr.write(`berth ${message}\n`);
-  process.exit(1);
+  printError('FAILED', message, `berth ${message}`);
+  process.exit(exitCodes.failed);
 }
 
 function assertName(name: string): void {

@@ -415,7 +415,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean().default(true).describe('Run background jobs (webhook deliveries, housekeeping) in this process.'),
       concurrency: z.number().int().min(1).max(64).default(4).describe('Jobs run at once per process.'),
-      pollIntervalMs: z.number().int().min(50).default(1000).describe('How often idle workers look for jobs queued by other instances.'),
+      pollIntervalMs: z.number().int().min(50).default(1000).describe('How often workers look for jobs and events that other processes or instances queued; while none turn up the wait doubles, up to 8 times this. Work queued in the process itself starts at once.'),
       leaseSeconds: z.number().int().min(5).default(300).describe('A job whose worker vanished is retried after this long.'),
     })
     .prefault({}),
@@ -529,6 +529,19 @@ export const configSchema = z.strictObject({
       retentionDays: z.number().int().min(1).default(90).describe('Audit entries older than this are deleted.'),
       logPulls: z.boolean().default(true).describe('Record every manifest pull (not only mutations).'),
     })
+    .prefault({}),
+  backup: z
+    .strictObject({
+      schedule: z
+        .string()
+        .refine((value) => value === '' || validCron(value), { message: 'must be a cron expression (5 or 6 fields) or empty' })
+        .default('')
+        .describe('When the server takes a backup of the embedded database and blobs (cron, UTC); empty: none (`berth backup` on demand). SQLite and filesystem storage only. See docs/backup.md.'),
+      directory: z.string().min(1).nullable().default(null).describe('Where scheduled backups go: one directory per backup, berth-<UTC time>, each linking the blobs of the one before.'),
+      keep: z.number().int().min(1).default(7).describe('Scheduled backups kept in backup.directory; older ones are deleted after a new one is complete.'),
+      blobs: z.boolean().default(true).describe('Scheduled backups include the blobs; false: the database and secrets key only.'),
+    })
+    .refine((backup) => backup.schedule === '' || backup.directory !== null, { message: 'backup.schedule needs backup.directory', path: ['directory'] })
     .prefault({}),
   log: z
     .strictObject({

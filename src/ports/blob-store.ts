@@ -21,6 +21,11 @@ export interface BlobStore {
   put(digest: Digest, data: Uint8Array): Promise<void>;
   /** Removes a committed object. Resolves false when it was absent. */
   delete(digest: Digest): Promise<boolean>;
+  /**
+   * Removes committed objects in as few requests as the storage allows (S3 DeleteObjects, Azure
+   * blob batch, a few unlinks at once on a disk); absent ones are fine.
+   */
+  deleteMany(digests: readonly Digest[]): Promise<void>;
   /** Every committed digest, in no particular order. */
   list(): AsyncIterable<Digest>;
 

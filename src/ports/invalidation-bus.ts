@@ -22,7 +22,8 @@ export type Invalidation =
 /** Kinds an instance may publish (`resync` is the bus's own, local signal). */
 export type PublishedInvalidation = Exclude<Invalidation, { kind: 'resync' }>;
 
-export type InvalidationHandler = (invalidation: Invalidation, sender: string) => void;
+/** May return a promise: the sender's `publish` waits for it (re-reads done) before it resolves. */
+export type InvalidationHandler = (invalidation: Invalidation, sender: string) => unknown;
 
 export interface InvalidationBusStatus {
   /** `process`: reaches only this process (SQLite, one instance); `shared`: every instance on the database. */
@@ -40,8 +41,19 @@ export interface InvalidationBusStatus {
 export interface InvalidationBus {
   /** This instance's id, carried by everything it publishes. */
   readonly instanceId: string;
-  /** Tells the other instances. Rejects when the message could not be sent (callers log it; TTLs still bound staleness). */
+  /**
+   * Tells the other instances, and resolves once every instance listening has applied it (or a
+   * bounded wait for an unresponsive one has passed; see `fresh`), so a client's next request
+   * sees the change on whichever instance it lands. Rejects when the message could not be sent
+   * (callers log it; TTLs still bound staleness).
+   */
   publish(invalidation: PublishedInvalidation): Promise<void>;
+  /**
+   * Whether this instance has provably heard, in order, every message another instance's
+   * `publish` has resolved for so far: caches that must agree across instances at once (tags)
+   * are read only while it is true. False while the bus is reconnecting or falling behind.
+   */
+  fresh(): boolean;
   /** Calls `handler` for every message from another instance (and for local `resync`); returns an unsubscribe function. */
   subscribe(handler: InvalidationHandler): () => void;
   status(): InvalidationBusStatus;

@@ -83,6 +83,23 @@ export function blobStoreContract(name: string, harness: BlobStoreHarness): void
       expect(await store.delete(digest)).toBe(false);
     });
 
+    it('deletes many objects at once, absent ones included', async () => {
+      const kept = randomBytes(40);
+      await store.put(digestOf(kept), kept);
+      const doomed: Digest[] = [];
+      // More than one S3 DeleteObjects (1000) or Azure batch (256) request.
+      for (let i = 0; i < 1100; i++) {
+        const data = Buffer.from(`doomed ${i} ${randomUUID()}`);
+        doomed.push(digestOf(data));
+        if (i % 11 !== 0) await store.put(digestOf(data), data);
+      }
+      await store.deleteMany(doomed);
+      const listed: Digest[] = [];
+      for await (const d of store.list()) listed.push(d);
+      expect(listed).toEqual([digestOf(kept)]);
+      await store.deleteMany([]);
+    }, 120_000);
+
     it('lists every committed digest', async () => {
       const digests: Digest[] = [];
       for (let i = 0; i < 5; i++) {

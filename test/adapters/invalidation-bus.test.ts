@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { LocalInvalidationHub } from '../../src/adapters/bus/local-invalidation-bus.js';
-import { PgInvalidationBus, decode, encode } from '../../src/adapters/bus/pg-invalidation-bus.js';
+import { PgInvalidationBus, type PgInvalidationBusOptions, ackPayloads, decode, decodeMessage, encode, listenerName } from '../../src/adapters/bus/pg-invalidation-bus.js';
 import { connect, type Database } from '../../src/adapters/db/connect.js';
 import type { Invalidation, InvalidationBus, InvalidationBusStatus, PublishedInvalidation } from '../../src/ports/invalidation-bus.js';
 import { createTempDatabase, pgUnavailableReason, type TempDatabase } from '../helpers/pg.js';
@@ -128,6 +128,23 @@ describe('NOTIFY payloads', () => {
     expect(decode(payload)).toEqual({ sender: 's', invalidation: { kind: 'cache', channel: 'tags' } });
   });
 
+  it('carries the sequence number confirmations name, probes and confirmations (split to fit)', () => {
+    expect(decodeMessage(encode({ kind: 'identity' }, 'a', 7))).toEqual({ sender: 'a', seq: 7, invalidation: { kind: 'identity' } });
+    expect(decodeMessage('{"v":1,"sender":"a","seq":8,"kind":"probe"}')).toEqual({ sender: 'a', seq: 8, probe: true });
+    // A probe or a confirmation is not an invalidation.
+    expect(decode('{"v":1,"sender":"a","seq":8,"kind":"probe"}')).toBeUndefined();
+    const seqs = Array.from({ length: 1000 }, (_, i) => 1_000_000_000 + i);
+    const payloads = ackPayloads('b', 'a', seqs);
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const payload of payloads) expect(Buffer.byteLength(payload)).toBeLessThan(7900);
+    const acks = payloads.map((p) => decodeMessage(p));
+    expect(acks.every((m) => m !== undefined && 'ack' in m && m.sender === 'b' && m.ack.to === 'a')).toBe(true);
+    expect(acks.flatMap((m) => (m && 'ack' in m ? m.ack.seqs : []))).toEqual(seqs);
+    for (const bad of ['{"v":1,"sender":"a","seq":0,"kind":"identity"}', '{"v":1,"sender":"a","seq":"1","kind":"identity"}', '{"v":1,"sender":"a","kind":"probe"}', '{"v":1,"sender":"b","kind":"ack","to":"a","seqs":[-1]}', '{"v":1,"sender":"b","kind":"ack","seqs":[1]}']) {
+      expect(decodeMessage(bad)).toBeUndefined();
+    }
+  });
+
   it('ignores anything that is not a message of this version', () => {
     for (const payload of ['', 'not json', '42', 'null', '{"v":2,"sender":"s","kind":"identity"}', '{"v":1,"kind":"identity"}', '{"v":1,"sender":"s","kind":"resync"}', '{"v":1,"sender":"s","kind":"cache"}', '{"v":1,"sender":"s","kind":"cache","channel":"t","keys":[1]}', '{"v":1,"sender":"s","kind":"drop-tables"}']) {
       expect(decode(payload)).toBeUndefined();
@@ -153,13 +170,13 @@ describe.skipIf(pgSkip !== undefined)('PostgreSQL bus connection', () => {
   });
 
   /** A bus that reaches PostgreSQL through a relay the test can cut. */
-  async function busBehindProxy(statuses: InvalidationBusStatus[]): Promise<{ bus: PgInvalidationBus; proxy: TcpProxy }> {
+  async function busBehindProxy(statuses: InvalidationBusStatus[], more: Partial<PgInvalidationBusOptions> = {}): Promise<{ bus: PgInvalidationBus; proxy: TcpProxy }> {
     const target = new URL(temp.url);
     const proxy = new TcpProxy(target.hostname, Number(target.port));
     await proxy.start();
     const url = new URL(temp.url);
     url.port = String(proxy.port);
-    const bus = new PgInvalidationBus({ url: url.toString(), db: database.db, minReconnectDelayMs: 20, maxReconnectDelayMs: 200, timeoutMs: 2000, onStatus: (s) => statuses.push(s) });
+    const bus = new PgInvalidationBus({ url: url.toString(), db: database.db, minReconnectDelayMs: 20, maxReconnectDelayMs: 200, timeoutMs: 2000, onStatus: (s) => statuses.push(s), ...more });
     cleanups.push(async () => {
       await bus.close();
       await proxy.cut();
@@ -202,6 +219,70 @@ describe.skipIf(pgSkip !== undefined)('PostgreSQL bus connection', () => {
     expect(bus.status().error).toMatch(/ECONNREFUSED|connect/);
     await proxy.start();
     await until(() => bus.status().connected, 5000, 'the bus to connect');
+  });
+
+  it('resolves a publish only once every listening instance has applied it, however slow its connection', async () => {
+    const { bus: slow, proxy } = await busBehindProxy([]);
+    let applied = false;
+    slow.subscribe(async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      applied = true;
+    });
+    await slow.start();
+    proxy.serverToClientDelayMs = 200;
+    const unconfirmed: string[] = [];
+    const sender = new PgInvalidationBus({ url: temp.url, db: database.db, onUnconfirmed: (ids) => unconfirmed.push(...ids) });
+    cleanups.push(() => sender.close());
+    await sender.start();
+    const started = performance.now();
+    await sender.publish({ kind: 'identity' });
+    const took = performance.now() - started;
+    // 200 ms on the way to the slow instance, 100 ms applying, then its confirmation.
+    expect(applied).toBe(true);
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(4000);
+    expect(unconfirmed).toEqual([]);
+  });
+
+  it('waits at most freshnessMs for a listener that never confirms, and names it', async () => {
+    const mute = new pg.Client({ connectionString: temp.url, application_name: listenerName('berth_invalidation', 'mute-instance') });
+    await mute.connect();
+    cleanups.push(() => mute.end());
+    await mute.query('LISTEN berth_invalidation');
+    const unconfirmed: string[][] = [];
+    const sender = new PgInvalidationBus({ url: temp.url, db: database.db, freshnessMs: 400, onUnconfirmed: (ids) => unconfirmed.push(ids) });
+    cleanups.push(() => sender.close());
+    await sender.start();
+    const started = performance.now();
+    await sender.publish({ kind: 'identity' });
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(350);
+    expect(took).toBeLessThan(2000);
+    expect(unconfirmed).toEqual([['mute-instance']]);
+  });
+
+  it('resolves at once with no other instance listening (a lone instance, or only a sender that does not listen)', async () => {
+    const bus = new PgInvalidationBus({ url: temp.url, db: database.db, freshnessMs: 3000 });
+    cleanups.push(() => bus.close());
+    await bus.start();
+    const started = performance.now();
+    await bus.publish({ kind: 'identity' });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('trusts its caches only while it hears its own messages back in time', async () => {
+    const { bus, proxy } = await busBehindProxy([], { freshnessMs: 600 });
+    expect(bus.fresh()).toBe(false);
+    await bus.start();
+    // The first question sends a probe; once it is heard, the caches are trusted.
+    await until(() => bus.fresh(), 3000, 'the probe to come back');
+    // The connection falls behind: its probes are not heard, and trust lapses within the window.
+    proxy.serverToClientDelayMs = 60_000;
+    const behind = performance.now();
+    await until(() => !bus.fresh(), 3000, 'trust to lapse');
+    expect(performance.now() - behind).toBeLessThan(1000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(bus.fresh()).toBe(false);
   });
 
   it('ignores NOTIFYs on its channel that are not Berth messages', async () => {

@@ -16,7 +16,9 @@ interface Figures {
   ops: number;
   reqPerSec: number;
   p99Ms: number;
+  cpuMsPerOp: number;
   peakRssBytes: number;
+  peakPssBytes: number;
 }
 
 /** `npm run bench` keeps working: a short run of a few workloads against both registries. */
@@ -36,6 +38,9 @@ describe.skipIf(skip !== undefined)('npm run bench', () => {
           expect(figures.ops).toBeGreaterThan(0);
           expect(figures.reqPerSec).toBeGreaterThan(0);
           expect(figures.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
+          // Cost as well as speed: CPU of every process of the system per operation, and PSS summed over them.
+          expect(figures.cpuMsPerOp).toBeGreaterThan(0);
+          expect(figures.peakPssBytes).toBeGreaterThan(10 * 2 ** 20);
         }
       }
       // --quick: 0.05 × the default counts, every one completed (pulls are digest-checked, so
@@ -47,7 +52,7 @@ describe.skipIf(skip !== undefined)('npm run bench', () => {
       ]);
       expect(result.systems.distribution?.label).toMatch(/^CNCF distribution 2\./);
       expect(result.systems.berth?.label).toMatch(/^Berth /);
-      expect(stdout).toContain('| workload | req/s (dist / berth) |');
+      expect(stdout).toContain('| workload | req/s (dist / berth) | MB/s | p50 ms | p99 ms | CPU ms/op | summed PSS MiB | berth ÷ dist |');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

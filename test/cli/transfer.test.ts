@@ -150,8 +150,12 @@ describe('berth copy, export and import', () => {
     expect(entry).toBeDefined();
     const v2 = JSON.parse(await tarFile(bad, entry!.name)) as { layers: Array<{ digest: string }> };
     const layer = (await scanTar(bad)).entries.find((e) => e.name === `blobs/sha256/${v2.layers[0]!.digest.slice(7)}`)!;
+    // Flip every bit of one byte: writing a fixed byte would change nothing where the layer already held it.
     const file = await open(bad, 'r+');
-    await file.write(Buffer.from('X'), 0, 1, layer.offset + 10);
+    const byte = Buffer.alloc(1);
+    await file.read(byte, 0, 1, layer.offset + 10);
+    byte[0] = byte[0]! ^ 0xff;
+    await file.write(byte, 0, 1, layer.offset + 10);
     await file.close();
     const run = await runBerthCommand(['import', bad, '--data-dir', await mkdtemp(join(work, 'fresh-bad-'))]);
     expect(run.code).toBe(1);
@@ -176,6 +180,39 @@ describe('berth copy, export and import', () => {
     const again = await runBerthCommand(['export', 'team', partial, '--data-dir', source.dataDir]);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('is a finished archive: remove it, or give --fresh');
+  }, 120_000);
+
+  it('prints each outcome as one JSON document with --json, a refused archive included', async () => {
+    const file = join(work, 'tools.tar');
+    const exported = await runBerthCommand(['export', 'team/tools/cli:1.0', file, '--data-dir', source.dataDir, '--json']);
+    expect(exported.code).toBe(0);
+    const out = JSON.parse(exported.stdout) as { selection: string; file: string; images: unknown[]; counts: { manifestsCopied: number }; seconds: number };
+    expect(out).toMatchObject({ selection: 'team/tools/cli:1.0', file, images: [{ repository: 'team/tools/cli', tag: '1.0', digest: digests.get('team/tools/cli:1.0') }] });
+    expect(out.counts.manifestsCopied).toBe(1);
+    expect(out.seconds).toBeGreaterThan(0);
+
+    const fresh = await mkdtemp(join(work, 'fresh-json-'));
+    const listed = await runBerthCommand(['import', file, '--data-dir', fresh, '--dry-run', '--json']);
+    expect(JSON.parse(listed.stdout)).toEqual({ file, dryRun: true, images: [{ repository: 'team/tools/cli', tag: '1.0', digest: digests.get('team/tools/cli:1.0') }] });
+    const imported = await runBerthCommand(['import', file, '--data-dir', fresh, '--json']);
+    expect(imported.code).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ file, images: [{ repository: 'team/tools/cli', tag: '1.0', digest: digests.get('team/tools/cli:1.0') }] });
+
+    const copied = await runBerthCommand(['copy', `oci:${layout.dir}:v1`, `docker://${host}/team/json:v1`, '--dest-tls-verify=false', '--dest-creds', creds, '--json']);
+    expect(copied.code).toBe(0);
+    const copy = JSON.parse(copied.stdout) as { counts: { blobsCopied: number; blobsMounted: number; blobsSkipped: number } };
+    expect(copy).toMatchObject({ source: `oci:${layout.dir}:v1`, destination: `docker://${host}/team/json:v1`, digest: layout.indexDigest });
+    // Two platforms, each a config and a layer.
+    expect(copy.counts.blobsCopied + copy.counts.blobsMounted + copy.counts.blobsSkipped).toBe(4);
+
+    const cut = join(work, 'cut-json.tar');
+    await copyFile(file, cut);
+    await truncate(cut, Math.floor((await stat(cut)).size / 2));
+    const refused = await runBerthCommand(['import', cut, '--data-dir', fresh, '--json']);
+    expect(refused.code).toBe(1);
+    const { error } = JSON.parse(refused.stdout) as { error: { code: string; message: string } };
+    expect(error.code).toBe('FAILED');
+    expect(error.message).toMatch(/^import: .*cut-json\.tar cannot be imported: .*; nothing was imported$/);
   }, 120_000);
 
   it.skipIf(missing.length > 0)('writes a docker-archive that podman load loads, one platform of the index', async () => {

@@ -96,6 +96,45 @@ for (const engine of engines) {
       expect(await new KyselyJobStore(dbs.a).counts()).toMatchObject({ queued: 0, running: 0, succeeded: 400 });
     });
 
+    it('asks the database once per poll interval when idle, not once per slot, and still fills every slot with work another instance queued', async () => {
+      let claims = 0;
+      class CountingStore extends KyselyJobStore {
+        override claim(...args: Parameters<KyselyJobStore['claim']>) {
+          claims++;
+          return super.claim(...args);
+        }
+      }
+      const idle = new JobRunner(new CountingStore(dbs.a), { concurrency: 4, pollIntervalMs: 100, leaseMs: 30_000 });
+      let active = 0;
+      let maxActive = 0;
+      let done = 0;
+      idle.register('test.idle', {
+        maxAttempts: 1,
+        backoff: () => 0,
+        async run() {
+          active++;
+          maxActive = Math.max(maxActive, active);
+          await new Promise((r) => setTimeout(r, 150));
+          active--;
+          done++;
+        },
+      });
+      idle.start();
+      await new Promise((r) => setTimeout(r, 1000));
+      // Four slots polling each would have asked about 40 times.
+      const idleClaims = claims;
+      expect(idleClaims).toBeGreaterThanOrEqual(5);
+      expect(idleClaims).toBeLessThanOrEqual(14);
+      // Queued through the other connection: nothing here is told, the poll finds them.
+      await new KyselyJobStore(dbs.b).enqueue(
+        Array.from({ length: 8 }, (_, i) => ({ type: 'test.idle', payload: { i }, maxAttempts: 1, runAt: Date.now() })),
+        Date.now(),
+      );
+      await until(() => done === 8, 10_000);
+      await idle.stop();
+      expect(maxActive).toBe(4);
+    });
+
     it('runs jobs with one ordering key strictly one after another, in order, even across instances', async () => {
       const order: number[] = [];
       let active = 0;

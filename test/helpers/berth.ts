@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type ResolvedConfig } from '../../src/config/load.js';
 import { startBerth, type RunningBerth } from '../../src/server.js';
+import type { InvalidationBus } from '../../src/ports/invalidation-bus.js';
 import { createTempDatabase, pgUnavailableReason, type TempDatabase } from './pg.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -27,6 +28,8 @@ export interface TestBerthOptions {
   /** Reuse a data directory / database (to test restarts). */
   dataDir?: string;
   databaseUrl?: string;
+  /** Replaces the bus chosen by engine (e.g. one whose connection a test slows down). */
+  invalidationBus?: InvalidationBus;
 }
 
 /** Starts Berth in this process on a free loopback port with its own data directory. */
@@ -57,7 +60,7 @@ export async function startTestBerth(options: TestBerthOptions = {}): Promise<Te
       callback();
     },
   });
-  const berth = await startBerth(config, { logger: pino({ level: 'info', messageKey: 'message' }, sink) });
+  const berth = await startBerth(config, { logger: pino({ level: 'info', messageKey: 'message' }, sink), invalidationBus: options.invalidationBus });
   return {
     ...berth,
     config,

@@ -17,14 +17,17 @@ export interface BerthProcess {
 
 /**
  * Runs a built `berth` command (gc, scrub, …) to its end as a process of its own; `onLine` sees
- * each line it writes to stderr (its progress) and may kill it with SIGKILL.
+ * each line it writes to stderr (its progress) and may kill it with SIGKILL; `input` is piped to
+ * its stdin (a --password-stdin secret).
  */
 export function runBerthCommand(
   args: string[],
   onLine: (line: string, kill: () => void) => void = () => undefined,
+  options: { input?: string } = {},
 ): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [cliPath, ...args], { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    if (options.input !== undefined) proc.stdin!.end(options.input);
     let stdout = '';
     let stderr = '';
     proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -36,12 +39,15 @@ export function runBerthCommand(
   });
 }
 
-/** Runs the built `berth serve` as a real child process (for kill -9, SIGTERM and RSS tests). */
-export async function spawnBerth(args: string[], env: Record<string, string> = {}): Promise<BerthProcess> {
-  if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run "npm run build" first (npm test does)`);
+/**
+ * Runs the built `berth serve` as a real child process (for kill -9, SIGTERM and RSS tests);
+ * `cli` runs another build (an older Berth, for upgrade tests).
+ */
+export async function spawnBerth(args: string[], env: Record<string, string> = {}, cli = cliPath): Promise<BerthProcess> {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first (npm test does)`);
   // One process unless a test asks for a cluster: kill -9 and RSS tests measure that process.
   const workers = args.includes('--workers') ? [] : ['--workers', '1'];
-  const proc = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', ...workers, ...args], {
+  const proc = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', ...workers, ...args], {
     env: { ...process.env, BERTH_BANNER: '0', BERTH_ADMIN_PASSWORD: 'Admin-Passw0rd', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -10,6 +10,9 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
+  /** Holds every chunk from the server back this long (in order), as a slow network or a busy peer would. */
+  serverToClientDelayMs = 0;
+
   constructor(
     private readonly targetHost: string,
     private readonly targetPort: number,
@@ -23,7 +26,11 @@ export class TcpProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        if (this.serverToClientDelayMs <= 0) client.write(chunk);
+        else setTimeout(() => client.writable && client.write(chunk), this.serverToClientDelayMs);
+      });
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });

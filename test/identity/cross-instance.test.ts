@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Invalidation } from '../../src/ports/invalidation-bus.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { ApiClient, basic } from '../helpers/api.js';
-import { RegistryClient } from '../helpers/oci.js';
+import { OCI_MANIFEST, randomImage, RegistryClient } from '../helpers/oci.js';
 import { createTempDatabase, pgUnavailableReason, type TempDatabase } from '../helpers/pg.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
@@ -139,6 +139,23 @@ describe.skipIf(pgSkip !== undefined)('two instances on one PostgreSQL database'
     expect(await anonymousPull()).toBe(200);
     latencies.projectPrivate = await changeOnA('identity', () => adminA.ok('PATCH', '/projects/crosspublic', { public: false }));
     expect(await anonymousPull()).toBe(401);
+  });
+
+  it('a tag moved or deleted on A is served so by B at once (B trusts a repository row it was not told about for 5 s)', async () => {
+    const registryA = new RegistryClient(a.url);
+    const registryB = new RegistryClient(b.url);
+    const v1 = await registryA.pushImage('crosstags/app', 'latest', randomImage(1, 500));
+    const digestOnB = async () => {
+      const res = await registryB.fetch('/v2/crosstags/app/manifests/latest', { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
+      return res.status === 200 ? res.headers.get('docker-content-digest') : res.status;
+    };
+    // B reads the repository row and the tag once, then serves both from memory.
+    for (let i = 0; i < 3; i++) expect(await digestOnB()).toBe(v1.digest);
+    const v2 = randomImage(1, 500);
+    latencies.tagMoved = await changeOnA('cache', () => registryA.pushImage('crosstags/app', 'latest', v2));
+    expect(await digestOnB()).toBe(v2.digest);
+    latencies.tagDeleted = await changeOnA('cache', () => registryA.fetch('/v2/crosstags/app/manifests/latest', { method: 'DELETE' }));
+    expect(await digestOnB()).toBe(404);
   });
 
   it('a signing key rotated on A verifies on B at once', async () => {

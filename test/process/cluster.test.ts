@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnBerth, type BerthProcess } from '../helpers/process.js';
+import { cliPath, spawnBerth, type BerthProcess } from '../helpers/process.js';
 import { ApiClient, basic } from '../helpers/api.js';
 import { RegistryClient } from '../helpers/oci.js';
 import { pgUnavailableReason, createTempDatabase, type TempDatabase } from '../helpers/pg.js';
@@ -83,6 +84,14 @@ describe('cluster mode (--workers)', () => {
       expect(rotated.statuses).toEqual(Array(54).fill(200));
       expect([...rotated.kids]).toEqual([kid]);
 
+      // A tag moved through one worker is served so by every worker right away, though each
+      // had the repository row and the tag in memory (RepositoryCache, relayed through the primary).
+      const headAll = async () =>
+        Promise.all(Array.from({ length: 12 }, async () => (await registry.fetch('/v2/library/app0/manifests/v1', { method: 'HEAD' })).headers.get('docker-content-digest')));
+      expect(await headAll()).toEqual(Array(12).fill(images[0]!.digest));
+      const moved = await registry.pushImage('library/app0', 'v1');
+      expect(await headAll()).toEqual(Array(12).fill(moved.digest));
+
       // A user deleted through one worker is refused by every worker right away.
       const { id } = await admin.createUser('leaving', 'Leaving-Passw0rd');
       for (let i = 0; i < 6; i++) expect((await fetch(`${berth.url}/v2/`, { headers: { Authorization: basic('leaving', 'Leaving-Passw0rd') } })).status).toBe(200);
@@ -110,5 +119,40 @@ describe('cluster mode (--workers)', () => {
     for (let i = 0; i < 20; i++) statuses.push((await registry.fetch('/v2/')).status);
     expect(statuses).toEqual(Array(20).fill(200));
     expect(berth.output.join('')).toContain('worker died; starting a new one');
+  });
+
+  it('keeps the primary a supervisor: the database driver is loaded in the workers and not in it', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const berth = await spawnBerth(['--port', '0', '--data-dir', dataDir, '--workers', '2']);
+    running.push(berth);
+    const registry = new RegistryClient(berth.url);
+    for (let i = 0; i < 6; i++) await registry.fetch('/v2/');
+    const mapped = (pid: number) => readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const workers = [...servingPids(berth)];
+    expect(workers.length).toBeGreaterThan(0);
+    // The native SQLite addon is mapped where the database is opened, and only there: better-sqlite3
+    // 12's build/Release/better_sqlite3.node on Node 20 and 21, 13's prebuilt Node-API addon after
+    // (src/adapters/db/sqlite-driver.ts).
+    const sqliteAddon = /better_sqlite3\.node|better-sqlite3-napi\/prebuilds\/[^/\n]+\.node/;
+    for (const worker of workers) expect(sqliteAddon.test(mapped(worker)), `worker ${worker} maps the SQLite addon`).toBe(true);
+    expect(sqliteAddon.test(mapped(berth.proc.pid!)), 'the primary maps the SQLite addon').toBe(false);
+  });
+
+  it('stops at once with the first worker\'s own error when the database cannot be reached, instead of restarting workers', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const started = Date.now();
+    const proc = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--workers', '2', '--database-url', 'postgres://berth@127.0.0.1:1/nowhere', '--set', 'database.connectRetryMs=0'], {
+      env: { ...process.env, BERTH_BANNER: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(output).toContain('ECONNREFUSED');
+    expect(output).toContain('the first worker stopped before it listened; not starting');
+    expect(output).not.toContain('worker died; starting a new one');
   });
 });

@@ -113,10 +113,11 @@ describe.skipIf(!s3)('berth migrate-storage (filesystem → S3 on s3rver)', () =
     expect(stored.sort()).toEqual(sourceDigests.map((d) => `${d.slice(7, 9)}/${d.slice(7)}`).sort());
     expect(await keys(prefix).then((all) => all.filter((k) => k.includes('/uploads/')))).toEqual([]);
 
-    const again = await berth(['migrate-storage', '--from', root, '--data-dir', dataDir, ...s3Flags(prefix)]);
+    const again = await berth(['migrate-storage', '--from', root, '--data-dir', dataDir, '--json', ...s3Flags(prefix)]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/copied: {2}0 blobs, /);
-    expect(again.stdout).toMatch(/skipped: 23 blobs, /);
+    // --json: the result as one document, for scripts.
+    const result = JSON.parse(again.stdout) as Record<string, unknown>;
+    expect(result).toMatchObject({ totalBlobs: 23, copiedBlobs: 0, skippedBlobs: 23, failedBlobs: 0, failures: [], aborted: false, dryRun: false });
 
     // The same database, now on S3: every image pulls back byte for byte.
     const onS3 = await startTestBerth({ dataDir, settings: s3!.settings(prefix) });

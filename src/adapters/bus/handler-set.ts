@@ -11,13 +11,17 @@ export class HandlerSet {
     return () => this.handlers.delete(handler);
   }
 
-  deliver(invalidation: Invalidation, sender: string): void {
+  /** Runs every handler now; resolves when the promises they returned have settled (failures go to onError). */
+  deliver(invalidation: Invalidation, sender: string): Promise<void> {
+    const pending: Array<Promise<unknown>> = [];
     for (const handler of this.handlers) {
       try {
-        handler(invalidation, sender);
+        const result = handler(invalidation, sender);
+        if (result instanceof Promise) pending.push(result.catch(this.onError));
       } catch (err) {
         this.onError(err);
       }
     }
+    return pending.length === 0 ? Promise.resolve() : Promise.all(pending).then(() => undefined);
   }
 }

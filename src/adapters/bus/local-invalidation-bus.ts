@@ -31,10 +31,17 @@ export class LocalInvalidationBus implements InvalidationBus {
   }
 
   async publish(invalidation: PublishedInvalidation): Promise<void> {
+    const applied: Array<Promise<void>> = [];
     for (const member of this.hub.members) {
       // Asynchronous like a network bus: a publisher never runs subscribers on its own stack.
-      if (member !== this) queueMicrotask(() => member.handlers.deliver(invalidation, this.instanceId));
+      if (member !== this) applied.push(Promise.resolve().then(() => member.handlers.deliver(invalidation, this.instanceId)));
     }
+    await Promise.all(applied);
+  }
+
+  /** Every member hears every message before `publish` resolves. */
+  fresh(): boolean {
+    return true;
   }
 
   subscribe(handler: InvalidationHandler): () => void {

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Sqlite from 'better-sqlite3';
 import pg from 'pg';
 import {
   CompiledQuery,
+  sql,
   Kysely,
   Migrator,
   PostgresDialect,
@@ -14,6 +14,7 @@ import {
   type SqliteDialectConfig,
 } from 'kysely';
 import { LruCache } from '../../domain/lru-cache.js';
+import { Sqlite, type SqliteDatabase, type SqliteStatement } from './sqlite-driver.js';
 import type { Schema } from './schema.js';
 import { migrationProvider, type Engine } from './migrations.js';
 
@@ -67,8 +68,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
  */
 const maxCachedSqlLength = 2048;
 
-export function withStatementCache(database: Sqlite.Database, size = 500): Pick<Sqlite.Database, 'prepare' | 'close'> {
-  const statements = new LruCache<string, Sqlite.Statement>(size);
+export function withStatementCache(database: SqliteDatabase, size = 500): Pick<SqliteDatabase, 'prepare' | 'close'> {
+  const statements = new LruCache<string, SqliteStatement>(size);
   return {
     prepare(sql: string) {
       // Multi-row inserts (batched audit and pull events) have a text per batch size: no reuse.
@@ -83,7 +84,7 @@ export function withStatementCache(database: Sqlite.Database, size = 500): Pick<
     close() {
       return database.close();
     },
-  } as Pick<Sqlite.Database, 'prepare' | 'close'>;
+  } as Pick<SqliteDatabase, 'prepare' | 'close'>;
 }
 
 /**
@@ -141,10 +142,73 @@ export function connect(options: ConnectOptions): Database {
   return { engine, db: new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }) }) };
 }
 
-/** Brings the schema to the newest version; safe to run from several instances at once. */
-export async function migrate(database: Database): Promise<string[]> {
+/**
+ * The database was migrated by a newer Berth: it holds migrations this code does not know.
+ * Starting anyway could misread rows or undo what the newer code relies on, so Berth refuses.
+ */
+export class SchemaTooNewError extends Error {
+  constructor(
+    readonly unknown: string[],
+    readonly known: string,
+  ) {
+    super(
+      `the database schema is newer than this Berth: it has migration${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}, ` +
+        `which this version (schema ${known}) does not know. A newer Berth has upgraded this database. ` +
+        `Run that version or a newer one; to go back to this version, restore a backup taken before the upgrade (docs/upgrades.md). Berth never downgrades a schema.`,
+    );
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+export interface SchemaStatus {
+  /** Migrations the database has, in the order they ran. */
+  applied: string[];
+  /** The newest migration this code knows: its schema version. */
+  latest: string;
+  /** Migrations this code knows that the database lacks (a migrate applies them). */
+  pending: string[];
+  /** Migrations in the database this code does not know (a newer Berth ran them). */
+  unknown: string[];
+}
+
+/** Every migration name this code knows, oldest first. */
+export async function knownMigrations(engine: Engine): Promise<string[]> {
+  return Object.keys(await migrationProvider(engine).getMigrations()).sort();
+}
+
+/** Where the database's schema stands against this code's migrations; reads only. */
+export async function schemaStatus(database: Database): Promise<SchemaStatus> {
+  const known = await knownMigrations(database.engine);
+  let applied: string[];
+  try {
+    applied = (await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(database.db)).rows.map((r) => r.name);
+  } catch (err) {
+    // A database no Berth has migrated yet.
+    if (!/no such table|does not exist/i.test((err as Error).message)) throw err;
+    applied = [];
+  }
+  const knownSet = new Set(known);
+  const appliedSet = new Set(applied);
+  return { applied, latest: known[known.length - 1]!, pending: known.filter((n) => !appliedSet.has(n)), unknown: applied.filter((n) => !knownSet.has(n)) };
+}
+
+/** Refuses a database a newer Berth migrated (SchemaTooNewError). */
+export async function assertSchemaNotNewer(database: Database): Promise<SchemaStatus> {
+  const status = await schemaStatus(database);
+  if (status.unknown.length > 0) throw new SchemaTooNewError(status.unknown, status.latest);
+  return status;
+}
+
+/**
+ * Brings the schema to the newest version; safe to run from several instances at once.
+ * Migrations only go forward; a database that a newer Berth migrated is refused
+ * (SchemaTooNewError) before anything is touched.
+ */
+export async function migrate(database: Database, options: { upTo?: string } = {}): Promise<string[]> {
+  await assertSchemaNotNewer(database);
   const migrator = new Migrator({ db: database.db, provider: migrationProvider(database.engine) });
-  const { error, results } = await migrator.migrateToLatest();
+  // `upTo` stops after that migration: how tests make a database of an older schema.
+  const { error, results } = options.upTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(options.upTo);
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -31,6 +31,11 @@ export interface MetadataStoreOptions {
    * most this often (must be well below the garbage collector's grace period).
    */
   touchIntervalMs?: number;
+  /**
+   * Told after every transaction that changed (or may have changed) a repository's tags, or
+   * deleted it, has ended: caches of repository rows drop it (RepositoryCache).
+   */
+  onTagsChanged?: (repositoryId: number) => void;
   now?: () => number;
 }
 
@@ -39,12 +44,23 @@ export class KyselyMetadataStore implements MetadataStore {
   private readonly db: Kysely<Schema>;
   private readonly touchIntervalMs: number;
   private readonly now: () => number;
+  private readonly onTagsChanged: (repositoryId: number) => void;
 
   constructor(database: Database, options: MetadataStoreOptions = {}) {
     this.db = database.db;
     this.engine = database.engine;
     this.touchIntervalMs = options.touchIntervalMs ?? 3_600_000;
     this.now = options.now ?? Date.now;
+    this.onTagsChanged = options.onTagsChanged ?? (() => undefined);
+  }
+
+  /** Runs a transaction that may change a repository's tags, then says so, committed or not (a spare notice costs one reload). */
+  private async changingTags<T>(repositoryId: number, transaction: () => Promise<T>): Promise<T> {
+    try {
+      return await transaction();
+    } finally {
+      this.onTagsChanged(repositoryId);
+    }
   }
 
   /**
@@ -293,7 +309,7 @@ export class KyselyMetadataStore implements MetadataStore {
     options: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits } = {},
   ): Promise<void> {
     const { pin } = options;
-    await onRepository(manifest.repositoryId, () => inTransaction(this.db, async (trx) => {
+    const write = () => onRepository(manifest.repositoryId, () => inTransaction(this.db, async (trx) => {
       // The repository row first, in every transaction that changes tags: one lock order, no deadlocks.
       if (tag !== undefined) await bumpTagVersion(trx, manifest.repositoryId);
       if (tag !== undefined && options.tagMustNotMove) {
@@ -355,6 +371,7 @@ export class KyselyMetadataStore implements MetadataStore {
       }
       await insertEvents(trx, written, now);
     }));
+    await (tag === undefined ? write() : this.changingTags(manifest.repositoryId, write));
   }
 
   /** The repository row's lock, taken first by every transaction that changes tags (PostgreSQL; SQLite orders writers already). */
@@ -381,7 +398,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
-    return inTransaction(this.db, async (trx) => {
+    return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       // The repository row first (see putManifest): its tags may go. Then the manifest row, before
       // its references, as the garbage collector takes them: one lock order, no deadlocks.
       await this.lockRepository(trx, repositoryId);
@@ -398,11 +415,11 @@ export class KyselyMetadataStore implements MetadataStore {
       const deleted = Number(result.numDeletedRows) > 0;
       if (deleted) await insertEvents(trx, events, Date.now());
       return deleted;
-    });
+    }));
   }
 
   async deleteTag(repositoryId: number, tag: string, events: OutboxEvent[] = []): Promise<boolean> {
-    return inTransaction(this.db, async (trx) => {
+    return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       await this.lockRepository(trx, repositoryId);
       const result = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       const deleted = Number(result.numDeletedRows) > 0;
@@ -411,7 +428,7 @@ export class KyselyMetadataStore implements MetadataStore {
         await insertEvents(trx, events, Date.now());
       }
       return deleted;
-    });
+    }));
   }
 
   async listTags(repositoryId: number, page: Page): Promise<string[]> {
@@ -483,7 +500,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteRepository(repositoryId: number, events: OutboxEvent[] = []): Promise<string[]> {
-    return inTransaction(this.db, async (trx) => {
+    return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       // Repository, manifests, then links, in the order the collector and pushes take them.
       await this.lockRepository(trx, repositoryId);
       if (this.engine === 'postgres') {
@@ -499,7 +516,7 @@ export class KyselyMetadataStore implements MetadataStore {
       const uploads = await trx.deleteFrom('upload').where('repository_id', '=', repositoryId).returning('id').execute();
       await trx.deleteFrom('repository').where('id', '=', repositoryId).execute();
       return uploads.map((u) => u.id);
-    });
+    }));
   }
 
   async listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean }): Promise<{ items: ArtifactSummary[]; total: number }> {
@@ -563,7 +580,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteManifestIfTagged(repositoryId: number, digest: Digest, tags: string[], events: OutboxEvent[] = []): Promise<boolean> {
-    return inTransaction(this.db, async (trx) => {
+    return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       await this.lockRepository(trx, repositoryId);
       if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
       const now = (await trx.selectFrom('tag').select('name').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute()).map((t) => t.name).sort();
@@ -579,7 +596,7 @@ export class KyselyMetadataStore implements MetadataStore {
       const deleted = Number(result.numDeletedRows) > 0;
       if (deleted) await insertEvents(trx, events, Date.now());
       return deleted;
-    });
+    }));
   }
 
   async projectUsage(projects: string[]): Promise<Map<string, ProjectUsage>> {

@@ -53,6 +53,8 @@ interface CommittedBlocks {
 const MiB = 1024 * 1024;
 /** Put Block From URL requests in flight during a server-side commit. */
 const copyConcurrency = 4;
+/** Blob batch requests in flight when many objects go at once (garbage collection). */
+const deleteBatchConcurrency = 4;
 /** Lifetime of the SAS Berth gives Azure to read an upload session while committing it. */
 const copySourceSasSeconds = 3600;
 /** Bound on List Blobs pages (5 × 10^10 names): a server that never stops paging is an error, not a hang. */
@@ -106,6 +108,8 @@ export class AzureBlobStore implements BlobStore {
   private readonly sasProtocol: SASProtocol;
   /** Set once the service answers Put Block From URL with 501 (Azurite); large commits then stream. */
   private blockFromUrlUnsupported = false;
+  /** Set once the service refuses blob batch requests; deleteMany then deletes one at a time. */
+  private batchUnsupported = false;
 
   constructor(options: AzureBlobStoreOptions) {
     this.container = containerClient(options);
@@ -160,6 +164,30 @@ export class AzureBlobStore implements BlobStore {
   async delete(digest: Digest): Promise<boolean> {
     const deleted = await this.blockBlob(this.keys.blob(digest)).deleteIfExists();
     return deleted.succeeded;
+  }
+
+  /**
+   * Deletes in blob batches of up to 256 (one request each, a few at once). A sub-request that
+   * finds its blob gone is fine; any other failure fails the call. A service without blob batch
+   * (answering 400/501 to the batch itself) gets single deletes from then on.
+   */
+  async deleteMany(digests: readonly Digest[]): Promise<void> {
+    const batches: Digest[][] = [];
+    for (let i = 0; i < digests.length; i += azureLimits.maxBatchRequests) batches.push(digests.slice(i, i + azureLimits.maxBatchRequests));
+    await forEachBounded(batches, deleteBatchConcurrency, async (batch) => {
+      if (!this.batchUnsupported) {
+        try {
+          const result = await this.container.getBlobBatchClient().deleteBlobs(batch.map((d) => this.blockBlob(this.keys.blob(d))));
+          const failed = result.subResponses.find((r) => r.status >= 300 && r.status !== 404);
+          if (failed) throw new Error(`Azure could not delete ${failed._request.url}: ${failed.status} ${failed.errorCode ?? failed.statusMessage}`);
+          return;
+        } catch (err) {
+          if (statusOf(err) !== 400 && statusOf(err) !== 501) throw err;
+          this.batchUnsupported = true;
+        }
+      }
+      await forEachBounded(batch, 8, async (d) => void (await this.delete(d)));
+    });
   }
 
   async *list(): AsyncIterable<Digest> {

@@ -19,6 +19,8 @@ export const azureLimits = {
    * version that has the operation accepts, grown for blobs over 50,000 × 100 MiB.
    */
   copyBlockBytes: 100 * MiB,
+  /** Sub-requests in one blob batch request. */
+  maxBatchRequests: 256,
 } as const;
 
 /** Bytes [start, start + count) of a blob: one block of a commit. */

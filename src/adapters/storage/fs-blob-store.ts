@@ -8,9 +8,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../domain/digest.js';
 import { tryParseDigest } from '../../domain/digest.js';
 import { FileReadStream } from './file-read-stream.js';
+import { forEachBounded } from './for-each-bounded.js';
 import { StoreNotFoundError, StoreOffsetError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
 
 const uploadIdPattern = /^[A-Za-z0-9_-]{1,128}$/;
+/**
+ * Unlinks in flight in deleteMany. They run on libuv's thread pool (16 threads in cluster
+ * workers), which pulls' file reads share: four at a time leave room for them.
+ */
+const unlinkConcurrency = 4;
 
 /**
  * Content-addressed objects on a local filesystem:
@@ -103,6 +109,10 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
   }
+  async deleteMany(digests: readonly Digest[]): Promise<void> {
+    await forEachBounded(digests, unlinkConcurrency, async (digest) => void (await this.delete(digest)));
+  }
+
 
   async *list(): AsyncIterable<Digest> {
     for (const algorithm of await readdirIfExists(this.blobsDir)) {

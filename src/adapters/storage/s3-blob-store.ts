@@ -59,6 +59,8 @@ interface Session {
 const copyConcurrency = 8;
 /** S3 DeleteObjects takes at most 1000 keys per request. */
 const deleteBatch = 1000;
+/** DeleteObjects requests in flight when many objects go at once (garbage collection). */
+const deleteBatchConcurrency = 4;
 /** Bound on ListObjectsV2 pages (10^10 keys): a server that never stops paging is an error, not a hang. */
 const maxListPages = 10_000_000;
 
@@ -146,6 +148,14 @@ export class S3BlobStore implements BlobStore {
     if ((await this.head(key)) === undefined) return false;
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     return true;
+  }
+
+  async deleteMany(digests: readonly Digest[]): Promise<void> {
+    // Quiet DeleteObjects reports only failures; a key that was absent is not one.
+    const keys = digests.map((d) => this.keys.blob(d));
+    const batches: string[][] = [];
+    for (let i = 0; i < keys.length; i += deleteBatch) batches.push(keys.slice(i, i + deleteBatch));
+    await forEachBounded(batches, deleteBatchConcurrency, (batch) => this.deleteKeys(batch));
   }
 
   async *list(): AsyncIterable<Digest> {

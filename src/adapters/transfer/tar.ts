@@ -83,24 +83,37 @@ async function readAt(file: FileHandle, offset: number, length: number): Promise
 
 /** Lists a tar file's entries by reading their headers only (the data is skipped over). */
 export async function scanTar(path: string): Promise<TarScan> {
+  const entries: TarEntry[] = [];
+  const walk = walkTar(path);
+  for (;;) {
+    const step = await walk.next();
+    if (step.done) return { entries, ...step.value };
+    entries.push(step.value);
+  }
+}
+
+/**
+ * A tar file's regular-file entries one at a time, in file order, by reading their headers only
+ * (memory stays the same however many entries there are); returns how the archive ended.
+ */
+export async function* walkTar(path: string): AsyncGenerator<TarEntry, Omit<TarScan, 'entries'>> {
   const file = await open(path, 'r');
   try {
     const size = (await file.stat()).size;
-    const entries: TarEntry[] = [];
     let position = 0;
     let end = 0;
     let longName: string | undefined;
     let start = 0;
     for (;;) {
-      if (position + blockSize > size) return { entries, end, complete: false, damage: position === size ? undefined : `a header is cut at byte ${position}` };
+      if (position + blockSize > size) return { end, complete: false, damage: position === size ? undefined : `a header is cut at byte ${position}` };
       const header = await readAt(file, position, blockSize);
-      if (header.every((byte) => byte === 0)) return { entries, end, complete: true };
-      if (octal(header.subarray(148, 156)) !== checksumOf(header)) return { entries, end, complete: false, damage: `the header at byte ${position} is damaged (checksum)` };
+      if (header.every((byte) => byte === 0)) return { end, complete: true };
+      if (octal(header.subarray(148, 156)) !== checksumOf(header)) return { end, complete: false, damage: `the header at byte ${position} is damaged (checksum)` };
       const entrySize = octal(header.subarray(124, 136));
       const type = String.fromCharCode(header[156]!);
       const dataAt = position + blockSize;
       if (dataAt + entrySize > size) {
-        return { entries, end, complete: false, damage: `"${longName ?? text(header.subarray(0, 100))}" needs ${entrySize} bytes at byte ${dataAt} but the file ends at ${size}` };
+        return { end, complete: false, damage: `"${longName ?? text(header.subarray(0, 100))}" needs ${entrySize} bytes at byte ${dataAt} but the file ends at ${size}` };
       }
       const next = dataAt + entrySize + padding(entrySize);
       if (longName === undefined) start = position;
@@ -111,7 +124,7 @@ export async function scanTar(path: string): Promise<TarScan> {
         if (type === '0' || type === '\0') {
           const prefix = text(header.subarray(345, 500));
           const name = longName ?? (prefix ? `${prefix}/${text(header.subarray(0, 100))}` : text(header.subarray(0, 100)));
-          entries.push({ name: name.replace(/^\.\//, ''), start, offset: dataAt, size: entrySize });
+          yield { name: name.replace(/^\.\//, ''), start, offset: dataAt, size: entrySize };
         }
         longName = undefined;
       }

@@ -17,6 +17,12 @@ export interface JobRunnerOptions {
   now?: () => number;
 }
 
+/**
+ * How far an idle poll timer backs off: up to this many poll intervals between looks while
+ * nothing turns up (8 s by default), so an idle process hardly touches the database.
+ */
+export const idleBackoff = 8;
+
 /** Exponential backoff with a cap and ±20% jitter, so retries of many jobs spread out. */
 export function exponentialBackoff(baseMs: number, capMs: number): (attempt: number) => number {
   return (attempt) => {
@@ -34,6 +40,11 @@ export class JobRunner {
   readonly worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly handlers = new Map<string, JobHandler>();
   private running = false;
+  /** Whether an idle slot is waiting on the poll timer (the others wait to be woken). */
+  private polling = false;
+  /** The poll timer's next wait: the interval, doubled after each empty look up to `idleBackoff` times it. */
+  private pollWaitMs: number;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly waiters = new Set<() => void>();
   /** Loops that wake on their own schedule (the lease reaper); only stop() ends their wait early. */
   private readonly sleepers = new Set<() => void>();
@@ -45,6 +56,7 @@ export class JobRunner {
     private readonly options: JobRunnerOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.pollWaitMs = options.pollIntervalMs;
   }
 
   register(type: string, handler: JobHandler): void {
@@ -81,6 +93,8 @@ export class JobRunner {
   /** Stops claiming; resolves when running jobs have finished. */
   async stop(): Promise<void> {
     this.running = false;
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     this.wakeAll();
     await Promise.all(this.loops);
   }
@@ -94,9 +108,24 @@ export class JobRunner {
         job = undefined;
       }
       if (!job) {
-        await this.idle(this.options.pollIntervalMs);
+        // One idle slot looks again on a timer (for jobs other processes queued, or whose
+        // retry time came); the others wait to be woken, so an idle process asks the
+        // database once per interval, not once per slot.
+        // The timer backs off while the queue stays empty (to `idleBackoff` times the
+        // interval): work queued in this process, and retries it scheduled, wake it at once.
+        if (this.polling) {
+          await this.idle(undefined);
+        } else {
+          this.polling = true;
+          await this.idle(this.pollWaitMs);
+          this.pollWaitMs = Math.min(this.pollWaitMs * 2, this.options.pollIntervalMs * idleBackoff);
+          this.polling = false;
+        }
         continue;
       }
+      this.pollWaitMs = this.options.pollIntervalMs;
+      // There may be more: idle slots look too (one of them takes over the timer).
+      this.notify();
       await this.execute(job);
     }
   }
@@ -110,9 +139,21 @@ export class JobRunner {
       this.options.onError?.(job, err);
       const retryAt = job.attempts < job.maxAttempts ? this.now() + handler.backoff(job.attempts) : null;
       await this.store.fail(job.id, this.worker, (err as Error)?.message ?? String(err), retryAt, this.now()).catch(() => undefined);
+      if (retryAt !== null) this.wakeAt(retryAt);
     }
     // A finished job may unblock the next one with its ordering key.
     this.notify();
+  }
+
+  /** Wakes idle slots at `at` (a retry this process scheduled), whatever the poll timer says. */
+  private wakeAt(at: number): void {
+    if (!this.running) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.notify();
+    }, Math.max(0, at - this.now()));
+    timer.unref();
+    this.retryTimers.add(timer);
   }
 
   private async reaper(): Promise<void> {
@@ -123,7 +164,8 @@ export class JobRunner {
     }
   }
 
-  private idle(ms: number, waiters = this.waiters): Promise<void> {
+  /** Waits `ms`, or (undefined) until woken. */
+  private idle(ms: number | undefined, waiters = this.waiters): Promise<void> {
     // stop() may have come while this loop was busy: never start a wait it cannot end.
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
@@ -132,7 +174,7 @@ export class JobRunner {
         waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
       waiters.add(done);
     });
   }

@@ -1,6 +1,9 @@
+import { idleBackoff } from './job-runner.js';
+
 /**
  * A consumer of the event outbox that drains in a loop: woken at once by `notify` (changes in
- * this process), and every `intervalMs` for events other instances wrote.
+ * this process), and on a timer for events other instances wrote: every `intervalMs` while
+ * there are some, backing off to `idleBackoff` intervals while there are none.
  */
 export abstract class OutboxLoop {
   private running = false;
@@ -31,13 +34,19 @@ export abstract class OutboxLoop {
   }
 
   private async run(): Promise<void> {
+    // Backs off while the outbox stays empty, to `idleBackoff` intervals: events written in
+    // this process wake it at once; the timer is for events other processes wrote.
+    let waitMs = this.loopOptions.intervalMs;
     while (this.running) {
       this.pending = false;
+      let read = 0;
       try {
-        await this.drain();
+        read = await this.drain();
       } catch (err) {
         this.loopOptions.onError?.(err);
       }
+      const timeoutMs = read > 0 ? this.loopOptions.intervalMs : waitMs;
+      waitMs = read > 0 ? this.loopOptions.intervalMs : Math.min(waitMs * 2, this.loopOptions.intervalMs * idleBackoff);
       if (!this.running || this.pending) continue;
       await new Promise<void>((resolve) => {
         if (!this.running) return resolve();
@@ -46,7 +55,7 @@ export abstract class OutboxLoop {
           this.wakeUp = undefined;
           resolve();
         };
-        const timer = setTimeout(done, this.loopOptions.intervalMs);
+        const timer = setTimeout(done, timeoutMs);
         this.wakeUp = done;
       });
     }

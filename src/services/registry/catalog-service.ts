@@ -1,6 +1,7 @@
 import { BerthError } from '../../domain/errors.js';
 import type { MetadataStore } from '../../ports/metadata-store.js';
-import { existingRepository } from './repositories.js';
+import { readableRepository } from './repositories.js';
+import type { RepositoryCache } from './repository-cache.js';
 import { TagCache } from './tag-cache.js';
 
 export interface PageRequest {
@@ -23,6 +24,8 @@ export interface CatalogOptions {
   defaultPageSize: number;
   /** Tag-list pages (keyed by the repository's tag version); shared with manifest lookups. */
   tags?: TagCache;
+  /** Repository rows, shared with manifest pulls. */
+  repositories?: RepositoryCache;
 }
 
 /** Tag listing and the repository catalog (OCI dist-spec "Listing Tags", distribution's `_catalog`). */
@@ -37,7 +40,7 @@ export class CatalogService {
   }
 
   async tags(repositoryName: string, page: PageRequest): Promise<PageResult> {
-    const repository = await existingRepository(this.meta, repositoryName);
+    const repository = await readableRepository(this.meta, repositoryName, this.options.repositories);
     return this.tagPages.page(repository, page, () => this.paginate(page, this.options.maxPageSize, (limit, last) => this.meta.listTags(repository.id, { limit, last })));
   }
 

@@ -12,7 +12,8 @@ import { quotaExceeded } from '../../domain/quota.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import { TagCache } from './tag-cache.js';
-import { existingRepository, onWritableRepository } from './repositories.js';
+import { existingRepository, onWritableRepository, readableRepository } from './repositories.js';
+import type { RepositoryCache } from './repository-cache.js';
 import { pinForWrite } from './write-pin.js';
 
 export interface ManifestContent {
@@ -48,6 +49,8 @@ export interface ManifestOptions {
   cacheBytes?: number;
   /** Tag lookups shared with the catalog (keyed by the repository's tag version). */
   tags?: TagCache;
+  /** Repository rows for pulls, shared with the catalog; absent: every pull reads the row. */
+  repositories?: RepositoryCache;
   /** Garbage collection's lease (WritePinOptions.removalLeaseMs); 60 s when not given. */
   gcLeaseMs?: number;
   now?: () => number;
@@ -144,7 +147,7 @@ export class ManifestService {
    * `negotiate` for what happens when the stored type is not among them.
    */
   async get(repositoryName: string, reference: string, accept: string[] = [], pulledBy?: string): Promise<ManifestContent> {
-    const repository = await existingRepository(this.meta, repositoryName);
+    const repository = await readableRepository(this.meta, repositoryName, this.options.repositories);
     const row = await this.resolve(repository, reference);
     const chosen = await this.negotiate(repository, row, reference, accept);
     const body = await this.bytes(chosen.digest);

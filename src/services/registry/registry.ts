@@ -5,6 +5,7 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import { BlobService } from './blob-service.js';
 import { CatalogService } from './catalog-service.js';
 import { ManifestService, type ManifestGuard } from './manifest-service.js';
+import type { RepositoryCache } from './repository-cache.js';
 import { TagCache } from './tag-cache.js';
 import { UploadService } from './upload-service.js';
 
@@ -24,6 +25,8 @@ export interface RegistryOptions {
   admitBlob?: (repository: string, size: number, digest?: Digest) => Promise<void>;
   /** Garbage collection's lease: how long a writer waits for a removal of the same digest before it takes over. */
   gcLeaseMs?: number;
+  /** Repository rows for pulls (RepositoryCache), kept current by whoever wires the metadata store's onTagsChanged to it. */
+  repositories?: RepositoryCache;
 }
 
 /** The distribution protocol's use cases, with no HTTP in sight (shared/STYLE.md: the HTTP layer is an adapter). */
@@ -53,9 +56,10 @@ export class Registry {
       recordPull: options.recordPull,
       onEvents: options.onEvents,
       tags,
+      repositories: options.repositories,
       guard: options.guard,
       gcLeaseMs: options.gcLeaseMs,
     });
-    this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize, tags });
+    this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize, tags, repositories: options.repositories });
   }
 }

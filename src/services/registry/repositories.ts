@@ -1,11 +1,24 @@
 import { BerthError } from '../../domain/errors.js';
 import { assertRepositoryName } from '../../domain/names.js';
 import { RepositoryGoneError, type MetadataStore, type RepositoryRow } from '../../ports/metadata-store.js';
+import type { RepositoryCache } from './repository-cache.js';
 
 /** The repository a read names; NAME_UNKNOWN when it has never been pushed to. */
 export async function existingRepository(meta: MetadataStore, name: string): Promise<RepositoryRow> {
   assertRepositoryName(name);
   const repository = await meta.getRepository(name);
+  if (!repository) throw new BerthError('NAME_UNKNOWN', { message: `repository ${name} not known to registry`, detail: { name } });
+  return repository;
+}
+
+/**
+ * The repository a pull names, from `cache` when one is given (RepositoryCache: its row is
+ * current up to the last tag change announced); NAME_UNKNOWN when it has never been pushed to.
+ */
+export async function readableRepository(meta: MetadataStore, name: string, cache: RepositoryCache | undefined): Promise<RepositoryRow> {
+  if (!cache) return existingRepository(meta, name);
+  assertRepositoryName(name);
+  const repository = await cache.get(name, () => meta.getRepository(name));
   if (!repository) throw new BerthError('NAME_UNKNOWN', { message: `repository ${name} not known to registry`, detail: { name } });
   return repository;
 }

@@ -1,0 +1,80 @@
+import type { RepositoryRow } from '../../ports/metadata-store.js';
+
+/** The invalidation bus channel a repository's tag changes travel on (keys: repository ids as strings). */
+export const repositoriesChannel = 'repositories';
+
+export interface RepositoryCacheOptions {
+  /** How long a row is trusted without being told of a change: the bound for a change nobody announced. */
+  ttlMs: number;
+  maxEntries?: number;
+  /** False while changes may be unheard (the bus is reconnecting or behind, see InvalidationBus.fresh): every read goes to the database then. */
+  trusted?: () => boolean;
+  now?: () => number;
+}
+
+/**
+ * Repository rows for pulls, so a manifest GET of a warm tag costs PostgreSQL nothing: the row's
+ * `tagVersion` keys the tag cache, and it changes only with the tags. Every transaction that
+ * changes a repository's tags tells this cache afterwards (the metadata store's `onTagsChanged`),
+ * here, in sibling workers and on other instances through the invalidation bus; the response to
+ * that change waits until every instance listening has applied the message. A load that overlaps a change is not kept, so a
+ * row read before a change is never served after it. `ttlMs` bounds what a change nobody
+ * announced (a lost message the bus has not noticed yet) can leave stale.
+ */
+export class RepositoryCache {
+  private readonly entries = new Map<string, { row: RepositoryRow; expires: number }>();
+  private readonly names = new Map<number, string>();
+  /** Bumped by every change heard; a load started before one does not fill the cache. */
+  private generation = 0;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RepositoryCacheOptions) {
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async get(name: string, load: () => Promise<RepositoryRow | undefined>): Promise<RepositoryRow | undefined> {
+    if (this.options.trusted && !this.options.trusted()) return load();
+    const hit = this.entries.get(name);
+    if (hit && hit.expires > this.now()) return hit.row;
+    const generation = this.generation;
+    const row = await load();
+    // Unknown names are not kept: the first push creates them.
+    if (row && generation === this.generation) this.keep(name, row);
+    return row;
+  }
+
+  /** The repository's tags changed (or it was deleted). */
+  forget(repositoryId: number): void {
+    this.generation++;
+    const name = this.names.get(repositoryId);
+    if (name === undefined) return;
+    this.names.delete(repositoryId);
+    this.entries.delete(name);
+  }
+
+  /** Changes may have been missed (the bus reconnected): nothing cached is trusted. */
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.names.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private keep(name: string, row: RepositoryRow): void {
+    const previous = this.entries.get(name);
+    if (previous) this.names.delete(previous.row.id);
+    this.entries.delete(name);
+    this.entries.set(name, { row, expires: this.now() + this.options.ttlMs });
+    this.names.set(row.id, name);
+    if (this.entries.size > this.maxEntries) {
+      const [oldest, entry] = this.entries.entries().next().value as [string, { row: RepositoryRow }];
+      this.entries.delete(oldest);
+      this.names.delete(entry.row.id);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, migrate, type Database } from '../../src/adapters/db/connect.js';
+import { KyselyJobStore } from '../../src/adapters/db/kysely-job-store.js';
+import { JobRunner, idleBackoff } from '../../src/services/jobs/job-runner.js';
+import { OutboxLoop } from '../../src/services/jobs/outbox-loop.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An outbox consumer that counts how often it looks. */
+class CountingLoop extends OutboxLoop {
+  looks = 0;
+  /** Whether every look finds an event. */
+  busy = false;
+  async drain(): Promise<number> {
+    this.looks++;
+    return this.busy ? 1 : 0;
+  }
+}
+
+describe('idle polling', () => {
+  it('an outbox consumer looks less and less often while the outbox stays empty, and at the interval again once events turn up', async () => {
+    const loop = new CountingLoop({ intervalMs: 20 });
+    loop.start();
+    await sleep(1000);
+    // Every 20 ms would be 50 looks; backing off 20, 40, 80, then every 160 ms is about 9.
+    const idleLooks = loop.looks;
+    expect(idleLooks).toBeGreaterThanOrEqual(5);
+    expect(idleLooks).toBeLessThanOrEqual(12);
+    expect(idleBackoff).toBe(8);
+    // Events keep coming from elsewhere: once the timer finds them (within one backed-off
+    // wait, 160 ms), it looks every 20 ms again: about 17 looks in 500 ms.
+    loop.busy = true;
+    const before = loop.looks;
+    await sleep(500);
+    loop.busy = false;
+    expect(loop.looks - before).toBeGreaterThanOrEqual(12);
+    await loop.stop();
+  });
+
+  describe('a job retried while the runner is idle', () => {
+    let dir: string;
+    let database: Database;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'berth-idle-'));
+      database = connect({ url: `sqlite:${join(dir, 'berth.db')}` });
+      await migrate(database);
+    });
+    afterAll(async () => {
+      await database.db.destroy();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('runs again when its backoff ends, not when the backed-off poll timer fires', async () => {
+      const runner = new JobRunner(new KyselyJobStore(database), { concurrency: 2, pollIntervalMs: 2000, leaseMs: 30_000 });
+      const attempts: number[] = [];
+      runner.register('test.flaky', {
+        maxAttempts: 3,
+        backoff: () => 300,
+        async run() {
+          attempts.push(Date.now());
+          if (attempts.length === 1) throw new Error('first attempt fails');
+        },
+      });
+      runner.start();
+      await runner.enqueue({ type: 'test.flaky', payload: {} });
+      const deadline = Date.now() + 5000;
+      while (attempts.length < 2 && Date.now() < deadline) await sleep(20);
+      await runner.stop();
+      expect(attempts).toHaveLength(2);
+      // 300 ms of backoff; the poll timer alone would have waited 2 s or more.
+      expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(250);
+      expect(attempts[1]! - attempts[0]!).toBeLessThan(1500);
+    });
+  });
+});
