@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from '../db/pg-module.js';
 import type { Schema } from '../db/schema.js';
 import type {
   Invalidation,
@@ -207,7 +208,7 @@ export class PgInvalidationBus implements InvalidationBus {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({
+    const client = new (pgModule().Client)({
       connectionString: this.options.url,
       keepAlive: true,
       connectionTimeoutMillis: this.timeoutMs(),

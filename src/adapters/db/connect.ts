@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import {
   CompiledQuery,
   sql,
@@ -17,6 +17,7 @@ import { LruCache } from '../../domain/lru-cache.js';
 import { Sqlite, type SqliteDatabase, type SqliteStatement } from './sqlite-driver.js';
 import type { Schema } from './schema.js';
 import { migrationProvider, type Engine } from './migrations.js';
+import { pgModule } from './pg-module.js';
 
 export interface Database {
   db: Kysely<Schema>;
@@ -34,9 +35,6 @@ export interface ConnectOptions {
    */
   connectRetryMs?: number;
 }
-
-// PostgreSQL returns int8 as strings; Berth's sizes and times fit in a double exactly.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
 
 /**
  * SQLite transactions that start as readers and later write fail at once with SQLITE_BUSY
@@ -122,7 +120,7 @@ export function engineOf(url: string): Engine {
 export function connect(options: ConnectOptions): Database {
   const engine = engineOf(options.url);
   if (engine === 'postgres') {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    const pool = new (pgModule().Pool)({ connectionString: options.url, max: options.poolSize ?? 10 });
     // A client losing its server (restart, network cut) must not crash the process: the pool
     // reports idle clients on 'error', and a checked-out client emits 'error' itself after
     // failing its query, with nobody listening unless we do.

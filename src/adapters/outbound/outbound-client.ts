@@ -3,9 +3,14 @@ import { promises as dns, type LookupAddress, type LookupOptions } from 'node:dn
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Agent, buildConnector, fetch as undiciFetch, request as undiciRequest } from 'undici';
+import type * as Undici from 'undici';
+import type { Agent, buildConnector, request as undiciRequest } from 'undici';
+import { lazyModule } from '../lazy-module.js';
 import { addressCategory, inAnyCidr, type Cidr } from '../../domain/address-ranges.js';
 import { OutboundBlockedError, type Outbound, type OutboundFeature, type OutboundRequest, type OutboundResponse, type OutboundTls } from '../../ports/outbound.js';
+
+/** Loaded on the first request out: a registry that never connects out never holds it. */
+const undici = lazyModule<typeof Undici>('undici');
 
 export interface OutboundClientOptions {
   /** CIDRs each feature may reach although they are special-purpose; read at every connection, so a settings change applies at once. */
@@ -56,7 +61,7 @@ export class OutboundClient implements Outbound {
     const timeout = request.timeoutMs ?? this.options.timeoutMs;
     const maxRedirects = request.maxRedirects ?? this.options.maxRedirects;
     for (let hop = 0; ; hop++) {
-      const response = await undiciRequest(current, {
+      const response = await undici().request(current, {
         dispatcher: this.agent(feature, request.tls),
         method: method as 'GET',
         headers,
@@ -112,7 +117,7 @@ export class OutboundClient implements Outbound {
     const outbound = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
       this.parse(feature, url);
-      const response = await undiciFetch(url, {
+      const response = await undici().fetch(url, {
         ...(init as Record<string, unknown>),
         dispatcher: this.agent(feature),
         signal: init?.signal ?? AbortSignal.timeout(this.options.timeoutMs * 3),
@@ -144,7 +149,7 @@ export class OutboundClient implements Outbound {
     const key = tls?.ca || tls?.insecure ? `${feature}|${tls.insecure ? 'insecure' : createHash('sha256').update(tls.ca!).digest('hex')}` : feature;
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = new Agent({ connect: this.connector(feature, tls), headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs });
+      agent = new (undici().Agent)({ connect: this.connector(feature, tls), headersTimeout: this.options.timeoutMs, bodyTimeout: this.options.timeoutMs });
       this.agents.set(key, agent);
       if (this.agents.size > maxAgents) {
         const [oldest, old] = this.agents.entries().next().value as [string, Agent];
@@ -177,7 +182,7 @@ export class OutboundClient implements Outbound {
     };
     // A CA given is trusted besides the system's, as curl's --cacert with the system store kept.
     const trust = tls?.insecure ? { rejectUnauthorized: false } : tls?.ca ? { ca: [...rootCertificates, tls.ca] } : {};
-    const connect = buildConnector({ timeout: this.options.timeoutMs, lookup: lookup as never, ...trust });
+    const connect = undici().buildConnector({ timeout: this.options.timeoutMs, lookup: lookup as never, ...trust });
     return (connection, callback) => {
       const host = bare(connection.hostname);
       if (isIP(host)) {

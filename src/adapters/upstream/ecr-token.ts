@@ -1,8 +1,12 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
+import type * as Smithy from '@smithy/signature-v4';
 import type { Outbound, OutboundTls } from '../../ports/outbound.js';
 import { UpstreamError, type UpstreamCredentials } from '../../ports/upstream-registry.js';
+import { lazyModule } from '../lazy-module.js';
 import { transportFailure } from './registry-client.js';
+
+/** Loaded when the first token is fetched: only ECR endpoints need it. */
+const smithy = lazyModule<typeof Smithy>('@smithy/signature-v4');
 
 /** An AWS access key id, long-lived (AKIA) or temporary (ASIA). */
 export function isAccessKeyId(username: string | null): boolean {
@@ -82,7 +86,7 @@ export class EcrTokenSource {
 
   private async fetch(): Promise<UpstreamCredentials> {
     const body = '{}';
-    const signer = new SignatureV4({ service: 'ecr', region: this.region, credentials: { accessKeyId: this.options.accessKeyId, secretAccessKey: this.options.secretAccessKey }, sha256: NodeSha256 });
+    const signer = new (smithy().SignatureV4)({ service: 'ecr', region: this.region, credentials: { accessKeyId: this.options.accessKeyId, secretAccessKey: this.options.secretAccessKey }, sha256: NodeSha256 });
     const signed = await signer.sign({
       method: 'POST',
       protocol: this.apiUrl.protocol,
