@@ -47,7 +47,7 @@ interface Populator {
 async function populator(url: string): Promise<Populator> {
   if (url.startsWith('sqlite:')) {
     // Berth's own choice of better-sqlite3 release for this Node.js (compiled by npm run build).
-    const driver = '../dist/adapters/db/sqlite-driver.js';
+    const driver = '../dist/modules/adapters/db/sqlite-driver.js';
     const { Sqlite } = (await import(driver)) as { Sqlite: typeof BetterSqlite };
     const db = new Sqlite(url.slice('sqlite:'.length));
     db.pragma('journal_mode = WAL');

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const stampFile = join(root, 'dist', '.sources-fingerprint');
 /** What the build reads: the compilers' inputs and settings. */
-const inputs = ['src', 'web', 'bench', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tsconfig.bench.json'];
+const inputs = ['src', 'web', 'bench', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tsconfig.bench.json', 'rolldown.config.mjs'];
 const skipped = new Set(['node_modules', 'dist']);
 
 function* files(path) {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createLogger } from './wiring/logger.js';
+import { berthVersion } from './version.js';
 import type { ResolvedConfig } from './config/load.js';
 import { connect, migrate, type Database } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
@@ -489,13 +489,6 @@ function atMost(ms: number, work: Promise<unknown>): Promise<void> {
   });
 }
 
-function berthVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 
 /**

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type ResolvedConfig } from '../config/load.js';
 import { BackupError, restoreBackup, takeBackup, type BackupManifest } from '../adapters/backup/index.js';
@@ -10,6 +9,7 @@ import type { AuditEntry } from '../ports/audit-store.js';
 import { AuditLog } from '../services/audit/audit-log.js';
 import { formatBytes } from './progress.js';
 import { settingFlags } from './set-flags.js';
+import { berthVersion } from '../version.js';
 
 interface CommonOptions {
   config?: string;
@@ -172,7 +172,3 @@ function backupSummary(target: string, m: BackupManifest): string {
   return lines.join('\n');
 }
 
-function berthVersion(): string {
-  const file = join(dirname(new URL(import.meta.url).pathname), '..', '..', 'package.json');
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-}

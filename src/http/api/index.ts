@@ -61,6 +61,8 @@ export async function managementApi(app: FastifyInstance, services: ApiServices)
         requestId: request.id,
       }),
   });
-  const document = openApiDocument(routes, { version: services.version });
-  app.get('/api/v1/openapi.json', async (_request, reply) => reply.send(document));
+  // Built on the first request, not at start: converting every route's schemas takes about a
+  // tenth of a second and the document stays in memory, in each worker, for a page few open.
+  let document: Record<string, unknown> | undefined;
+  app.get('/api/v1/openapi.json', async (_request, reply) => reply.send((document ??= openApiDocument(routes, { version: services.version }))));
 }

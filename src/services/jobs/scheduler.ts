@@ -12,7 +12,8 @@ export interface ScheduleDefinition {
 
 /** The next time a cron expression fires after `from`. */
 export function nextRun(cron: string, from: number): number {
-  const next = new Cron(cron, { timezone: 'UTC', paused: true }).nextRun(new Date(from));
+  // A fixed offset of 0 is UTC without croner's Intl time-zone path (about 20 ms at first use, in every process).
+  const next = new Cron(cron, { utcOffset: 0, paused: true }).nextRun(new Date(from));
   if (!next) throw new Error(`cron expression ${cron} never fires`);
   return next.getTime();
 }
