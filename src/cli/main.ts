@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
+import nodeModule from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
@@ -11,6 +12,11 @@ import { runPrimary, workerChannel, type InitialAdmin } from './cluster.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { printError } from './output.js';
 import { settingFlags } from './set-flags.js';
+
+// Node.js 22.1 and later keep V8's compiled code of what loads from here on (the server's
+// chunks) in a cache directory (NODE_COMPILE_CACHE, by default in the temporary directory), so
+// later starts and every worker skip compiling it; Node.js 20 has no such cache.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry and artifact hub').showHelpAfterError();
