@@ -139,7 +139,7 @@ export class PgInvalidationBus implements InvalidationBus {
   async publish(invalidation: PublishedInvalidation): Promise<void> {
     // A bus that never listens (nothing to confirm to) only sends.
     if (!this.started || this.closed) {
-      await sql`select pg_notify(${this.channel}, ${encode(invalidation, this.instanceId)})`.execute(this.options.db);
+      await this.notify(encode(invalidation, this.instanceId));
       return;
     }
     const seq = this.nextSeq();
@@ -311,7 +311,12 @@ export class PgInvalidationBus implements InvalidationBus {
     this.lastProbeAt = now;
     const seq = this.nextSeq();
     const payload = JSON.stringify({ v: wireVersion, sender: this.instanceId, seq, kind: 'probe' });
-    sql`select pg_notify(${this.channel}, ${payload})`.execute(this.options.db).catch(() => this.sentAt.delete(seq));
+    this.notify(payload).catch(() => this.sentAt.delete(seq));
+  }
+
+  /** One NOTIFY on the channel, through the shared pool. */
+  private async notify(payload: string): Promise<void> {
+    await sql`select pg_notify(${this.channel}, ${payload})`.execute(this.options.db);
   }
 
   private confirmed(seq: number, sender: string): void {
@@ -340,7 +345,7 @@ export class PgInvalidationBus implements InvalidationBus {
       for (const [recipient, seqs] of batches) {
         for (const payload of ackPayloads(this.instanceId, recipient, seqs)) {
           // A lost confirmation only makes the sender wait its bound.
-          sql`select pg_notify(${this.channel}, ${payload})`.execute(this.options.db).catch(() => undefined);
+          this.notify(payload).catch(() => undefined);
         }
       }
     });
