@@ -165,7 +165,8 @@ export interface MetadataStore {
     tag: string | undefined,
     now: number,
     events?: OutboxEvent[],
-    options?: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits },
+    /** `repositoryName`: the name of `manifest.repositoryId`, when the caller knows it (saves reading it). */
+    options?: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits; repositoryName?: string },
   ): Promise<void>;
   /** Deletes the manifest, its tags and its references; false when it did not exist. */
   deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;

@@ -40,6 +40,36 @@ describe('idle polling', () => {
     await loop.stop();
   });
 
+  it('drains at once on a notice after a quiet spell, and once per coalescing window while notices keep coming', async () => {
+    const loop = new CountingLoop({ intervalMs: 10_000, coalesceMs: 100 });
+    const drained: number[] = [];
+    const drain = loop.drain.bind(loop);
+    loop.drain = async () => {
+      drained.push(performance.now());
+      return drain();
+    };
+    loop.start();
+    await sleep(150);
+    expect(loop.looks).toBe(1);
+    const first = performance.now();
+    loop.notify();
+    await sleep(20);
+    // Quiet before: at once.
+    expect(loop.looks).toBe(2);
+    expect(drained[1]! - first).toBeLessThan(15);
+    // A notice every 5 ms for 600 ms: 120 notices, a drain per 100 ms window.
+    for (let i = 0; i < 120; i++) {
+      loop.notify();
+      await sleep(5);
+    }
+    await sleep(250);
+    const looks = loop.looks - 2;
+    expect(looks).toBeGreaterThanOrEqual(4);
+    expect(looks).toBeLessThanOrEqual(9);
+    for (let i = 3; i < drained.length; i++) expect(drained[i]! - drained[i - 1]!).toBeGreaterThanOrEqual(95);
+    await loop.stop();
+  });
+
   describe('a job retried while the runner is idle', () => {
     let dir: string;
     let database: Database;

@@ -67,7 +67,7 @@ export class KyselyGcStore implements GcStore {
         .where((eb) => collectableManifest(eb, before, untagged))
         .executeTakeFirst();
       if (!still) return false;
-      await countOut(trx, this.engine, candidate.repositoryId, [candidate.digest]);
+      await countOut(trx, candidate.repositoryId, [candidate.digest]);
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', candidate.repositoryId).where('parent_digest', '=', candidate.digest).execute();
       await trx.deleteFrom('manifest').where('repository_id', '=', candidate.repositoryId).where('digest', '=', candidate.digest).execute();
       await insertEvents(trx, events, Date.now());

@@ -20,7 +20,7 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
 import { inTransaction, isForeignKeyViolation } from './transaction.js';
 import { likeContains } from './like.js';
-import { countIn, countOut } from './project-usage.js';
+import { countIn, countInCreated, countOut, finishPushOnPostgres } from './project-usage.js';
 
 /** SQLite's default limit on bound parameters is far higher; PostgreSQL's is 65535. Stay well below. */
 const inListChunk = 500;
@@ -80,11 +80,14 @@ export class KyselyMetadataStore implements MetadataStore {
   async ensureRepository(name: string): Promise<RepositoryRow> {
     const existing = await this.getRepository(name);
     if (existing) return existing;
-    await this.db
+    const row = await this.db
       .insertInto('repository')
       .values({ name, created_at: Date.now() })
       .onConflict((oc) => oc.column('name').doNothing())
-      .execute();
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return { id: row.id, name: row.name, createdAt: row.created_at, tagVersion: row.tag_version };
+    // Created by a concurrent push a moment ago.
     const created = await this.getRepository(name);
     if (!created) throw new Error(`repository ${name} vanished right after it was created`);
     return created;
@@ -131,22 +134,36 @@ export class KyselyMetadataStore implements MetadataStore {
   async mountBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
     return onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
       const now = this.now();
-      // Touching takes the row lock and fails for a blob being deleted.
-      const blob = await trx
-        .updateTable('blob')
-        .set({ touched_at: now })
-        .where('digest', '=', digest)
-        .where('deleting', '=', 0)
-        .where('quarantine', 'is', null)
-        .returning(['digest', 'size'])
-        .executeTakeFirst();
+      // Held (shared) so the collector cannot mark it until the link is committed; its grace
+      // period restarts at most every `touchIntervalMs`, so mounts of one blob into many
+      // repositories do not queue on its row.
+      const blob = await this.shared(
+        trx.selectFrom('blob').select(['digest', 'size', 'touched_at']).where('digest', '=', digest).where('deleting', '=', 0).where('quarantine', 'is', null),
+      ).executeTakeFirst();
       if (!blob) return undefined;
+      if (Number(blob.touched_at) < now - this.touchIntervalMs) await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).execute();
       await linkNow(trx, repositoryId, digest, now);
       return { digest: blob.digest as Digest, size: blob.size };
     }));
   }
 
   async pinBlob(digest: Digest, token: string, until: number): Promise<PinState> {
+    if (this.engine === 'postgres') {
+      // Two statements, no transaction around them (two round trips instead of five): the pin
+      // commits with the first, which also calls off a marked deletion under the row lock. The
+      // state is read by a second statement, whose snapshot sees a removal (deleting = 2) that
+      // the first had to wait for.
+      await this.db
+        .with('pin', (db) => db.insertInto('blob_pin').values({ digest, token, until }).onConflict((oc) => oc.columns(['digest', 'token']).doUpdateSet({ until })))
+        .updateTable('blob')
+        .set({ deleting: 0, touched_at: this.now() })
+        .where('digest', '=', digest)
+        .where('deleting', '=', 1)
+        .execute();
+      const row = await this.db.selectFrom('blob').select(['quarantine', 'deleting', 'touched_at']).where('digest', '=', digest).executeTakeFirst();
+      if (row?.deleting === 2) return { quarantined: false, removingSince: Number(row.touched_at) };
+      return { quarantined: row !== undefined && row.quarantine !== null };
+    }
     return inTransaction(this.db, async (trx) => {
       await trx
         .insertInto('blob_pin')
@@ -306,22 +323,15 @@ export class KyselyMetadataStore implements MetadataStore {
     tag: string | undefined,
     now: number,
     events: OutboxEvent[] = [],
-    options: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits } = {},
+    options: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits; repositoryName?: string } = {},
   ): Promise<void> {
     const { pin } = options;
     const write = () => onRepository(manifest.repositoryId, () => inTransaction(this.db, async (trx) => {
-      // The repository row first, in every transaction that changes tags: one lock order, no deadlocks.
-      if (tag !== undefined) await bumpTagVersion(trx, manifest.repositoryId);
-      if (tag !== undefined && options.tagMustNotMove) {
-        const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', manifest.repositoryId).where('name', '=', tag).executeTakeFirst();
-        if (current && current.manifest_digest !== manifest.digest) throw new TagMovedError(tag, current.manifest_digest as Digest);
-      }
+      // Rows every push to the project or repository shares (the digests' project_blob rows, the
+      // project's usage row, the repository row) are locked last, in that order, so concurrent
+      // pushes wait for each other over the last few statements only (docs/lifecycle.md, "One lock order").
       await this.holdReferences(trx, manifest);
-      await trx
-        .insertInto('blob')
-        .values({ digest: manifest.digest, size: manifest.size, created_at: now, touched_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0, quarantine: null, quarantined_at: null }))
-        .execute();
+      await this.recordContent(trx, manifest.digest, manifest.size, now);
       if (pin !== undefined) await trx.deleteFrom('blob_pin').where('digest', '=', manifest.digest).where('token', '=', pin).execute();
       const inserted = await trx
         .insertInto('manifest')
@@ -359,24 +369,76 @@ export class KyselyMetadataStore implements MetadataStore {
             .execute();
         }
       }
-      // Last, as every change of usage takes the project's usage row last: one lock order.
-      const written = [...events];
-      if (isNew) await countIn(trx, this.engine, manifest.repositoryId, [manifest.digest], options.quota, written);
+      await insertEvents(trx, events, now);
+      if (this.engine === 'postgres' && options.repositoryName !== undefined && !options.tagMustNotMove) {
+        const counted = [...events];
+        await finishPushOnPostgres(trx, {
+          repository: options.repositoryName,
+          repositoryId: manifest.repositoryId,
+          digest: manifest.digest,
+          created: isNew ? [...new Set(manifest.references.map((r) => r.digest))] : undefined,
+          tag,
+          now,
+          limits: options.quota,
+          events: counted,
+        });
+        await insertEvents(trx, counted.slice(events.length), now);
+        return;
+      }
+      if (isNew) {
+        // Quota events (80% and 100% reached) follow the push's own.
+        const counted = [...events];
+        if (options.repositoryName === undefined) await countIn(trx, manifest.repositoryId, [manifest.digest], options.quota, counted);
+        else await countInCreated(trx, options.repositoryName, manifest.digest, [...new Set(manifest.references.map((r) => r.digest))], options.quota, counted);
+        await insertEvents(trx, counted.slice(events.length), now);
+      }
       if (tag !== undefined) {
+        await bumpTagVersion(trx, manifest.repositoryId);
+        if (options.tagMustNotMove) {
+          const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', manifest.repositoryId).where('name', '=', tag).executeTakeFirst();
+          if (current && current.manifest_digest !== manifest.digest) throw new TagMovedError(tag, current.manifest_digest as Digest);
+        }
         await trx
           .insertInto('tag')
           .values({ repository_id: manifest.repositoryId, name: tag, manifest_digest: manifest.digest, updated_at: now })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: manifest.digest, updated_at: now }))
           .execute();
       }
-      await insertEvents(trx, written, now);
     }));
     await (tag === undefined ? write() : this.changingTags(manifest.repositoryId, write));
   }
 
-  /** The repository row's lock, taken first by every transaction that changes tags (PostgreSQL; SQLite orders writers already). */
+  /** A manifest row's lock, taken before the repository row's (PostgreSQL; SQLite orders writers already). */
+  private async lockManifest(trx: Transaction<Schema>, repositoryId: number, digest: Digest): Promise<void> {
+    if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
+  }
+
+  /** The repository row's lock, taken by every transaction that changes tags, after the manifest rows it changes (PostgreSQL). */
   private async lockRepository(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
     if (this.engine === 'postgres') await trx.selectFrom('repository').select('id').where('id', '=', repositoryId).forUpdate().execute();
+  }
+
+  /**
+   * Inside putManifest's transaction: the manifest's own content row, created, or held (shared)
+   * against the collector when it exists. It is written (an exclusive lock every push of the same
+   * content would queue on) only when new, not touched for `touchIntervalMs`, marked for
+   * deletion or quarantined.
+   */
+  private async recordContent(trx: Transaction<Schema>, digest: Digest, size: number, now: number): Promise<void> {
+    const created = await trx
+      .insertInto('blob')
+      .values({ digest, size, created_at: now, touched_at: now })
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .returning('digest')
+      .executeTakeFirst();
+    if (created) return;
+    const row = await this.shared(trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest)).executeTakeFirst();
+    if (row && row.deleting === 0 && row.quarantine === null && Number(row.touched_at) >= now - this.touchIntervalMs) return;
+    await trx
+      .insertInto('blob')
+      .values({ digest, size, created_at: now, touched_at: now })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, deleting: 0, quarantine: null, quarantined_at: null }))
+      .execute();
   }
 
   /**
@@ -399,13 +461,13 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
     return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
-      // The repository row first (see putManifest): its tags may go. Then the manifest row, before
-      // its references, as the garbage collector takes them: one lock order, no deadlocks.
+      // The manifest row, the usage rows, then the repository row (its tags may go): the order
+      // pushes and the collector take them in (docs/lifecycle.md, "One lock order").
+      await this.lockManifest(trx, repositoryId, digest);
+      await countOut(trx, repositoryId, [digest]);
       await this.lockRepository(trx, repositoryId);
-      if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
       const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
       if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
-      await countOut(trx, this.engine, repositoryId, [digest]);
       await trx
         .deleteFrom('manifest_reference')
         .where('repository_id', '=', repositoryId)
@@ -508,7 +570,7 @@ export class KyselyMetadataStore implements MetadataStore {
         await trx.selectFrom('repository_blob').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').forUpdate().execute();
       }
       await insertEvents(trx, events, Date.now());
-      await countOut(trx, this.engine, repositoryId, 'all');
+      await countOut(trx, repositoryId, 'all');
       await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).execute();
       await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).execute();
@@ -580,23 +642,33 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteManifestIfTagged(repositoryId: number, digest: Digest, tags: string[], events: OutboxEvent[] = []): Promise<boolean> {
-    return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
-      await this.lockRepository(trx, repositoryId);
-      if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
-      const now = (await trx.selectFrom('tag').select('name').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute()).map((t) => t.name).sort();
-      const expected = [...tags].sort();
-      if (now.length !== expected.length || now.some((t, i) => t !== expected[i])) return false;
-      if (now.length > 0) {
-        await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
-        await bumpTagVersion(trx, repositoryId);
-      }
-      await countOut(trx, this.engine, repositoryId, [digest]);
-      await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).where('parent_digest', '=', digest).execute();
-      const result = await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
-      const deleted = Number(result.numDeletedRows) > 0;
-      if (deleted) await insertEvents(trx, events, Date.now());
-      return deleted;
-    }));
+    const expected = [...tags].sort();
+    const tagsOf = async (trx: Transaction<Schema>) => (await trx.selectFrom('tag').select('name').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute()).map((t) => t.name).sort();
+    const asExpected = (now: string[]) => now.length === expected.length && now.every((t, i) => t === expected[i]);
+    try {
+      return await this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
+        // The manifest row, the usage rows, then the repository row (docs/lifecycle.md, "One lock order").
+        await this.lockManifest(trx, repositoryId, digest);
+        if (!asExpected(await tagsOf(trx))) return false;
+        await countOut(trx, repositoryId, [digest]);
+        await this.lockRepository(trx, repositoryId);
+        // Looked at again under the repository row's lock, which every tag change takes.
+        const now = await tagsOf(trx);
+        if (!asExpected(now)) throw new TagsChangedMeanwhile();
+        if (now.length > 0) {
+          await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+          await bumpTagVersion(trx, repositoryId);
+        }
+        await trx.deleteFrom('manifest_reference').where('repository_id', '=', repositoryId).where('parent_digest', '=', digest).execute();
+        const result = await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+        const deleted = Number(result.numDeletedRows) > 0;
+        if (deleted) await insertEvents(trx, events, Date.now());
+        return deleted;
+      }));
+    } catch (err) {
+      if (err instanceof TagsChangedMeanwhile) return false;
+      throw err;
+    }
   }
 
   async projectUsage(projects: string[]): Promise<Map<string, ProjectUsage>> {
@@ -639,6 +711,9 @@ export class KyselyMetadataStore implements MetadataStore {
 }
 
 /** Runs a write that inserts rows of a repository; RepositoryGoneError when a concurrent delete removed the repository first. */
+/** Rolls back a deleteManifestIfTagged whose tags changed after it counted the manifest out. */
+class TagsChangedMeanwhile extends Error {}
+
 async function onRepository<T>(repositoryId: number, write: () => Promise<T>): Promise<T> {
   try {
     return await write();

@@ -1,16 +1,19 @@
-import type { Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import { projectOf } from '../../domain/names.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { QuotaExceededError, RepositoryGoneError, type ProjectUsage, type QuotaLimits } from '../../ports/metadata-store.js';
-import type { Database } from './connect.js';
 import type { Schema } from './schema.js';
 
 /**
  * A project's usage, kept exact by the transactions that add and remove manifests (docs/lifecycle.md,
  * "Quotas"). Storage counts every digest the project's manifests are or reference once, however
- * many manifests and repositories of the project use it; artifacts count manifests. Every change
- * first locks the project's usage row, so changes to one project are applied one at a time and
- * "is this digest new to the project" is never answered twice at once.
+ * many manifests and repositories of the project use it; artifacts count manifests.
+ *
+ * Locks, in one order (docs/lifecycle.md, "One lock order"): a change first adds its counts to the
+ * digests' `project_blob` rows, in digest order, which locks them, so "is this digest new to the
+ * project" is never answered twice at once; then it adds its sums to the project's usage row,
+ * last, in one statement. Concurrent pushes to one project therefore wait for each other only
+ * from that statement to their commit, not for their whole transaction.
  */
 
 const page = 500;
@@ -22,17 +25,15 @@ export interface UsageChange {
   after: ProjectUsage;
 }
 
-type Engine = Database['engine'];
-
 /**
- * Counts the manifests `parents` of a repository (or all of them) in: call after their rows and
- * references are written. With `limits`, a change that adds storage or artifacts beyond a limit
- * is a QuotaExceededError (the transaction then rolls back); crossing 80% or 100% adds a `quota`
+ * Counts the manifests `parents` of a repository in: call after their rows and references are
+ * written, and before a tag change of the same transaction (the usage rows are locked before the
+ * repository row). With `limits`, a change that adds storage or artifacts beyond a limit is a
+ * QuotaExceededError (the transaction then rolls back); crossing 80% or 100% adds a `quota`
  * event to `events`.
  */
 export async function countIn(
   trx: Transaction<Schema>,
-  engine: Engine,
   repositoryId: number,
   parents: string[] | 'all',
   limits?: QuotaLimits,
@@ -40,34 +41,69 @@ export async function countIn(
 ): Promise<UsageChange> {
   const named = await projectOfRepository(trx, repositoryId);
   if (!named) throw new RepositoryGoneError(repositoryId);
-  const { project, repository } = named;
-  const before = await lockUsage(trx, engine, project);
+  const artifacts = await manifestCount(trx, repositoryId, parents);
   let bytes = 0;
   await eachCounted(trx, repositoryId, parents, async (counts) => {
-    const digests = [...counts.keys()];
-    const existing = new Set(
-      (await trx.selectFrom('project_blob').select('digest').where('project', '=', project).where('digest', 'in', digests).execute()).map((r) => r.digest),
-    );
-    const fresh = digests.filter((d) => !existing.has(d));
-    if (fresh.length > 0) {
-      const sizes = await trx.selectFrom('blob').select(['digest', 'size']).where('digest', 'in', fresh).execute();
-      const sizeOf = new Map(sizes.map((r) => [r.digest, Number(r.size)]));
-      await trx
-        .insertInto('project_blob')
-        .values(fresh.map((d) => ({ project, digest: d, refs: counts.get(d)!, size: sizeOf.get(d) ?? 0 })))
-        .execute();
-      for (const d of fresh) bytes += sizeOf.get(d) ?? 0;
-    }
-    await addRefs(
-      trx,
-      project,
-      digests.filter((d) => existing.has(d)),
-      counts,
-      1,
-    );
+    bytes += await addedBytes(trx, named.project, counts);
   });
-  const artifacts = await manifestCount(trx, repositoryId, parents);
-  const after = { bytes: before.bytes + bytes, artifacts: before.artifacts + artifacts };
+  return addIn(trx, named, bytes, artifacts, limits, events);
+}
+
+/**
+ * countIn for one manifest of `repository` that this transaction has just created, with its
+ * references (distinct digests) as written: the counts are known, so nothing is read first.
+ */
+export async function countInCreated(
+  trx: Transaction<Schema>,
+  repository: string,
+  digest: string,
+  references: string[],
+  limits?: QuotaLimits,
+  events?: OutboxEvent[],
+): Promise<UsageChange> {
+  const named = { project: projectOf(repository), repository };
+  const counts = new Map<string, number>([[digest, 1]]);
+  for (const d of references) counts.set(d, (counts.get(d) ?? 0) + 1);
+  const bytes = await addedBytes(trx, named.project, counts);
+  return addIn(trx, named, bytes, 1, limits, events);
+}
+
+/** Adds `counts` to the project's digests; the bytes of those new to the project. */
+async function addedBytes(trx: Transaction<Schema>, project: string, counts: Map<string, number>): Promise<number> {
+  const sizes = await trx.selectFrom('blob').select(['digest', 'size']).where('digest', 'in', [...counts.keys()]).execute();
+  const sizeOf = new Map(sizes.map((r) => [r.digest, Number(r.size)]));
+  // A row's refs stay at 1 or more while it exists (countOut deletes it at 0), so a row that
+  // comes back holding exactly this change's count was created by it: the digest is new to the project.
+  const rows = await addRefs(trx, project, counts, sizeOf, 1);
+  let bytes = 0;
+  for (const row of rows) if (Number(row.refs) === counts.get(row.digest)) bytes += sizeOf.get(row.digest) ?? 0;
+  return bytes;
+}
+
+/** Adds to the project's usage, last, and checks the quota. */
+async function addIn(
+  trx: Transaction<Schema>,
+  named: { project: string; repository: string },
+  bytes: number,
+  artifacts: number,
+  limits: QuotaLimits | undefined,
+  events: OutboxEvent[] | undefined,
+): Promise<UsageChange> {
+  const after = await addUsage(trx, named.project, bytes, artifacts);
+  return checkQuota(named, bytes, artifacts, after, limits, events);
+}
+
+/** The change as a UsageChange; a QuotaExceededError when it breaks `limits`, else their threshold events added to `events`. */
+function checkQuota(
+  named: { project: string; repository: string },
+  bytes: number,
+  artifacts: number,
+  after: ProjectUsage,
+  limits: QuotaLimits | undefined,
+  events: OutboxEvent[] | undefined,
+): UsageChange {
+  const { project, repository } = named;
+  const before = { bytes: after.bytes - bytes, artifacts: after.artifacts - artifacts };
   if (limits) {
     if (bytes > 0 && limits.bytes !== null && after.bytes > limits.bytes) throw new QuotaExceededError(project, 'storage', before.bytes, bytes, limits.bytes);
     if (artifacts > 0 && limits.artifacts !== null && after.artifacts > limits.artifacts) {
@@ -76,7 +112,6 @@ export async function countIn(
     // Told to whoever the change's own events name (the pusher).
     if (events) events.push(...thresholdEvents(project, repository, events[0]?.data.operator ?? 'system', before, after, limits));
   }
-  await saveUsage(trx, project, after);
   return { project, before, after };
 }
 
@@ -85,22 +120,19 @@ export async function countIn(
  * and references are deleted. Nothing to count when a concurrent delete removed the repository
  * (and its manifests with it) first.
  */
-export async function countOut(trx: Transaction<Schema>, engine: Engine, repositoryId: number, parents: string[] | 'all'): Promise<UsageChange | undefined> {
+export async function countOut(trx: Transaction<Schema>, repositoryId: number, parents: string[] | 'all'): Promise<UsageChange | undefined> {
   const named = await projectOfRepository(trx, repositoryId);
   if (!named) return undefined;
   const { project } = named;
-  const before = await lockUsage(trx, engine, project);
+  const artifacts = await manifestCount(trx, repositoryId, parents);
   let bytes = 0;
   await eachCounted(trx, repositoryId, parents, async (counts) => {
-    const digests = [...counts.keys()];
-    await addRefs(trx, project, digests, counts, -1);
-    const gone = await trx.deleteFrom('project_blob').where('project', '=', project).where('digest', 'in', digests).where('refs', '<=', 0).returning('size').execute();
+    await addRefs(trx, project, counts, new Map(), -1);
+    const gone = await trx.deleteFrom('project_blob').where('project', '=', project).where('digest', 'in', [...counts.keys()]).where('refs', '<=', 0).returning('size').execute();
     for (const row of gone) bytes += Number(row.size);
   });
-  const artifacts = await manifestCount(trx, repositoryId, parents);
-  const after = { bytes: before.bytes - bytes, artifacts: before.artifacts - artifacts };
-  await saveUsage(trx, project, after);
-  return { project, before, after };
+  const after = await addUsage(trx, project, -bytes, -artifacts);
+  return { project, before: { bytes: after.bytes + bytes, artifacts: after.artifacts + artifacts }, after };
 }
 
 /** `quota` events for each of 80% and 100% of a limit that this change reached from below. */
@@ -126,35 +158,36 @@ async function projectOfRepository(trx: Transaction<Schema>, repositoryId: numbe
   return row && { project: projectOf(row.name), repository: row.name };
 }
 
-/** The project's usage row, created when missing and locked (PostgreSQL; SQLite runs one writer at a time). */
-async function lockUsage(trx: Transaction<Schema>, engine: Engine, project: string): Promise<ProjectUsage> {
-  await trx
+/** Adds to the project's usage row (created when missing) and returns it as it is now, locked until the commit. */
+async function addUsage(trx: Transaction<Schema>, project: string, bytes: number, artifacts: number): Promise<ProjectUsage> {
+  const row = await trx
     .insertInto('project_usage')
-    .values({ project, bytes: 0, artifacts: 0 })
-    .onConflict((oc) => oc.column('project').doNothing())
-    .execute();
-  let query = trx.selectFrom('project_usage').select(['bytes', 'artifacts']).where('project', '=', project);
-  if (engine === 'postgres') query = query.forUpdate();
-  const row = await query.executeTakeFirstOrThrow();
+    .values({ project, bytes, artifacts })
+    .onConflict((oc) =>
+      oc.column('project').doUpdateSet((eb) => ({
+        bytes: eb('project_usage.bytes', '+', eb.ref('excluded.bytes')),
+        artifacts: eb('project_usage.artifacts', '+', eb.ref('excluded.artifacts')),
+      })),
+    )
+    .returning(['bytes', 'artifacts'])
+    .executeTakeFirstOrThrow();
   return { bytes: Number(row.bytes), artifacts: Number(row.artifacts) };
 }
 
-async function saveUsage(trx: Transaction<Schema>, project: string, usage: ProjectUsage): Promise<void> {
-  await trx.updateTable('project_usage').set({ bytes: usage.bytes, artifacts: usage.artifacts }).where('project', '=', project).execute();
-}
-
-/** Adds (sign 1) or removes (sign -1) each digest's count to its row; rows grouped by count, one statement each. */
-async function addRefs(trx: Transaction<Schema>, project: string, digests: string[], counts: Map<string, number>, sign: 1 | -1): Promise<void> {
-  const byCount = new Map<number, string[]>();
-  for (const d of digests) byCount.set(counts.get(d)!, [...(byCount.get(counts.get(d)!) ?? []), d]);
-  for (const [n, group] of byCount) {
-    await trx
-      .updateTable('project_blob')
-      .set((eb) => ({ refs: eb('refs', '+', sign * n) }))
-      .where('project', '=', project)
-      .where('digest', 'in', group)
-      .execute();
-  }
+/**
+ * Adds (sign 1) or removes (sign -1) each digest's count to its `project_blob` row, in one
+ * statement whose rows are in digest order (the order every change locks them in). A row
+ * missing on the way in is created with the digest's size; the rows as they are now come back.
+ */
+async function addRefs(trx: Transaction<Schema>, project: string, counts: Map<string, number>, sizeOf: Map<string, number>, sign: 1 | -1): Promise<{ digest: string; refs: number }[]> {
+  if (counts.size === 0) return [];
+  const digests = [...counts.keys()].sort();
+  return trx
+    .insertInto('project_blob')
+    .values(digests.map((digest) => ({ project, digest, refs: sign * counts.get(digest)!, size: sizeOf.get(digest) ?? 0 })))
+    .onConflict((oc) => oc.columns(['project', 'digest']).doUpdateSet((eb) => ({ refs: eb('project_blob.refs', '+', eb.ref('excluded.refs')) })))
+    .returning(['digest', 'refs'])
+    .execute();
 }
 
 /**
@@ -190,4 +223,62 @@ async function manifestCount(trx: Transaction<Schema>, repositoryId: number, par
   let query = trx.selectFrom('manifest').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId);
   if (parents !== 'all') query = query.where('digest', 'in', parents);
   return Number((await query.executeTakeFirstOrThrow()).n);
+}
+
+/**
+ * PostgreSQL: what a push does last, in one statement: countInCreated for a manifest this
+ * transaction created (when `created`), then the tag change (when `tag`): the tag version bump
+ * and the tag row. The rows every push to the project or repository shares (the digests'
+ * project_blob rows, the usage row, the repository row, in that order) are then held from this
+ * one statement to the commit, not over several round trips. A quota the change breaks is a
+ * QuotaExceededError, which rolls the whole change back.
+ */
+export async function finishPushOnPostgres(
+  trx: Transaction<Schema>,
+  push: {
+    repository: string;
+    repositoryId: number;
+    digest: string;
+    /** The created manifest's references (distinct digests); undefined when the manifest existed. */
+    created?: string[];
+    tag?: string;
+    now: number;
+    limits?: QuotaLimits;
+    events?: OutboxEvent[];
+  },
+): Promise<void> {
+  const ctes: RawBuilder<unknown>[] = [];
+  const project = projectOf(push.repository);
+  if (push.created) {
+    const digests = [...new Set([push.digest, ...push.created])].sort();
+    // Rows inserted in digest order, the order every change locks project_blob rows in. An
+    // existing row holds refs of 1 or more, so a row that comes back with 1 is new to the project.
+    ctes.push(sql`pb as (
+      insert into project_blob (project, digest, refs, size)
+      select ${project}, d.digest, 1, coalesce(b.size, 0) from unnest(${digests}::text[]) as d(digest) left join blob b on b.digest = d.digest
+      order by d.digest
+      on conflict (project, digest) do update set refs = project_blob.refs + 1
+      returning refs, size)`);
+    ctes.push(sql`added as (select coalesce(sum(size) filter (where refs = 1), 0) as bytes from pb)`);
+    ctes.push(sql`usage as (
+      insert into project_usage (project, bytes, artifacts) select ${project}, bytes, 1 from added
+      on conflict (project) do update set bytes = project_usage.bytes + excluded.bytes, artifacts = project_usage.artifacts + excluded.artifacts
+      returning bytes, artifacts)`);
+  }
+  if (push.tag !== undefined) {
+    ctes.push(sql`bumped as (update repository set tag_version = tag_version + 1 where id = ${push.repositoryId} returning id)`);
+    ctes.push(sql`tagged as (
+      insert into tag (repository_id, name, manifest_digest, updated_at) select id, ${push.tag}, ${push.digest}, ${push.now} from bumped
+      on conflict (repository_id, name) do update set manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at)`);
+  }
+  if (ctes.length === 0) return;
+  const result = push.created
+    ? sql<{ bytes: string; artifacts: string; added: string }>`with ${sql.join(ctes)} select usage.bytes, usage.artifacts, added.bytes as added from usage, added`
+    : sql`with ${sql.join(ctes)} select 1`;
+  const { rows } = await result.execute(trx);
+  if (!push.created) return;
+  const row = rows[0] as { bytes: string; artifacts: string; added: string };
+  const bytes = Number(row.added);
+  const after = { bytes: Number(row.bytes), artifacts: Number(row.artifacts) };
+  checkQuota({ project, repository: push.repository }, bytes, 1, after, push.limits, push.events);
 }

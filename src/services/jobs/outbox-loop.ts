@@ -1,9 +1,11 @@
 import { idleBackoff } from './job-runner.js';
 
 /**
- * A consumer of the event outbox that drains in a loop: woken at once by `notify` (changes in
- * this process), and on a timer for events other instances wrote: every `intervalMs` while
- * there are some, backing off to `idleBackoff` intervals while there are none.
+ * A consumer of the event outbox that drains in a loop: woken by `notify` (changes in this
+ * process), and on a timer for events other instances wrote: every `intervalMs` while there are
+ * some, backing off to `idleBackoff` intervals while there are none. A notice after a quiet spell
+ * wakes it at once; notices that keep coming are taken together, one drain per `coalesceMs` at
+ * most, so a burst of pushes costs the database a few reads of the outbox, not one per push.
  */
 export abstract class OutboxLoop {
   private running = false;
@@ -11,7 +13,11 @@ export abstract class OutboxLoop {
   private wakeUp: (() => void) | undefined;
   private pending = false;
 
-  constructor(private readonly loopOptions: { intervalMs: number; onError?: (err: unknown) => void }) {}
+  private readonly coalesceMs: number;
+
+  constructor(private readonly loopOptions: { intervalMs: number; coalesceMs?: number; onError?: (err: unknown) => void }) {
+    this.coalesceMs = loopOptions.coalesceMs ?? 50;
+  }
 
   /** Consumes everything pending now; resolves how many events it read. */
   abstract drain(): Promise<number>;
@@ -39,6 +45,7 @@ export abstract class OutboxLoop {
     let waitMs = this.loopOptions.intervalMs;
     while (this.running) {
       this.pending = false;
+      const startedAt = performance.now();
       let read = 0;
       try {
         read = await this.drain();
@@ -47,17 +54,24 @@ export abstract class OutboxLoop {
       }
       const timeoutMs = read > 0 ? this.loopOptions.intervalMs : waitMs;
       waitMs = read > 0 ? this.loopOptions.intervalMs : Math.min(waitMs * 2, this.loopOptions.intervalMs * idleBackoff);
-      if (!this.running || this.pending) continue;
-      await new Promise<void>((resolve) => {
-        if (!this.running) return resolve();
-        const done = () => {
-          clearTimeout(timer);
-          this.wakeUp = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        this.wakeUp = done;
-      });
+      if (!this.running) continue;
+      if (!this.pending) await this.sleep(timeoutMs, true);
+      // Notified: the next drain starts no sooner than `coalesceMs` after this one did.
+      if (this.pending) await this.sleep(this.coalesceMs - (performance.now() - startedAt), false);
     }
+  }
+
+  /** Waits `ms`, or less when stopped (or, when `wakeable`, notified). */
+  private sleep(ms: number, wakeable: boolean): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (!this.running || ms <= 0) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = wakeable ? done : () => (this.running ? undefined : done());
+    });
   }
 }

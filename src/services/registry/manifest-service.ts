@@ -130,7 +130,7 @@ export class ManifestService {
         tag,
         this.now(),
         events,
-        { pin, tagMustNotMove: immutable !== undefined, quota },
+        { pin, tagMustNotMove: immutable !== undefined, quota, repositoryName },
       );
     } catch (err) {
       await this.meta.unpinBlob(digest, pin).catch(() => undefined);
