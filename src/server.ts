@@ -80,6 +80,11 @@ export interface StartOptions {
    * response to the change waits for the promise it may return.
    */
   relay?: (invalidation: PublishedInvalidation) => Promise<void> | undefined;
+  /**
+   * Names the processes that `relay` reaches (cluster workers of one primary): the invalidation
+   * bus neither waits for them nor confirms to them, since the relay already carries the change.
+   */
+  siblingGroup?: string;
   /** Replaces the bus chosen by engine (PostgreSQL: LISTEN/NOTIFY; SQLite: this process only). */
   invalidationBus?: InvalidationBus;
 }
@@ -222,7 +227,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     lifecycle?.policies.invalidate();
     return hardening.settings.reload().catch((err: unknown) => logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
   };
-  const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger));
+  const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger, options.relay ? options.siblingGroup : undefined));
   const tell = (invalidation: PublishedInvalidation) =>
     bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
   // Telling others is under way while the change's response is prepared; the response
@@ -458,13 +463,14 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
  * PostgreSQL: LISTEN/NOTIFY on the shared database, so every instance hears every other.
  * SQLite: one machine, one process (cluster workers relay through their primary).
  */
-async function startInvalidationBus(config: ResolvedConfig, database: Database, logger: Logger): Promise<InvalidationBus> {
-  const instanceId = randomUUID();
+async function startInvalidationBus(config: ResolvedConfig, database: Database, logger: Logger, siblingGroup: string | undefined): Promise<InvalidationBus> {
+  const instanceId = siblingGroup && /^[0-9a-f]{16}$/.test(siblingGroup) ? `${siblingGroup}.${randomUUID().slice(0, 13)}` : randomUUID();
   if (database.engine !== 'postgres') return new LocalInvalidationBus(undefined, instanceId);
   const bus = new PgInvalidationBus({
     url: config.database.url,
     db: database.db,
     instanceId,
+    siblingPrefix: siblingGroup && instanceId.startsWith(`${siblingGroup}.`) ? `${siblingGroup}.` : undefined,
     onStatus: (status) =>
       status.connected
         ? logger.info({ instanceId }, 'listening for invalidations from other instances')

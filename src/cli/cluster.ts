@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
+import { randomBytes } from 'node:crypto';
 
 /** Messages between the primary and its workers. */
 export type ClusterMessage =
@@ -54,19 +55,29 @@ export const workerThreadPool = 16;
 const workerV8Flags = [
   ['max-semi-space-size', workerMemory.semiSpaceMiB],
   ['heap-growing-percent', workerMemory.heapGrowingPercent],
+  // For one collection once the worker has settled (idle-collection.ts).
+  ['expose-gc', undefined],
 ] as const;
 
 /** The Node.js flags a worker starts with: the primary's, plus each memory flag not already chosen. */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
   const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((flag) => flag.replace(/_/g, '-'));
-  const added = workerV8Flags.filter(([name]) => !given.some((flag) => flag === `--${name}` || flag.startsWith(`--${name}=`))).map(([name, value]) => `--${name}=${value}`);
+  const added = workerV8Flags
+    .filter(([name]) => !given.some((flag) => flag === `--${name}` || flag.startsWith(`--${name}=`)))
+    .map(([name, value]) => (value === undefined ? `--${name}` : `--${name}=${value}`));
   return [...execArgv, ...added];
 }
 
+/** Names this primary's workers on the invalidation bus (see workerEnv). */
+const siblingGroup = randomBytes(8).toString('hex');
+
 /** The environment a worker adds to the primary's. */
-export function workerEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function workerEnv(env: NodeJS.ProcessEnv, group = siblingGroup): Record<string, string> {
   return {
     BERTH_CLUSTER_WORKER: '1',
+    // The workers of one primary: they tell each other of changes through it (main.ts, relay),
+    // so the invalidation bus neither waits for nor confirms a sibling (PgInvalidationBus).
+    BERTH_SIBLING_GROUP: group,
     MALLOC_ARENA_MAX: env.MALLOC_ARENA_MAX ?? String(workerMemory.mallocArenas),
     UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? String(workerThreadPool),
   };

@@ -12,6 +12,7 @@ import { runPrimary, workerChannel, type InitialAdmin } from './cluster.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { printError } from './output.js';
 import { settingFlags } from './set-flags.js';
+import { collectOnceSettled } from './idle-collection.js';
 
 // Node.js 22.1 and later keep V8's compiled code of what loads from here on (the server's
 // chunks) in a cache directory (NODE_COMPILE_CACHE, by default in the temporary directory), so
@@ -80,7 +81,8 @@ program
         channel.send({ berth: 'changed', key, invalidation });
       });
     };
-    const berth = await startBerth(config, { relay: channel ? relay : undefined });
+    const berth = await startBerth(config, { relay: channel ? relay : undefined, siblingGroup: channel ? process.env.BERTH_SIBLING_GROUP : undefined });
+    collectOnceSettled();
     if (channel) {
       channel.onMessage((message) => {
         if (message.berth === 'forget') {

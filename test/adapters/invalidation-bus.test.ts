@@ -261,6 +261,48 @@ describe.skipIf(pgSkip !== undefined)('PostgreSQL bus connection', () => {
     expect(unconfirmed).toEqual([['mute-instance']]);
   });
 
+  it('neither waits for nor confirms to a sibling worker (told through its primary), but still waits for other instances', async () => {
+    // A sibling that never confirms (as a mute listener would not): a publish does not wait for it.
+    const mute = new pg.Client({ connectionString: temp.url, application_name: listenerName('berth_invalidation', '0123456789abcdef.mute') });
+    await mute.connect();
+    cleanups.push(() => mute.end());
+    await mute.query('LISTEN berth_invalidation');
+    const unconfirmed: string[][] = [];
+    const sender = new PgInvalidationBus({ url: temp.url, db: database.db, instanceId: '0123456789abcdef.sender', siblingPrefix: '0123456789abcdef.', freshnessMs: 400, onUnconfirmed: (ids) => unconfirmed.push(ids) });
+    cleanups.push(() => sender.close());
+    await sender.start();
+    let started = performance.now();
+    await sender.publish({ kind: 'identity' });
+    expect(performance.now() - started).toBeLessThan(300);
+    expect(unconfirmed).toEqual([]);
+
+    // A sibling hears it and applies it, without a confirmation on the channel.
+    const sibling = new PgInvalidationBus({ url: temp.url, db: database.db, instanceId: '0123456789abcdef.sibling', siblingPrefix: '0123456789abcdef.' });
+    cleanups.push(() => sibling.close());
+    const heard = recorder(sibling);
+    await sibling.start();
+    const watcher = new pg.Client({ connectionString: temp.url });
+    await watcher.connect();
+    cleanups.push(() => watcher.end());
+    const seen: string[] = [];
+    watcher.on('notification', (m) => seen.push(m.payload ?? ''));
+    await watcher.query('LISTEN berth_invalidation');
+    await sender.publish({ kind: 'signing-keys' });
+    await until(() => heard.length === 1, 3000, 'the sibling to hear it');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.filter((p) => p.includes('"kind":"ack"'))).toEqual([]);
+
+    // Another instance (not a sibling) that does not confirm is still waited for.
+    const other = new pg.Client({ connectionString: temp.url, application_name: listenerName('berth_invalidation', 'fedcba9876543210.other') });
+    await other.connect();
+    cleanups.push(() => other.end());
+    await other.query('LISTEN berth_invalidation');
+    started = performance.now();
+    await sender.publish({ kind: 'identity' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(350);
+    expect(unconfirmed).toEqual([['fedcba9876543210.other']]);
+  });
+
   it('resolves at once with no other instance listening (a lone instance, or only a sender that does not listen)', async () => {
     const bus = new PgInvalidationBus({ url: temp.url, db: database.db, freshnessMs: 3000 });
     cleanups.push(() => bus.close());

@@ -61,6 +61,7 @@ describe('cluster mode (--workers)', () => {
         const flags = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
         expect(flags).toContain('--max-semi-space-size=4');
         expect(flags).toContain('--heap-growing-percent=150');
+        expect(flags).toContain('--expose-gc');
         expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
       }
 

@@ -32,6 +32,12 @@ export interface PgInvalidationBusOptions {
    * a `publish` waits for an instance that does not confirm (see `fresh`).
    */
   freshnessMs?: number;
+  /**
+   * Instance ids that start with this are this process's sibling workers, told of every change
+   * through their primary (whose relay the change's response waits for as well): a publish does
+   * not wait for them, and they do not confirm to each other.
+   */
+  siblingPrefix?: string;
   /** Told when a `publish` stopped waiting for instances that did not confirm it (for logs). */
   onUnconfirmed?: (instanceIds: string[], invalidation: PublishedInvalidation) => void;
   /** A monotonic clock in milliseconds (durations only are compared, each on its own instance's clock). */
@@ -158,7 +164,7 @@ export class PgInvalidationBus implements InvalidationBus {
       this.waiters.delete(seq);
       throw err;
     }
-    const others = listeners.map((name) => name.slice(name.lastIndexOf(' ') + 1)).filter((id) => id !== this.instanceId && !waiter.early.has(id));
+    const others = listeners.map((name) => name.slice(name.lastIndexOf(' ') + 1)).filter((id) => id !== this.instanceId && !this.isSibling(id) && !waiter.early.has(id));
     if (others.length === 0) {
       this.waiters.delete(seq);
       return;
@@ -287,7 +293,11 @@ export class PgInvalidationBus implements InvalidationBus {
     if ('probe' in message) return;
     const applied = this.handlers.deliver(message.invalidation, message.sender);
     const { seq, sender } = message;
-    if (seq !== undefined) void applied.then(() => this.acknowledge(sender, seq));
+    if (seq !== undefined && !this.isSibling(sender)) void applied.then(() => this.acknowledge(sender, seq));
+  }
+
+  private isSibling(id: string): boolean {
+    return this.options.siblingPrefix !== undefined && id.startsWith(this.options.siblingPrefix);
   }
 
   private nextSeq(): number {

@@ -1,0 +1,61 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnBerth, type BerthProcess } from '../helpers/process.js';
+
+/**
+ * Issue 19's target for an idle Berth with two workers, summed over every process (primary and
+ * workers), and the margin this test allows above it (docs/performance.md, "Footprint"). PSS
+ * counts a page shared by several processes once in all; other Node.js processes running at
+ * the same time (the test runner's) share Node's code with Berth's and make the sum smaller.
+ */
+const targetBytes = 120_000_000;
+const margin = 0.2;
+
+/** Proportional set size of a process, from /proc/PID/smaps_rollup. */
+async function pssOf(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Pss:\s+(\d+) kB/m.exec(rollup)![1]) * 1024;
+}
+
+/** The process and its descendants, from /proc/PID/task/PID/children. */
+async function tree(pid: number): Promise<number[]> {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const children = await readFile(`/proc/${out[i]}/task/${out[i]}/children`, 'utf8').catch(() => '');
+    out.push(...children.trim().split(/\s+/).filter(Boolean).map(Number));
+  }
+  return out;
+}
+
+describe('idle footprint', () => {
+  let dataDir: string | undefined;
+  let berth: BerthProcess | undefined;
+
+  afterAll(async () => {
+    berth?.proc.kill('SIGTERM');
+    await berth?.exited;
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it(`keeps an idle two-worker Berth within ${targetBytes / 1e6} MB + ${margin * 100}% of summed PSS`, async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-idle-'));
+    // As a user restarts it: the first start creates the database and the first administrator.
+    const first = await spawnBerth(['--port', '0', '--data-dir', dataDir, '--workers', '2']);
+    first.proc.kill('SIGTERM');
+    await first.exited;
+
+    berth = await spawnBerth(['--port', '0', '--data-dir', dataDir, '--workers', '2']);
+    // One request, as a health check would make.
+    expect((await fetch(`${berth.url}/v2/`)).status).toBe(401);
+    // Each worker collects once 5 s after it listens (src/cli/idle-collection.ts).
+    await new Promise((resolve) => setTimeout(resolve, 9000));
+    const pids = await tree(berth.pid);
+    expect(pids).toHaveLength(3);
+    const perProcess = await Promise.all(pids.map(pssOf));
+    const total = perProcess.reduce((a, b) => a + b, 0);
+    console.log(`idle summed PSS, 2 workers: ${(total / 2 ** 20).toFixed(1)} MiB (${perProcess.map((b) => (b / 2 ** 20).toFixed(1)).join(', ')} MiB; primary first)`);
+    expect(total).toBeLessThanOrEqual(targetBytes * (1 + margin));
+  }, 60_000);
+});
