@@ -132,7 +132,9 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, 'must start with sqlite:, postgres:// or postgresql://')
         .optional()
-        .describe('Metadata database: `sqlite:<path>` or `postgres://user:pass@host:5432/db`. Default: `sqlite:<dataDir>/berth.db`.'),
+        .describe(
+          'Metadata database: `sqlite:<path>` or `postgres://user:pass@host:5432/db`. Default: `sqlite:<dataDir>/berth.db`. PostgreSQL on the same machine is cheaper through its Unix socket: `postgres://berth@%2Fvar%2Frun%2Fpostgresql/berth` (docs/performance.md, "Write paths on PostgreSQL").',
+        ),
       poolSize: z.number().int().min(1).max(1000).default(10).describe('PostgreSQL connections per process.'),
       connectRetryMs: z
         .number()
