@@ -38,6 +38,8 @@ export const errorTable = {
   METHOD_NOT_ALLOWED: { code: 'METHOD_NOT_ALLOWED', status: 405, message: 'method not allowed' },
   CONFLICT: { code: 'CONFLICT', status: 409, message: 'the resource already exists or was changed' },
   PAYLOAD_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', status: 413, message: 'request body too large' },
+  // A layer the scanner could not read to its end (truncated, not a tar, hostile); detail.reason says which.
+  LAYER_UNREADABLE: { code: 'LAYER_UNREADABLE', status: 422, message: 'the layer could not be read' },
   INTERNAL: { code: 'INTERNAL_ERROR', status: 500, message: 'internal server error' },
 } as const satisfies Record<string, { code: string; status: number; message: string }>;
 

@@ -1,0 +1,45 @@
+import { parseApkInstalled } from '../../domain/packages/apk.js';
+import { parseDpkgStatus } from '../../domain/packages/dpkg.js';
+import { parseOsRelease } from '../../domain/packages/os-release.js';
+import type { OperatingSystem, Package } from '../../domain/packages/package.js';
+import type { LayerView } from './layer-view.js';
+
+/** What an image holds, as its package databases say (issue 16: package inventory). */
+export interface Inventory {
+  os?: OperatingSystem;
+  packages: Package[];
+}
+
+const dpkgStatus = 'var/lib/dpkg/status';
+const dpkgStatusDir = 'var/lib/dpkg/status.d/';
+const apkInstalled = 'lib/apk/db/installed';
+
+/** The files the inventory reads: what a layer walk should keep (layer-walker.ts, `wanted`). */
+export function inventoryWants(path: string): boolean {
+  return path === 'etc/os-release' || path === 'usr/lib/os-release' || path === dpkgStatus || path === apkInstalled || (path.startsWith(dpkgStatusDir) && !path.endsWith('.md5sums'));
+}
+
+/**
+ * The packages of the merged filesystem: Debian and Ubuntu (dpkg's status file, and distroless
+ * images' `status.d/` files), Alpine (apk's installed database), with the distribution from
+ * os-release. What a later layer removed or upgraded is read from the database as that layer
+ * left it, so it is absent or at its new version.
+ */
+export function inventoryOf(view: LayerView): Inventory {
+  const osText = view.read('etc/os-release') ?? view.read('usr/lib/os-release');
+  const os = osText ? parseOsRelease(osText.toString('utf8')) : undefined;
+  const packages: Package[] = [];
+  const status = view.read(dpkgStatus);
+  if (status) packages.push(...parseDpkgStatus(status.toString('utf8'), `/${dpkgStatus}`, os));
+  for (const path of view.below(dpkgStatusDir.slice(0, -1))) {
+    if (!inventoryWants(path)) continue;
+    const text = view.read(path);
+    if (text) packages.push(...parseDpkgStatus(text.toString('utf8'), `/${path}`, os, false));
+  }
+  const apk = view.read(apkInstalled);
+  if (apk) packages.push(...parseApkInstalled(apk.toString('utf8'), `/${apkInstalled}`, os));
+  packages.sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
+  const inventory: Inventory = { packages };
+  if (os) inventory.os = os;
+  return inventory;
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { walkLayer } from '../../../src/services/security/layer-walker.js';
+import { LayerView } from '../../../src/services/security/layer-view.js';
+import { inventoryOf, inventoryWants } from '../../../src/services/security/inventory.js';
+import { parseDpkgStatus } from '../../../src/domain/packages/dpkg.js';
+import { parseOsRelease } from '../../../src/domain/packages/os-release.js';
+import { packageUrl } from '../../../src/domain/packages/package.js';
+import { gzipTarOf, tarOf, type TarItem } from '../../helpers/layer-tar.js';
+
+/** A dpkg status paragraph as dpkg writes it. */
+function dpkg(name: string, version: string, extra = ''): string {
+  return `Package: ${name}\nStatus: install ok installed\nPriority: optional\nArchitecture: amd64\n${extra}Version: ${version}\nDescription: ${name}\n the ${name} package\n .\n more text\n`;
+}
+
+async function inventory(layers: TarItem[][]) {
+  const walks = [];
+  for (const [i, items] of layers.entries()) walks.push(await walkLayer(Readable.from([i % 2 ? tarOf(items) : gzipTarOf(items)]), { wanted: inventoryWants }));
+  return inventoryOf(new LayerView(walks));
+}
+
+const debianRelease = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n';
+
+describe('package inventory', () => {
+  it('lists the dpkg packages an image ends with: one removed by a later layer absent, one upgraded at its new version only', async () => {
+    const base: TarItem[] = [
+      { path: 'usr/lib/os-release', content: debianRelease },
+      { path: 'etc/os-release', type: 'symlink', target: '../usr/lib/os-release' },
+      { path: 'var/lib/dpkg/status', content: [dpkg('bash', '5.2.15-2+b2'), dpkg('curl', '7.88.1-10+deb12u5'), dpkg('libssl3', '3.0.11-1~deb12u2', 'Source: openssl\n')].join('\n') },
+    ];
+    // apt-get upgrade libssl3 && apt-get purge curl, plus a package dpkg keeps config-files of.
+    const later: TarItem[] = [
+      {
+        path: 'var/lib/dpkg/status',
+        content: [dpkg('bash', '5.2.15-2+b2'), dpkg('libssl3', '3.0.15-1~deb12u1', 'Source: openssl (3.0.15-1~deb12u1)\n'), dpkg('vim', '2:9.0.1378-2').replace('install ok installed', 'deinstall ok config-files')].join('\n'),
+      },
+    ];
+    const result = await inventory([base, later]);
+    expect(result.os).toEqual({ id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)', codename: 'bookworm' });
+    expect(result.packages).toEqual([
+      { name: 'bash', version: '5.2.15-2+b2', type: 'deb', arch: 'amd64', purl: 'pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12', foundIn: '/var/lib/dpkg/status' },
+      { name: 'libssl3', version: '3.0.15-1~deb12u1', type: 'deb', arch: 'amd64', source: 'openssl', purl: 'pkg:deb/debian/libssl3@3.0.15-1~deb12u1?arch=amd64&distro=debian-12', foundIn: '/var/lib/dpkg/status' },
+    ]);
+  });
+
+  it('reads distroless status.d files, and honours a whiteout of one', async () => {
+    const result = await inventory([
+      [
+        { path: 'etc/os-release', content: debianRelease },
+        { path: 'var/lib/dpkg/status.d/base-files', content: 'Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n' },
+        { path: 'var/lib/dpkg/status.d/base-files.md5sums', content: 'abc  etc/debian_version\n' },
+        { path: 'var/lib/dpkg/status.d/tzdata', content: 'Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n' },
+      ],
+      [{ path: 'var/lib/dpkg/status.d/.wh.tzdata', content: '' }],
+    ]);
+    expect(result.packages.map((p) => `${p.name} ${p.version} ${p.foundIn}`)).toEqual(['base-files 12.4+deb12u5 /var/lib/dpkg/status.d/base-files']);
+  });
+
+  it('lists Alpine packages from the apk database, with origin and license', async () => {
+    const apk = [
+      'C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nS:383459\nI:622592\nT:the musl c library\nU:https://musl.libc.org/\nL:MIT\no:musl\nm:Maintainer\nF:lib\nR:ld-musl-x86_64.so.1\n',
+      'P:libcrypto3\nV:3.1.4-r5\nA:x86_64\nL:Apache-2.0\no:openssl\nF:usr/lib\nR:libcrypto.so.3\n',
+      '',
+    ].join('\n');
+    const result = await inventory([[{ path: 'etc/os-release', content: 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n' }, { path: 'lib/apk/db/installed', content: apk }]]);
+    expect(result.os).toEqual({ id: 'alpine', versionId: '3.19.1', prettyName: 'Alpine Linux v3.19' });
+    expect(result.packages).toEqual([
+      { name: 'libcrypto3', version: '3.1.4-r5', type: 'apk', arch: 'x86_64', source: 'openssl', license: 'Apache-2.0', purl: 'pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=alpine-3.19.1', foundIn: '/lib/apk/db/installed' },
+      { name: 'musl', version: '1.2.4-r2', type: 'apk', arch: 'x86_64', license: 'MIT', purl: 'pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.19.1', foundIn: '/lib/apk/db/installed' },
+    ]);
+  });
+
+  it('finds nothing in an image without package databases', async () => {
+    expect(await inventory([[{ path: 'app/server', content: 'binary' }]])).toEqual({ packages: [] });
+  });
+
+  it('parses os-release quoting and dpkg continuation lines as written', () => {
+    expect(parseOsRelease('ID="ubuntu"\nVERSION_ID="22.04"\nPRETTY_NAME="Ubuntu \\"Jammy\\" 22.04"\n# comment\nBAD LINE\n')).toEqual({ id: 'ubuntu', versionId: '22.04', prettyName: 'Ubuntu "Jammy" 22.04' });
+    expect(parseOsRelease('NAME=nothing\n')).toBeUndefined();
+    const parsed = parseDpkgStatus(dpkg('zlib1g', '1:1.2.13.dfsg-1', 'Source: zlib\n'), '/var/lib/dpkg/status', { id: 'ubuntu', versionId: '22.04' });
+    expect(parsed).toEqual([{ name: 'zlib1g', version: '1:1.2.13.dfsg-1', type: 'deb', arch: 'amd64', source: 'zlib', purl: 'pkg:deb/ubuntu/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=ubuntu-22.04', foundIn: '/var/lib/dpkg/status' }]);
+  });
+
+  it('makes package URLs as the purl spec encodes them', () => {
+    expect(packageUrl('deb', 'debian', 'g++-12', '12.2.0-14', { distro: 'debian-12', arch: 'amd64' })).toBe('pkg:deb/debian/g%2B%2B-12@12.2.0-14?arch=amd64&distro=debian-12');
+    expect(packageUrl('apk', 'alpine', 'busybox', '1.36.1-r5', { arch: undefined })).toBe('pkg:apk/alpine/busybox@1.36.1-r5');
+  });
+});
