@@ -43,6 +43,7 @@ import { wireReplication } from './wiring/replication.js';
 import { wirePreheat } from './wiring/preheat.js';
 import { wireBackup } from './wiring/backup.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
+import { InventoryService } from './services/security/inventory-service.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -364,6 +365,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   const api: ApiServices = {
     version: berthVersion(),
     registry,
+    inventory: new InventoryService(registry.blobs),
     identity,
     users,
     robots,

@@ -32,6 +32,23 @@ const artifactDetailSchema = artifactSchema.extend({
   totalSize: z.number().int().describe('Manifest, config and layer bytes'),
 });
 
+const inventorySchema = z.object({
+  digest: z.string(),
+  os: z.object({ id: z.string(), versionId: z.string().optional(), prettyName: z.string().optional(), codename: z.string().optional() }).nullable(),
+  packages: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string(),
+      type: z.enum(['deb', 'apk']),
+      arch: z.string().optional(),
+      source: z.string().optional(),
+      license: z.string().optional(),
+      purl: z.string().describe('Package URL'),
+      foundIn: z.string().describe('The package database that lists it'),
+    }),
+  ),
+});
+
 /** Repositories and artifacts of a project, as the console and scripts browse them. */
 export function repositoryRoutes(s: ApiServices): AnyRoute[] {
   const repository = async (project: string, name: string) => {
@@ -155,6 +172,28 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
           referrers: referrers.map((r) => ({ digest: r.digest, artifactType: r.artifactType, mediaType: r.mediaType, size: r.size })),
           totalSize: manifest.size + (parsed.config?.size ?? 0) + parsed.layers.reduce((sum, l) => sum + l.size, 0),
         };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/packages',
+      summary: "An image's operating system and packages (dpkg, apk), read from its layers",
+      tag: 'artifacts',
+      auth: { action: 'read', project: ({ params }) => params.project },
+      params: artifactParams,
+      response: inventorySchema,
+      handler: async ({ params }) => {
+        const row = await repository(params.project, params.repository);
+        const manifest = await s.registry.manifests.get(row.name, params.reference);
+        const parsed = parseManifest(manifest.body, manifest.mediaType);
+        if (parsed.manifests.length > 0) {
+          throw new BerthError('BAD_REQUEST', {
+            message: 'an index has no packages of its own: ask for one of its manifests by digest',
+            detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
+          });
+        }
+        const inventory = await s.inventory.ofImage(row.name, parsed.layers);
+        return { digest: manifest.digest, os: inventory.os ?? null, packages: inventory.packages };
       },
     }),
     route({

@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import { walkLayer } from '../../../src/services/security/layer-walker.js';
 import { LayerView } from '../../../src/services/security/layer-view.js';
 import { inventoryOf, inventoryWants } from '../../../src/services/security/inventory.js';
+import { InventoryService } from '../../../src/services/security/inventory-service.js';
+import type { BlobService } from '../../../src/services/registry/blob-service.js';
 import { parseDpkgStatus } from '../../../src/domain/packages/dpkg.js';
 import { parseOsRelease } from '../../../src/domain/packages/os-release.js';
 import { packageUrl } from '../../../src/domain/packages/package.js';
@@ -84,5 +86,33 @@ describe('package inventory', () => {
   it('makes package URLs as the purl spec encodes them', () => {
     expect(packageUrl('deb', 'debian', 'g++-12', '12.2.0-14', { distro: 'debian-12', arch: 'amd64' })).toBe('pkg:deb/debian/g%2B%2B-12@12.2.0-14?arch=amd64&distro=debian-12');
     expect(packageUrl('apk', 'alpine', 'busybox', '1.36.1-r5', { arch: undefined })).toBe('pkg:apk/alpine/busybox@1.36.1-r5');
+  });
+});
+
+describe('the inventory service', () => {
+  it('reads a layer shared by 100 images once, even when they are asked for at the same time', async () => {
+    const base = gzipTarOf([
+      { path: 'etc/os-release', content: 'ID=alpine\nVERSION_ID=3.19.1\n' },
+      { path: 'lib/apk/db/installed', content: 'P:musl\nV:1.2.4-r2\nA:x86_64\n\n' },
+    ]);
+    const apps = Array.from({ length: 100 }, (_, i) => gzipTarOf([{ path: `app/${i}`, content: String(i) }]));
+    const layers = new Map<string, Buffer>([['sha256:base', base], ...apps.map((a, i): [string, Buffer] => [`sha256:app${i}`, a])]);
+    const opened = new Map<string, number>();
+    // What InventoryService needs of the registry's BlobService: open a blob of a repository as a stream.
+    const blobs = {
+      open: async (_repository: string, digest: string) => {
+        opened.set(digest, (opened.get(digest) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 5));
+        return { stream: Readable.from([layers.get(digest)!]) };
+      },
+    };
+    const service = new InventoryService(blobs as unknown as BlobService);
+    const results = await Promise.all(apps.map((_, i) => service.ofImage(`library/app${i}`, [{ digest: 'sha256:base' }, { digest: `sha256:app${i}` }])));
+    for (const result of results) expect(result.packages.map((p) => p.name)).toEqual(['musl']);
+    expect(opened.get('sha256:base')).toBe(1);
+    expect([...opened.values()].reduce((a, b) => a + b, 0)).toBe(101);
+    // Asked again later: from memory.
+    await service.ofImage('library/app0', [{ digest: 'sha256:base' }, { digest: 'sha256:app0' }]);
+    expect(opened.get('sha256:base')).toBe(1);
   });
 });

@@ -1,0 +1,61 @@
+import { LruCache } from '../../domain/lru-cache.js';
+import type { BlobService } from '../registry/blob-service.js';
+import { inventoryOf, inventoryWants, type Inventory } from './inventory.js';
+import { LayerView } from './layer-view.js';
+import { walkLayer, type LayerWalk, type WalkLimits } from './layer-walker.js';
+
+export interface InventoryServiceOptions {
+  /** Bytes of layer summaries kept in memory (each: the package databases and symlinks of one layer). */
+  cacheBytes?: number;
+  limits?: Partial<WalkLimits>;
+}
+
+/**
+ * The package inventory of an image (issue 16). Each layer is read once, by digest, and only
+ * what the inventory needs from it is kept (the package databases, os-release, symlinks,
+ * whiteouts): an image sharing layers with one already read reads only its own, and images
+ * asked for at the same time share one read of a common layer.
+ */
+export class InventoryService {
+  private readonly summaries: LruCache<string, LayerWalk>;
+  private readonly reading = new Map<string, Promise<LayerWalk>>();
+
+  constructor(
+    private readonly blobs: BlobService,
+    private readonly options: InventoryServiceOptions = {},
+  ) {
+    this.summaries = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, weightOf);
+  }
+
+  /** The inventory of an image whose layers (lowest first) are in `repository`. */
+  async ofImage(repository: string, layers: ReadonlyArray<{ digest: string }>): Promise<Inventory> {
+    const walks = await Promise.all(layers.map((layer) => this.summary(repository, layer.digest)));
+    return inventoryOf(new LayerView(walks));
+  }
+
+  private summary(repository: string, digest: string): Promise<LayerWalk> {
+    const cached = this.summaries.get(digest);
+    if (cached) return Promise.resolve(cached);
+    let pending = this.reading.get(digest);
+    if (!pending) {
+      pending = this.read(repository, digest).finally(() => this.reading.delete(digest));
+      this.reading.set(digest, pending);
+    }
+    return pending;
+  }
+
+  private async read(repository: string, digest: string): Promise<LayerWalk> {
+    const blob = await this.blobs.open(repository, digest);
+    const walk = await walkLayer(blob.stream, { wanted: inventoryWants, limits: this.options.limits });
+    // Only what inventoryOf looks at stays in memory.
+    const summary: LayerWalk = { ...walk, entries: walk.entries.filter((e) => e.type === 'symlink' || inventoryWants(e.path)) };
+    this.summaries.set(digest, summary);
+    return summary;
+  }
+}
+
+function weightOf(walk: LayerWalk): number {
+  let bytes = 256 + walk.entries.length * 128 + (walk.whiteouts.length + walk.opaqueDirs.length) * 96;
+  for (const content of walk.contents.values()) bytes += content.length;
+  return bytes;
+}
