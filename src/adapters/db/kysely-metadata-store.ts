@@ -327,8 +327,8 @@ export class KyselyMetadataStore implements MetadataStore {
   ): Promise<void> {
     const { pin } = options;
     const write = () => onRepository(manifest.repositoryId, () => inTransaction(this.db, async (trx) => {
-      // Rows every push to the project or repository shares (the digests' project_blob rows, the
-      // project's usage row, the repository row) are locked last, in that order, so concurrent
+      // Rows every push to the project or repository shares (the project's usage row, the digests'
+      // project_blob rows, the repository row) are locked last, in that order, so concurrent
       // pushes wait for each other over the last few statements only (docs/lifecycle.md, "One lock order").
       await this.holdReferences(trx, manifest);
       await this.recordContent(trx, manifest.digest, manifest.size, now);
@@ -413,9 +413,17 @@ export class KyselyMetadataStore implements MetadataStore {
     if (this.engine === 'postgres') await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).forUpdate().execute();
   }
 
-  /** The repository row's lock, taken by every transaction that changes tags, after the manifest rows it changes (PostgreSQL). */
-  private async lockRepository(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
-    if (this.engine === 'postgres') await trx.selectFrom('repository').select('id').where('id', '=', repositoryId).forUpdate().execute();
+  /**
+   * The repository row's lock, taken by every transaction that changes tags, after the manifest
+   * and usage rows it changes (PostgreSQL). `FOR NO KEY UPDATE`, as the tag version bump takes it:
+   * it waits for other tag changes, not for pushes that merely insert rows referring to the
+   * repository (their foreign keys hold `FOR KEY SHARE` from their first insert on). Deleting the
+   * repository takes `FOR UPDATE` (`whole`), which waits for those too.
+   */
+  private async lockRepository(trx: Transaction<Schema>, repositoryId: number, whole = false): Promise<void> {
+    if (this.engine !== 'postgres') return;
+    const row = trx.selectFrom('repository').select('id').where('id', '=', repositoryId);
+    await (whole ? row.forUpdate() : row.forNoKeyUpdate()).execute();
   }
 
   /**
@@ -564,7 +572,7 @@ export class KyselyMetadataStore implements MetadataStore {
   async deleteRepository(repositoryId: number, events: OutboxEvent[] = []): Promise<string[]> {
     return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       // Repository, manifests, then links, in the order the collector and pushes take them.
-      await this.lockRepository(trx, repositoryId);
+      await this.lockRepository(trx, repositoryId, true);
       if (this.engine === 'postgres') {
         await trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').forUpdate().execute();
         await trx.selectFrom('repository_blob').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').forUpdate().execute();

@@ -9,11 +9,11 @@ import type { Schema } from './schema.js';
  * "Quotas"). Storage counts every digest the project's manifests are or reference once, however
  * many manifests and repositories of the project use it; artifacts count manifests.
  *
- * Locks, in one order (docs/lifecycle.md, "One lock order"): a change first adds its counts to the
- * digests' `project_blob` rows, in digest order, which locks them, so "is this digest new to the
- * project" is never answered twice at once; then it adds its sums to the project's usage row,
- * last, in one statement. Concurrent pushes to one project therefore wait for each other only
- * from that statement to their commit, not for their whole transaction.
+ * Locks, in one order (docs/lifecycle.md, "One lock order"): a change locks the project's usage
+ * row, then adds its counts to the digests' `project_blob` rows (in digest order), so "is this
+ * digest new to the project" is never answered twice at once, then adds its sums to the usage
+ * row. It does so at the end of its transaction, so concurrent pushes to one project wait for
+ * each other over those last statements only, not for their whole transaction.
  */
 
 const page = 500;
@@ -42,6 +42,7 @@ export async function countIn(
   const named = await projectOfRepository(trx, repositoryId);
   if (!named) throw new RepositoryGoneError(repositoryId);
   const artifacts = await manifestCount(trx, repositoryId, parents);
+  await lockUsage(trx, named.project);
   let bytes = 0;
   await eachCounted(trx, repositoryId, parents, async (counts) => {
     bytes += await addedBytes(trx, named.project, counts);
@@ -64,6 +65,7 @@ export async function countInCreated(
   const named = { project: projectOf(repository), repository };
   const counts = new Map<string, number>([[digest, 1]]);
   for (const d of references) counts.set(d, (counts.get(d) ?? 0) + 1);
+  await lockUsage(trx, named.project);
   const bytes = await addedBytes(trx, named.project, counts);
   return addIn(trx, named, bytes, 1, limits, events);
 }
@@ -125,6 +127,7 @@ export async function countOut(trx: Transaction<Schema>, repositoryId: number, p
   if (!named) return undefined;
   const { project } = named;
   const artifacts = await manifestCount(trx, repositoryId, parents);
+  await lockUsage(trx, project);
   let bytes = 0;
   await eachCounted(trx, repositoryId, parents, async (counts) => {
     await addRefs(trx, project, counts, new Map(), -1);
@@ -156,6 +159,20 @@ function thresholdEvents(project: string, repository: string, operator: string, 
 async function projectOfRepository(trx: Transaction<Schema>, repositoryId: number): Promise<{ project: string; repository: string } | undefined> {
   const row = await trx.selectFrom('repository').select('name').where('id', '=', repositoryId).executeTakeFirst();
   return row && { project: projectOf(row.name), repository: row.name };
+}
+
+/**
+ * Locks the project's usage row (creating it when missing) before the change touches any of the
+ * project's `project_blob` rows: one change of a project's digests at a time. Berth before
+ * 2026-12-04 inserts new `project_blob` rows relying on this lock, so it is kept while
+ * such instances may still run beside this one (a rolling upgrade).
+ */
+async function lockUsage(trx: Transaction<Schema>, project: string): Promise<void> {
+  await trx
+    .insertInto('project_usage')
+    .values({ project, bytes: 0, artifacts: 0 })
+    .onConflict((oc) => oc.column('project').doUpdateSet((eb) => ({ bytes: eb.ref('project_usage.bytes') })))
+    .execute();
 }
 
 /** Adds to the project's usage row (created when missing) and returns it as it is now, locked until the commit. */
@@ -226,12 +243,12 @@ async function manifestCount(trx: Transaction<Schema>, repositoryId: number, par
 }
 
 /**
- * PostgreSQL: what a push does last, in one statement: countInCreated for a manifest this
- * transaction created (when `created`), then the tag change (when `tag`): the tag version bump
- * and the tag row. The rows every push to the project or repository shares (the digests'
- * project_blob rows, the usage row, the repository row, in that order) are then held from this
- * one statement to the commit, not over several round trips. A quota the change breaks is a
- * QuotaExceededError, which rolls the whole change back.
+ * PostgreSQL: what a push does last: countInCreated for a manifest this transaction created
+ * (when `created`: the usage row locked, then one statement) and the tag change (when `tag`: the
+ * tag version bump and the tag row) in that statement. The rows every push to the project or
+ * repository shares (the usage row, the digests' project_blob rows, the repository row, in that
+ * order) are then held over two statements and the commit, not over several round trips. A quota
+ * the change breaks is a QuotaExceededError, which rolls the whole change back.
  */
 export async function finishPushOnPostgres(
   trx: Transaction<Schema>,
@@ -250,6 +267,7 @@ export async function finishPushOnPostgres(
   const ctes: RawBuilder<unknown>[] = [];
   const project = projectOf(push.repository);
   if (push.created) {
+    await lockUsage(trx, project);
     const digests = [...new Set([push.digest, ...push.created])].sort();
     // Rows inserted in digest order, the order every change locks project_blob rows in. An
     // existing row holds refs of 1 or more, so a row that comes back with 1 is new to the project.

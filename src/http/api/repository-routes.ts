@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { buffer } from 'node:stream/consumers';
 import { BerthError } from '../../domain/errors.js';
 import { tryParseDigest } from '../../domain/digest.js';
 import { parseManifest } from '../../domain/manifest.js';
+import { cycloneDxDocument } from '../../domain/sbom/cyclonedx.js';
+import { sbomMediaTypes } from '../../domain/sbom/sbom.js';
+import { spdxDocument } from '../../domain/sbom/spdx.js';
 import type { Principal } from '../../services/identity/principal.js';
 import { listOf, pageQuery, paged, route, type AnyRoute } from './api-route.js';
 import { artifactSchema, artifactView, repositorySchema, repositoryView } from './schemas.js';
@@ -56,6 +60,18 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
     const row = await s.registry.meta.getRepository(full);
     if (!row) throw new BerthError('NOT_FOUND', { message: `repository ${full} not found` });
     return row;
+  };
+  /** The inventory of the image `reference` names; an index is refused, naming its manifests. */
+  const imageInventory = async (name: string, reference: string) => {
+    const manifest = await s.registry.manifests.get(name, reference);
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    if (parsed.manifests.length > 0) {
+      throw new BerthError('BAD_REQUEST', {
+        message: 'an index has no packages of its own: ask for one of its manifests by digest',
+        detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
+      });
+    }
+    return { digest: manifest.digest, inventory: await s.inventory.ofImage(name, parsed.layers) };
   };
   return [
     route({
@@ -184,16 +200,27 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
       response: inventorySchema,
       handler: async ({ params }) => {
         const row = await repository(params.project, params.repository);
-        const manifest = await s.registry.manifests.get(row.name, params.reference);
-        const parsed = parseManifest(manifest.body, manifest.mediaType);
-        if (parsed.manifests.length > 0) {
-          throw new BerthError('BAD_REQUEST', {
-            message: 'an index has no packages of its own: ask for one of its manifests by digest',
-            detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
-          });
-        }
-        const inventory = await s.inventory.ofImage(row.name, parsed.layers);
-        return { digest: manifest.digest, os: inventory.os ?? null, packages: inventory.packages };
+        const { digest, inventory } = await imageInventory(row.name, params.reference);
+        return { digest, os: inventory.os ?? null, packages: inventory.packages };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/sbom',
+      summary: "An image's SBOM, SPDX 2.3 or CycloneDX 1.5 JSON, made from its package inventory",
+      tag: 'artifacts',
+      auth: { action: 'read', project: ({ params }) => params.project },
+      params: artifactParams,
+      query: z.object({ format: z.enum(['spdx', 'cyclonedx']).default('spdx').describe('spdx (application/spdx+json) or cyclonedx (application/vnd.cyclonedx+json)') }),
+      response: z.record(z.string(), z.unknown()).describe('The SBOM document'),
+      handler: async ({ params, query, request, reply }) => {
+        const row = await repository(params.project, params.repository);
+        const { digest, inventory } = await imageInventory(row.name, params.reference);
+        const subject = { repository: row.name, digest, host: request.host };
+        const making = { toolVersion: s.version, created: new Date().toISOString(), uuid: randomUUID() };
+        const document = query.format === 'spdx' ? spdxDocument(subject, inventory, making) : cycloneDxDocument(subject, inventory, making);
+        reply.type(sbomMediaTypes[query.format]).header('Content-Disposition', `attachment; filename="${row.name.replace(/\//g, '_')}-${digest.slice(7, 19)}.${query.format}.json"`);
+        return document;
       },
     }),
     route({

@@ -42,6 +42,19 @@ describe('package inventory through the API', () => {
     expect(body.os).toEqual({ id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)' });
     expect(body.packages.map((p) => `${p.name} ${p.version} ${p.purl}`)).toEqual(['bash 5.2.15-2+b2 pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12']);
 
+    const spdx = await admin.call('GET', '/projects/library/repositories/inv-a/artifacts/v1/sbom');
+    expect(spdx.status).toBe(200);
+    expect(spdx.headers.get('content-type')).toMatch(/^application\/spdx\+json/);
+    const spdxDoc = (await spdx.json()) as { spdxVersion: string; packages: Array<{ name: string; versionInfo: string }> };
+    expect(spdxDoc.spdxVersion).toBe('SPDX-2.3');
+    expect(spdxDoc.packages.map((p) => `${p.name} ${p.versionInfo}`)).toEqual([`127.0.0.1:${berth.port}/library/inv-a ${first}`, 'debian 12', 'bash 5.2.15-2+b2']);
+    const cdx = await admin.call('GET', '/projects/library/repositories/inv-a/artifacts/v1/sbom?format=cyclonedx');
+    expect(cdx.headers.get('content-type')).toMatch(/^application\/vnd\.cyclonedx\+json/);
+    const cdxDoc = (await cdx.json()) as { specVersion: string; components: Array<{ name: string; version: string }> };
+    expect(cdxDoc.specVersion).toBe('1.5');
+    expect(cdxDoc.components.map((c) => `${c.name} ${c.version}`)).toEqual(['debian 12', 'bash 5.2.15-2+b2']);
+    expect((await admin.call('GET', '/projects/library/repositories/inv-a/artifacts/v1/sbom?format=xml')).status).toBe(400);
+
     const second = await push('inv-b', [base]);
     const other = await admin.ok<{ digest: string; packages: Array<{ name: string }> }>('GET', `/projects/library/repositories/inv-b/artifacts/${second}/packages`);
     expect(other.packages.map((p) => p.name)).toEqual(['bash', 'curl']);
