@@ -43,7 +43,7 @@ const inventorySchema = z.object({
     z.object({
       name: z.string(),
       version: z.string(),
-      type: z.enum(['deb', 'apk']),
+      type: z.enum(['deb', 'apk', 'pypi', 'npm']),
       arch: z.string().optional(),
       source: z.string().optional(),
       license: z.string().optional(),
@@ -193,7 +193,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
     route({
       method: 'GET',
       path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/packages',
-      summary: "An image's operating system and packages (dpkg, apk), read from its layers",
+      summary: "An image's operating system and packages (dpkg, apk, Python, npm), read from its layers",
       tag: 'artifacts',
       auth: { action: 'read', project: ({ params }) => params.project },
       params: artifactParams,

@@ -1,6 +1,8 @@
 import { parseApkInstalled } from '../../domain/packages/apk.js';
 import { parseDpkgStatus } from '../../domain/packages/dpkg.js';
+import { npmManifestPath, parseNpmManifest } from '../../domain/packages/npm.js';
 import { parseOsRelease } from '../../domain/packages/os-release.js';
+import { parsePythonMetadata, pythonMetadataPath } from '../../domain/packages/python.js';
 import type { OperatingSystem, Package } from '../../domain/packages/package.js';
 import type { LayerView } from './layer-view.js';
 
@@ -16,13 +18,22 @@ const apkInstalled = 'lib/apk/db/installed';
 
 /** The files the inventory reads: what a layer walk should keep (layer-walker.ts, `wanted`). */
 export function inventoryWants(path: string): boolean {
-  return path === 'etc/os-release' || path === 'usr/lib/os-release' || path === dpkgStatus || path === apkInstalled || (path.startsWith(dpkgStatusDir) && !path.endsWith('.md5sums'));
+  return (
+    path === 'etc/os-release' ||
+    path === 'usr/lib/os-release' ||
+    path === dpkgStatus ||
+    path === apkInstalled ||
+    (path.startsWith(dpkgStatusDir) && !path.endsWith('.md5sums')) ||
+    pythonMetadataPath.test(path) ||
+    npmManifestPath.test(path)
+  );
 }
 
 /**
  * The packages of the merged filesystem: Debian and Ubuntu (dpkg's status file, and distroless
- * images' `status.d/` files), Alpine (apk's installed database), with the distribution from
- * os-release. What a later layer removed or upgraded is read from the database as that layer
+ * images' `status.d/` files), Alpine (apk's installed database), Python distributions
+ * (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO` in site-packages) and npm packages
+ * (`package.json` under `node_modules`), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
  * left it, so it is absent or at its new version.
  */
 export function inventoryOf(view: LayerView): Inventory {
@@ -38,6 +49,14 @@ export function inventoryOf(view: LayerView): Inventory {
   }
   const apk = view.read(apkInstalled);
   if (apk) packages.push(...parseApkInstalled(apk.toString('utf8'), `/${apkInstalled}`, os));
+  // Language packages where they are installed: Python's site-packages, npm's node_modules.
+  for (const [path, { entry }] of view.entries()) {
+    if (entry.type !== 'file' && entry.type !== 'hardlink') continue;
+    const parse = pythonMetadataPath.test(path) ? parsePythonMetadata : npmManifestPath.test(path) ? parseNpmManifest : undefined;
+    const text = parse && view.read(path);
+    const found = text ? parse(text.toString('utf8'), `/${path}`) : undefined;
+    if (found) packages.push(found);
+  }
   packages.sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
   const inventory: Inventory = { packages };
   if (os) inventory.os = os;

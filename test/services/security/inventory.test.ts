@@ -72,6 +72,36 @@ describe('package inventory', () => {
     ]);
   });
 
+  it('lists Python distributions and npm packages where they are installed, after upgrades and removals in later layers', async () => {
+    const metadata = (name: string, version: string, license?: string) => `Metadata-Version: 2.1\nName: ${name}\nVersion: ${version}\n${license ? `License: ${license}\n` : ''}Summary: x\n\nLong description with Name: not-this\n`;
+    const npmPackage = (name: string, version: string) => JSON.stringify({ name, version, license: 'MIT', description: 'x' });
+    const site = 'usr/lib/python3/dist-packages';
+    const result = await inventory([
+      [
+        { path: `${site}/requests-2.28.1.dist-info/METADATA`, content: metadata('requests', '2.28.1', 'Apache 2.0') },
+        { path: `${site}/Typing_Extensions-4.4.0.dist-info/METADATA`, content: metadata('Typing_Extensions', '4.4.0') },
+        { path: 'usr/local/lib/python3.11/site-packages/six.egg-info/PKG-INFO', content: metadata('six', '1.16.0', 'MIT') },
+        { path: 'app/node_modules/left-pad/package.json', content: npmPackage('left-pad', '1.3.0') },
+        { path: 'app/node_modules/@babel/core/package.json', content: npmPackage('@babel/core', '7.23.0') },
+        // Not installed packages: a package.json deeper inside a package, a project's own.
+        { path: 'app/node_modules/@babel/core/test/fixture/package.json', content: npmPackage('fixture', '0.0.0') },
+        { path: 'app/package.json', content: npmPackage('my-app', '1.0.0') },
+      ],
+      [
+        // pip install -U requests; npm uninstall left-pad.
+        { path: `${site}/.wh.requests-2.28.1.dist-info`, content: '' },
+        { path: `${site}/requests-2.31.0.dist-info/METADATA`, content: metadata('requests', '2.31.0', 'Apache 2.0') },
+        { path: 'app/node_modules/.wh.left-pad', content: '' },
+      ],
+    ]);
+    expect(result.packages).toEqual([
+      { name: '@babel/core', version: '7.23.0', type: 'npm', license: 'MIT', purl: 'pkg:npm/%40babel/core@7.23.0', foundIn: '/app/node_modules/@babel/core/package.json' },
+      { name: 'requests', version: '2.31.0', type: 'pypi', license: 'Apache 2.0', purl: 'pkg:pypi/requests@2.31.0', foundIn: `/${site}/requests-2.31.0.dist-info/METADATA` },
+      { name: 'six', version: '1.16.0', type: 'pypi', license: 'MIT', purl: 'pkg:pypi/six@1.16.0', foundIn: '/usr/local/lib/python3.11/site-packages/six.egg-info/PKG-INFO' },
+      { name: 'Typing_Extensions', version: '4.4.0', type: 'pypi', purl: 'pkg:pypi/typing-extensions@4.4.0', foundIn: `/${site}/Typing_Extensions-4.4.0.dist-info/METADATA` },
+    ]);
+  });
+
   it('finds nothing in an image without package databases', async () => {
     expect(await inventory([[{ path: 'app/server', content: 'binary' }]])).toEqual({ packages: [] });
   });
