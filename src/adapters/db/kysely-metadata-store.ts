@@ -54,6 +54,11 @@ export class KyselyMetadataStore implements MetadataStore {
     this.onTagsChanged = options.onTagsChanged ?? (() => undefined);
   }
 
+  /** Whether a row touched at `touchedAt` is due to have its grace period restarted (at most once per touchIntervalMs). */
+  private touchDue(touchedAt: number | string, now: number): boolean {
+    return Number(touchedAt) < now - this.touchIntervalMs;
+  }
+
   /** Runs a transaction that may change a repository's tags, then says so, committed or not (a spare notice costs one reload). */
   private async changingTags<T>(repositoryId: number, transaction: () => Promise<T>): Promise<T> {
     try {
@@ -116,7 +121,7 @@ export class KyselyMetadataStore implements MetadataStore {
     if (!row) return undefined;
     if (row.quarantine !== null) return { digest: row.digest as Digest, size: row.size, quarantine: row.quarantine as Quarantine };
     const now = this.now();
-    if (Number(row.touched_at) < now - this.touchIntervalMs || Number(row.linked_at) < now - this.touchIntervalMs) {
+    if (this.touchDue(row.touched_at, now) || this.touchDue(row.linked_at, now)) {
       // The client may now skip uploading it: the grace periods of the blob and of this
       // repository's link to it start again. Each update wins only while the collector has not
       // taken the row (it marks or deletes under the same row lock), so a "yes" here is never
@@ -141,7 +146,7 @@ export class KyselyMetadataStore implements MetadataStore {
         trx.selectFrom('blob').select(['digest', 'size', 'touched_at']).where('digest', '=', digest).where('deleting', '=', 0).where('quarantine', 'is', null),
       ).executeTakeFirst();
       if (!blob) return undefined;
-      if (Number(blob.touched_at) < now - this.touchIntervalMs) await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).execute();
+      if (this.touchDue(blob.touched_at, now)) await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).execute();
       await linkNow(trx, repositoryId, digest, now);
       return { digest: blob.digest as Digest, size: blob.size };
     }));
@@ -370,13 +375,14 @@ export class KyselyMetadataStore implements MetadataStore {
         }
       }
       await insertEvents(trx, events, now);
+      const referenced = [...new Set(manifest.references.map((r) => r.digest))];
       if (this.engine === 'postgres' && options.repositoryName !== undefined && !options.tagMustNotMove) {
         const counted = [...events];
         await finishPushOnPostgres(trx, {
           repository: options.repositoryName,
           repositoryId: manifest.repositoryId,
           digest: manifest.digest,
-          created: isNew ? [...new Set(manifest.references.map((r) => r.digest))] : undefined,
+          created: isNew ? referenced : undefined,
           tag,
           now,
           limits: options.quota,
@@ -389,7 +395,7 @@ export class KyselyMetadataStore implements MetadataStore {
         // Quota events (80% and 100% reached) follow the push's own.
         const counted = [...events];
         if (options.repositoryName === undefined) await countIn(trx, manifest.repositoryId, [manifest.digest], options.quota, counted);
-        else await countInCreated(trx, options.repositoryName, manifest.digest, [...new Set(manifest.references.map((r) => r.digest))], options.quota, counted);
+        else await countInCreated(trx, options.repositoryName, manifest.digest, referenced, options.quota, counted);
         await insertEvents(trx, counted.slice(events.length), now);
       }
       if (tag !== undefined) {
@@ -441,7 +447,7 @@ export class KyselyMetadataStore implements MetadataStore {
       .executeTakeFirst();
     if (created) return;
     const row = await this.shared(trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest)).executeTakeFirst();
-    if (row && row.deleting === 0 && row.quarantine === null && Number(row.touched_at) >= now - this.touchIntervalMs) return;
+    if (row && row.deleting === 0 && row.quarantine === null && !this.touchDue(row.touched_at, now)) return;
     await trx
       .insertInto('blob')
       .values({ digest, size, created_at: now, touched_at: now })

@@ -38,11 +38,6 @@ export class LayerView {
     return this.paths.entries();
   }
 
-  /** The entry at `path` as written (a symlink is not followed). */
-  entry(path: string): ViewEntry | undefined {
-    return this.paths.get(path.replace(/^\/+/, ''));
-  }
-
   /** The path `path` leads to once every symlink in it is followed; undefined for a loop or too many hops. */
   resolve(path: string): string | undefined {
     let hops = 0;

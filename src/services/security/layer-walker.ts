@@ -162,25 +162,20 @@ async function* decompressed(source: Readable, walk: LayerWalk, limits: WalkLimi
     if (next.done) break;
     first = Buffer.concat([first, next.value as Buffer]);
   }
-  const rest = (async function* () {
-    if (first.length > 0) yield first;
-    for (;;) {
-      const next = await input.next();
-      if (next.done) return;
-      yield next.value as Buffer;
-    }
-  })();
   const counted = Readable.from(
     (async function* () {
-      for await (const chunk of rest) {
+      let chunk: Buffer | undefined = first.length > 0 ? first : undefined;
+      while (chunk) {
         walk.compressedBytes += chunk.length;
         yield chunk;
+        const next = await input.next();
+        chunk = next.done ? undefined : (next.value as Buffer);
       }
     })(),
     { objectMode: false },
   );
   let plain: Readable;
-  if (first.subarray(0, 2).equals(gzipMagic)) plain = counted.pipe(createGunzip()).on('error', () => undefined);
+  if (first.subarray(0, 2).equals(gzipMagic)) plain = counted.pipe(createGunzip());
   else if (first.subarray(0, 4).equals(zstdMagic)) plain = counted.pipe(zstdStream());
   else plain = counted;
   const errors: unknown[] = [];
@@ -256,9 +251,8 @@ function typeOf(type: string): LayerEntry['type'] {
 /** A tar path relative to the layer's root; undefined when it leaves the root or holds a NUL. */
 export function normalise(raw: string): string | undefined {
   if (raw.includes('\0')) return undefined;
+  // normalize() of a rooted path resolves every `..`, clamping at the root: the climb is counted instead.
   const path = posix.normalize(`/${raw}`).replace(/^\/+/, '').replace(/\/+$/, '');
-  if (path === '..' || path.startsWith('../')) return undefined;
-  // normalize() already resolved inner `..`; one that climbed above the root leaves `/..` behind.
   if (raw.split('/').reduce((depth, part) => (depth < 0 ? depth : part === '..' ? depth - 1 : part === '' || part === '.' ? depth : depth + 1), 0) < 0) return undefined;
   return path;
 }
