@@ -4,7 +4,7 @@ export interface Package {
   name: string;
   version: string;
   /** Where it was found: `deb`, `apk`, and so on (a package URL's type). */
-  type: 'deb' | 'apk' | 'pypi' | 'npm';
+  type: 'deb' | 'apk' | 'rpm' | 'pypi' | 'npm';
   arch?: string;
   /** The source package it was built from, when the database says (Debian `Source`, Alpine `o:`). */
   source?: string;

@@ -43,7 +43,7 @@ const inventorySchema = z.object({
     z.object({
       name: z.string(),
       version: z.string(),
-      type: z.enum(['deb', 'apk', 'pypi', 'npm']),
+      type: z.enum(['deb', 'apk', 'rpm', 'pypi', 'npm']),
       arch: z.string().optional(),
       source: z.string().optional(),
       license: z.string().optional(),

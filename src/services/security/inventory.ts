@@ -5,6 +5,7 @@ import { parseOsRelease } from '../../domain/packages/os-release.js';
 import { parsePythonMetadata, pythonMetadataPath } from '../../domain/packages/python.js';
 import type { OperatingSystem, Package } from '../../domain/packages/package.js';
 import type { LayerView } from './layer-view.js';
+import { isRpmDatabase, rpmDatabasePackages } from './rpm-database.js';
 
 /** What an image holds, as its package databases say (issue 16: package inventory). */
 export interface Inventory {
@@ -24,6 +25,7 @@ export function inventoryWants(path: string): boolean {
     path === dpkgStatus ||
     path === apkInstalled ||
     (path.startsWith(dpkgStatusDir) && !path.endsWith('.md5sums')) ||
+    isRpmDatabase(path) ||
     pythonMetadataPath.test(path) ||
     npmManifestPath.test(path)
   );
@@ -31,7 +33,8 @@ export function inventoryWants(path: string): boolean {
 
 /**
  * The packages of the merged filesystem: Debian and Ubuntu (dpkg's status file, and distroless
- * images' `status.d/` files), Alpine (apk's installed database), Python distributions
+ * images' `status.d/` files), Alpine (apk's installed database), RPM distributions (rpm's
+ * SQLite, NDB or Berkeley DB database, rpm-database.ts), Python distributions
  * (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO` in site-packages) and npm packages
  * (`package.json` under `node_modules`), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
  * left it, so it is absent or at its new version.
@@ -49,6 +52,7 @@ export function inventoryOf(view: LayerView): Inventory {
   }
   const apk = view.read(apkInstalled);
   if (apk) packages.push(...parseApkInstalled(apk.toString('utf8'), `/${apkInstalled}`, os));
+  packages.push(...rpmDatabasePackages(view, os));
   // Language packages where they are installed: Python's site-packages, npm's node_modules.
   for (const [path, { entry }] of view.entries()) {
     if (entry.type !== 'file' && entry.type !== 'hardlink') continue;
