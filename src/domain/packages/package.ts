@@ -4,7 +4,7 @@ export interface Package {
   name: string;
   version: string;
   /** Where it was found: `deb`, `apk`, and so on (a package URL's type). */
-  type: 'deb' | 'apk' | 'rpm' | 'pypi' | 'npm';
+  type: 'deb' | 'apk' | 'rpm' | 'pypi' | 'npm' | 'golang' | 'maven';
   arch?: string;
   /** The source package it was built from, when the database says (Debian `Source`, Alpine `o:`). */
   source?: string;
@@ -23,7 +23,7 @@ export interface OperatingSystem {
   codename?: string;
 }
 
-/** A package URL: `pkg:type/namespace/name@version?qualifiers`, each part percent-encoded as the spec asks. */
+/** A package URL: `pkg:type/namespace/name@version?qualifiers`, each part (each segment of a namespace) percent-encoded as the spec asks. */
 export function packageUrl(type: string, namespace: string | undefined, name: string, version: string, qualifiers: Record<string, string | undefined> = {}): string {
   const encode = (s: string) => encodeURIComponent(s).replace(/%3A/g, ':');
   const q = Object.entries(qualifiers)
@@ -31,5 +31,5 @@ export function packageUrl(type: string, namespace: string | undefined, name: st
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k}=${encode(v)}`)
     .join('&');
-  return `pkg:${type}/${namespace ? `${encode(namespace)}/` : ''}${encode(name)}@${encode(version)}${q ? `?${q}` : ''}`;
+  return `pkg:${type}/${namespace ? `${namespace.split('/').map(encode).join('/')}/` : ''}${encode(name)}@${encode(version)}${q ? `?${q}` : ''}`;
 }

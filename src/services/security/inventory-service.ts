@@ -1,11 +1,11 @@
 import { LruCache } from '../../domain/lru-cache.js';
 import type { BlobService } from '../registry/blob-service.js';
-import { inventoryOf, inventoryWants, type Inventory } from './inventory.js';
+import { inventoryOf, inventoryProbe, inventoryProbes, inventoryWants, type Inventory } from './inventory.js';
 import { LayerView } from './layer-view.js';
 import { walkLayer, type LayerWalk, type WalkLimits } from './layer-walker.js';
 
 export interface InventoryServiceOptions {
-  /** Bytes of layer summaries kept in memory (each: the package databases and symlinks of one layer). */
+  /** Bytes of layer summaries kept in memory (each: the package databases, symlinks and probe results of one layer). */
   cacheBytes?: number;
   limits?: Partial<WalkLimits>;
 }
@@ -46,9 +46,9 @@ export class InventoryService {
 
   private async read(repository: string, digest: string): Promise<LayerWalk> {
     const blob = await this.blobs.open(repository, digest);
-    const walk = await walkLayer(blob.stream, { wanted: inventoryWants, limits: this.options.limits });
-    // Only what inventoryOf looks at stays in memory.
-    const summary: LayerWalk = { ...walk, entries: walk.entries.filter((e) => e.type === 'symlink' || inventoryWants(e.path)) };
+    const walk = await walkLayer(blob.stream, { wanted: inventoryWants, probe: inventoryProbe, limits: this.options.limits });
+    // Only what inventoryOf looks at stays in memory, and the entries of files it probes (a later layer's may replace a lower one's).
+    const summary: LayerWalk = { ...walk, entries: walk.entries.filter((e) => e.type === 'symlink' || inventoryWants(e.path) || inventoryProbes(e) || walk.probes.has(e.path)) };
     this.summaries.set(digest, summary);
     return summary;
   }
@@ -57,5 +57,7 @@ export class InventoryService {
 function weightOf(walk: LayerWalk): number {
   let bytes = 256 + walk.entries.length * 128 + (walk.whiteouts.length + walk.opaqueDirs.length) * 96;
   for (const content of walk.contents.values()) bytes += content.length;
+  // Probe results are small plain objects (build info, manifests): their JSON, twice over for UTF-16 strings.
+  for (const found of walk.probes.values()) bytes += 64 + 2 * (JSON.stringify(found)?.length ?? 0);
   return bytes;
 }

@@ -1,10 +1,12 @@
 import { parseApkInstalled } from '../../domain/packages/apk.js';
 import { parseDpkgStatus } from '../../domain/packages/dpkg.js';
+import { GoBuildInfoProbe, isGoBuildInfo, parseGoBuildInfo } from '../../domain/packages/golang.js';
 import { npmManifestPath, parseNpmManifest } from '../../domain/packages/npm.js';
 import { parseOsRelease } from '../../domain/packages/os-release.js';
 import { parsePythonMetadata, pythonMetadataPath } from '../../domain/packages/python.js';
 import type { OperatingSystem, Package } from '../../domain/packages/package.js';
 import type { LayerView } from './layer-view.js';
+import type { FileProbe, LayerEntry } from './layer-walker.js';
 import { isRpmDatabase, rpmDatabasePackages } from './rpm-database.js';
 
 /** What an image holds, as its package databases say (issue 16: package inventory). */
@@ -31,12 +33,33 @@ export function inventoryWants(path: string): boolean {
   );
 }
 
+/** Executables smaller than this are not Go programs (the smallest is about 1 MiB). */
+const minExecutableBytes = 1024;
+
+/**
+ * The files the inventory reads in passing, too large to keep (layer-walker.ts, `probe`):
+ * executables, for a Go binary's build info (the probe gives up on anything but ELF at once).
+ */
+export function inventoryProbe(entry: LayerEntry): FileProbe | undefined {
+  if (!inventoryProbes(entry)) return undefined;
+  if (entry.size >= minExecutableBytes) return new GoBuildInfoProbe();
+  return undefined;
+}
+
+/**
+ * The kinds of file `inventoryProbe` reads, whatever their size: a layer summary keeps their
+ * entries, so that a later layer replacing a probed file hides what a lower layer's probe found.
+ */
+export function inventoryProbes(entry: LayerEntry): boolean {
+  return entry.type === 'file' && (entry.mode & 0o111) !== 0;
+}
+
 /**
  * The packages of the merged filesystem: Debian and Ubuntu (dpkg's status file, and distroless
  * images' `status.d/` files), Alpine (apk's installed database), RPM distributions (rpm's
  * SQLite, NDB or Berkeley DB database, rpm-database.ts), Python distributions
  * (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO` in site-packages) and npm packages
- * (`package.json` under `node_modules`), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
+ * (`package.json` under `node_modules`), Go binaries (their embedded build info), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
  * left it, so it is absent or at its new version.
  */
 export function inventoryOf(view: LayerView): Inventory {
@@ -56,6 +79,8 @@ export function inventoryOf(view: LayerView): Inventory {
   // Language packages where they are installed: Python's site-packages, npm's node_modules.
   for (const [path, { entry }] of view.entries()) {
     if (entry.type !== 'file' && entry.type !== 'hardlink') continue;
+    const probed = view.probed(path);
+    if (isGoBuildInfo(probed)) packages.push(...parseGoBuildInfo(probed, `/${path}`));
     const parse = pythonMetadataPath.test(path) ? parsePythonMetadata : npmManifestPath.test(path) ? parseNpmManifest : undefined;
     const text = parse && view.read(path);
     const found = text ? parse(text.toString('utf8'), `/${path}`) : undefined;

@@ -66,11 +66,22 @@ export class LayerView {
 
   /** The bytes of the file at `path` (symlinks followed), when its layer's walk kept them. */
   read(path: string): Buffer | undefined {
+    const resolved = this.fileAt(path);
+    return resolved && this.layers[resolved.layer]!.contents.get(resolved.path);
+  }
+
+  /** What the walk's probe found in the file at `path` (symlinks followed), in the layer the merged filesystem takes it from. */
+  probed(path: string): unknown {
+    const resolved = this.fileAt(path);
+    return resolved && this.layers[resolved.layer]!.probes.get(resolved.path);
+  }
+
+  private fileAt(path: string): { path: string; layer: number } | undefined {
     const resolved = this.resolve(path);
     if (resolved === undefined) return undefined;
     const found = this.paths.get(resolved);
     if (!found || (found.entry.type !== 'file' && found.entry.type !== 'hardlink')) return undefined;
-    return this.layers[found.layer]!.contents.get(resolved);
+    return { path: resolved, layer: found.layer };
   }
 
   /** Paths directly or indirectly below `dir` (not following symlinks), sorted. */

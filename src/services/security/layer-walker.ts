@@ -28,6 +28,8 @@ export interface LayerWalk {
   opaqueDirs: string[];
   /** Contents of the files `wanted` chose, by path (hardlinks to them included). */
   contents: Map<string, Buffer>;
+  /** What the probes `probe` chose found in their files, by path (hardlinks to them included); no entry when a probe found nothing. */
+  probes: Map<string, unknown>;
   compressedBytes: number;
   uncompressedBytes: number;
 }
@@ -57,6 +59,23 @@ export interface WalkOptions {
   /** Which files' bytes to keep (package databases, os-release, …); every entry is listed anyway. */
   wanted?: (path: string) => boolean;
   limits?: Partial<WalkLimits>;
+  /**
+   * A probe to run over a file's bytes as they stream by, for files too large to keep (a Go
+   * binary's build info, a jar's manifests); undefined for a file not worth reading.
+   */
+  probe?: (entry: LayerEntry) => FileProbe | undefined;
+}
+
+/**
+ * Reads one file in passing, holding no more than its own small, bounded state: it sees the
+ * file's bytes in order, once, and says what it found. A probe that throws is dropped, never a
+ * layer error: what a file holds is the image author's, not the layer format's.
+ */
+export interface FileProbe {
+  /** The file's next bytes; true when the probe needs no more of this file. */
+  update(chunk: Buffer): boolean;
+  /** The file ended or the probe was done: what it found, kept in `LayerWalk.probes`, or undefined. */
+  finish(): unknown;
 }
 
 const gzipMagic = Buffer.from([0x1f, 0x8b]);
@@ -72,7 +91,7 @@ const zstdMagic = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 export async function walkLayer(source: Readable, options: WalkOptions = {}): Promise<LayerWalk> {
   const limits = { ...defaultWalkLimits, ...options.limits };
   const wanted = options.wanted ?? (() => false);
-  const walk: LayerWalk = { entries: [], whiteouts: [], opaqueDirs: [], contents: new Map(), compressedBytes: 0, uncompressedBytes: 0 };
+  const walk: LayerWalk = { entries: [], whiteouts: [], opaqueDirs: [], contents: new Map(), probes: new Map(), compressedBytes: 0, uncompressedBytes: 0 };
   let wantedBytes = 0;
   let failure: BerthError | undefined;
   const fail = (reason: string, message: string) => {
@@ -114,15 +133,21 @@ export async function walkLayer(source: Readable, options: WalkOptions = {}): Pr
         listed.linkTarget = target;
         const content = walk.contents.get(target);
         if (content && wanted(path)) walk.contents.set(path, content);
+        if (walk.probes.has(target)) walk.probes.set(path, walk.probes.get(target));
       }
       walk.entries.push(listed);
-      if (type !== 'file' || path === '' || !wanted(path) || entry.size > limits.maxFileBytes || wantedBytes + entry.size > limits.maxWantedBytes) {
-        return void entry.resume();
+      if (type !== 'file' || path === '') return void entry.resume();
+      const keep = wanted(path) && entry.size <= limits.maxFileBytes && wantedBytes + entry.size <= limits.maxWantedBytes;
+      const probe = probeOf(options.probe, listed);
+      if (!keep && !probe) return void entry.resume();
+      if (keep) {
+        wantedBytes += entry.size;
+        const chunks: Buffer[] = [];
+        entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+        entry.on('end', () => walk.contents.set(path, Buffer.concat(chunks)));
       }
-      wantedBytes += entry.size;
-      const chunks: Buffer[] = [];
-      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
-      entry.on('end', () => walk.contents.set(path, Buffer.concat(chunks)));
+      if (probe) probeEntry(entry, probe, (found) => walk.probes.set(path, found));
+      entry.resume();
     },
   });
 
@@ -146,6 +171,43 @@ export async function walkLayer(source: Readable, options: WalkOptions = {}): Pr
   }
   if (failure) throw failure;
   return walk;
+}
+
+/** The probe `choose` picks for `entry`, if any; a throwing chooser picks none. */
+function probeOf(choose: WalkOptions['probe'], entry: LayerEntry): FileProbe | undefined {
+  try {
+    return choose?.(entry);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Feeds `entry`'s bytes to `probe` until it has enough, and hands on what it found; a probe that throws finds nothing. */
+function probeEntry(entry: ReadEntry, probe: FileProbe, found: (result: unknown) => void): void {
+  let open = true;
+  const close = (finished: boolean) => {
+    open = false;
+    if (!finished) return;
+    try {
+      const result = probe.finish();
+      if (result !== undefined) found(result);
+    } catch {
+      // A probe that fails finds nothing.
+    }
+  };
+  entry.on('data', (chunk: Buffer) => {
+    if (!open) return;
+    let enough: boolean;
+    try {
+      enough = probe.update(chunk);
+    } catch {
+      return close(false);
+    }
+    if (enough) close(true);
+  });
+  entry.on('end', () => {
+    if (open) close(true);
+  });
 }
 
 /**

@@ -147,7 +147,7 @@ describe('the layer walker', () => {
 });
 
 describe('the merged view of layers', () => {
-  const layer = (partial: Partial<LayerWalk>): LayerWalk => ({ entries: [], whiteouts: [], opaqueDirs: [], contents: new Map(), compressedBytes: 0, uncompressedBytes: 0, ...partial });
+  const layer = (partial: Partial<LayerWalk>): LayerWalk => ({ entries: [], whiteouts: [], opaqueDirs: [], contents: new Map(), probes: new Map(), compressedBytes: 0, uncompressedBytes: 0, ...partial });
   const file = (path: string) => ({ path, type: 'file' as const, size: 1, mode: 0o644, uid: 0, gid: 0 });
   const dir = (path: string) => ({ path, type: 'directory' as const, size: 0, mode: 0o755, uid: 0, gid: 0 });
   const link = (path: string, linkTarget: string) => ({ path, type: 'symlink' as const, size: 0, mode: 0o777, uid: 0, gid: 0, linkTarget });
