@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createHash, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   verifySignatureArtifact,
   parseSignatureTrust,
@@ -7,6 +11,7 @@ import {
   type SignatureTrustInput,
   type SignatureVerdict,
 } from '../../../src/services/security/signatures/index.js';
+import { prng, testSeed } from '../../helpers/prng.js';
 
 // ---------------------------------------------------------------------------------------------
 // DER and X.509 built from RFC 5280 in the test, so every field (dates, criticality, Fulcio
@@ -106,7 +111,7 @@ function makeCert(spec: CertSpec): Cert {
     ext('2.5.29.17', false, seq(...(spec.emails ?? []).map((e) => tlv(0x81, Buffer.from(e))), ...(spec.uris ?? []).map((u) => tlv(0x86, Buffer.from(u)))));
   }
   for (const e of spec.extensions ?? []) ext(e.oid, e.critical ?? false, e.value);
-  const notBefore = spec.notBefore ?? new Date(Date.now() - 3600_000);
+  const notBefore = spec.notBefore ?? new Date(Date.now() - 60 * 86400_000);
   const notAfter = spec.notAfter ?? new Date(Date.now() + 365 * 86400_000);
   const tbs = seq(
     tlv(0xa0, int(2)),
@@ -294,5 +299,334 @@ describe('cosign key-based signatures (tag scheme)', () => {
       [false, 'untrusted-key'],
       [true, undefined],
     ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Notation: JWS envelopes as signature-envelope-jws.md describes them.
+// ---------------------------------------------------------------------------------------------
+
+const acme: Array<[string, string]> = [['C', 'US'], ['ST', 'WA'], ['L', 'Seattle'], ['O', 'acme-rockets.io'], ['OU', 'Finance'], ['CN', 'SecureBuilder']];
+const hour = 3600_000;
+const day = 24 * hour;
+
+function notationPki(leafSpec: Partial<CertSpec> = {}) {
+  const root = makeCert({ subject: [['C', 'US'], ['O', 'acme-rockets.io'], ['CN', 'Acme Root']], ca: true, keyUsage: [KU.keyCertSign, KU.cRLSign], keyType: 'rsa' });
+  const intermediate = makeCert({ subject: [['C', 'US'], ['O', 'acme-rockets.io'], ['CN', 'Acme Signing CA']], issuer: root, ca: true, keyUsage: [KU.keyCertSign] });
+  const leaf = makeCert({ subject: acme, issuer: intermediate, keyUsage: [KU.digitalSignature], eku: ['1.3.6.1.5.5.7.3.3'], ...leafSpec });
+  return { root, intermediate, leaf, chain: [leaf, intermediate, root] };
+}
+
+interface JwsOptions {
+  chain: Cert[];
+  target?: { mediaType: string; digest: string; size: number };
+  signingTime?: Date;
+  expiry?: Date;
+  extraHeader?: Record<string, unknown>;
+  alg?: string;
+  tamperPayload?: boolean;
+}
+
+const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function notationEnvelope(o: JwsOptions): Buffer {
+  const leaf = o.chain[0]!;
+  const ph: Record<string, unknown> = {
+    alg: o.alg ?? (leaf.key.asymmetricKeyType === 'rsa' ? 'PS256' : 'ES256'),
+    cty: 'application/vnd.cncf.notary.payload.v1+json',
+    'io.cncf.notary.signingScheme': 'notary.x509',
+    'io.cncf.notary.signingTime': rfc3339(o.signingTime ?? new Date(Date.now() - 60_000)),
+    crit: ['io.cncf.notary.signingScheme', ...(o.expiry ? ['io.cncf.notary.expiry'] : [])],
+    ...(o.expiry ? { 'io.cncf.notary.expiry': rfc3339(o.expiry) } : {}),
+    ...o.extraHeader,
+  };
+  const target = o.target ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subjectDigest, size: subjectManifest.length };
+  const protectedB64 = b64url(JSON.stringify(ph));
+  const payloadB64 = b64url(JSON.stringify({ targetArtifact: target }));
+  const input = Buffer.from(`${protectedB64}.${payloadB64}`);
+  const signature =
+    leaf.key.asymmetricKeyType === 'rsa'
+      ? sign('sha256', input, { key: leaf.key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 })
+      : sign('sha256', input, { key: leaf.key, dsaEncoding: 'ieee-p1363' });
+  const payload = o.tamperPayload ? b64url(JSON.stringify({ targetArtifact: { ...target, annotations: { evil: 'yes' } } })) : payloadB64;
+  return Buffer.from(
+    JSON.stringify({
+      payload,
+      protected: protectedB64,
+      header: { x5c: o.chain.map((c) => c.der.toString('base64')), 'io.cncf.notary.signingAgent': 'berth-test/1.0' },
+      signature: b64url(signature),
+    }),
+  );
+}
+
+function notationManifest(blobs: Blobs, envelope: Buffer, mediaType = 'application/jose+json', sizeOverride?: number): Buffer {
+  const empty = blobs.put('{}');
+  const layer = blobs.put(envelope);
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/vnd.cncf.notary.signature',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+      layers: [{ mediaType, digest: layer.digest, size: sizeOverride ?? layer.size }],
+      subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subjectDigest, size: subjectManifest.length },
+      annotations: { 'io.cncf.notary.x509chain.thumbprint#S256': '[]' },
+    }),
+  );
+}
+
+const notationTrust = (root: Cert, identities = ['x509.subject: C=US, ST=WA, O=acme-rockets.io, OU=Finance']): SignatureTrustInput => ({
+  notation: { trustStore: [root.pem], trustedIdentities: identities },
+});
+
+describe('Notation signatures (JWS)', () => {
+  const pki = notationPki();
+
+  it('verifies a JWS signature chaining to the trust store, signed by a trusted identity', async () => {
+    const blobs = new Blobs();
+    const signingTime = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    const envelope = notationEnvelope({ chain: pki.chain, signingTime, expiry: new Date(Date.now() + day) });
+    const manifest = notationManifest(blobs, envelope);
+    expect(await verify(blobs, manifest, notationTrust(pki.root))).toEqual([
+      {
+        format: 'notation',
+        signatureDigest: sha256(manifest),
+        layerDigest: sha256(envelope),
+        verified: true,
+        signer: 'C=US, ST=WA, L=Seattle, O=acme-rockets.io, OU=Finance, CN=SecureBuilder',
+        signedAt: signingTime.toISOString(),
+      },
+    ]);
+  });
+
+  it('verifies an RSA-PSS (PS256) signature and a wildcard identity', async () => {
+    const rsaPki = notationPki({ keyType: 'rsa' });
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: rsaPki.chain }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(rsaPki.root, ['*']));
+    expect(verdict).toMatchObject({ verified: true });
+  });
+
+  it('rejects a payload changed after signing (bad-signature)', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain, tamperPayload: true }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'bad-signature' });
+  });
+
+  it('rejects an alg that does not match the signing key (bad-signature)', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain, alg: 'ES384' }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'bad-signature' });
+  });
+
+  it('rejects a signature for another artifact (digest-mismatch)', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain, target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: otherDigest, size: 10 } }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'digest-mismatch' });
+  });
+
+  it('rejects a chain whose root is not in the trust store (untrusted-key)', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain }));
+    const otherRoot = notationPki().root;
+    const [verdict] = await verify(blobs, manifest, notationTrust(otherRoot));
+    expect(verdict).toMatchObject({ verified: false, reason: 'untrusted-key' });
+  });
+
+  it('rejects a chain presenting the trusted root but a leaf another CA issued (untrusted-key)', async () => {
+    const blobs = new Blobs();
+    const rogue = notationPki();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: [rogue.leaf, rogue.intermediate, pki.root] }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'untrusted-key' });
+  });
+
+  it('rejects a signing certificate without the digitalSignature key usage, or with the serverAuth EKU (untrusted-key)', async () => {
+    for (const leafSpec of [{ keyUsage: [KU.keyEncipherment] }, { eku: ['1.3.6.1.5.5.7.3.1'] }, { keyUsageCritical: false }]) {
+      const bad = notationPki(leafSpec);
+      const blobs = new Blobs();
+      const manifest = notationManifest(blobs, notationEnvelope({ chain: bad.chain }));
+      const [verdict] = await verify(blobs, manifest, notationTrust(bad.root));
+      expect(verdict, JSON.stringify(leafSpec)).toMatchObject({ verified: false, reason: 'untrusted-key' });
+    }
+  });
+
+  it('rejects a leaf certificate that had expired at signing time (certificate-expired)', async () => {
+    const expired = notationPki({ notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - 10 * day) });
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: expired.chain, signingTime: new Date(Date.now() - 5 * day) }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(expired.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'certificate-expired' });
+    expect(verdict?.detail).toContain('signing time');
+  });
+
+  it('rejects a leaf valid at signing time but expired now, as notary.x509 without a timestamp requires (certificate-expired)', async () => {
+    const lapsed = notationPki({ notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - 10 * day) });
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: lapsed.chain, signingTime: new Date(Date.now() - 20 * day) }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(lapsed.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'certificate-expired' });
+    expect(verdict?.detail).toContain('not valid now');
+  });
+
+  it('rejects a signature past its signer-set expiry (signature-expired)', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain, signingTime: new Date(Date.now() - 2 * hour), expiry: new Date(Date.now() - hour) }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'signature-expired' });
+    // The same signature verified while it was fresh.
+    const [earlier] = await verify(blobs, manifest, notationTrust(pki.root), { now: new Date(Date.now() - 90 * 60_000) });
+    expect(earlier).toMatchObject({ verified: true });
+  });
+
+  it('rejects a signer whose subject matches no trusted identity (untrusted-identity)', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain }));
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root, ['x509.subject: C=US, ST=WA, O=acme-rockets.io, OU=Marketing']));
+    expect(verdict).toMatchObject({ verified: false, reason: 'untrusted-identity', signer: 'C=US, ST=WA, L=Seattle, O=acme-rockets.io, OU=Finance, CN=SecureBuilder' });
+  });
+
+  it('rejects an unknown critical header and a verification plugin (unsupported)', async () => {
+    for (const extra of [{ crit: ['io.cncf.notary.signingScheme', 'com.example.magic'], 'com.example.magic': 1 }, { crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.verificationPlugin'], 'io.cncf.notary.verificationPlugin': 'x' }]) {
+      const blobs = new Blobs();
+      const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain, extraHeader: extra }));
+      const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+      expect(verdict).toMatchObject({ verified: false, reason: 'unsupported' });
+    }
+  });
+
+  it('reports COSE envelopes as unsupported', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, Buffer.from([0xd2, 0x84]), 'application/cose');
+    const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
+    expect(verdict).toMatchObject({ format: 'notation', verified: false, reason: 'unsupported' });
+  });
+
+  it('answers no-trust-configured without a Notation trust store', async () => {
+    const blobs = new Blobs();
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain }));
+    const [verdict] = await verify(blobs, manifest, { cosign: { publicKeys: [pemOf(generateKeyPairSync('ed25519').publicKey)] } });
+    expect(verdict).toMatchObject({ format: 'notation', verified: false, reason: 'no-trust-configured' });
+  });
+
+  it('produces certificates openssl itself accepts as a chain', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-sig-'));
+    try {
+      writeFileSync(join(dir, 'root.pem'), pki.root.pem);
+      writeFileSync(join(dir, 'inter.pem'), pki.intermediate.pem);
+      writeFileSync(join(dir, 'leaf.pem'), pki.leaf.pem);
+      const out = execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'inter.pem'), join(dir, 'leaf.pem')], { encoding: 'utf8' });
+      expect(out.trim()).toBe(`${join(dir, 'leaf.pem')}: OK`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: every answer is a verdict, never an exception.
+// ---------------------------------------------------------------------------------------------
+
+describe('hostile signature artifacts', () => {
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const cosignTrust: SignatureTrustInput = { cosign: { publicKeys: [pemOf(ec.publicKey)] } };
+  const pki = notationPki();
+
+  it('answers malformed for a manifest that is not JSON, and nothing for a manifest that is no signature', async () => {
+    const blobs = new Blobs();
+    expect(await verify(blobs, Buffer.from('{"schemaVersion": 2, "layers": [nope'), cosignTrust)).toEqual([
+      expect.objectContaining({ format: 'unknown', verified: false, reason: 'malformed' }),
+    ]);
+    expect(await verify(blobs, subjectManifest, cosignTrust)).toEqual([]);
+  });
+
+  it('refuses a signature layer over 1 MiB without reading it', async () => {
+    const blobs = new Blobs();
+    const payload = simpleSigning();
+    const big = Buffer.concat([payload, Buffer.alloc(1024 * 1024)]);
+    const manifest = cosignManifest(blobs, [{ payload: big, annotations: { 'dev.cosignproject.cosign/signature': b64(cosignSign(big, ec.privateKey)) } }]);
+    const [verdict] = await verify(blobs, manifest, cosignTrust);
+    expect(verdict).toMatchObject({ verified: false, reason: 'malformed' });
+    expect(blobs.reads).toEqual([]);
+  });
+
+  it('refuses a store answer over 1 MiB even when the descriptor claims a small layer, and passes the cap to the store', async () => {
+    const blobs = new Blobs();
+    const payload = simpleSigning();
+    const manifest = cosignManifest(blobs, [{ payload, annotations: { 'dev.cosignproject.cosign/signature': b64(cosignSign(payload, ec.privateKey)) } }]);
+    blobs.map.set(sha256(payload), Buffer.alloc(2 * 1024 * 1024));
+    const [verdict] = await verify(blobs, manifest, cosignTrust);
+    expect(verdict).toMatchObject({ verified: false, reason: 'malformed' });
+    expect(blobs.reads).toEqual([{ digest: sha256(payload), maxBytes: 1024 * 1024 }]);
+  });
+
+  it('answers malformed when the store cannot produce the layer', async () => {
+    const blobs = new Blobs();
+    const payload = simpleSigning();
+    const manifest = cosignManifest(blobs, [{ payload, annotations: { 'dev.cosignproject.cosign/signature': b64(cosignSign(payload, ec.privateKey)) } }]);
+    blobs.map.clear();
+    const [verdict] = await verify(blobs, manifest, cosignTrust);
+    expect(verdict).toMatchObject({ verified: false, reason: 'malformed' });
+  });
+
+  it('answers malformed for a signature annotation that is not base64 and a signed payload that is not JSON', async () => {
+    const blobs = new Blobs();
+    const garbage = Buffer.from('not json at all');
+    const manifest = cosignManifest(blobs, [
+      { payload: simpleSigning(), annotations: { 'dev.cosignproject.cosign/signature': '%%%not-base64%%%' } },
+      { payload: garbage, annotations: { 'dev.cosignproject.cosign/signature': b64(cosignSign(garbage, ec.privateKey)) } },
+    ]);
+    const verdicts = await verify(blobs, manifest, cosignTrust);
+    expect(verdicts.map((v) => v.reason)).toEqual(['malformed', 'malformed']);
+  });
+
+  it('answers malformed for Notation envelopes of garbage: not JSON, general serialization, bad base64, certificate garbage', async () => {
+    const good = JSON.parse(notationEnvelope({ chain: pki.chain }).toString()) as Record<string, unknown>;
+    const envelopes = [
+      'garbage{',
+      JSON.stringify({ ...good, signatures: [] }),
+      JSON.stringify({ ...good, protected: '***' }),
+      JSON.stringify({ ...good, header: { x5c: ['AAAA'] } }),
+      JSON.stringify({ ...good, header: { x5c: 'not-an-array' } }),
+      JSON.stringify({ ...good, header: { x5c: [Buffer.from('-----BEGIN CERTIFICATE-----').toString('base64')] } }),
+      JSON.stringify({ ...good, payload: b64url('[1,2') }),
+      JSON.stringify([1, 2, 3]),
+    ];
+    for (const text of envelopes) {
+      const blobs = new Blobs();
+      const [verdict] = await verify(blobs, notationManifest(blobs, Buffer.from(text)), notationTrust(pki.root));
+      expect(verdict, text.slice(0, 60)).toMatchObject({ verified: false });
+      expect(['malformed', 'bad-signature'], text.slice(0, 60)).toContain(verdict?.reason);
+    }
+  });
+
+  it('never throws and never verifies when bytes of a valid Notation envelope or cosign layer are flipped at random', async () => {
+    const seed = testSeed();
+    const random = prng(seed);
+    const envelope = notationEnvelope({ chain: pki.chain });
+    const payload = simpleSigning();
+    const signature = b64(cosignSign(payload, ec.privateKey));
+    for (let round = 0; round < 150; round++) {
+      const mutated = Buffer.from(round % 2 ? envelope : payload);
+      for (let n = 1 + Math.floor(random() * 3); n > 0; n--) mutated[Math.floor(random() * mutated.length)] = Math.floor(random() * 256);
+      if (mutated.equals(round % 2 ? envelope : payload)) continue;
+      const blobs = new Blobs();
+      const manifest = round % 2 ? notationManifest(blobs, mutated) : cosignManifest(blobs, [{ payload: mutated, annotations: { 'dev.cosignproject.cosign/signature': signature } }]);
+      const verdicts = await verify(blobs, manifest, { ...cosignTrust, ...notationTrust(pki.root, ['*']) });
+      expect(verdicts, `seed ${seed} round ${round}`).toHaveLength(1);
+      expect(verdicts[0]?.verified, `seed ${seed} round ${round}`).toBe(false);
+    }
+  });
+
+  it('rejects a trust configuration with keys or certificates that do not parse, or identities Notation would refuse', () => {
+    expect(() => parseSignatureTrust({ cosign: { publicKeys: ['-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'] } })).toThrow();
+    expect(() => parseSignatureTrust({ notation: { trustStore: ['not a certificate'], trustedIdentities: ['*'] } })).toThrow();
+    expect(() => parseSignatureTrust({ notation: { trustStore: [pki.root.pem], trustedIdentities: ['x509.subject: CN=only a name'] } })).toThrow();
+    expect(() => parseSignatureTrust({ cosign: { keyless: { fulcioRoots: [pki.root.pem], rekorPublicKeys: [pemOf(ec.publicKey)], identities: [{ issuer: '/(/', subject: 'x' }] } } })).toThrow();
+    expect(parseSignatureTrust({ notation: { trustStore: [pki.root.pem], trustedIdentities: ['x509.subject: C=US, S=WA, O=Acme\\, Inc.'] } }).notation?.trustedIdentities).toHaveLength(1);
   });
 });
