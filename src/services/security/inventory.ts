@@ -1,6 +1,7 @@
 import { parseApkInstalled } from '../../domain/packages/apk.js';
 import { parseDpkgStatus } from '../../domain/packages/dpkg.js';
 import { GoBuildInfoProbe, isGoBuildInfo, parseGoBuildInfo } from '../../domain/packages/golang.js';
+import { isJavaArchives, JarProbe, javaArchivePath, parseJavaArchives } from '../../domain/packages/java.js';
 import { npmManifestPath, parseNpmManifest } from '../../domain/packages/npm.js';
 import { parseOsRelease } from '../../domain/packages/os-release.js';
 import { parsePythonMetadata, pythonMetadataPath } from '../../domain/packages/python.js';
@@ -36,12 +37,17 @@ export function inventoryWants(path: string): boolean {
 /** Executables smaller than this are not Go programs (the smallest is about 1 MiB). */
 const minExecutableBytes = 1024;
 
+/** A zip's end record alone takes 22 bytes. */
+const minArchiveBytes = 22;
+
 /**
- * The files the inventory reads in passing, too large to keep (layer-walker.ts, `probe`):
- * executables, for a Go binary's build info (the probe gives up on anything but ELF at once).
+ * The files the inventory reads in passing, too large to keep (layer-walker.ts, `probe`): Java
+ * archives, and executables for a Go binary's build info (the probe gives up on anything but
+ * ELF at once).
  */
 export function inventoryProbe(entry: LayerEntry): FileProbe | undefined {
   if (!inventoryProbes(entry)) return undefined;
+  if (javaArchivePath.test(entry.path)) return entry.size >= minArchiveBytes ? new JarProbe() : undefined;
   if (entry.size >= minExecutableBytes) return new GoBuildInfoProbe();
   return undefined;
 }
@@ -51,7 +57,7 @@ export function inventoryProbe(entry: LayerEntry): FileProbe | undefined {
  * entries, so that a later layer replacing a probed file hides what a lower layer's probe found.
  */
 export function inventoryProbes(entry: LayerEntry): boolean {
-  return entry.type === 'file' && (entry.mode & 0o111) !== 0;
+  return entry.type === 'file' && ((entry.mode & 0o111) !== 0 || javaArchivePath.test(entry.path));
 }
 
 /**
@@ -59,7 +65,8 @@ export function inventoryProbes(entry: LayerEntry): boolean {
  * images' `status.d/` files), Alpine (apk's installed database), RPM distributions (rpm's
  * SQLite, NDB or Berkeley DB database, rpm-database.ts), Python distributions
  * (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO` in site-packages) and npm packages
- * (`package.json` under `node_modules`), Go binaries (their embedded build info), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
+ * (`package.json` under `node_modules`), Go binaries (their embedded build info) and Java archives
+ * (pom.properties, MANIFEST.MF), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
  * left it, so it is absent or at its new version.
  */
 export function inventoryOf(view: LayerView): Inventory {
@@ -81,6 +88,7 @@ export function inventoryOf(view: LayerView): Inventory {
     if (entry.type !== 'file' && entry.type !== 'hardlink') continue;
     const probed = view.probed(path);
     if (isGoBuildInfo(probed)) packages.push(...parseGoBuildInfo(probed, `/${path}`));
+    if (isJavaArchives(probed)) packages.push(...parseJavaArchives(probed, `/${path}`));
     const parse = pythonMetadataPath.test(path) ? parsePythonMetadata : npmManifestPath.test(path) ? parseNpmManifest : undefined;
     const text = parse && view.read(path);
     const found = text ? parse(text.toString('utf8'), `/${path}`) : undefined;
