@@ -630,3 +630,174 @@ describe('hostile signature artifacts', () => {
     expect(parseSignatureTrust({ notation: { trustStore: [pki.root.pem], trustedIdentities: ['x509.subject: C=US, S=WA, O=Acme\\, Inc.'] } }).notation?.trustedIdentities).toHaveLength(1);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// cosign keyless: a test "Fulcio" CA and "Rekor" log key, shaped as cosign's annotations.
+// ---------------------------------------------------------------------------------------------
+
+const fulcioIssuerV2 = (issuer: string) => ({ oid: '1.3.6.1.4.1.57264.1.8', value: utf8(issuer) });
+const fulcioIssuerV1 = (issuer: string) => ({ oid: '1.3.6.1.4.1.57264.1.1', value: Buffer.from(issuer) });
+
+function fulcio() {
+  const root = makeCert({ subject: [['O', 'sigstore.dev'], ['CN', 'sigstore']], ca: true, keyUsage: [KU.keyCertSign, KU.cRLSign] });
+  const intermediate = makeCert({ subject: [['O', 'sigstore.dev'], ['CN', 'sigstore-intermediate']], issuer: root, ca: true, keyUsage: [KU.keyCertSign] });
+  return { root, intermediate };
+}
+
+interface KeylessOptions {
+  ca: ReturnType<typeof fulcio>;
+  rekor: { publicKey: KeyObject; privateKey: KeyObject };
+  /** Key that signs the SET; the configured Rekor key when absent. */
+  setKey?: KeyObject;
+  leaf?: Partial<CertSpec>;
+  /** Seconds since the epoch at which the log integrated the entry. */
+  integratedTime?: number;
+  /** A log entry for other content than this signature. */
+  entryHash?: string;
+  payload?: Buffer;
+}
+
+const signedAtTime = Math.floor(Date.now() / 1000) - 86400;
+
+function keylessLayer(o: KeylessOptions) {
+  const issuedAt = new Date((signedAtTime - 60) * 1000);
+  const leaf = makeCert({
+    subject: [],
+    issuer: o.ca.intermediate,
+    notBefore: issuedAt,
+    notAfter: new Date(issuedAt.getTime() + 10 * 60_000),
+    keyUsage: [KU.digitalSignature],
+    eku: ['1.3.6.1.5.5.7.3.3'],
+    emails: ['dev@acme.example'],
+    extensions: [fulcioIssuerV2('https://accounts.acme.example')],
+    ...o.leaf,
+  });
+  const payload = o.payload ?? simpleSigning();
+  const signature = sign('sha256', payload, leaf.key);
+  const body = {
+    apiVersion: '0.0.1',
+    kind: 'hashedrekord',
+    spec: {
+      data: { hash: { algorithm: 'sha256', value: o.entryHash ?? createHash('sha256').update(payload).digest('hex') } },
+      signature: { content: b64(signature), publicKey: { content: b64(leaf.pem) } },
+    },
+  };
+  const entry = { body: b64(JSON.stringify(body)), integratedTime: o.integratedTime ?? signedAtTime, logID: fingerprint(o.rekor.publicKey), logIndex: 4242 };
+  // RFC 8785 for this shape: keys in code-unit order, no whitespace.
+  const canonical = JSON.stringify({ body: entry.body, integratedTime: entry.integratedTime, logID: entry.logID, logIndex: entry.logIndex });
+  const set = sign('sha256', Buffer.from(canonical), o.setKey ?? o.rekor.privateKey);
+  return {
+    leaf,
+    payload,
+    annotations: {
+      'dev.cosignproject.cosign/signature': b64(signature),
+      'dev.sigstore.cosign/certificate': leaf.pem,
+      'dev.sigstore.cosign/chain': o.ca.intermediate.pem + o.ca.root.pem,
+      'dev.sigstore.cosign/bundle': JSON.stringify({ SignedEntryTimestamp: b64(set), Payload: entry }),
+    },
+  };
+}
+
+describe('cosign keyless signatures (Fulcio certificate, Rekor bundle)', () => {
+  const ca = fulcio();
+  const rekor = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const trust = (identities = [{ issuer: 'https://accounts.acme.example', subject: 'dev@acme.example' }], roots = [ca.root.pem]): SignatureTrustInput => ({
+    cosign: { keyless: { fulcioRoots: roots, rekorPublicKeys: [pemOf(rekor.publicKey)], identities } },
+  });
+
+  it('verifies a signature whose short-lived certificate expired long ago, at the time the log proves', async () => {
+    const blobs = new Blobs();
+    const layer = keylessLayer({ ca, rekor });
+    expect(new Date(new X509Certificate(layer.leaf.der).validTo).getTime()).toBeLessThan(Date.now());
+    const manifest = cosignManifest(blobs, [layer]);
+    expect(await verify(blobs, manifest, trust())).toEqual([
+      {
+        format: 'cosign',
+        signatureDigest: sha256(manifest),
+        layerDigest: sha256(layer.payload),
+        verified: true,
+        signer: 'dev@acme.example',
+        issuer: 'https://accounts.acme.example',
+        signedAt: new Date(signedAtTime * 1000).toISOString(),
+      },
+    ]);
+  });
+
+  it('reads the legacy raw issuer extension and matches a URI SAN against an anchored /regexp/', async () => {
+    const blobs = new Blobs();
+    const uri = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    const layer = keylessLayer({ ca, rekor, leaf: { emails: undefined, uris: [uri], extensions: [fulcioIssuerV1('https://token.actions.githubusercontent.com')] } });
+    const manifest = cosignManifest(blobs, [layer]);
+    const accepted = await verify(blobs, manifest, trust([{ issuer: 'https://token.actions.githubusercontent.com', subject: '/https://github\\.com/acme/.+/' }]));
+    expect(accepted[0]).toMatchObject({ verified: true, signer: uri, issuer: 'https://token.actions.githubusercontent.com' });
+    // Anchored: a pattern matching only a prefix of the SAN does not accept it.
+    const prefixOnly = await verify(blobs, manifest, trust([{ issuer: 'https://token.actions.githubusercontent.com', subject: '/https://github\\.com/acme/app/' }]));
+    expect(prefixOnly[0]).toMatchObject({ verified: false, reason: 'untrusted-identity' });
+  });
+
+  it('rejects a signer or an issuer nobody configured (untrusted-identity)', async () => {
+    const blobs = new Blobs();
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor })]);
+    const [otherSubject] = await verify(blobs, manifest, trust([{ issuer: 'https://accounts.acme.example', subject: 'boss@acme.example' }]));
+    expect(otherSubject).toMatchObject({ verified: false, reason: 'untrusted-identity', signer: 'dev@acme.example' });
+    const [otherIssuer] = await verify(blobs, manifest, trust([{ issuer: 'https://evil.example', subject: 'dev@acme.example' }]));
+    expect(otherIssuer).toMatchObject({ verified: false, reason: 'untrusted-identity' });
+  });
+
+  it('rejects a certificate that does not chain to a configured Fulcio root (untrusted-key)', async () => {
+    const blobs = new Blobs();
+    const rogue = fulcio();
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca: rogue, rekor })]);
+    const [verdict] = await verify(blobs, manifest, trust());
+    expect(verdict).toMatchObject({ verified: false, reason: 'untrusted-key' });
+  });
+
+  it('rejects a signed entry timestamp made by another key under the log ID of the configured one (bad-signature)', async () => {
+    const blobs = new Blobs();
+    const forger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor, setKey: forger.privateKey })]);
+    const [verdict] = await verify(blobs, manifest, trust());
+    expect(verdict).toMatchObject({ verified: false, reason: 'bad-signature' });
+    expect(verdict?.detail).toContain('signed entry timestamp');
+  });
+
+  it('rejects an entry from a log nobody configured (untrusted-key)', async () => {
+    const blobs = new Blobs();
+    const otherLog = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor: otherLog })]);
+    const [verdict] = await verify(blobs, manifest, trust());
+    expect(verdict).toMatchObject({ verified: false, reason: 'untrusted-key' });
+  });
+
+  it('rejects a log entry that is about other content (bad-signature)', async () => {
+    const blobs = new Blobs();
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor, entryHash: 'ab'.repeat(32) })]);
+    const [verdict] = await verify(blobs, manifest, trust());
+    expect(verdict).toMatchObject({ verified: false, reason: 'bad-signature' });
+  });
+
+  it('rejects a certificate that was not valid when the log integrated the entry (certificate-expired)', async () => {
+    const blobs = new Blobs();
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor, integratedTime: signedAtTime + 3600 })]);
+    const [verdict] = await verify(blobs, manifest, trust());
+    expect(verdict).toMatchObject({ verified: false, reason: 'certificate-expired' });
+  });
+
+  it('rejects a keyless signature naming another image (digest-mismatch) and one whose certificate key did not sign it (bad-signature)', async () => {
+    const blobs = new Blobs();
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor, payload: simpleSigning(otherDigest) })]);
+    expect((await verify(blobs, manifest, trust()))[0]).toMatchObject({ verified: false, reason: 'digest-mismatch' });
+
+    const layer = keylessLayer({ ca, rekor });
+    const swapped = keylessLayer({ ca, rekor });
+    const mixed = cosignManifest(blobs, [{ payload: layer.payload, annotations: { ...layer.annotations, 'dev.sigstore.cosign/certificate': swapped.leaf.pem } }]);
+    expect((await verify(blobs, mixed, trust()))[0]).toMatchObject({ verified: false, reason: 'bad-signature' });
+  });
+
+  it('answers no-trust-configured for a keyless signature when only keys are configured', async () => {
+    const blobs = new Blobs();
+    const manifest = cosignManifest(blobs, [keylessLayer({ ca, rekor })]);
+    const [verdict] = await verify(blobs, manifest, { cosign: { publicKeys: [pemOf(rekor.publicKey)] } });
+    expect(verdict).toMatchObject({ verified: false, reason: 'no-trust-configured' });
+  });
+});
