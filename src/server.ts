@@ -41,9 +41,9 @@ import { wireHardening } from './wiring/hardening.js';
 import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 import { wireReplication } from './wiring/replication.js';
 import { wirePreheat } from './wiring/preheat.js';
+import { wireSecurity } from './wiring/security.js';
 import { wireBackup } from './wiring/backup.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
-import { InventoryService } from './services/security/inventory-service.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -176,6 +176,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     onError: (err) => logger.warn({ err }, 'recording pull events failed; kept for the next attempt'),
     },
   );
+  // Scan on push hears of pushes at once (else within its poll interval); wired once security is.
+  let pushedNotice = (): void => undefined;
   const registry = new Registry(meta, store, {
     maxManifestBytes: config.registry.maxManifestBytes,
     maxBlobBytes: config.registry.maxBlobBytes,
@@ -184,7 +186,10 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     maxPageSize: config.registry.maxPageSize,
     defaultPageSize: config.registry.catalogPageSize,
     recordPull: (event) => pulls.add(event),
-    onEvents: () => dispatcher.notify(),
+    onEvents: () => {
+      dispatcher.notify();
+      pushedNotice();
+    },
     onBytesReceived: (bytes) => metrics.bytesReceived.inc(bytes),
     // Immutability rules and quotas live with the lifecycle features, wired below.
     guard: {
@@ -360,12 +365,24 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
 
+  const security = await wireSecurity(database, config, {
+    registry,
+    runner,
+    scheduler,
+    events: eventStore,
+    onEvents: () => dispatcher.notify(),
+    metrics,
+    logger,
+    project: (name) => authorizer.project(name),
+  });
+  pushedNotice = () => security.triggers.notify();
+
   await wireBackup(config, { runner, scheduler, store, audit, logger, berthVersion: berthVersion() });
 
   const api: ApiServices = {
     version: berthVersion(),
     registry,
-    inventory: new InventoryService(registry.blobs),
+    security,
     identity,
     users,
     robots,
@@ -422,6 +439,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     dispatcher.start();
     replication.triggers.start();
     preheat.triggers.start();
+    if (config.security.scanning) security.triggers.start();
     runner.start();
     scheduler.start();
   }
@@ -449,6 +467,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await replication.triggers.stop();
         await replication.proxy.close();
         await preheat.triggers.stop();
+        await security.triggers.stop();
         await runner.stop();
         await audit.close();
         await hardening.close();

@@ -158,6 +158,7 @@ const commands: Array<{ names: string[]; register: () => Promise<(program: Comma
   { names: ['project'], register: async () => (await import('./projects.js')).registerProjects },
   { names: ['robot'], register: async () => (await import('./robots.js')).registerRobots },
   { names: ['doctor'], register: async () => (await import('./doctor.js')).registerDoctor },
+  { names: ['vulndb'], register: async () => (await import('./vulndb.js')).registerVulndb },
 ];
 const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // Help lists every command, and an unknown word (a typo) gets commander's suggestions.

@@ -532,6 +532,17 @@ export const configSchema = z.strictObject({
       logPulls: z.boolean().default(true).describe('Record every manifest pull (not only mutations).'),
     })
     .prefault({}),
+  security: z
+    .strictObject({
+      scanning: z.boolean().default(true).describe('Vulnerability scanning with the built-in scanner: on push (per project, see docs/vulnerabilities.md), on demand, and again when the vulnerability database changes. false: no scans, and pull policies that need a scan refuse nothing.'),
+      rescanSchedule: z
+        .string()
+        .refine((value) => value === '' || validCron(value), { message: 'must be a cron expression (5 or 6 fields) or empty' })
+        .default('30 3 * * *')
+        .describe('When images whose report predates the newest vulnerability-database import are scanned again (cron, UTC); `berth vulndb import` also asks for one at once. Empty: only after imports.'),
+      scanConcurrency: z.number().int().min(1).max(16).default(2).describe('Scans one instance runs at a time (each reads layers and matches packages: CPU and storage reads).'),
+    })
+    .prefault({}),
   backup: z
     .strictObject({
       schedule: z

@@ -40,6 +40,8 @@ export const errorTable = {
   PAYLOAD_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', status: 413, message: 'request body too large' },
   // A layer the scanner could not read to its end (truncated, not a tar, hostile); detail.reason says which.
   LAYER_UNREADABLE: { code: 'LAYER_UNREADABLE', status: 422, message: 'the layer could not be read' },
+  // Scanning an artifact that is not a container image (a signature, an SBOM, a Helm chart).
+  NOT_SCANNABLE: { code: 'NOT_SCANNABLE', status: 422, message: 'the artifact is not a container image and has nothing to scan' },
   INTERNAL: { code: 'INTERNAL_ERROR', status: 500, message: 'internal server error' },
 } as const satisfies Record<string, { code: string; status: number; message: string }>;
 

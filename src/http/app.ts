@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { BerthError } from '../domain/errors.js';
 import { projectOf } from '../domain/names.js';
 import type { InvalidationBusStatus } from '../ports/invalidation-bus.js';
+import { principalName } from '../services/identity/principal.js';
 import type { Registry } from '../services/registry/index.js';
 import { managementApi, type ApiServices } from './api/index.js';
 import { tokenRoutes } from './auth/token-routes.js';
@@ -137,6 +138,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prepareManifest: (repository, reference) => api.replication.proxy.prepare(repository, reference),
     openBlob: (repository, digest) => api.replication.proxy.openBlob(repository, digest),
     beforePush: (repository) => api.replication.proxy.refusePush(repository),
+    checkPull: (repository, digest, identity) => api.security.pullPolicy.checkPull(repository, digest, { kind: identity.principal.kind, name: principalName(identity.principal) }),
     pullName: options.mirrorProject
       ? async (name) => ((await api.authorizer.project(projectOf(name))) ? name : `${options.mirrorProject}/${name}`)
       : undefined,

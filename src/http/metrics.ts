@@ -68,6 +68,9 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly preheatTasks = new Counter({ name: 'berth_preheat_tasks_total', help: 'P2P preheat tasks (one image each) finished, by status', labelNames: ['status'] as const, registers: [this.registry] });
+  readonly scans = new Counter({ name: 'berth_scans_total', help: 'Vulnerability scans finished, by status (succeeded, failed)', labelNames: ['status'] as const, registers: [this.registry] });
+  readonly scanSeconds = new Histogram({ name: 'berth_scan_duration_seconds', help: 'Time one vulnerability scan took (inventory and matching)', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
+  readonly pullsBlocked = new Counter({ name: 'berth_pulls_blocked_total', help: 'Manifest pulls a project security policy refused, by policy', labelNames: ['policy'] as const, registers: [this.registry] });
   readonly replicationBytes = new Counter({ name: 'berth_replication_bytes_total', help: 'Blob bytes replication copied', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly gcRuns = new Counter({
     name: 'berth_gc_runs_total',

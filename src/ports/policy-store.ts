@@ -1,7 +1,7 @@
 import type { Digest } from '../domain/digest.js';
 import type { RetentionArtifact } from '../domain/retention.js';
 
-export type PolicyName = 'retention' | 'immutability' | 'proxy';
+export type PolicyName = 'retention' | 'immutability' | 'proxy' | 'security';
 
 export interface StoredPolicy {
   value: unknown;

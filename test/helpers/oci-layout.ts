@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 
@@ -39,7 +39,10 @@ export async function writeOciLayout(dir: string, tag: string, images: LayoutIma
   const descriptors = [];
   for (const image of images) {
     const root = await mkdtemp(join(tmpdir(), 'berth-layer-'));
-    for (const [name, content] of Object.entries(image.files)) await writeFile(join(root, name), content);
+    for (const [name, content] of Object.entries(image.files)) {
+      await mkdir(dirname(join(root, name)), { recursive: true });
+      await writeFile(join(root, name), content);
+    }
     const tarball = join(root, '..', `${root.split('/').pop()}.tar.gz`);
     await exec('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-czf', tarball, '.']);
     const layer = await readFile(tarball);

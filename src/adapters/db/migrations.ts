@@ -163,6 +163,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0015_preheat': {
       up: (db: Kysely<unknown>) => preheatMigration(engine, db),
     },
+    '0016_vulnerabilities': {
+      up: (db: Kysely<unknown>) => vulnerabilityMigration(engine, db),
+    },
   };
 }
 
@@ -655,6 +658,69 @@ async function eventsMigration(engine: Engine, db: Kysely<unknown>): Promise<voi
     .addColumn('next_run_at', 'bigint', (c) => c.notNull())
     .addColumn('last_run_at', 'bigint')
     .execute();
+}
+
+/**
+ * Vulnerability scanning (docs/vulnerabilities.md): the OSV advisories an operator imported (one
+ * row per advisory, one per package it affects, one per alias), the imports themselves (whose
+ * newest id is the database's version), and one scan report per manifest digest.
+ */
+async function vulnerabilityMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('vuln_advisory')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('modified', 'text', (c) => c.notNull())
+    .addColumn('published', 'text')
+    .addColumn('withdrawn', 'text')
+    .addColumn('aliases', 'text', (c) => c.notNull())
+    .addColumn('summary', 'text', (c) => c.notNull())
+    .addColumn('severity', 'text', (c) => c.notNull())
+    .addColumn('cvss_score', 'double precision')
+    .addColumn('cvss_vector', 'text')
+    .addColumn('refs', 'text', (c) => c.notNull())
+    .addColumn('imported_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('vuln_affected')
+    .addColumn('advisory_id', 'text', (c) => c.notNull().references('vuln_advisory.id').onDelete('cascade'))
+    .addColumn('ecosystem', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('ranges', 'text', (c) => c.notNull())
+    .addColumn('versions', 'text', (c) => c.notNull())
+    .addColumn('severity', 'text')
+    .execute();
+  await db.schema.createIndex('vuln_affected_package').on('vuln_affected').columns(['name', 'ecosystem']).execute();
+  await db.schema.createIndex('vuln_affected_advisory').on('vuln_affected').column('advisory_id').execute();
+  await db.schema
+    .createTable('vuln_alias')
+    .addColumn('alias', 'text', (c) => c.notNull())
+    .addColumn('advisory_id', 'text', (c) => c.notNull().references('vuln_advisory.id').onDelete('cascade'))
+    .addPrimaryKeyConstraint('vuln_alias_pk', ['alias', 'advisory_id'])
+    .execute();
+  await db.schema.createIndex('vuln_alias_advisory').on('vuln_alias').column('advisory_id').execute();
+  await idColumn(engine, db.schema.createTable('vuln_import'))
+    .addColumn('source', 'text', (c) => c.notNull())
+    .addColumn('added', 'integer', (c) => c.notNull())
+    .addColumn('updated', 'integer', (c) => c.notNull())
+    .addColumn('unchanged', 'integer', (c) => c.notNull())
+    .addColumn('rejected', 'integer', (c) => c.notNull())
+    .addColumn('imported_by', 'text')
+    .addColumn('imported_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('scan_report')
+    .addColumn('digest', 'text', (c) => c.primaryKey())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('db_version', 'bigint', (c) => c.notNull())
+    .addColumn('scanner', 'text', (c) => c.notNull())
+    .addColumn('packages', 'integer', (c) => c.notNull())
+    .addColumn('summary', 'text', (c) => c.notNull())
+    .addColumn('findings', 'text', (c) => c.notNull())
+    .addColumn('error', 'text')
+    .addColumn('duration_ms', 'integer', (c) => c.notNull())
+    .addColumn('scanned_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('scan_report_version').on('scan_report').column('db_version').execute();
 }
 
 /**

@@ -43,6 +43,66 @@ export interface Schema {
   preheat_policy: PreheatPolicyTable;
   preheat_execution: PreheatExecutionTable;
   preheat_task: PreheatTaskTable;
+  vuln_advisory: VulnAdvisoryTable;
+  vuln_affected: VulnAffectedTable;
+  vuln_alias: { alias: string; advisory_id: string };
+  vuln_import: VulnImportTable;
+  scan_report: ScanReportTable;
+}
+
+export interface VulnAdvisoryTable {
+  id: string;
+  modified: string;
+  published: string | null;
+  withdrawn: string | null;
+  /** JSON list. */
+  aliases: string;
+  summary: string;
+  severity: string;
+  cvss_score: number | null;
+  cvss_vector: string | null;
+  /** JSON list of reference URLs. */
+  refs: string;
+  imported_at: number;
+}
+
+export interface VulnAffectedTable {
+  advisory_id: string;
+  ecosystem: string;
+  name: string;
+  /** JSON: AffectedRange[]. */
+  ranges: string;
+  /** JSON: string[]. */
+  versions: string;
+  severity: string | null;
+}
+
+export interface VulnImportTable {
+  id: Generated<number>;
+  source: string;
+  added: number;
+  updated: number;
+  unchanged: number;
+  rejected: number;
+  imported_by: string | null;
+  imported_at: number;
+}
+
+export interface ScanReportTable {
+  digest: string;
+  /** 'succeeded' or 'failed'. */
+  status: string;
+  /** The vuln_import id the findings were matched against (0: no advisories imported yet). */
+  db_version: number;
+  scanner: string;
+  packages: number;
+  /** JSON: findings counted per severity. */
+  summary: string;
+  /** JSON: Finding[]. */
+  findings: string;
+  error: string | null;
+  duration_ms: number;
+  scanned_at: number;
 }
 
 export interface PreheatProviderTable {

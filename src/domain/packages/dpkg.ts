@@ -28,11 +28,13 @@ export function parseDpkgStatus(text: string, foundIn: string, os: OperatingSyst
     if (requireStatus ? !status || !/\binstalled$/.test(status) : status !== undefined && !/\binstalled$/.test(status)) continue;
     const arch = fields.get('architecture');
     // "Source: name (version)" when the source version differs from the binary's.
-    const source = fields.get('source')?.replace(/\s*\(.*\)$/, '');
+    const sourceField = /^(\S+)(?:\s*\((.+)\))?$/.exec(fields.get('source') ?? '');
+    const source = sourceField?.[1];
     const distro = os && os.versionId ? `${os.id}-${os.versionId}` : os?.id;
     const pkg: Package = { name, version, type: 'deb', purl: packageUrl('deb', os?.id ?? 'debian', name, version, { arch, distro }), foundIn };
     if (arch) pkg.arch = arch;
     if (source && source !== name) pkg.source = source;
+    if (sourceField?.[2] && sourceField[2] !== version) pkg.sourceVersion = sourceField[2].trim();
     packages.push(pkg);
   }
   return packages;

@@ -8,6 +8,8 @@ export interface Package {
   arch?: string;
   /** The source package it was built from, when the database says (Debian `Source`, Alpine `o:`). */
   source?: string;
+  /** The source package's version, when it differs from the binary's (Debian `Source: name (version)`, binNMUs). */
+  sourceVersion?: string;
   license?: string;
   /** Package URL (https://github.com/package-url/purl-spec). */
   purl: string;

@@ -16,6 +16,7 @@ import { scrubRoutes } from './scrub-routes.js';
 import { registryRoutes } from './registry-routes.js';
 import { replicationRoutes } from './replication-routes.js';
 import { preheatRoutes } from './preheat-routes.js';
+import { securityRoutes } from './security-routes.js';
 import { proxyRoutes } from './proxy-routes.js';
 
 export type { ApiServices } from './services.js';
@@ -37,6 +38,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...replicationRoutes(services.replication.rules),
     ...proxyRoutes(services),
     ...preheatRoutes(services),
+    ...securityRoutes(services),
   ];
 }
 

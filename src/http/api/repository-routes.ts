@@ -12,14 +12,14 @@ import { listOf, pageQuery, paged, route, type AnyRoute } from './api-route.js';
 import { artifactSchema, artifactView, repositorySchema, repositoryView } from './schemas.js';
 import type { ApiServices } from './services.js';
 
-const repositoryParams = z.object({
+export const repositoryParams = z.object({
   project: z.string().min(1).max(255).describe('Project name'),
   repository: z.string().min(1).max(255).describe("Repository name without the project prefix (URL-encode '/' as %2F)"),
 });
-const artifactParams = repositoryParams.extend({ reference: z.string().min(1).max(200).describe('Digest or tag') });
+export const artifactParams = repositoryParams.extend({ reference: z.string().min(1).max(200).describe('Digest or tag') });
 
 /** `team/app` from project `team` and `app` (or the full name, for callers that pass it). */
-function fullName(project: string, repository: string): string {
+export function fullName(project: string, repository: string): string {
   return repository === project || repository.startsWith(`${project}/`) ? repository : `${project}/${repository}`;
 }
 
@@ -43,9 +43,10 @@ const inventorySchema = z.object({
     z.object({
       name: z.string(),
       version: z.string(),
-      type: z.enum(['deb', 'apk', 'rpm', 'pypi', 'npm']),
+      type: z.string().describe("The package URL's type: deb, apk, rpm, pypi, npm, golang, maven"),
       arch: z.string().optional(),
       source: z.string().optional(),
+      sourceVersion: z.string().optional(),
       license: z.string().optional(),
       purl: z.string().describe('Package URL'),
       foundIn: z.string().describe('The package database that lists it'),
@@ -71,7 +72,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
         detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
       });
     }
-    return { digest: manifest.digest, inventory: await s.inventory.ofImage(name, parsed.layers) };
+    return { digest: manifest.digest, inventory: await s.security.inventory.ofImage(name, parsed.layers) };
   };
   return [
     route({

@@ -14,7 +14,7 @@ import type { RequestLimits } from '../../services/limits/request-limits.js';
 import type { SystemSettings } from '../../services/settings/system-settings.js';
 import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
-import type { InventoryService } from '../../services/security/inventory-service.js';
+import type { Security } from '../../wiring/security.js';
 import type { Replication } from '../../wiring/replication.js';
 import type { PreheatService } from '../../services/preheat/preheat-service.js';
 
@@ -22,8 +22,8 @@ import type { PreheatService } from '../../services/preheat/preheat-service.js';
 export interface ApiServices {
   version: string;
   registry: Registry;
-  /** Package inventories of images (issue 16), each layer read once. */
-  inventory: InventoryService;
+  /** Supply-chain security (issue 16): package inventories (each layer read once), scans, pull policies. */
+  security: Security;
   identity: IdentityStore;
   users: UserService;
   robots: RobotService;

@@ -37,6 +37,8 @@ export interface DistributionRouteOptions {
   prepareManifest?: (repository: string, reference: string) => Promise<{ digest: string; mediaType: string; body: Buffer } | undefined>;
   /** Before a blob is served: a proxy-cache project's blob not stored yet, as it arrives from the upstream; undefined: serve from storage. */
   openBlob?: (repository: string, digest: string) => Promise<{ size: number; stream: Readable } | undefined>;
+  /** Before a manifest GET is answered: throws DENIED when a project's pull policy refuses it (docs/vulnerabilities.md). */
+  checkPull?: (repository: string, digest: string, identity: RequestIdentity) => Promise<void>;
   /** Called after each /v2 response (audit of pulls, pushes and deletes). */
   onResponse?: (request: FastifyRequest, reply: FastifyReply, route: V2Route, identity: RequestIdentity | undefined) => void;
 }
@@ -83,7 +85,7 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
       },
     },
     manifest: {
-      GET: async (req, reply, route, identity) => sendManifest(req, reply, route as Extract<V2Route, { kind: 'manifest' }>, actorOf(identity)),
+      GET: async (req, reply, route, identity) => sendManifest(req, reply, route as Extract<V2Route, { kind: 'manifest' }>, actorOf(identity), identity),
       HEAD: async (req, reply, route) => sendManifest(req, reply, route as Extract<V2Route, { kind: 'manifest' }>, undefined),
       PUT: async (req, reply, route, identity) => {
         const { name, reference } = route as Extract<V2Route, { kind: 'manifest' }>;
@@ -165,10 +167,13 @@ export async function distributionRoutes(app: FastifyInstance, options: Distribu
   };
 
   /** `pulledBy` is set for GET (a pull, recorded as an event) and undefined for HEAD. */
-  async function sendManifest(req: FastifyRequest, reply: FastifyReply, route: Extract<V2Route, { kind: 'manifest' }>, pulledBy: string | undefined) {
+  async function sendManifest(req: FastifyRequest, reply: FastifyReply, route: Extract<V2Route, { kind: 'manifest' }>, pulledBy: string | undefined, identity?: RequestIdentity) {
     const withBody = pulledBy !== undefined;
+    const check = identity && options.checkPull;
+    const admit = check ? (content: { digest: string }) => check(route.name, content.digest, identity) : undefined;
     const upstream = await options.prepareManifest?.(route.name, route.reference);
-    const manifest = upstream ? { ...upstream, size: upstream.body.length } : await registry.manifests.get(route.name, route.reference, acceptList(req.headers.accept), pulledBy);
+    if (upstream) await admit?.(upstream);
+    const manifest = upstream ? { ...upstream, size: upstream.body.length } : await registry.manifests.get(route.name, route.reference, acceptList(req.headers.accept), pulledBy, admit);
     reply.headers({
       'Content-Type': manifest.mediaType,
       'Content-Length': String(manifest.size),

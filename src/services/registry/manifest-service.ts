@@ -146,11 +146,16 @@ export class ManifestService {
    * Resolves a tag or digest to stored content. `accept` is the client's Accept list; see
    * `negotiate` for what happens when the stored type is not among them.
    */
-  async get(repositoryName: string, reference: string, accept: string[] = [], pulledBy?: string): Promise<ManifestContent> {
+  /**
+   * A manifest by tag or digest, negotiated against `accept`. With `pulledBy` it is a pull, recorded
+   * as an event once `admit` (a project's pull policy) let it through.
+   */
+  async get(repositoryName: string, reference: string, accept: string[] = [], pulledBy?: string, admit?: (content: ManifestContent) => Promise<void>): Promise<ManifestContent> {
     const repository = await readableRepository(this.meta, repositoryName, this.options.repositories);
     const row = await this.resolve(repository, reference);
     const chosen = await this.negotiate(repository, row, reference, accept);
     const body = await this.bytes(chosen.digest);
+    await admit?.({ digest: chosen.digest, mediaType: chosen.mediaType, size: chosen.size, body });
     if (pulledBy !== undefined && this.options.recordPull) {
       this.options.recordPull(
         event('pull', repositoryName, pulledBy, { digest: chosen.digest, tag: tryParseDigest(reference) ? undefined : reference, mediaType: chosen.mediaType, size: chosen.size }),

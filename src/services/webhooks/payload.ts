@@ -15,6 +15,7 @@ const cloudEventTypes: Record<string, string> = {
   pull: 'dev.berth.artifact.pulled',
   delete: 'dev.berth.artifact.deleted',
   tag: 'dev.berth.artifact.tagged',
+  policy: 'dev.berth.artifact.pull-refused',
   test: 'dev.berth.webhook.test',
 };
 
@@ -40,7 +41,7 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
     return {
       contentType: 'application/json',
       body: JSON.stringify({
-        type: event.type === 'quota' ? (quotaPercent(event) >= 100 ? 'QUOTA_EXCEED' : 'QUOTA_WARNING') : (harborTypes[event.type] ?? event.type.toUpperCase()),
+        type: harborType(event),
         occur_at: Math.floor(event.createdAt / 1000),
         operator: event.data.operator,
         event_data: {
@@ -63,13 +64,29 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
       specversion: '1.0',
       id: event.id > 0 ? `berth-event-${event.id}` : randomUUID(),
       source: `${options.registryHost}/${repository}`,
-      type: event.type === 'quota' ? `dev.berth.quota.${quotaPercent(event) >= 100 ? 'reached' : 'warning'}` : (cloudEventTypes[event.type] ?? `dev.berth.${event.type}`),
+      type:
+        event.type === 'quota'
+          ? `dev.berth.quota.${quotaPercent(event) >= 100 ? 'reached' : 'warning'}`
+          : event.type === 'scan'
+            ? `dev.berth.artifact.scan-${scanFailed(event) ? 'failed' : 'completed'}`
+            : (cloudEventTypes[event.type] ?? `dev.berth.${event.type}`),
       subject: `${repository}${reference}`,
       time: new Date(event.createdAt).toISOString(),
       datacontenttype: 'application/json',
       data: { ...event.data, project: event.project, resourceUrl: resource.resource_url },
     }),
   };
+}
+
+/** Harbor's event type names: its scan events say whether the scan succeeded. */
+function harborType(event: StoredEvent): string {
+  if (event.type === 'quota') return quotaPercent(event) >= 100 ? 'QUOTA_EXCEED' : 'QUOTA_WARNING';
+  if (event.type === 'scan') return scanFailed(event) ? 'SCANNING_FAILED' : 'SCANNING_COMPLETED';
+  return harborTypes[event.type] ?? event.type.toUpperCase();
+}
+
+function scanFailed(event: StoredEvent): boolean {
+  return event.data.details?.status === 'failed';
 }
 
 function quotaPercent(event: StoredEvent): number {

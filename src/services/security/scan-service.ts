@@ -1,0 +1,128 @@
+import { BerthError } from '../../domain/errors.js';
+import { parseManifest } from '../../domain/manifest.js';
+import { MediaType } from '../../domain/media-types.js';
+import { severities, type Severity } from '../../domain/vulns/cvss.js';
+import { findingsOf, matchTargets, sortFindings, type Candidate, type Finding, type MatchTarget } from '../../domain/vulns/match.js';
+import type { ScanReport, ScanStore } from '../../ports/scan-store.js';
+import type { VulnStore } from '../../ports/vuln-store.js';
+import type { Registry } from '../registry/registry.js';
+import type { InventoryService } from './inventory-service.js';
+
+/** The built-in scanner's name in reports (Harbor's scanner API names a scanner the same way). */
+export const builtInScanner = 'berth';
+
+export interface ScanServiceOptions {
+  now?: () => number;
+  /** Scans run at once in this process (more wait their turn). */
+  concurrency?: number;
+  /** After each scan that finished (stored), failed or not: events, metrics. */
+  onScanned?: (report: ScanReport, repository: string) => void;
+}
+
+/**
+ * Vulnerability scanning (issue 16): an image's package inventory matched against the imported
+ * OSV advisories, stored as one report per manifest digest. An index's report is its platform
+ * images' findings together, so a policy can judge what a client pulls by tag.
+ */
+export class ScanService {
+  private readonly running = new Map<string, Promise<ScanReport>>();
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly inventory: InventoryService,
+    private readonly vulns: VulnStore,
+    private readonly reports: ScanStore,
+    private readonly options: ScanServiceOptions = {},
+  ) {}
+
+  /** Scans the manifest `digest` of `repository` now (a scan of the same digest already running is joined). */
+  scan(repository: string, digest: string): Promise<ScanReport> {
+    let pending = this.running.get(digest);
+    if (!pending) {
+      pending = this.turn(() => this.run(repository, digest)).finally(() => this.running.delete(digest));
+      this.running.set(digest, pending);
+    }
+    return pending;
+  }
+
+  private async turn<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= (this.options.concurrency ?? 2)) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await work();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  report(digest: string): Promise<ScanReport | undefined> {
+    return this.reports.get(digest);
+  }
+
+  private async run(repository: string, digest: string): Promise<ScanReport> {
+    const now = this.options.now ?? Date.now;
+    const started = performance.now();
+    const { version } = await this.vulns.status();
+    let report: ScanReport;
+    try {
+      const { findings, packages } = await this.findings(repository, digest, 0);
+      report = { digest, status: 'succeeded', dbVersion: version, scanner: builtInScanner, packages, summary: summaryOf(findings), findings, durationMs: performance.now() - started, scannedAt: now() };
+    } catch (err) {
+      // A manifest that is gone is no report; an unreadable layer is a failed scan, recorded.
+      if (!(err instanceof BerthError) || ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'NOT_SCANNABLE'].includes(err.key)) throw err;
+      report = { digest, status: 'failed', dbVersion: version, scanner: builtInScanner, packages: 0, summary: {}, findings: [], error: `${err.code}: ${err.message}`, durationMs: performance.now() - started, scannedAt: now() };
+    }
+    await this.reports.put(report);
+    this.options.onScanned?.(report, repository);
+    return report;
+  }
+
+  private async findings(repository: string, digest: string, depth: number): Promise<{ findings: Finding[]; packages: number }> {
+    const manifest = await this.registry.manifests.get(repository, digest);
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    if (parsed.kind === 'index') {
+      if (depth > 0) return { findings: [], packages: 0 };
+      const merged = new Map<string, Finding>();
+      let packages = 0;
+      for (const child of parsed.manifests) {
+        // Attestation manifests (BuildKit's `unknown/unknown` platform) hold no filesystem.
+        if (child.platform?.os === 'unknown') continue;
+        const part = await this.findings(repository, child.digest, depth + 1);
+        packages += part.packages;
+        for (const f of part.findings) merged.set(`${f.package.purl}\n${f.id}`, f);
+      }
+      return { findings: sortFindings([...merged.values()]), packages };
+    }
+    if (parsed.artifactType !== MediaType.ociConfig && parsed.artifactType !== MediaType.dockerConfig) {
+      if (depth > 0) return { findings: [], packages: 0 };
+      throw new BerthError('NOT_SCANNABLE', { message: `${digest} is not a container image (its type is ${parsed.artifactType ?? 'unknown'})` });
+    }
+    const inventory = await this.inventory.ofImage(repository, parsed.layers);
+    const targets = matchTargets(inventory.packages, inventory.os);
+    const found = await this.vulns.candidates(targets.flatMap((t) => t.ecosystems.map((ecosystem) => ({ ecosystem, name: t.name }))));
+    const byPackage = new Map<string, Candidate[]>();
+    for (const c of found) {
+      const key = `${c.affected.ecosystem}\n${c.affected.name}`;
+      byPackage.set(key, [...(byPackage.get(key) ?? []), c]);
+    }
+    const candidates = (t: MatchTarget) => t.ecosystems.flatMap((ecosystem) => byPackage.get(`${ecosystem}\n${t.name}`) ?? []);
+    let findings = findingsOf(targets, candidates);
+    const unrated = findings.filter((f) => f.severity === 'UNKNOWN').flatMap((f) => [f.id, ...f.aliases]);
+    if (unrated.length > 0) {
+      const rated = await this.vulns.aliasSeverities(unrated);
+      findings = findingsOf(targets, candidates, (id) => rated.get(id));
+    }
+    return { findings, packages: inventory.packages.length };
+  }
+}
+
+/** Findings counted per severity, every band present. */
+export function summaryOf(findings: readonly Finding[]): Partial<Record<Severity, number>> {
+  const summary: Partial<Record<Severity, number>> = {};
+  for (const s of severities) summary[s] = 0;
+  for (const f of findings) summary[f.severity] = (summary[f.severity] ?? 0) + 1;
+  return summary;
+}

@@ -1,0 +1,111 @@
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Database } from '../adapters/db/connect.js';
+import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
+import { KyselyScanStore } from '../adapters/db/kysely-scan-store.js';
+import { KyselyVulnStore } from '../adapters/db/kysely-vuln-store.js';
+import { BerthError } from '../domain/errors.js';
+import type { Metrics } from '../http/metrics.js';
+import type { EventStore } from '../ports/event-store.js';
+import type { ProjectRow } from '../ports/identity-store.js';
+import type { JobRunner } from '../services/jobs/job-runner.js';
+import type { Scheduler } from '../services/jobs/scheduler.js';
+import type { Registry } from '../services/registry/index.js';
+import { InventoryService } from '../services/security/inventory-service.js';
+import { PullPolicyService } from '../services/security/pull-policy-service.js';
+import { ScanService } from '../services/security/scan-service.js';
+import { ScanTriggers } from '../services/security/scan-triggers.js';
+import type { VulnStore } from '../ports/vuln-store.js';
+
+export interface SecurityDependencies {
+  registry: Registry;
+  runner: JobRunner;
+  scheduler: Scheduler;
+  events: EventStore;
+  onEvents: () => void;
+  metrics: Metrics;
+  logger: Logger;
+  project: (name: string) => Promise<ProjectRow | undefined>;
+}
+
+/** Supply-chain security (docs/inventory.md, docs/vulnerabilities.md): inventory, scans, pull policies. */
+export interface Security {
+  inventory: InventoryService;
+  scans: ScanService;
+  vulns: VulnStore;
+  pullPolicy: PullPolicyService;
+  triggers: ScanTriggers;
+}
+
+const scanAttempts = 3;
+/** Scans a rescan job queues at a time (it queues the next batch as its last act). */
+const rescanBatch = 200;
+
+export async function wireSecurity(database: Database, config: ResolvedConfig, deps: SecurityDependencies): Promise<Security> {
+  const vulns = new KyselyVulnStore(database);
+  const reports = new KyselyScanStore(database);
+  const inventory = new InventoryService(deps.registry.blobs);
+  const scans = new ScanService(deps.registry, inventory, vulns, reports, {
+    concurrency: config.security.scanConcurrency,
+    onScanned: (report, repository) => {
+      deps.metrics.scans.inc({ status: report.status });
+      deps.metrics.scanSeconds.observe(report.durationMs / 1000);
+      const project = repository.split('/', 1)[0]!;
+      const details = { status: report.status, summary: report.summary, packages: report.packages, dbVersion: report.dbVersion, ...(report.error ? { error: report.error } : {}) };
+      void deps.events
+        .append([{ type: 'scan', project, repository, data: { operator: 'scanner', repository, digest: report.digest, details } }], Date.now())
+        .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the scan event failed'));
+    },
+  });
+  const pullPolicy = new PullPolicyService(new KyselyPolicyStore(database), reports, {
+    project: deps.project,
+    scanning: config.security.scanning,
+    onBlocked: (blocked) => {
+      deps.metrics.pullsBlocked.inc({ policy: blocked.policy });
+      const project = blocked.repository.split('/', 1)[0]!;
+      void deps.events
+        .append([{ type: 'policy', project, repository: blocked.repository, data: { operator: blocked.who, repository: blocked.repository, digest: blocked.digest, details: { policy: blocked.policy, reason: blocked.reason } } }], Date.now())
+        .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the policy event failed'));
+    },
+  });
+
+  deps.runner.register('scan.artifact', {
+    maxAttempts: scanAttempts,
+    backoff: (attempt) => 5_000 * attempt,
+    run: async (job) => {
+      const repository = String(job.payload.repository);
+      const digest = String(job.payload.digest);
+      if (job.payload.trigger === 'push' && !(await pullPolicy.policyFor(repository))?.scanOnPush) return;
+      try {
+        await scans.scan(repository, digest);
+      } catch (err) {
+        // Deleted before its scan ran, or not an image (a signature, an SBOM): nothing to scan.
+        if (err instanceof BerthError && ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'NOT_SCANNABLE'].includes(err.key)) return;
+        throw err;
+      }
+    },
+  });
+  deps.runner.register('scan.rescan', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async () => {
+      await reports.prune();
+      const { version } = await vulns.status();
+      if (version === 0) return;
+      const due = await reports.due(version, rescanBatch, false);
+      for (const { repository, digest } of due) await deps.runner.enqueue({ type: 'scan.artifact', payload: { repository, digest, trigger: 'rescan' }, maxAttempts: scanAttempts });
+      // More to do: the next batch once these are queued (each scan moves its report to the new version).
+      if (due.length === rescanBatch) await deps.runner.enqueue({ type: 'scan.rescan', payload: {}, maxAttempts: 1, runAt: Date.now() + 60_000 });
+    },
+  });
+  if (config.security.scanning && config.security.rescanSchedule !== '') await deps.scheduler.define({ name: 'scan.rescan', cron: config.security.rescanSchedule, jobType: 'scan.rescan', maxAttempts: 1 });
+  else await deps.scheduler.remove('scan.rescan');
+
+  const triggers = new ScanTriggers(reports, {
+    intervalMs: config.jobs.pollIntervalMs,
+    maxAttempts: scanAttempts,
+    onJobs: () => deps.runner.notify(),
+    onError: (err) => deps.logger.warn({ err }, 'queueing scans of pushed images failed; will retry'),
+  });
+  return { inventory, scans, vulns, pullPolicy, triggers };
+}
