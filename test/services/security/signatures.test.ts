@@ -801,3 +801,133 @@ describe('cosign keyless signatures (Fulcio certificate, Rekor bundle)', () => {
     expect(verdict).toMatchObject({ verified: false, reason: 'no-trust-configured' });
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Sigstore bundle v0.3 as an OCI 1.1 referrer, shaped as `cosign sign --new-bundle-format` pushes it.
+// ---------------------------------------------------------------------------------------------
+
+function pae(type: string, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${body.length} `), body]);
+}
+
+function statement(digest = subjectDigest): Buffer {
+  const [alg, hex] = digest.split(':') as [string, string];
+  return Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ digest: { [alg]: hex } }], predicateType: 'https://sigstore.dev/cosign/sign/v1', predicate: {} }));
+}
+
+function bundleManifest(blobs: Blobs, bundle: unknown): Buffer {
+  const empty = blobs.put('{}');
+  const layer = blobs.put(JSON.stringify(bundle));
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+      layers: [{ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', ...layer }],
+      subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subjectDigest, size: subjectManifest.length },
+    }),
+  );
+}
+
+function dsseBundle(key: KeyObject, material: unknown, payload = statement()) {
+  const sig = sign(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', pae('application/vnd.in-toto+json', payload), key);
+  return {
+    sig,
+    payload,
+    bundle: {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: material,
+      dsseEnvelope: { payload: b64(payload), payloadType: 'application/vnd.in-toto+json', signatures: [{ sig: b64(sig), keyid: '' }] },
+    },
+  };
+}
+
+describe('Sigstore bundles (OCI referrers)', () => {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const keyTrust: SignatureTrustInput = { cosign: { publicKeys: [pemOf(key.publicKey)] } };
+
+  it('verifies a key-signed DSSE bundle whose in-toto statement names the image', async () => {
+    const blobs = new Blobs();
+    const manifest = bundleManifest(blobs, dsseBundle(key.privateKey, { publicKey: { hint: 'k' } }).bundle);
+    expect(await verify(blobs, manifest, keyTrust)).toEqual([
+      expect.objectContaining({ format: 'sigstore-bundle', signatureDigest: sha256(manifest), verified: true, signer: fingerprint(key.publicKey) }),
+    ]);
+  });
+
+  it('rejects a statement about another image (digest-mismatch), a foreign key (untrusted-key) and an altered statement (untrusted-key)', async () => {
+    const blobs = new Blobs();
+    const other = bundleManifest(blobs, dsseBundle(key.privateKey, { publicKey: {} }, statement(otherDigest)).bundle);
+    expect((await verify(blobs, other, keyTrust))[0]).toMatchObject({ verified: false, reason: 'digest-mismatch' });
+    const foreign = bundleManifest(blobs, dsseBundle(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, { publicKey: {} }).bundle);
+    expect((await verify(blobs, foreign, keyTrust))[0]).toMatchObject({ verified: false, reason: 'untrusted-key' });
+    const { bundle } = dsseBundle(key.privateKey, { publicKey: {} }, statement(otherDigest));
+    bundle.dsseEnvelope.payload = b64(statement());
+    expect((await verify(blobs, bundleManifest(blobs, bundle), keyTrust))[0]).toMatchObject({ verified: false, reason: 'untrusted-key' });
+  });
+
+  it('verifies a message signature over the subject manifest bytes', async () => {
+    const blobs = new Blobs();
+    const bundle = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { publicKey: { hint: '' } },
+      messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(subjectManifest).digest('base64') }, signature: b64(sign('sha256', subjectManifest, key.privateKey)) },
+    };
+    const [verdict] = await verify(blobs, bundleManifest(blobs, bundle), keyTrust);
+    expect(verdict).toMatchObject({ verified: true, signer: fingerprint(key.publicKey) });
+  });
+
+  it('verifies a keyless DSSE bundle by its inclusion promise, and rejects it for an identity nobody configured', async () => {
+    const ca = fulcio();
+    const rekor = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const leaf = makeCert({
+      subject: [],
+      issuer: ca.intermediate,
+      notBefore: new Date((signedAtTime - 60) * 1000),
+      notAfter: new Date((signedAtTime + 540) * 1000),
+      keyUsage: [KU.digitalSignature],
+      eku: ['1.3.6.1.5.5.7.3.3'],
+      emails: ['dev@acme.example'],
+      extensions: [fulcioIssuerV2('https://accounts.acme.example')],
+    });
+    const draft = dsseBundle(leaf.key, {});
+    const body = b64(
+      JSON.stringify({
+        apiVersion: '0.0.1',
+        kind: 'dsse',
+        spec: { payloadHash: { algorithm: 'sha256', value: createHash('sha256').update(draft.payload).digest('hex') }, signatures: [{ signature: b64(draft.sig), verifier: b64(leaf.pem) }] },
+      }),
+    );
+    const logID = fingerprint(rekor.publicKey);
+    const set = sign('sha256', Buffer.from(JSON.stringify({ body, integratedTime: signedAtTime, logID, logIndex: 7 })), rekor.privateKey);
+    const bundle = {
+      ...draft.bundle,
+      verificationMaterial: {
+        certificate: { rawBytes: b64(leaf.der) },
+        tlogEntries: [
+          {
+            logIndex: '7',
+            logId: { keyId: Buffer.from(logID, 'hex').toString('base64') },
+            kindVersion: { kind: 'dsse', version: '0.0.1' },
+            integratedTime: String(signedAtTime),
+            inclusionPromise: { signedEntryTimestamp: b64(set) },
+            canonicalizedBody: body,
+          },
+        ],
+      },
+    };
+    const blobs = new Blobs();
+    const manifest = bundleManifest(blobs, bundle);
+    const keyless = (subject: string): SignatureTrustInput => ({
+      cosign: { keyless: { fulcioRoots: [ca.root.pem, ca.intermediate.pem], rekorPublicKeys: [pemOf(rekor.publicKey)], identities: [{ issuer: 'https://accounts.acme.example', subject }] } },
+    });
+    expect((await verify(blobs, manifest, keyless('dev@acme.example')))[0]).toMatchObject({
+      verified: true,
+      signer: 'dev@acme.example',
+      issuer: 'https://accounts.acme.example',
+      signedAt: new Date(signedAtTime * 1000).toISOString(),
+    });
+    expect((await verify(blobs, manifest, keyless('/.*@other\\.example/')))[0]).toMatchObject({ verified: false, reason: 'untrusted-identity' });
+    expect((await verify(blobs, manifest, keyTrust))[0]).toMatchObject({ verified: false, reason: 'no-trust-configured' });
+  });
+});
