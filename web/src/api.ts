@@ -417,3 +417,73 @@ export interface PreheatTask {
   startedAt: string | null;
   finishedAt: string | null;
 }
+
+/** Severities of findings, lowest first, as the scanner rates them (docs/vulnerabilities.md). */
+export const severities = ['UNKNOWN', 'NONE', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+export type Severity = (typeof severities)[number];
+
+export interface Finding {
+  /** The CVE when an advisory names one, else the advisory id. */
+  id: string;
+  advisories: string[];
+  aliases: string[];
+  severity: Severity;
+  cvss?: { score: number; vector: string };
+  summary: string;
+  package: { name: string; version: string; type: string; purl: string };
+  ecosystem: string;
+  fixedVersion?: string;
+  /** On the project's allowlist: shown, not held against the image. */
+  allowlisted?: boolean;
+}
+
+export interface VulnerabilityReport {
+  digest: string;
+  status: 'succeeded' | 'failed';
+  scanner: string;
+  dbVersion: number;
+  /** Matched against the newest import of the vulnerability database. */
+  current: boolean;
+  packages: number;
+  summary: Partial<Record<Severity, number>>;
+  findings: Finding[];
+  error?: string;
+  durationMs: number;
+  scannedAt: string;
+}
+
+export interface InstalledPackage {
+  name: string;
+  version: string;
+  type: string;
+  purl: string;
+  license?: string;
+  source?: string;
+  foundIn: string;
+}
+
+export interface PackageInventory {
+  digest: string;
+  os: { id: string; versionId?: string; prettyName?: string; codename?: string } | null;
+  packages: InstalledPackage[];
+}
+
+export type PolicySeverity = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
+
+export interface SecurityPolicy {
+  scanOnPush: boolean;
+  /** Refuse pulls of images with a finding of this severity or higher; null: off. */
+  preventVulnerable: PolicySeverity | null;
+  preventUnscanned: boolean;
+  allowlist: Array<{ id: string; expiresAt?: string }>;
+  /** Full robot names (robot$project+name) the pull policies never refuse. */
+  exemptRobots: string[];
+}
+
+export interface VulnerabilityDatabase {
+  version: number;
+  advisories: number;
+  /** Affected-package entries per OSV ecosystem. */
+  ecosystems: Record<string, number>;
+  lastImport?: { id: number; source: string; added: number; updated: number; unchanged: number; rejected: number; importedBy: string | null; importedAt: string };
+}

@@ -4,6 +4,11 @@ import { api, repoSegment, type ArtifactDetail, type Project } from '../api';
 import type { Session } from '../App';
 import { Command, ConfirmButton, ErrorNote, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
+import { Packages } from './Packages';
+import { Vulnerabilities } from './Vulnerabilities';
+
+/** Config media types of container images: what the scanner reads (others are signatures, SBOMs, charts). */
+const imageConfigs = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 
 export function ArtifactPage({ session }: { session: Session }) {
   const { project = '', repository = '', reference = '' } = useParams();
@@ -20,6 +25,8 @@ export function ArtifactPage({ session }: { session: Session }) {
   const canDelete = session.user.isAdmin || role === 'admin' || role === 'maintainer';
   if (error) return <ErrorNote message={error} />;
   if (!data) return <p className="loading">{t('common.loading')}</p>;
+  const isIndex = data.manifests.length > 0;
+  const isImage = data.config !== null && imageConfigs.has(data.config.mediaType);
   const addTag = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -139,6 +146,12 @@ export function ArtifactPage({ session }: { session: Session }) {
               ))}
             </tbody>
           </table>
+        </>
+      )}
+      {(isIndex || isImage) && (
+        <>
+          <Vulnerabilities key={data.digest} base={base} digest={data.digest} isIndex={isIndex} canScan={canPush} />
+          <Packages base={base} digest={data.digest} isIndex={isIndex} />
         </>
       )}
       {data.layers.length > 0 && (

@@ -8,8 +8,9 @@ import { AuditTable } from './Audit';
 import { Policies } from './Policies';
 import { ProxyCachePanel } from './ProxyCache';
 import { PreheatPolicies } from './Preheat';
+import { SecurityPolicy } from './SecurityPolicy';
 
-type Tab = 'repositories' | 'members' | 'robots' | 'webhooks' | 'audit' | 'policies' | 'preheat' | 'proxy' | 'settings';
+type Tab = 'repositories' | 'members' | 'robots' | 'webhooks' | 'audit' | 'policies' | 'security' | 'preheat' | 'proxy' | 'settings';
 const roles: Role[] = ['admin', 'maintainer', 'developer', 'guest', 'limited-guest'];
 
 /** What the caller's role lets it see and do here (the server decides; this only hides dead ends). */
@@ -48,6 +49,7 @@ export function ProjectPage({ session }: { session: Session }) {
   if (can.webhooks) tabs.push({ key: 'webhooks', label: t('project.webhooks') });
   if (can.audit) tabs.push({ key: 'audit', label: t('project.audit') });
   if (can.policies) tabs.push({ key: 'policies', label: t('project.policies') });
+  if (can.policies) tabs.push({ key: 'security', label: t('project.security') });
   if (can.policies) tabs.push({ key: 'preheat', label: t('preheat.title') });
   tabs.push({ key: 'proxy', label: t('proxy.title') });
   if (can.admin) tabs.push({ key: 'settings', label: t('project.settings') });
@@ -70,6 +72,7 @@ export function ProjectPage({ session }: { session: Session }) {
         {tab === 'webhooks' && <Webhooks project={project} canManage={can.manageWebhooks} />}
         {tab === 'audit' && <AuditTable path={`/projects/${project.name}/audit-logs`} />}
         {tab === 'policies' && <Policies project={project.name} canManage={can.managePolicies} canSetQuota={session.user.isAdmin} />}
+        {tab === 'security' && <SecurityPolicy project={project.name} canManage={can.managePolicies} canListRobots={can.robots} />}
         {tab === 'preheat' && <PreheatPolicies project={project.name} canManage={can.managePolicies} />}
         {tab === 'proxy' && <ProxyCachePanel project={project.name} isAdmin={session.user.isAdmin} host={window.location.host} />}
         {tab === 'settings' && <Settings project={project} onChange={reload} />}

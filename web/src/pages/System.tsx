@@ -7,6 +7,7 @@ import { Robots } from './Project';
 import { SettingsPanel } from './Settings';
 import { GarbageCollection } from './GarbageCollection';
 import { Scrub } from './Scrub';
+import { VulnerabilityDatabase } from './VulnerabilityDatabase';
 
 export function SystemPage({ session }: { session: Session }) {
   const { t, formatTime } = useI18n();
@@ -43,6 +44,7 @@ export function SystemPage({ session }: { session: Session }) {
       {notice && <Notice>{notice}</Notice>}
       <GarbageCollection />
       <Scrub />
+      <VulnerabilityDatabase />
       <SettingsPanel />
       <h2>{t('project.robots')}</h2>
       <Robots project={null} />
