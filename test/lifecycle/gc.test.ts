@@ -166,6 +166,35 @@ for (const { engine, skip } of engines) {
       expect(await checkConsistency(berth)).toEqual({ problems: [] });
     });
 
+    it("deletes cosign tag-scheme signatures (sha256-<hex>.sig, .att) with their image, and keeps those whose image is there", async () => {
+      const image = await registry.pushImage('gc/cosigned', 'v1');
+      const other = await registry.pushImage('gc/cosigned', 'v2');
+      // cosign's layout: an image manifest of simple-signing payloads, tagged after the image's digest.
+      const signature = (subject: Image, suffix: string) => {
+        const config = jsonBlob({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] } });
+        const payload = jsonBlob({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': subject.digest }, type: 'cosign container image signature' }, optional: null, suffix });
+        return { blobs: [config, payload], manifest: imageManifest(config, [payload]), tag: `${subject.digest.replace(':', '-')}.${suffix}` };
+      };
+      const pushed = [];
+      for (const [subject, suffix] of [[image, 'sig'], [image, 'att'], [other, 'sig']] as const) {
+        const sig = signature(subject, suffix);
+        for (const blob of sig.blobs) await registry.pushBlob('gc/cosigned', blob);
+        expect((await registry.pushManifest('gc/cosigned', sig.tag, sig.manifest)).status).toBe(201);
+        pushed.push(sig);
+      }
+      // A tag that only looks like the scheme (no digest in it) is an ordinary tag, and kept.
+      expect((await registry.pushManifest('gc/cosigned', 'sha256-release.sig', pushed[2]!.manifest)).status).toBe(201);
+      expect((await registry.fetch(`/v2/gc/cosigned/manifests/${image.digest}`, { method: 'DELETE' })).status).toBe(202);
+      const dry = await gc({ dryRun: true, deleteUntagged: false });
+      expect(dry.manifestsDeleted).toBe(2);
+      const run = await gc({ deleteUntagged: false });
+      expect(run.manifestsDeleted).toBe(2);
+      const tags = (await (await registry.fetch('/v2/gc/cosigned/tags/list')).json()) as { tags: string[] };
+      expect(tags.tags.sort()).toEqual([pushed[2]!.tag, 'sha256-release.sig', 'v2'].sort());
+      for (const gone of pushed.slice(0, 2)) expect((await registry.fetch(`/v2/gc/cosigned/manifests/${gone.tag}`, { method: 'HEAD' })).status).toBe(404);
+      expect(await checkConsistency(berth)).toEqual({ problems: [] });
+    });
+
     it('runs one at a time, and records each run in the history, metrics and events', async () => {
       const first = await admin.ok<Run>('POST', '/system/gc', { graceHours: 0, dryRun: true });
       const second = await admin.call('POST', '/system/gc', { graceHours: 0 });

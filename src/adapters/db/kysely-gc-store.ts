@@ -69,7 +69,10 @@ export class KyselyGcStore implements GcStore {
       if (!still) return false;
       await countOut(trx, candidate.repositoryId, [candidate.digest]);
       await trx.deleteFrom('manifest_reference').where('repository_id', '=', candidate.repositoryId).where('parent_digest', '=', candidate.digest).execute();
+      const tagged = await trx.selectFrom('tag').select('name').where('repository_id', '=', candidate.repositoryId).where('manifest_digest', '=', candidate.digest).limit(1).executeTakeFirst();
       await trx.deleteFrom('manifest').where('repository_id', '=', candidate.repositoryId).where('digest', '=', candidate.digest).execute();
+      // An orphaned cosign signature's tags go with it (foreign key cascade): tag caches must hear of it.
+      if (tagged) await trx.updateTable('repository').set((eb) => ({ tag_version: eb('tag_version', '+', 1) })).where('id', '=', candidate.repositoryId).execute();
       await insertEvents(trx, events, Date.now());
       return true;
     });
@@ -410,10 +413,32 @@ function collectableManifest(eb: ExpressionBuilder<GcSchema & { m: Schema['manif
       ),
     ),
   ]);
+  // cosign's tag scheme: a signature (attestation, SBOM) of image sha256:<hex> is tagged sha256-<hex>.sig
+  // (.att, .sbom) in the image's repository; once that image is gone, the tag holds nothing up.
+  const orphanedCosignTag = (e: ExpressionBuilder<GcSchema & { m: Schema['manifest']; t: Schema['tag'] }, 'm' | 't'>) =>
+    e.and([
+      e('t.name', 'like', 'sha256-%'),
+      e.or([
+        e.and([e(sql`length(t.name)`, '=', 75), e.or([e('t.name', 'like', '%.sig'), e('t.name', 'like', '%.att')])]),
+        e.and([e(sql`length(t.name)`, '=', 76), e('t.name', 'like', '%.sbom')]),
+      ]),
+      e.not(
+        e.exists(
+          e
+            .selectFrom('manifest as s')
+            .select('s.digest')
+            .whereRef('s.repository_id', '=', 'm.repository_id')
+            .where('s.digest', '=', sql<string>`'sha256:' || substr(t.name, 8, 64)`)
+            .where((x) => alive(x, 's', dryRun)),
+        ),
+      ),
+    ]);
+  const tags = () => eb.selectFrom('tag as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest');
+  const cosignOrphan = eb.exists(tags().where((e) => orphanedCosignTag(e)));
   return eb.and([
     eb('m.touched_at', '<', before),
     alive(eb, 'm', dryRun),
-    eb.not(eb.exists(eb.selectFrom('tag as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest'))),
+    eb.not(eb.exists(tags().where((e) => e.not(orphanedCosignTag(e))))),
     eb.not(
       eb.exists(
         eb
@@ -424,7 +449,7 @@ function collectableManifest(eb: ExpressionBuilder<GcSchema & { m: Schema['manif
           .where((e) => parentAlive(e, dryRun)),
       ),
     ),
-    untagged ? eb.or([eb('m.subject_digest', 'is', null), subjectGone]) : subjectGone,
+    untagged ? eb.or([eb('m.subject_digest', 'is', null), subjectGone, cosignOrphan]) : eb.or([subjectGone, cosignOrphan]),
   ]);
 }
 
