@@ -84,7 +84,7 @@ export function securityRoutes(s: ApiServices): AnyRoute[] {
       summary: report.summary as Record<string, number>,
       findings: report.findings.map((f) => (allowlisted(policy, f, now) ? { ...f, allowlisted: true } : f)),
       ...(report.error ? { error: report.error } : {}),
-      durationMs: report.durationMs,
+      durationMs: Math.round(report.durationMs),
       scannedAt: new Date(report.scannedAt).toISOString(),
     };
   };
