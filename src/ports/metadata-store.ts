@@ -175,6 +175,8 @@ export interface MetadataStore {
   tagsOf(repositoryId: number, digest: Digest): Promise<TagRow[]>;
   /** Manifests whose subject is `digest`, optionally only of one artifact type. */
   listReferrers(repositoryId: number, subject: Digest, artifactType?: string): Promise<ManifestRow[]>;
+  /** Indexes of the repository that list `child` (at most `limit`). */
+  listParents(repositoryId: number, child: Digest, limit: number): Promise<Digest[]>;
 
   /** Repositories of a project (its name, or names under `<project>/`), with counts. */
   listProjectRepositories(project: string, page: { offset: number; limit: number; nameContains?: string }): Promise<{ items: RepositorySummary[]; total: number }>;

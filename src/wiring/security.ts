@@ -15,6 +15,7 @@ import { InventoryService } from '../services/security/inventory-service.js';
 import { PullPolicyService } from '../services/security/pull-policy-service.js';
 import { ScanService } from '../services/security/scan-service.js';
 import { ScanTriggers } from '../services/security/scan-triggers.js';
+import { SignatureService } from '../services/security/signature-service.js';
 import type { VulnStore } from '../ports/vuln-store.js';
 
 export interface SecurityDependencies {
@@ -34,6 +35,7 @@ export interface Security {
   scans: ScanService;
   vulns: VulnStore;
   pullPolicy: PullPolicyService;
+  signatures: SignatureService;
   triggers: ScanTriggers;
 }
 
@@ -57,9 +59,11 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
         .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the scan event failed'));
     },
   });
+  const signatures = new SignatureService(deps.registry);
   const pullPolicy = new PullPolicyService(new KyselyPolicyStore(database), reports, {
     project: deps.project,
     scanning: config.security.scanning,
+    signatures,
     onBlocked: (blocked) => {
       deps.metrics.pullsBlocked.inc({ policy: blocked.policy });
       const project = blocked.repository.split('/', 1)[0]!;
@@ -107,5 +111,5 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'queueing scans of pushed images failed; will retry'),
   });
-  return { inventory, scans, vulns, pullPolicy, triggers };
+  return { inventory, scans, vulns, pullPolicy, signatures, triggers };
 }

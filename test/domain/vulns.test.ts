@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cvss3BaseScore, severityOfScore } from '../../src/domain/vulns/cvss.js';
 import { affects, distributionEcosystems, findingsOf, matchTargets, type Candidate } from '../../src/domain/vulns/match.js';
 import { parseOsv, type AffectedPackage } from '../../src/domain/vulns/osv.js';
-import { judgePull, defaultSecurityPolicy, type SecurityPolicy } from '../../src/domain/vulns/pull-policy.js';
+import { judgePull, defaultSecurityPolicy, type SecurityPolicy } from '../../src/domain/pull-policy.js';
 import type { Package } from '../../src/domain/packages/package.js';
 import { osv } from '../helpers/osv.js';
 

@@ -60,6 +60,8 @@ interface Policy {
   scanOnPush: boolean;
   preventVulnerable: string | null;
   preventUnscanned: boolean;
+  preventUnsigned: boolean;
+  trust: unknown;
   allowlist: Array<{ id: string; expiresAt?: string }>;
   exemptRobots: string[];
 }
@@ -241,6 +243,8 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
       scanOnPush: true,
       preventVulnerable: 'HIGH',
       preventUnscanned: true,
+      preventUnsigned: false,
+      trust: null,
       allowlist: [{ id: 'CVE-2023-5363', expiresAt: '2030-01-01T00:00:00.000Z' }],
       exemptRobots: ['robot$shop+scanner'],
     });

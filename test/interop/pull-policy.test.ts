@@ -8,6 +8,9 @@ import { ContainerTools, missingTools } from '../helpers/clients.js';
 import { writeOciLayout } from '../helpers/oci-layout.js';
 import { osv } from '../helpers/osv.js';
 import { importOsv } from '../../src/services/security/vulndb-import.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { pushCosignSignature } from '../helpers/cosign.js';
+import { RegistryClient } from '../helpers/oci.js';
 
 const missing = await missingTools(['skopeo', 'podman', 'tar']);
 
@@ -53,6 +56,22 @@ describe.skipIf(missing.length > 0)(`pull policies through skopeo and podman${mi
 
   it('skopeo copy fails, printing the policy and the reason', async () => {
     await expect(tools.skopeo(['copy', '--src-tls-verify=false', `docker://${host}/guarded/app:v1`, `oci:${join(work, 'out')}:v1`])).rejects.toThrow(refusal);
+  });
+
+  it('skopeo copies a cosign-signed image from a project that refuses unsigned ones, and refuses an unsigned one with the policy named', async () => {
+    const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await admin.createProject('attested');
+    const layout = await writeOciLayout(join(work, 'signed-layout'), 'v1', [{ architecture: 'amd64', files: { 'hello.txt': 'signed\n' } }, { architecture: 'arm64', files: { 'hello.txt': 'signed too\n' } }]);
+    await tools.skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, `docker://${host}/attested/app:signed`]);
+    const other = await writeOciLayout(join(work, 'unsigned-layout'), 'v1', [{ architecture: 'amd64', files: { 'hello.txt': 'nobody signed this\n' } }]);
+    await tools.skopeo(['copy', '--dest-tls-verify=false', `oci:${other.dir}:v1`, `docker://${host}/attested/app:unsigned`]);
+    // cosign signs the index a multi-platform tag names; skopeo then fetches a platform manifest by digest.
+    await pushCosignSignature(new RegistryClient(berth.url), 'attested/app', layout.indexDigest, keys.privateKey);
+    await admin.ok('PUT', '/projects/attested/security-policy', { preventUnsigned: true, trust: { cosign: { publicKeys: [keys.publicKey.export({ type: 'spki', format: 'pem' }).toString()] } } });
+    await tools.skopeo(['copy', '--src-tls-verify=false', `docker://${host}/attested/app:signed`, `oci:${join(work, 'signed-out')}:v1`]);
+    await expect(tools.skopeo(['copy', '--src-tls-verify=false', `docker://${host}/attested/app:unsigned`, `oci:${join(work, 'unsigned-out')}:v1`])).rejects.toThrow(
+      /refused by the project's prevent-unsigned policy: it has no signature/,
+    );
   });
 
   it('podman pull fails, printing the policy and the reason; an allowlisted CVE lets it through', async () => {

@@ -475,6 +475,10 @@ export interface SecurityPolicy {
   /** Refuse pulls of images with a finding of this severity or higher; null: off. */
   preventVulnerable: PolicySeverity | null;
   preventUnscanned: boolean;
+  /** Refuse pulls of images without a signature the trusted signers verify. */
+  preventUnsigned: boolean;
+  /** Trusted signers (docs/signatures.md); edited through the API. */
+  trust: { cosign?: { publicKeys?: string[]; keyless?: { identities?: unknown[] } }; notation?: { trustStore?: string[] } } | null;
   allowlist: Array<{ id: string; expiresAt?: string }>;
   /** Full robot names (robot$project+name) the pull policies never refuse. */
   exemptRobots: string[];

@@ -536,6 +536,18 @@ export class KyselyMetadataStore implements MetadataStore {
     return (await query.execute()).map(toManifestRow);
   }
 
+  async listParents(repositoryId: number, child: Digest, limit: number): Promise<Digest[]> {
+    const rows = await this.db
+      .selectFrom('manifest_reference')
+      .select('parent_digest')
+      .where('repository_id', '=', repositoryId)
+      .where('child_digest', '=', child)
+      .orderBy('parent_digest')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.parent_digest as Digest);
+  }
+
   async listProjectRepositories(
     project: string,
     page: { offset: number; limit: number; nameContains?: string },

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { BerthError } from '../../domain/errors.js';
 import { severities } from '../../domain/vulns/cvss.js';
-import { allowlisted } from '../../domain/vulns/pull-policy.js';
+import { allowlisted } from '../../domain/pull-policy.js';
 import type { ScanReport } from '../../ports/scan-store.js';
 import { route, type AnyRoute } from './api-route.js';
 import { artifactParams, fullName } from './repository-routes.js';
 import type { ApiServices } from './services.js';
+import { signatureTrustSchema } from '../../services/security/signatures/index.js';
 
 const projectParam = z.object({ project: z.string().min(1).max(255) });
 const by = (principal: { kind: string; name?: string }) => (principal.kind === 'anonymous' ? 'anonymous' : (principal.name ?? principal.kind));
@@ -16,6 +17,11 @@ const securityPolicy = z.strictObject({
   scanOnPush: z.boolean().default(true).describe('Scan each image when it is pushed'),
   preventVulnerable: barSeverity.nullable().default(null).describe('Refuse pulls of images with a vulnerability of this severity or higher (allowlisted ones aside); null: off'),
   preventUnscanned: z.boolean().default(false).describe('Refuse pulls of images not scanned yet, or whose scan failed'),
+  preventUnsigned: z.boolean().default(false).describe('Refuse pulls of images without a signature the trusted signers (trust) verify'),
+  trust: signatureTrustSchema
+    .nullable()
+    .default(null)
+    .describe('Trusted signers: cosign public keys and keyless identities (Fulcio roots, Rekor keys), Notation trust store and identities (docs/signatures.md)'),
   allowlist: z
     .array(z.strictObject({ id: z.string().min(1).max(100).describe('CVE or advisory id'), expiresAt: z.iso.datetime({ offset: true }).optional().describe('After this the entry no longer counts') }))
     .max(1000)
@@ -57,6 +63,26 @@ const statusSchema = z.object({
   lastImport: z
     .object({ id: z.number().int(), source: z.string(), added: z.number().int(), updated: z.number().int(), unchanged: z.number().int(), rejected: z.number().int(), importedBy: z.string().nullable(), importedAt: z.string() })
     .optional(),
+});
+
+const signatureStatusSchema = z.object({
+  digest: z.string(),
+  verified: z.boolean().describe('Some signature verified with the trusted signers'),
+  verifiedThrough: z.string().optional().describe('A platform manifest without signatures of its own: the signed index of the repository that lists it'),
+  signatures: z.array(
+    z.object({
+      format: z.enum(['cosign', 'sigstore-bundle', 'notation', 'unknown']),
+      source: z.enum(['tag', 'referrer']),
+      signatureDigest: z.string(),
+      layerDigest: z.string().optional(),
+      verified: z.boolean(),
+      reason: z.string().optional().describe('Why not: bad-signature, digest-mismatch, untrusted-key, untrusted-identity, certificate-expired, signature-expired, malformed, unsupported, no-trust-configured'),
+      detail: z.string().optional(),
+      signer: z.string().optional().describe('Key fingerprint (SHA-256 of the SPKI), or certificate SAN or subject'),
+      issuer: z.string().optional(),
+      signedAt: z.string().optional(),
+    }),
+  ),
 });
 
 /** Vulnerability reports, scans on demand, the vulnerability database's state and project security policies (docs/vulnerabilities.md). */
@@ -121,6 +147,20 @@ export function securityRoutes(s: ApiServices): AnyRoute[] {
       handler: async ({ params }) => {
         const { name, digest } = await digestOf(params.project, params.repository, params.reference);
         return view(params.project, await scans.scan(name, digest));
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/signatures',
+      summary: "An artifact's signatures (cosign's .sig tag, Notation and Sigstore-bundle referrers), each verified against the project's trusted signers",
+      tag: 'security',
+      auth: { action: 'read', project: ({ params }) => params.project },
+      params: artifactParams,
+      response: signatureStatusSchema,
+      handler: async ({ params }) => {
+        const { name, digest } = await digestOf(params.project, params.repository, params.reference);
+        const policy = await pullPolicy.policy(await project(params.project));
+        return s.security.signatures.status(name, digest, policy.trust ?? undefined);
       },
     }),
     route({

@@ -1,8 +1,9 @@
 import { BerthError } from '../../domain/errors.js';
-import { countAtOrAbove, defaultSecurityPolicy, judgePull, restrictsPulls, type SecurityPolicy } from '../../domain/vulns/pull-policy.js';
+import { countAtOrAbove, defaultSecurityPolicy, judgePull, restrictsPulls, unsignedReason, type PullVerdict, type SecurityPolicy } from '../../domain/pull-policy.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
 import type { ScanStore } from '../../ports/scan-store.js';
+import type { SignatureService } from './signature-service.js';
 
 /** How long a policy read from the database stands (other instances' changes take at most this long). */
 const policyTtlMs = 5_000;
@@ -11,6 +12,7 @@ export interface PullPolicyOptions {
   project: (name: string) => Promise<ProjectRow | undefined>;
   /** False when scanning is switched off: policies that need a scan then refuse nothing. */
   scanning: boolean;
+  signatures: SignatureService;
   now?: () => number;
   /** A pull refused (events, metrics, audit). */
   onBlocked?: (blocked: { repository: string; digest: string; policy: string; reason: string; who: string }) => void;
@@ -60,20 +62,28 @@ export class PullPolicyService {
    * it, naming the policy and the reason (podman and skopeo print the message).
    */
   async checkPull(repository: string, digest: string, who: { kind: string; name: string }): Promise<void> {
-    if (!this.options.scanning) return;
     const policy = await this.policyFor(repository);
     if (!policy || !restrictsPulls(policy)) return;
     if (who.kind === 'robot' && policy.exemptRobots.includes(who.name)) return;
-    const head = (await this.reports.heads([digest])).get(digest);
-    let findings: Awaited<ReturnType<ScanStore['get']>> | undefined;
-    // The findings are read only when the counts say the image may be refused: to weigh the allowlist and name them.
-    if (head?.status === 'succeeded' && policy.preventVulnerable !== null && countAtOrAbove(head.summary, policy.preventVulnerable) > 0) findings = await this.reports.get(digest);
-    const verdict = judgePull(policy, head, () => findings?.findings, this.now());
+    const verdict = await this.judge(repository, digest, policy);
     if (verdict.allowed) return;
     this.options.onBlocked?.({ repository, digest, policy: verdict.policy, reason: verdict.reason, who: who.name });
     throw new BerthError('DENIED', {
       message: `pull of ${repository}@${digest} refused by the project's ${verdict.policy} policy: ${verdict.reason}`,
       detail: { policy: verdict.policy, reason: verdict.reason, digest },
     });
+  }
+
+  private async judge(repository: string, digest: string, policy: SecurityPolicy): Promise<PullVerdict> {
+    if (policy.preventUnsigned) {
+      const status = await this.options.signatures.status(repository, digest, policy.trust ?? undefined);
+      if (!status.verified && status.verifiedThrough === undefined) return { allowed: false, policy: 'prevent-unsigned', reason: unsignedReason(status.signatures) };
+    }
+    if (!this.options.scanning || (!policy.preventUnscanned && policy.preventVulnerable === null)) return { allowed: true };
+    const head = (await this.reports.heads([digest])).get(digest);
+    let findings: Awaited<ReturnType<ScanStore['get']>> | undefined;
+    // The findings are read only when the counts say the image may be refused: to weigh the allowlist and name them.
+    if (head?.status === 'succeeded' && policy.preventVulnerable !== null && countAtOrAbove(head.summary, policy.preventVulnerable) > 0) findings = await this.reports.get(digest);
+    return judgePull(policy, head, () => findings?.findings, this.now());
   }
 }

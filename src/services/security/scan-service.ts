@@ -96,7 +96,8 @@ export class ScanService {
       }
       return { findings: sortFindings([...merged.values()]), packages };
     }
-    if (parsed.artifactType !== MediaType.ociConfig && parsed.artifactType !== MediaType.dockerConfig) {
+    // An image: an image config, and layers that are filesystems (cosign's signature manifests have the config but not the layers).
+    if ((parsed.artifactType !== MediaType.ociConfig && parsed.artifactType !== MediaType.dockerConfig) || !parsed.layers.every((l) => /tar/.test(l.mediaType))) {
       if (depth > 0) return { findings: [], packages: 0 };
       throw new BerthError('NOT_SCANNABLE', { message: `${digest} is not a container image (its type is ${parsed.artifactType ?? 'unknown'})` });
     }

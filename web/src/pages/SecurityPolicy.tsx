@@ -75,6 +75,14 @@ export function SecurityPolicy({ project, canManage, canListRobots }: { project:
               </Field>
             </div>
             <Checkbox label={t('security.preventUnscanned')} checked={policy.preventUnscanned} onChange={(preventUnscanned) => set({ preventUnscanned })} />
+            <Checkbox label={t('security.preventUnsigned')} checked={policy.preventUnsigned} onChange={(preventUnsigned) => set({ preventUnsigned })} />
+            <p className="muted small">
+              {t('security.trustSummary', {
+                keys: String(policy.trust?.cosign?.publicKeys?.length ?? 0),
+                identities: String(policy.trust?.cosign?.keyless?.identities?.length ?? 0),
+                certificates: String(policy.trust?.notation?.trustStore?.length ?? 0),
+              })}
+            </p>
 
             <h3>{t('security.allowlist')}</h3>
             <p className="muted small">{t('security.allowlistHelp')}</p>

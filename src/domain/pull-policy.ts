@@ -1,5 +1,5 @@
-import { severityRank, type Severity } from './cvss.js';
-import type { Finding } from './match.js';
+import { severityRank, type Severity } from './vulns/cvss.js';
+import type { Finding } from './vulns/match.js';
 
 /** A project's security settings (docs/vulnerabilities.md, "Pull policies"). */
 export interface SecurityPolicy {
@@ -9,20 +9,31 @@ export interface SecurityPolicy {
   preventVulnerable: Exclude<Severity, 'UNKNOWN' | 'NONE'> | null;
   /** Refuse pulls of images not scanned yet (or whose scan failed). */
   preventUnscanned: boolean;
+  /** Refuse pulls of images without a signature that `trust` verifies (or an index of theirs with one). */
+  preventUnsigned: boolean;
+  /** Which signers are trusted: keys, keyless identities, Notation trust store (the signature verifiers' trust schema). */
+  trust: Record<string, unknown> | null;
   /** Vulnerabilities (CVE or advisory ids) not held against images of this project, until they expire. */
   allowlist: Array<{ id: string; expiresAt?: string }>;
   /** Robot accounts (full names) these policies never refuse: scanners, replication. */
   exemptRobots: string[];
 }
 
-export const defaultSecurityPolicy: SecurityPolicy = { scanOnPush: true, preventVulnerable: null, preventUnscanned: false, allowlist: [], exemptRobots: [] };
+export const defaultSecurityPolicy: SecurityPolicy = { scanOnPush: true, preventVulnerable: null, preventUnscanned: false, preventUnsigned: false, trust: null, allowlist: [], exemptRobots: [] };
 
 /** What a pull policy found. */
-export type PullVerdict = { allowed: true } | { allowed: false; policy: 'prevent-vulnerable' | 'prevent-unscanned'; reason: string };
+export type PullVerdict = { allowed: true } | { allowed: false; policy: 'prevent-vulnerable' | 'prevent-unscanned' | 'prevent-unsigned'; reason: string };
 
 /** Whether a policy asks anything of a pull (most projects: no, and nothing is read). */
 export function restrictsPulls(policy: SecurityPolicy): boolean {
-  return policy.preventUnscanned || policy.preventVulnerable !== null;
+  return policy.preventUnscanned || policy.preventVulnerable !== null || policy.preventUnsigned;
+}
+
+/** The reason an unsigned (or untrusted-signed) image is refused, naming why each signature found failed. */
+export function unsignedReason(signatures: ReadonlyArray<{ format: string; reason?: string }>): string {
+  if (signatures.length === 0) return 'it has no signature';
+  const why = signatures.map((s) => `${s.format}: ${s.reason ?? 'not verified'}`);
+  return `none of its ${signatures.length} ${signatures.length === 1 ? 'signature' : 'signatures'} verifies with the project's trusted signers (${why.join(', ')})`;
 }
 
 /** Whether `finding` is on the allowlist at `now` (an entry past its expiry no longer counts). */
