@@ -5,6 +5,8 @@ import type { Finding } from './vulns/match.js';
 export interface SecurityPolicy {
   /** Scan each image when it is pushed. */
   scanOnPush: boolean;
+  /** Attach Berth's SPDX and CycloneDX SBOMs to each image pushed, as OCI referrers. */
+  sbomOnPush: boolean;
   /** Refuse pulls of images with a vulnerability at or above this severity (allowlisted ones aside). */
   preventVulnerable: Exclude<Severity, 'UNKNOWN' | 'NONE'> | null;
   /** Refuse pulls of images not scanned yet (or whose scan failed). */
@@ -19,7 +21,7 @@ export interface SecurityPolicy {
   exemptRobots: string[];
 }
 
-export const defaultSecurityPolicy: SecurityPolicy = { scanOnPush: true, preventVulnerable: null, preventUnscanned: false, preventUnsigned: false, trust: null, allowlist: [], exemptRobots: [] };
+export const defaultSecurityPolicy: SecurityPolicy = { scanOnPush: true, sbomOnPush: false, preventVulnerable: null, preventUnscanned: false, preventUnsigned: false, trust: null, allowlist: [], exemptRobots: [] };
 
 /** What a pull policy found. */
 export type PullVerdict = { allowed: true } | { allowed: false; policy: 'prevent-vulnerable' | 'prevent-unscanned' | 'prevent-unsigned'; reason: string };

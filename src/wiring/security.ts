@@ -16,6 +16,7 @@ import { PullPolicyService } from '../services/security/pull-policy-service.js';
 import { ScanService } from '../services/security/scan-service.js';
 import { ScanTriggers } from '../services/security/scan-triggers.js';
 import { SignatureService } from '../services/security/signature-service.js';
+import { SbomService } from '../services/security/sbom-service.js';
 import type { VulnStore } from '../ports/vuln-store.js';
 
 export interface SecurityDependencies {
@@ -27,6 +28,9 @@ export interface SecurityDependencies {
   metrics: Metrics;
   logger: Logger;
   project: (name: string) => Promise<ProjectRow | undefined>;
+  /** The registry's host as clients name it (SBOMs name their image by it). */
+  registryHost: () => string;
+  version: string;
 }
 
 /** Supply-chain security (docs/inventory.md, docs/vulnerabilities.md): inventory, scans, pull policies. */
@@ -36,6 +40,7 @@ export interface Security {
   vulns: VulnStore;
   pullPolicy: PullPolicyService;
   signatures: SignatureService;
+  sboms: SbomService;
   triggers: ScanTriggers;
 }
 
@@ -60,6 +65,7 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     },
   });
   const signatures = new SignatureService(deps.registry);
+  const sboms = new SbomService(deps.registry, inventory, { host: deps.registryHost, toolVersion: deps.version });
   const pullPolicy = new PullPolicyService(new KyselyPolicyStore(database), reports, {
     project: deps.project,
     scanning: config.security.scanning,
@@ -79,9 +85,10 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     run: async (job) => {
       const repository = String(job.payload.repository);
       const digest = String(job.payload.digest);
-      if (job.payload.trigger === 'push' && !(await pullPolicy.policyFor(repository))?.scanOnPush) return;
+      const policy = job.payload.trigger === 'push' ? await pullPolicy.policyFor(repository) : undefined;
       try {
-        await scans.scan(repository, digest);
+        if (job.payload.trigger !== 'push' || policy?.scanOnPush) await scans.scan(repository, digest);
+        if (policy?.sbomOnPush) await sboms.attach(repository, digest, 'sbom');
       } catch (err) {
         // Deleted before its scan ran, or not an image (a signature, an SBOM): nothing to scan.
         if (err instanceof BerthError && ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'NOT_SCANNABLE'].includes(err.key)) return;
@@ -111,5 +118,5 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'queueing scans of pushed images failed; will retry'),
   });
-  return { inventory, scans, vulns, pullPolicy, signatures, triggers };
+  return { inventory, scans, vulns, pullPolicy, signatures, sboms, triggers };
 }

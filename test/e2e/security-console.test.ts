@@ -58,6 +58,7 @@ const advisories = [
 
 interface Policy {
   scanOnPush: boolean;
+  sbomOnPush: boolean;
   preventVulnerable: string | null;
   preventUnscanned: boolean;
   preventUnsigned: boolean;
@@ -241,6 +242,7 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
     await policy.getByText('Security policy saved').waitFor();
     expect(await api.ok<Policy>('GET', '/projects/shop/security-policy')).toEqual({
       scanOnPush: true,
+      sbomOnPush: false,
       preventVulnerable: 'HIGH',
       preventUnscanned: true,
       preventUnsigned: false,

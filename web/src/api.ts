@@ -472,6 +472,8 @@ export type PolicySeverity = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 
 export interface SecurityPolicy {
   scanOnPush: boolean;
+  /** Attach Berth's SBOMs to each image pushed, as referrers. */
+  sbomOnPush: boolean;
   /** Refuse pulls of images with a finding of this severity or higher; null: off. */
   preventVulnerable: PolicySeverity | null;
   preventUnscanned: boolean;

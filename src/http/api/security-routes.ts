@@ -15,6 +15,7 @@ const barSeverity = z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
 
 const securityPolicy = z.strictObject({
   scanOnPush: z.boolean().default(true).describe('Scan each image when it is pushed'),
+  sbomOnPush: z.boolean().default(false).describe("Attach Berth's SPDX and CycloneDX SBOMs to each image pushed, as OCI referrers"),
   preventVulnerable: barSeverity.nullable().default(null).describe('Refuse pulls of images with a vulnerability of this severity or higher (allowlisted ones aside); null: off'),
   preventUnscanned: z.boolean().default(false).describe('Refuse pulls of images not scanned yet, or whose scan failed'),
   preventUnsigned: z.boolean().default(false).describe('Refuse pulls of images without a signature the trusted signers (trust) verify'),
@@ -83,6 +84,17 @@ const signatureStatusSchema = z.object({
       signedAt: z.string().optional(),
     }),
   ),
+});
+
+const sbomEntrySchema = z.object({
+  format: z.enum(['spdx', 'cyclonedx', 'syft', 'other']),
+  mediaType: z.string(),
+  source: z.enum(['berth', 'referrer', 'cosign-attestation', 'buildkit-attestation']),
+  manifestDigest: z.string(),
+  blobDigest: z.string().describe('The document (a DSSE envelope for attestations): GET /v2/<repository>/blobs/<digest>'),
+  size: z.number().int(),
+  predicateType: z.string().optional(),
+  created: z.string().optional(),
 });
 
 /** Vulnerability reports, scans on demand, the vulnerability database's state and project security policies (docs/vulnerabilities.md). */
@@ -161,6 +173,38 @@ export function securityRoutes(s: ApiServices): AnyRoute[] {
         const { name, digest } = await digestOf(params.project, params.repository, params.reference);
         const policy = await pullPolicy.policy(await project(params.project));
         return s.security.signatures.status(name, digest, policy.trust ?? undefined);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/sboms',
+      summary: "An artifact's SBOMs: Berth's referrers, and those clients pushed (referrers, cosign attestations, BuildKit attestations)",
+      tag: 'security',
+      auth: { action: 'read', project: ({ params }) => params.project },
+      params: artifactParams,
+      response: z.array(sbomEntrySchema),
+      handler: async ({ params }) => {
+        const { name, digest } = await digestOf(params.project, params.repository, params.reference);
+        return s.security.sboms.list(name, digest);
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/sboms',
+      summary: "Attach Berth's SPDX and CycloneDX SBOMs to an image as OCI referrers (once per format)",
+      tag: 'security',
+      auth: { action: 'push', project: ({ params }) => params.project },
+      params: artifactParams,
+      response: z.array(z.object({ format: z.enum(['spdx', 'cyclonedx']), digest: z.string().describe('The referrer manifest'), created: z.boolean().describe('false: Berth had attached it before') })),
+      audit: {
+        action: 'artifact.sbom-attach',
+        resourceType: 'artifact',
+        resource: ({ params }) => `${fullName(params.project, params.repository)}@${params.reference}`,
+        project: ({ params }) => params.project,
+      },
+      handler: async ({ params, principal }) => {
+        const { name, digest } = await digestOf(params.project, params.repository, params.reference);
+        return s.security.sboms.attach(name, digest, by(principal));
       },
     }),
     route({

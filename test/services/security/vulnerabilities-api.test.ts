@@ -197,7 +197,7 @@ describe('vulnerability scanning and pull policies through the API and /v2', () 
     const res = await registry.fetch('/v2/secure/fresh/manifests/v1');
     expect(res.status).toBe(403);
     expect(((await res.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toBe(`pull of secure/fresh@${unscanned} refused by the project's prevent-unscanned policy: it has not been scanned`);
-    expect(await admin.ok('GET', '/projects/secure/security-policy')).toEqual({ scanOnPush: false, preventVulnerable: null, preventUnscanned: true, preventUnsigned: false, trust: null, allowlist: [], exemptRobots: [] });
+    expect(await admin.ok('GET', '/projects/secure/security-policy')).toEqual({ scanOnPush: false, sbomOnPush: false, preventVulnerable: null, preventUnscanned: true, preventUnsigned: false, trust: null, allowlist: [], exemptRobots: [] });
 
     // Each refusal is an event (webhooks) and counted in the metrics; so is each scan.
     const database = connect({ url: berth.config.database.url });

@@ -60,6 +60,7 @@ export function SecurityPolicy({ project, canManage, canListRobots }: { project:
         <form onSubmit={(e) => void save(e)} className="policy">
           <fieldset className="plain" disabled={!canManage}>
             <Checkbox label={t('security.scanOnPush')} checked={policy.scanOnPush} onChange={(scanOnPush) => set({ scanOnPush })} />
+            <Checkbox label={t('security.sbomOnPush')} checked={policy.sbomOnPush} onChange={(sbomOnPush) => set({ sbomOnPush })} />
             <div className="limit-fields">
               <Field label={t('security.preventVulnerable')} help={t('security.preventVulnerableHelp')}>
                 {(id) => (
