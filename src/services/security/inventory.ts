@@ -2,7 +2,7 @@ import { parseApkInstalled } from '../../domain/packages/apk.js';
 import { parseDpkgStatus } from '../../domain/packages/dpkg.js';
 import { GoBuildInfoProbe, isGoBuildInfo, parseGoBuildInfo } from '../../domain/packages/golang.js';
 import { isJavaArchives, JarProbe, javaArchivePath, parseJavaArchives } from '../../domain/packages/java.js';
-import { npmManifestPath, parseNpmManifest } from '../../domain/packages/npm.js';
+import { npmLockfilePath, npmManifestPath, parseNpmLockfile, parseNpmManifest } from '../../domain/packages/npm.js';
 import { parseOsRelease } from '../../domain/packages/os-release.js';
 import { parsePythonMetadata, pythonMetadataPath } from '../../domain/packages/python.js';
 import type { OperatingSystem, Package } from '../../domain/packages/package.js';
@@ -30,8 +30,14 @@ export function inventoryWants(path: string): boolean {
     (path.startsWith(dpkgStatusDir) && !path.endsWith('.md5sums')) ||
     isRpmDatabase(path) ||
     pythonMetadataPath.test(path) ||
-    npmManifestPath.test(path)
+    npmManifestPath.test(path) ||
+    isAppLockfile(path)
   );
+}
+
+/** An application's npm lockfile (one inside node_modules belongs to an installed package, listed by its package.json). */
+function isAppLockfile(path: string): boolean {
+  return npmLockfilePath.test(path) && !path.includes('node_modules/');
 }
 
 /** Executables smaller than this are not Go programs (the smallest is about 1 MiB). */
@@ -65,7 +71,7 @@ export function inventoryProbes(entry: LayerEntry): boolean {
  * images' `status.d/` files), Alpine (apk's installed database), RPM distributions (rpm's
  * SQLite, NDB or Berkeley DB database, rpm-database.ts), Python distributions
  * (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO` in site-packages) and npm packages
- * (`package.json` under `node_modules`), Go binaries (their embedded build info) and Java archives
+ * (`package.json` under `node_modules`, and applications' `package-lock.json`), Go binaries (their embedded build info) and Java archives
  * (pom.properties, MANIFEST.MF), with the distribution from os-release. What a later layer removed or upgraded is read from the database as that layer
  * left it, so it is absent or at its new version.
  */
@@ -93,6 +99,17 @@ export function inventoryOf(view: LayerView): Inventory {
     const text = parse && view.read(path);
     const found = text ? parse(text.toString('utf8'), `/${path}`) : undefined;
     if (found) packages.push(found);
+  }
+  // npm lockfiles add what node_modules does not show (an application bundled without them); each package once.
+  const listed = new Set(packages.map((p) => p.purl));
+  for (const [path, { entry }] of view.entries()) {
+    if ((entry.type !== 'file' && entry.type !== 'hardlink') || !isAppLockfile(path)) continue;
+    const text = view.read(path);
+    for (const pkg of text ? parseNpmLockfile(text.toString('utf8'), `/${path}`) : []) {
+      if (listed.has(pkg.purl)) continue;
+      listed.add(pkg.purl);
+      packages.push(pkg);
+    }
   }
   packages.sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
   const inventory: Inventory = { packages };

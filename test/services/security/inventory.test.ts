@@ -146,3 +146,41 @@ describe('the inventory service', () => {
     expect(opened.get('sha256:base')).toBe(1);
   });
 });
+
+describe('npm lockfiles', () => {
+  it('lists what an application lockfile installs, without dev dependencies, links or what node_modules already shows', async () => {
+    const lock = {
+      name: 'app',
+      lockfileVersion: 3,
+      packages: {
+        '': { name: 'app', version: '1.0.0' },
+        'node_modules/express': { version: '4.19.2' },
+        'node_modules/express/node_modules/debug': { version: '2.6.9' },
+        'node_modules/@types/node': { version: '20.1.0', dev: true },
+        'node_modules/local-lib': { resolved: 'lib', link: true },
+        'node_modules/lodash': { version: '4.17.21' },
+        'node_modules/my-alias': { name: 'left-pad', version: '1.3.0' },
+      },
+    };
+    const v1 = { lockfileVersion: 1, dependencies: { ms: { version: '2.1.3', dependencies: { nested: { version: '0.1.0' } } }, jest: { version: '29.0.0', dev: true } } };
+    const result = await inventory([
+      [
+        { path: 'srv/app/package-lock.json', content: JSON.stringify(lock) },
+        // Installed: listed from its package.json, not twice.
+        { path: 'srv/app/node_modules/lodash/package.json', content: JSON.stringify({ name: 'lodash', version: '4.17.21' }) },
+        // A lockfile shipped inside an installed package is that package's business.
+        { path: 'srv/app/node_modules/lodash/package-lock.json', content: JSON.stringify({ lockfileVersion: 3, packages: { 'node_modules/evil': { version: '6.6.6' } } }) },
+        { path: 'opt/old/npm-shrinkwrap.json', content: JSON.stringify(v1) },
+        { path: 'opt/broken/package-lock.json', content: '{not json' },
+      ],
+    ]);
+    expect(result.packages.map((p) => `${p.name}@${p.version} ${p.foundIn}`)).toEqual([
+      'debug@2.6.9 /srv/app/package-lock.json',
+      'express@4.19.2 /srv/app/package-lock.json',
+      'left-pad@1.3.0 /srv/app/package-lock.json',
+      'lodash@4.17.21 /srv/app/node_modules/lodash/package.json',
+      'ms@2.1.3 /opt/old/npm-shrinkwrap.json',
+      'nested@0.1.0 /opt/old/npm-shrinkwrap.json',
+    ]);
+  });
+});
