@@ -376,6 +376,10 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     project: (name) => authorizer.project(name),
     registryHost: () => (config.server.publicUrl ? new URL(config.server.publicUrl).host : `localhost:${listeningPort}`),
     version: berthVersion(),
+    outbound: hardening.outbound,
+    box: replication.box,
+    robots,
+    registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
   pushedNotice = () => security.triggers.notify();
 

@@ -1,23 +1,33 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Database } from '../adapters/db/connect.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import { KyselyScanStore } from '../adapters/db/kysely-scan-store.js';
+import { KyselyScannerStore } from '../adapters/db/kysely-scanner-store.js';
+import { HarborScannerClient } from '../adapters/scanner/harbor-scanner-client.js';
 import { KyselyVulnStore } from '../adapters/db/kysely-vuln-store.js';
 import { BerthError } from '../domain/errors.js';
 import type { Metrics } from '../http/metrics.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { ProjectRow } from '../ports/identity-store.js';
+import { blockedByPolicy, type Outbound } from '../ports/outbound.js';
+import type { SecretBox } from '../ports/secrets.js';
+import type { RobotService } from '../services/identity/robot-service.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
 import type { Registry } from '../services/registry/index.js';
 import { InventoryService } from '../services/security/inventory-service.js';
 import { PullPolicyService } from '../services/security/pull-policy-service.js';
 import { ScanService } from '../services/security/scan-service.js';
+import { ExternalScanner } from '../services/security/external-scanner.js';
+import { ScannerChooser } from '../services/security/scanner-chooser.js';
+import { ScannerRegistrations } from '../services/security/scanner-registrations.js';
 import { ScanTriggers } from '../services/security/scan-triggers.js';
 import { SignatureService } from '../services/security/signature-service.js';
 import { SbomService } from '../services/security/sbom-service.js';
 import type { VulnStore } from '../ports/vuln-store.js';
+import type { ScanReport } from '../ports/scan-store.js';
 
 export interface SecurityDependencies {
   registry: Registry;
@@ -31,12 +41,20 @@ export interface SecurityDependencies {
   /** The registry's host as clients name it (SBOMs name their image by it). */
   registryHost: () => string;
   version: string;
+  /** External scanners (docs/scanners.md): their requests, sealed credentials, pull robots, and the registry URL they pull from. */
+  outbound: Outbound;
+  box: SecretBox;
+  robots: RobotService;
+  registryUrl: () => string;
 }
 
 /** Supply-chain security (docs/inventory.md, docs/vulnerabilities.md): inventory, scans, pull policies. */
 export interface Security {
   inventory: InventoryService;
-  scans: ScanService;
+  /** Scans with the scanner chosen (docs/scanners.md): a request's, else the default external one, else the built-in one. */
+  scans: ScannerChooser;
+  /** External scanners registered (Harbor's pluggable scanner API v1.1). */
+  scanners: ScannerRegistrations;
   vulns: VulnStore;
   pullPolicy: PullPolicyService;
   signatures: SignatureService;
@@ -52,9 +70,7 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
   const vulns = new KyselyVulnStore(database);
   const reports = new KyselyScanStore(database);
   const inventory = new InventoryService(deps.registry.blobs);
-  const scans = new ScanService(deps.registry, inventory, vulns, reports, {
-    concurrency: config.security.scanConcurrency,
-    onScanned: (report, repository) => {
+  const onScanned = (report: ScanReport, repository: string) => {
       deps.metrics.scans.inc({ status: report.status });
       deps.metrics.scanSeconds.observe(report.durationMs / 1000);
       const project = repository.split('/', 1)[0]!;
@@ -62,8 +78,37 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
       void deps.events
         .append([{ type: 'scan', project, repository, data: { operator: 'scanner', repository, digest: report.digest, details } }], Date.now())
         .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the scan event failed'));
+  };
+  const builtIn = new ScanService(deps.registry, inventory, vulns, reports, { concurrency: config.security.scanConcurrency, onScanned });
+  const scanners = new ScannerRegistrations(new KyselyScannerStore(database), {
+    box: deps.box,
+    connect: (scanner, credential) => new HarborScannerClient({ outbound: deps.outbound, url: scanner.url, auth: scanner.auth, credential, skipCertVerify: scanner.skipCertVerify }),
+    checkUrl: async (url) => {
+      try {
+        await deps.outbound.check('scanner', url);
+      } catch (err) {
+        const blocked = blockedByPolicy(err);
+        if (blocked) throw new BerthError('BAD_REQUEST', { message: `scanner url ${blocked.message}` });
+        throw err;
+      }
     },
   });
+  const external = new ExternalScanner({
+    registry: deps.registry,
+    vulns,
+    reports,
+    registryUrl: deps.registryUrl,
+    concurrency: config.security.scanConcurrency,
+    onScanned,
+    pullCredentials: async (repository, ttlMs) => {
+      const project = await deps.project(repository.split('/', 1)[0]!);
+      if (!project) throw new BerthError('NAME_UNKNOWN', { message: `the project of ${repository} is gone` });
+      const name = `scanner-${randomBytes(4).toString('hex')}`;
+      const { robot, secret } = await deps.robots.create({ name, description: 'External scanner: pull-only, removed when the scan ends', expiresAt: Date.now() + ttlMs, permissions: [{ project: project.name, actions: ['pull'] }] }, project, 'scanner');
+      return { username: robot.name, password: secret, revoke: async () => void (await deps.robots.delete(robot.id, project)) };
+    },
+  });
+  const scans = new ScannerChooser(builtIn, scanners, external);
   const signatures = new SignatureService(deps.registry);
   const sboms = new SbomService(deps.registry, inventory, { host: deps.registryHost, toolVersion: deps.version });
   const pullPolicy = new PullPolicyService(new KyselyPolicyStore(database), reports, {
@@ -118,5 +163,5 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'queueing scans of pushed images failed; will retry'),
   });
-  return { inventory, scans, vulns, pullPolicy, signatures, sboms, triggers };
+  return { inventory, scans, scanners, vulns, pullPolicy, signatures, sboms, triggers };
 }

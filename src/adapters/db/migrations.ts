@@ -166,6 +166,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0016_vulnerabilities': {
       up: (db: Kysely<unknown>) => vulnerabilityMigration(engine, db),
     },
+    '0017_scanners': {
+      up: (db: Kysely<unknown>) => scannerMigration(engine, db),
+    },
   };
 }
 
@@ -721,6 +724,40 @@ async function vulnerabilityMigration(engine: Engine, db: Kysely<unknown>): Prom
     .addColumn('scanned_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('scan_report_version').on('scan_report').column('db_version').execute();
+}
+
+/**
+ * Harbor's pluggable scanner API (docs/scanners.md): external scanners registered here (at most
+ * one the default), and the scan requests Berth's own adapter endpoint accepted (any instance
+ * answers the report while the one that took the request runs it).
+ */
+async function scannerMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await idColumn(engine, db.schema.createTable('scanner_registration'))
+    .addColumn('name', 'text', (c) => c.notNull().unique())
+    .addColumn('description', 'text')
+    .addColumn('url', 'text', (c) => c.notNull())
+    .addColumn('auth', 'text', (c) => c.notNull())
+    .addColumn('credential_sealed', 'text')
+    .addColumn('skip_cert_verify', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+    .addColumn('is_default', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('created_by', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('scanner_registration_one_default').on('scanner_registration').column('is_default').unique().where(sql.ref('is_default'), '=', 1).execute();
+  await db.schema
+    .createTable('scanner_adapter_scan')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('repository', 'text', (c) => c.notNull())
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('report', 'text')
+    .addColumn('error', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('updated_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('scanner_adapter_scan_created').on('scanner_adapter_scan').column('created_at').execute();
 }
 
 /**

@@ -48,6 +48,39 @@ export interface Schema {
   vuln_alias: { alias: string; advisory_id: string };
   vuln_import: VulnImportTable;
   scan_report: ScanReportTable;
+  scanner_registration: ScannerRegistrationTable;
+  scanner_adapter_scan: ScannerAdapterScanTable;
+}
+
+/** An external scanner (Harbor's pluggable scanner API). */
+export interface ScannerRegistrationTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  url: string;
+  /** none, basic, bearer or api-key (X-ScannerAdapter-API-Key). */
+  auth: string;
+  credential_sealed: string | null;
+  skip_cert_verify: Generated<number>;
+  enabled: Generated<number>;
+  is_default: Generated<number>;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A scan request Berth's scanner-adapter endpoint accepted. */
+export interface ScannerAdapterScanTable {
+  id: string;
+  repository: string;
+  digest: string;
+  /** running, succeeded or failed. */
+  status: string;
+  /** JSON: the Harbor vulnerability report. */
+  report: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface VulnAdvisoryTable {

@@ -18,6 +18,7 @@ import { replicationRoutes } from './replication-routes.js';
 import { preheatRoutes } from './preheat-routes.js';
 import { securityRoutes } from './security-routes.js';
 import { proxyRoutes } from './proxy-routes.js';
+import { scannerRoutes } from './scanner-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -39,6 +40,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...proxyRoutes(services),
     ...preheatRoutes(services),
     ...securityRoutes(services),
+    ...scannerRoutes(services),
   ];
 }
 

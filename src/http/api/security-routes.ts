@@ -149,6 +149,7 @@ export function securityRoutes(s: ApiServices): AnyRoute[] {
       tag: 'security',
       auth: { action: 'push', project: ({ params }) => params.project },
       params: artifactParams,
+      query: z.object({ scanner: z.string().min(1).max(100).optional().describe('A registered scanner by name (docs/scanners.md), or berth for the built-in one; default: the default scanner, else the built-in one') }),
       response: reportSchema,
       audit: {
         action: 'artifact.scan',
@@ -156,9 +157,9 @@ export function securityRoutes(s: ApiServices): AnyRoute[] {
         resource: ({ params }) => `${fullName(params.project, params.repository)}@${params.reference}`,
         project: ({ params }) => params.project,
       },
-      handler: async ({ params }) => {
+      handler: async ({ params, query }) => {
         const { name, digest } = await digestOf(params.project, params.repository, params.reference);
-        return view(params.project, await scans.scan(name, digest));
+        return view(params.project, await scans.scan(name, digest, query.scanner));
       },
     }),
     route({

@@ -1,15 +1,23 @@
 import { BerthError } from '../../domain/errors.js';
-import { parseManifest } from '../../domain/manifest.js';
+import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { MediaType } from '../../domain/media-types.js';
 import { severities, type Severity } from '../../domain/vulns/cvss.js';
 import { findingsOf, matchTargets, sortFindings, type Candidate, type Finding, type MatchTarget } from '../../domain/vulns/match.js';
 import type { ScanReport, ScanStore } from '../../ports/scan-store.js';
 import type { VulnStore } from '../../ports/vuln-store.js';
 import type { Registry } from '../registry/registry.js';
+import type { Inventory } from './inventory.js';
 import type { InventoryService } from './inventory-service.js';
 
 /** The built-in scanner's name in reports (Harbor's scanner API names a scanner the same way). */
 export const builtInScanner = 'berth';
+
+/** Where a scan reads an image: this registry, or another one (Berth as a scanner adapter, docs/scanners.md). */
+export interface ImageSource {
+  manifest(repository: string, digest: string): Promise<{ body: Buffer; mediaType: string }>;
+  /** The package inventory of an image whose layers (lowest first) are in `repository`. */
+  inventory(repository: string, layers: ReadonlyArray<{ digest: string }>): Promise<Inventory>;
+}
 
 export interface ScanServiceOptions {
   now?: () => number;
@@ -28,14 +36,17 @@ export class ScanService {
   private readonly running = new Map<string, Promise<ScanReport>>();
   private active = 0;
   private readonly waiting: Array<() => void> = [];
+  private readonly local: ImageSource;
 
   constructor(
-    private readonly registry: Registry,
-    private readonly inventory: InventoryService,
+    registry: Registry,
+    inventory: InventoryService,
     private readonly vulns: VulnStore,
     private readonly reports: ScanStore,
     private readonly options: ScanServiceOptions = {},
-  ) {}
+  ) {
+    this.local = { manifest: (repository, digest) => registry.manifests.get(repository, digest), inventory: (repository, layers) => inventory.ofImage(repository, layers) };
+  }
 
   /** Scans the manifest `digest` of `repository` now (a scan of the same digest already running is joined). */
   scan(repository: string, digest: string): Promise<ScanReport> {
@@ -62,13 +73,25 @@ export class ScanService {
     return this.reports.get(digest);
   }
 
+  /**
+   * The findings of an image or index that `source` holds, matched against the imported
+   * advisories, and the database version they were matched against; nothing stored. Taking turns
+   * with the scans of this process.
+   */
+  async match(source: ImageSource, repository: string, digest: string): Promise<{ findings: Finding[]; packages: number; dbVersion: number }> {
+    return this.turn(async () => {
+      const { version } = await this.vulns.status();
+      return { ...(await this.findings(source, repository, digest, 0)), dbVersion: version };
+    });
+  }
+
   private async run(repository: string, digest: string): Promise<ScanReport> {
     const now = this.options.now ?? Date.now;
     const started = performance.now();
     const { version } = await this.vulns.status();
     let report: ScanReport;
     try {
-      const { findings, packages } = await this.findings(repository, digest, 0);
+      const { findings, packages } = await this.findings(this.local, repository, digest, 0);
       report = { digest, status: 'succeeded', dbVersion: version, scanner: builtInScanner, packages, summary: summaryOf(findings), findings, durationMs: performance.now() - started, scannedAt: now() };
     } catch (err) {
       // A manifest that is gone is no report; an unreadable layer is a failed scan, recorded.
@@ -80,8 +103,8 @@ export class ScanService {
     return report;
   }
 
-  private async findings(repository: string, digest: string, depth: number): Promise<{ findings: Finding[]; packages: number }> {
-    const manifest = await this.registry.manifests.get(repository, digest);
+  private async findings(source: ImageSource, repository: string, digest: string, depth: number): Promise<{ findings: Finding[]; packages: number }> {
+    const manifest = await source.manifest(repository, digest);
     const parsed = parseManifest(manifest.body, manifest.mediaType);
     if (parsed.kind === 'index') {
       if (depth > 0) return { findings: [], packages: 0 };
@@ -90,18 +113,17 @@ export class ScanService {
       for (const child of parsed.manifests) {
         // Attestation manifests (BuildKit's `unknown/unknown` platform) hold no filesystem.
         if (child.platform?.os === 'unknown') continue;
-        const part = await this.findings(repository, child.digest, depth + 1);
+        const part = await this.findings(source, repository, child.digest, depth + 1);
         packages += part.packages;
         for (const f of part.findings) merged.set(`${f.package.purl}\n${f.id}`, f);
       }
       return { findings: sortFindings([...merged.values()]), packages };
     }
-    // An image: an image config, and layers that are filesystems (cosign's signature manifests have the config but not the layers).
-    if ((parsed.artifactType !== MediaType.ociConfig && parsed.artifactType !== MediaType.dockerConfig) || !parsed.layers.every((l) => /tar/.test(l.mediaType))) {
+    if (!isFilesystemImage(parsed)) {
       if (depth > 0) return { findings: [], packages: 0 };
       throw new BerthError('NOT_SCANNABLE', { message: `${digest} is not a container image (its type is ${parsed.artifactType ?? 'unknown'})` });
     }
-    const inventory = await this.inventory.ofImage(repository, parsed.layers);
+    const inventory = await source.inventory(repository, parsed.layers);
     const targets = matchTargets(inventory.packages, inventory.os);
     const found = await this.vulns.candidates(targets.flatMap((t) => t.ecosystems.map((ecosystem) => ({ ecosystem, name: t.name }))));
     const byPackage = new Map<string, Candidate[]>();
@@ -118,6 +140,11 @@ export class ScanService {
     }
     return { findings, packages: inventory.packages.length };
   }
+}
+
+/** An image: an image config, and layers that are filesystems (cosign's signature manifests have the config but not the layers). */
+export function isFilesystemImage(parsed: ParsedManifest): boolean {
+  return (parsed.artifactType === MediaType.ociConfig || parsed.artifactType === MediaType.dockerConfig) && parsed.layers.every((l) => /tar/.test(l.mediaType));
 }
 
 /** Findings counted per severity, every band present. */
