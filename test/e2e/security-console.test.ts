@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { imageIndex, imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
+import { cosignSignature, pushCosignSignature } from '../helpers/cosign.js';
 import { gzipTarOf, type TarItem } from '../helpers/layer-tar.js';
 import { osv } from '../helpers/osv.js';
 import { importOsv } from '../../src/services/security/vulndb-import.js';
@@ -74,6 +76,8 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
   let page: Page;
   let dir: string;
   let digest: string;
+  let arm: string;
+  let index: Buffer;
   const consoleErrors: string[] = [];
 
   async function push(name: string, tag: string, layers: TarItem[][], architecture = 'amd64'): Promise<string> {
@@ -99,8 +103,8 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
     await importOsv(berth.api.security.vulns, dir, 'test');
     digest = await push('shop/app', '1.0', [debianLayer]);
     // A two-platform index of the same image and one with OpenSSL only.
-    const arm = await push('shop/app', 'arm64', [[debianLayer[0]!, { path: 'var/lib/dpkg/status', content: dpkg('libssl3', '3.0.11-1~deb12u1', 'openssl') }]], 'arm64');
-    const index = imageIndex([
+    arm = await push('shop/app', 'arm64', [[debianLayer[0]!, { path: 'var/lib/dpkg/status', content: dpkg('libssl3', '3.0.11-1~deb12u1', 'openssl') }]], 'arm64');
+    index = imageIndex([
       { image: { digest, manifest: Buffer.from('') }, architecture: 'amd64' },
       { image: { digest: arm, manifest: Buffer.from('') }, architecture: 'arm64' },
     ]);
@@ -265,6 +269,104 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
     expect(await findings.locator('.badge.allowlisted').count()).toBe(1);
   });
 
+  it('shows each signature with its verdict, and the overall answer: verified, not verified, none, through an index', async () => {
+    const trusted = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const fingerprint = createHash('sha256').update(trusted.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    // One cosign .sig image with two signature layers (cosign appends one per `cosign sign`): ours and a stranger's.
+    const ours = cosignSignature(digest, trusted.privateKey);
+    const theirs = cosignSignature(digest, stranger.privateKey);
+    const both = JSON.parse(ours.manifest.toString('utf8')) as { layers: unknown[] };
+    both.layers.push(...(JSON.parse(theirs.manifest.toString('utf8')) as { layers: unknown[] }).layers);
+    const sigManifest = Buffer.from(JSON.stringify(both));
+    for (const blob of ours.blobs) expect((await api.registry.pushBlob('shop/app', blob)).status).toBe(201);
+    expect((await api.registry.pushManifest('shop/app', ours.tag, sigManifest)).status).toBe(201);
+    await pushCosignSignature(api.registry, 'shop/app', arm, stranger.privateKey);
+
+    // No trusted signers yet: both signatures are found, neither verifies.
+    await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/1.0`);
+    const signatures = region('Signatures');
+    await signatures.locator('table.signatures tbody tr').nth(1).waitFor();
+    expect(await signatures.locator('.signature-status').innerText()).toBe('Not verified');
+    expect((await rows(signatures.locator('table.signatures'))).map((r) => r[3])).toEqual(['No trusted signers for this format\nno-trust-configured', 'No trusted signers for this format\nno-trust-configured']);
+
+    // The project trusts our key; the fields the policy test set stay as they are.
+    const policy = await api.ok<Policy>('GET', '/projects/shop/security-policy');
+    const pem = trusted.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(await api.ok<Policy>('PUT', '/projects/shop/security-policy', { ...policy, trust: { cosign: { publicKeys: [pem] } } })).toEqual({ ...policy, trust: { cosign: { publicKeys: [pem] } } });
+    await page.reload();
+    await signatures.locator('.signature-status', { hasText: 'Verified' }).waitFor();
+    expect(await signatures.locator('.signature-status').innerText()).toBe('Verified');
+    const sigLink = `sha256:${sha256(sigManifest).slice(7, 19)}`;
+    expect(await rows(signatures.locator('table.signatures'))).toEqual([
+      ['cosign', `cosign .sig tag\n${sigLink}`, '✓', '—', fingerprint, '—', '—'],
+      ['cosign', `cosign .sig tag\n${sigLink}`, '✗', 'Untrusted key\nuntrusted-key', '—', '—', '—'],
+    ]);
+    expect(await signatures.getByRole('img', { name: 'verified', exact: true }).count()).toBe(1);
+    expect(await signatures.getByRole('img', { name: 'not verified', exact: true }).count()).toBe(1);
+    expect(await signatures.getByRole('link', { name: sigLink }).first().getAttribute('href')).toBe(`/projects/shop/repositories/app/artifacts/${sha256(sigManifest)}`);
+    expect(await signatures.getByRole('link', { name: 'the project’s Security tab' }).getAttribute('href')).toBe('/projects/shop?tab=security');
+
+    // The arm64 image: only the stranger's signature.
+    await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/arm64`);
+    await signatures.locator('table.signatures tbody tr').first().waitFor();
+    expect(await signatures.locator('.signature-status').innerText()).toBe('Not verified');
+    // It was pushed before scan on push: not scanned yet.
+    await expectedFailure(404, `/artifacts/${arm}/vulnerabilities`);
+    expect((await rows(signatures.locator('table.signatures'))).map((r) => [r[2], r[3]])).toEqual([['✗', 'Untrusted key\nuntrusted-key']]);
+
+    // The index: nothing signs it.
+    await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/multi`);
+    await signatures.getByText('No signatures', { exact: true }).waitFor();
+    expect(await signatures.getByText('Nothing signs this artifact: no cosign signature tag, no Notation or Sigstore-bundle referrer.').isVisible()).toBe(true);
+    expect(await signatures.locator('table').count()).toBe(0);
+
+    // Once the index is signed, its arm64 platform passes through it.
+    await pushCosignSignature(api.registry, 'shop/app', sha256(index), trusted.privateKey);
+    await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/arm64`);
+    await signatures.getByText('Verified through its index').waitFor();
+    await expectedFailure(404, `/artifacts/${arm}/vulnerabilities`);
+    expect(await signatures.locator('.signature-status').innerText()).toBe(`Verified through its index sha256:${sha256(index).slice(7, 19)}`);
+    expect(await signatures.locator('.signature-status a').getAttribute('href')).toBe(`/projects/shop/repositories/app/artifacts/${sha256(index)}`);
+    expect(await signatures.locator('table.signatures tbody tr').count()).toBe(1);
+  });
+
+  it('attaches Berth’s SBOMs on "Attach SBOMs", once', async () => {
+    await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/1.0`);
+    const sboms = region('SBOMs');
+    await sboms.getByText('No SBOMs are stored beside it.').waitFor();
+    await sboms.getByRole('button', { name: 'Attach SBOMs' }).click();
+    await sboms.locator('table.sboms tbody tr').nth(1).waitFor();
+    const attached = await api.ok<Array<{ format: string; source: string; manifestDigest: string; size: number }>>('GET', '/projects/shop/repositories/app/artifacts/1.0/sboms');
+    expect(attached.map((s) => [s.format, s.source])).toEqual([
+      ['spdx', 'berth'],
+      ['cyclonedx', 'berth'],
+    ]);
+    const short = (d: string) => `sha256:${d.slice(7, 19)}`;
+    expect(await sboms.getByRole('status').innerText()).toBe(`SPDX attached (${short(attached[0]!.manifestDigest)}) · CycloneDX attached (${short(attached[1]!.manifestDigest)})`);
+    const shown = await rows(sboms.locator('table.sboms'));
+    expect(shown.map(([format, source, , , document]) => [format, source, document])).toEqual([
+      ['SPDX\napplication/spdx+json', `Berth\n${short(attached[0]!.manifestDigest)}`, 'Download'],
+      ['CycloneDX\napplication/vnd.cyclonedx+json', `Berth\n${short(attached[1]!.manifestDigest)}`, 'Download'],
+    ]);
+    expect(shown.map((r) => r[3])).not.toContain('—');
+    for (const [i, format] of (['spdx', 'cyclonedx'] as const).entries()) {
+      expect(await sboms.getByRole('link', { name: 'Download' }).nth(i).getAttribute('href')).toBe(`/api/v1/projects/shop/repositories/app/artifacts/${digest}/sbom?format=${format}`);
+    }
+    // The page with both, the signatures verified and the SBOMs just attached, in a taller window that holds both.
+    await page.setViewportSize({ width: 1280, height: 1040 });
+    await shotOf('console-signatures', region('Signatures'));
+    await page.setViewportSize({ width: 1280, height: 860 });
+    // Asking again attaches nothing new.
+    await sboms.getByRole('button', { name: 'Attach SBOMs' }).click();
+    await sboms.getByRole('status').getByText('SPDX already attached').waitFor();
+    expect(await sboms.locator('table.sboms tbody tr').count()).toBe(2);
+    // An index gets its SBOMs per platform: no button.
+    await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/multi`);
+    await sboms.getByText('No SBOMs are stored beside it.').waitFor();
+    expect(await sboms.getByRole('button', { name: 'Attach SBOMs' }).count()).toBe(0);
+  });
+
   it('shows the policy read-only to a developer, a refused scan as the server words it, and no "Scan now" to a guest', async () => {
     await api.createUser('dev', 'Dev-Passw0rd-1');
     await api.addMember('shop', 'dev', 'developer');
@@ -308,6 +410,12 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
         const vulns = other.getByRole('region', { name: 'Vulnerabilities', exact: true });
         await vulns.locator('table.findings tbody tr').nth(2).waitFor();
         expect(await vulns.getByRole('button', { name: 'Scan now' }).count()).toBe(0);
+        // A guest reads signatures and SBOMs, attaches none, and is not sent to a tab it cannot open.
+        await other.getByRole('region', { name: 'Signatures', exact: true }).locator('.signature-status', { hasText: 'Verified' }).waitFor();
+        expect(await other.getByRole('region', { name: 'Signatures', exact: true }).getByRole('link', { name: 'the project’s Security tab' }).count()).toBe(0);
+        const sboms = other.getByRole('region', { name: 'SBOMs', exact: true });
+        await sboms.locator('table.sboms tbody tr').nth(1).waitFor();
+        expect(await sboms.getByRole('button', { name: 'Attach SBOMs' }).count()).toBe(0);
         await other.goto(`${berth.url}/projects/shop`);
         await other.getByRole('tab', { name: 'Repositories' }).waitFor();
         expect(await other.getByRole('tab', { name: 'Security' }).count()).toBe(0);
@@ -356,6 +464,10 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
     await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/1.0`);
     await page.getByRole('heading', { name: '漏洞', exact: true }).waitFor();
     expect(await page.getByRole('heading', { name: '软件包', exact: true }).isVisible()).toBe(true);
+    expect(await page.getByRole('heading', { name: '签名', exact: true }).isVisible()).toBe(true);
+    expect(await page.getByRole('heading', { name: '软件物料清单（SBOM）', exact: true }).isVisible()).toBe(true);
+    await page.locator('.signature-status', { hasText: '已验证' }).waitFor();
+    expect(await page.getByRole('columnheader', { name: '签名者' }).isVisible()).toBe(true);
     expect(await page.getByRole('button', { name: '立即扫描' }).isVisible()).toBe(true);
     await page.locator('.severity-counts .badge', { hasText: '严重 1' }).waitFor();
     await page.goto(`${berth.url}/projects/shop?tab=security`);

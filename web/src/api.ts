@@ -493,3 +493,64 @@ export interface VulnerabilityDatabase {
   ecosystems: Record<string, number>;
   lastImport?: { id: number; source: string; added: number; updated: number; unchanged: number; rejected: number; importedBy: string | null; importedAt: string };
 }
+
+/** Stable codes for why a signature did not verify (docs/signatures.md, "Reason codes"). */
+export const signatureReasons = [
+  'bad-signature',
+  'digest-mismatch',
+  'untrusted-key',
+  'untrusted-identity',
+  'certificate-expired',
+  'signature-expired',
+  'malformed',
+  'unsupported',
+  'no-trust-configured',
+] as const;
+export type SignatureReason = (typeof signatureReasons)[number];
+
+export interface Signature {
+  format: 'cosign' | 'sigstore-bundle' | 'notation' | 'unknown';
+  /** cosign's `sha256-<hex>.sig` tag, or an OCI 1.1 referrer. */
+  source: 'tag' | 'referrer';
+  /** The signature artifact's manifest. */
+  signatureDigest: string;
+  layerDigest?: string;
+  verified: boolean;
+  /** A stable code (signatureReasons, or one a newer server added). */
+  reason?: string;
+  /** The reason in words; not stable. */
+  detail?: string;
+  /** Key fingerprint (hex SHA-256 of the SPKI), or the certificate's SAN or subject. */
+  signer?: string;
+  issuer?: string;
+  signedAt?: string;
+}
+
+export interface SignatureStatus {
+  digest: string;
+  /** Some signature verified against the project's trusted signers. */
+  verified: boolean;
+  /** No verified signature of its own: the signed index of the repository that lists it. */
+  verifiedThrough?: string;
+  signatures: Signature[];
+}
+
+export interface Sbom {
+  format: 'spdx' | 'cyclonedx' | 'syft' | 'other';
+  mediaType: string;
+  source: 'berth' | 'referrer' | 'cosign-attestation' | 'buildkit-attestation';
+  /** The manifest holding it (a referrer, cosign's .att image, a BuildKit attestation manifest). */
+  manifestDigest: string;
+  /** The document (a DSSE envelope or in-toto statement for attestations), at /v2/<repository>/blobs/<digest>. */
+  blobDigest: string;
+  size: number;
+  predicateType?: string;
+  created?: string;
+}
+
+/** What "Attach SBOMs" did per format; `created: false` when Berth had attached it before. */
+export interface AttachedSbom {
+  format: 'spdx' | 'cyclonedx';
+  digest: string;
+  created: boolean;
+}

@@ -5,10 +5,13 @@ import type { Session } from '../App';
 import { Command, ConfirmButton, ErrorNote, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 import { Packages } from './Packages';
+import { Signatures } from './Signatures';
 import { Vulnerabilities } from './Vulnerabilities';
 
 /** Config media types of container images: what the scanner reads (others are signatures, SBOMs, charts). */
 const imageConfigs = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+/** Filesystem layers (tar, compressed or not): cosign's signatures and attestations have an image config but not these, as the scanner sees. */
+const filesystemLayer = /tar/;
 
 export function ArtifactPage({ session }: { session: Session }) {
   const { project = '', repository = '', reference = '' } = useParams();
@@ -26,7 +29,7 @@ export function ArtifactPage({ session }: { session: Session }) {
   if (error) return <ErrorNote message={error} />;
   if (!data) return <p className="loading">{t('common.loading')}</p>;
   const isIndex = data.manifests.length > 0;
-  const isImage = data.config !== null && imageConfigs.has(data.config.mediaType);
+  const isImage = data.config !== null && imageConfigs.has(data.config.mediaType) && data.layers.every((l) => filesystemLayer.test(l.mediaType));
   const addTag = async (e: FormEvent) => {
     e.preventDefault();
     try {
@@ -151,7 +154,9 @@ export function ArtifactPage({ session }: { session: Session }) {
       {(isIndex || isImage) && (
         <>
           <Vulnerabilities key={data.digest} base={base} digest={data.digest} isIndex={isIndex} canScan={canPush} />
-          <Packages base={base} digest={data.digest} isIndex={isIndex} />
+          {/* Developers and above read the project's policies, as its Security tab shows them. */}
+          <Signatures base={base} project={project} digest={data.digest} canReadPolicies={canPush} />
+          <Packages key={data.digest} base={base} digest={data.digest} isIndex={isIndex} canAttach={canPush} />
         </>
       )}
       {data.layers.length > 0 && (

@@ -2,17 +2,20 @@ import { useState } from 'react';
 import { api, type PackageInventory } from '../api';
 import { ErrorNote, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
+import { Sboms } from './Sboms';
 
 /**
  * An image's package inventory (docs/inventory.md), with its SBOM to download. An index has none of
- * its own: the API answers for its platform manifests only, so the page says to open one.
+ * its own: the API answers for its platform manifests only, so the page says to open one. The SBOMs
+ * stored beside the artifact follow.
  */
-export function Packages({ base, digest, isIndex }: { base: string; digest: string; isIndex: boolean }) {
+export function Packages({ base, digest, isIndex, canAttach }: { base: string; digest: string; isIndex: boolean; canAttach: boolean }) {
   const { t } = useI18n();
   return (
     <section aria-labelledby="packages-title">
       <h2 id="packages-title">{t('packages.title')}</h2>
       {isIndex ? <p className="muted">{t('packages.index')}</p> : <Inventory path={`${base}/artifacts/${digest}`} />}
+      <Sboms base={base} digest={digest} isIndex={isIndex} canAttach={canAttach} />
     </section>
   );
 }
