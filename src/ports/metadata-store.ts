@@ -172,6 +172,8 @@ export interface MetadataStore {
   deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;
   deleteTag(repositoryId: number, tag: string, events?: OutboxEvent[]): Promise<boolean>;
   listTags(repositoryId: number, page: Page): Promise<string[]>;
+  /** Every tag of the repository with its digest and push time, in name order (tag listings sort and filter them in memory). */
+  allTags(repositoryId: number): Promise<TagRow[]>;
   tagsOf(repositoryId: number, digest: Digest): Promise<TagRow[]>;
   /** Manifests whose subject is `digest`, optionally only of one artifact type. */
   listReferrers(repositoryId: number, subject: Digest, artifactType?: string): Promise<ManifestRow[]>;
@@ -183,8 +185,11 @@ export interface MetadataStore {
   /** Removes a repository with its manifests, tags, blob links and uploads. */
   /** Resolves the ids of the upload sessions that went with it (their bytes are the caller's to remove). */
   deleteRepository(repositoryId: number, events?: OutboxEvent[]): Promise<string[]>;
-  /** A repository's manifests, newest first, with their tags. */
-  listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean }): Promise<{ items: ArtifactSummary[]; total: number }>;
+  /**
+   * A repository's manifests with their tags: newest first, or with `order: 'semver'` by the
+   * highest semver among their tags (domain/tag-order.ts), the others after, newest first.
+   */
+  listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean; order?: 'pushed' | 'semver' }): Promise<{ items: ArtifactSummary[]; total: number }>;
   /** What a manifest references (layers, config, child manifests), with sizes where known. */
   manifestReferences(repositoryId: number, digest: Digest): Promise<Array<ManifestReference & { size: number | null }>>;
 

@@ -131,6 +131,45 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       expect(await meta.deleteManifest(repo.id, d('m2'))).toBe(false);
     });
 
+    it('reads every tag with its digest and push time, and orders artifacts by the semver of their tags', async () => {
+      const repo = await meta.ensureRepository('manifests/semver');
+      await meta.linkBlob(repo.id, { digest: d('config'), size: 10 });
+      const manifest = (name: string) => ({
+        repositoryId: repo.id,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        configDigest: d('config'),
+        references: [{ digest: d('config'), kind: 'blob' as const }],
+        digest: d(`semver-${name}`),
+        artifactType: null,
+        subjectDigest: null,
+        size: 100,
+        annotations: null,
+      });
+      await meta.putManifest(manifest('a'), '1.2.10', 2000);
+      await meta.putManifest(manifest('b'), '1.10.0', 2001);
+      await meta.putManifest(manifest('c'), 'latest', 2002);
+      await meta.putManifest(manifest('a'), 'v1.2.3', 2003);
+      await meta.putManifest(manifest('untagged'), undefined, 2004);
+      await meta.putManifest(manifest('d'), '2.0.0-rc.1', 1999);
+      expect(await meta.allTags(repo.id)).toEqual([
+        { name: '1.10.0', digest: d('semver-b'), updatedAt: 2001 },
+        { name: '1.2.10', digest: d('semver-a'), updatedAt: 2000 },
+        { name: '2.0.0-rc.1', digest: d('semver-d'), updatedAt: 1999 },
+        { name: 'latest', digest: d('semver-c'), updatedAt: 2002 },
+        { name: 'v1.2.3', digest: d('semver-a'), updatedAt: 2003 },
+      ]);
+      const order = ['d', 'b', 'a', 'untagged', 'c'].map((n) => d(`semver-${n}`));
+      const all = await meta.listArtifacts(repo.id, { offset: 0, limit: 10, order: 'semver' });
+      expect(all.items.map((a) => a.digest)).toEqual(order);
+      expect(all.items[2]!.tags).toEqual(['1.2.10', 'v1.2.3']);
+      expect(all.total).toBe(5);
+      expect((await meta.listArtifacts(repo.id, { offset: 1, limit: 2, order: 'semver' })).items.map((a) => a.digest)).toEqual(order.slice(1, 3));
+      const tagged = await meta.listArtifacts(repo.id, { offset: 0, limit: 10, order: 'semver', taggedOnly: true });
+      expect(tagged).toMatchObject({ total: 4 });
+      expect(tagged.items.map((a) => a.digest)).toEqual(order.filter((o) => o !== d('semver-untagged')));
+      expect(await meta.allTags((await meta.ensureRepository('manifests/semver-empty')).id)).toEqual([]);
+    });
+
     it('changes a repository\'s tag version with every tag change, and only then', async () => {
       const repo = await meta.ensureRepository('manifests/versioned');
       const version = async () => (await meta.getRepository('manifests/versioned'))!.tagVersion;

@@ -11,6 +11,7 @@ import type { Principal } from '../../services/identity/principal.js';
 import { listOf, pageQuery, paged, route, type AnyRoute } from './api-route.js';
 import { artifactSchema, artifactView, repositorySchema, repositoryView } from './schemas.js';
 import type { ApiServices } from './services.js';
+import { tagRoutes } from './tag-routes.js';
 
 export const repositoryParams = z.object({
   project: z.string().min(1).max(255).describe('Project name'),
@@ -132,11 +133,17 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
     route({
       method: 'GET',
       path: '/projects/{project}/repositories/{repository}/artifacts',
-      summary: 'List artifacts (manifests), newest first, with their tags',
+      summary: 'List artifacts (manifests) with their tags, newest first or by semver (sort=semver)',
       tag: 'artifacts',
       auth: { action: 'read', project: ({ params }) => params.project },
       params: repositoryParams,
-      query: pageQuery.extend({ tagged: z.enum(['true', 'false']).optional().describe('Only artifacts with at least one tag') }),
+      query: pageQuery.extend({
+        tagged: z.enum(['true', 'false']).optional().describe('Only artifacts with at least one tag'),
+        sort: z
+          .enum(['-pushed_at', 'semver'])
+          .default('-pushed_at')
+          .describe('-pushed_at (newest first), or semver: by the highest semver tag of each, highest first; artifacts without one after, newest first'),
+      }),
       response: listOf(artifactSchema),
       handler: async ({ params, query, request, reply }) => {
         const row = await repository(params.project, params.repository);
@@ -144,6 +151,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
           offset: (query.page - 1) * query.page_size,
           limit: query.page_size,
           taggedOnly: query.tagged === 'true',
+          order: query.sort === 'semver' ? 'semver' : 'pushed',
         });
         return paged(reply, request, query, { items: result.items.map(artifactView), total: result.total });
       },
@@ -285,6 +293,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
         return undefined;
       },
     }),
+    ...tagRoutes(s, repository, repositoryParams),
   ];
 }
 

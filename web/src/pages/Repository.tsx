@@ -9,9 +9,11 @@ export function RepositoryPage({ session }: { session: Session }) {
   const { project = '', repository = '' } = useParams();
   const { t, formatTime, formatBytes } = useI18n();
   const [page, setPage] = useState(1);
+  // The API's artifact orders: newest push first, or by the highest semantic version among each one's tags.
+  const [sort, setSort] = useState<'-pushed_at' | 'semver'>('-pushed_at');
   const full = `${project}/${repository}`;
   const segment = repoSegment(project, repository);
-  const { data, error } = useLoad(() => api<Page<Artifact>>('GET', `/projects/${project}/repositories/${segment}/artifacts${query({ page, page_size: 20 })}`), [project, repository, page]);
+  const { data, error } = useLoad(() => api<Page<Artifact>>('GET', `/projects/${project}/repositories/${segment}/artifacts${query({ page, page_size: 20, sort })}`), [project, repository, page, sort]);
   const host = window.location.host;
   void session;
   return (
@@ -27,6 +29,21 @@ export function RepositoryPage({ session }: { session: Session }) {
       {data && data.total === 0 && <p className="muted">{t('artifact.empty')}</p>}
       {data && data.total > 0 && (
         <>
+          <div className="toolbar filters">
+            <label>
+              {t('artifact.sort')}
+              <select
+                value={sort}
+                onChange={(e) => {
+                  setSort(e.target.value === 'semver' ? 'semver' : '-pushed_at');
+                  setPage(1);
+                }}
+              >
+                <option value="-pushed_at">{t('artifact.sort.pushed')}</option>
+                <option value="semver">{t('artifact.sort.semver')}</option>
+              </select>
+            </label>
+          </div>
           <table>
             <thead>
               <tr>
