@@ -42,6 +42,7 @@ import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 import { wireReplication } from './wiring/replication.js';
 import { wirePreheat } from './wiring/preheat.js';
 import { wireSecurity } from './wiring/security.js';
+import { wireInsights } from './wiring/insights.js';
 import { wireBackup } from './wiring/backup.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
 
@@ -382,6 +383,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
   pushedNotice = () => security.triggers.notify();
+  const insights = wireInsights(database, { registry });
 
   await wireBackup(config, { runner, scheduler, store, audit, logger, berthVersion: berthVersion() });
 
@@ -389,6 +391,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     version: berthVersion(),
     registry,
     security,
+    insights,
     identity,
     users,
     robots,

@@ -1,7 +1,7 @@
 import type { Digest } from '../domain/digest.js';
 import type { RetentionArtifact } from '../domain/retention.js';
 
-export type PolicyName = 'retention' | 'immutability' | 'proxy' | 'security';
+export type PolicyName = 'retention' | 'immutability' | 'proxy' | 'security' | 'lint';
 
 export interface StoredPolicy {
   value: unknown;

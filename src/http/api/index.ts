@@ -19,6 +19,7 @@ import { preheatRoutes } from './preheat-routes.js';
 import { securityRoutes } from './security-routes.js';
 import { proxyRoutes } from './proxy-routes.js';
 import { scannerRoutes } from './scanner-routes.js';
+import { insightsRoutes } from './insights-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -41,6 +42,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...preheatRoutes(services),
     ...securityRoutes(services),
     ...scannerRoutes(services),
+    ...insightsRoutes(services),
   ];
 }
 

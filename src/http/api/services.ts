@@ -15,6 +15,7 @@ import type { SystemSettings } from '../../services/settings/system-settings.js'
 import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
 import type { Security } from '../../wiring/security.js';
+import type { Insights } from '../../wiring/insights.js';
 import type { Replication } from '../../wiring/replication.js';
 import type { PreheatService } from '../../services/preheat/preheat-service.js';
 
@@ -24,6 +25,8 @@ export interface ApiServices {
   registry: Registry;
   /** Supply-chain security (issue 16): package inventories (each layer read once), scans, pull policies. */
   security: Security;
+  /** Insights (issue 17): best-practice lint of images. */
+  insights: Insights;
   identity: IdentityStore;
   users: UserService;
   robots: RobotService;

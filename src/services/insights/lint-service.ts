@@ -1,0 +1,248 @@
+import { buffer } from 'node:stream/consumers';
+import { BerthError } from '../../domain/errors.js';
+import { lintImage, lintRules, unknownRuleIds, type CacheFact, type ImageFacts, type LintFinding, type LintRuleId, type LintSeverity } from '../../domain/lint/index.js';
+import { LruCache } from '../../domain/lru-cache.js';
+import { parseManifest } from '../../domain/manifest.js';
+import { MediaType } from '../../domain/media-types.js';
+import type { OperatingSystem } from '../../domain/packages/package.js';
+import type { ProjectRow } from '../../ports/identity-store.js';
+import type { PolicyStore } from '../../ports/policy-store.js';
+import type { Registry } from '../registry/index.js';
+import { inventoryOf } from '../security/inventory.js';
+import { LayerView } from '../security/layer-view.js';
+import { walkLayer, type WalkLimits } from '../security/layer-walker.js';
+import { fileIndexWalk, notableFiles, summarise, summaryWeight, type LayerSummary } from './file-index.js';
+
+/** A project's lint settings (docs/insights.md): the rules it does not want checked. */
+export interface LintPolicy {
+  disabledRules: LintRuleId[];
+}
+
+export interface LintReport {
+  repository: string;
+  digest: string;
+  tags: string[];
+  layers: number;
+  os: OperatingSystem | null;
+  /** Operating-system packages (dpkg, apk, rpm) the large-base and toolchain rules looked at. */
+  packages: number;
+  disabledRules: LintRuleId[];
+  /** Findings per severity. */
+  summary: Record<LintSeverity, number>;
+  findings: LintFinding[];
+  /** Findings left out per rule (a rule reports at most 25 per image). */
+  omitted: Partial<Record<LintRuleId, number>>;
+}
+
+export interface ProjectLintSummary {
+  project: string;
+  /** Tagged images linted. */
+  images: number;
+  /** More tagged images exist than `maxImages`: the counts are of the first ones (newest first per repository). */
+  truncated: boolean;
+  /** Tagged manifests that are not images (indexes, signatures, SBOMs), not linted. */
+  skipped: number;
+  failed: Array<{ repository: string; digest: string; error: string }>;
+  disabledRules: LintRuleId[];
+  rules: Array<{ id: LintRuleId; severity: LintSeverity; title: string; images: number; findings: number }>;
+}
+
+export interface LintServiceOptions {
+  /** Bytes of layer summaries kept in memory. */
+  cacheBytes?: number;
+  limits?: Partial<WalkLimits>;
+  /** Tagged images a project summary lints at most. */
+  maxSummaryImages?: number;
+}
+
+/** Config blobs larger than this are not read (real ones take a few KiB). */
+const maxConfigBytes = 4 * 2 ** 20;
+
+/**
+ * Best-practice lint of images (issue 17). Lives with the insights, not the supply-chain
+ * security: it judges how an image is built, reads no advisory and blocks no pull. Each layer
+ * is walked once by digest with the one layer walker (services/security/layer-walker.ts) and
+ * summarised into what the rules look at (file-index.ts); the operating-system packages come
+ * from that same walk through the inventory's parsers. A hostile layer is a LAYER_UNREADABLE
+ * error naming the layer, for this request only.
+ */
+export class LintService {
+  private readonly summaries: LruCache<string, LayerSummary>;
+  private readonly reading = new Map<string, Promise<LayerSummary>>();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly policies: PolicyStore,
+    private readonly options: LintServiceOptions = {},
+  ) {
+    this.summaries = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, summaryWeight);
+  }
+
+  async policy(project: ProjectRow): Promise<LintPolicy> {
+    const stored = (await this.policies.getPolicy(project.id, 'lint'))?.value as Partial<LintPolicy> | undefined;
+    return { disabledRules: (stored?.disabledRules ?? []).filter((id) => unknownRuleIds([id]).length === 0) };
+  }
+
+  /** Replaces the project's lint policy; an unknown rule id is a BAD_REQUEST naming it. */
+  async setPolicy(project: ProjectRow, policy: { disabledRules: string[] }, by: string): Promise<LintPolicy> {
+    const unknown = unknownRuleIds(policy.disabledRules);
+    if (unknown.length > 0) throw new BerthError('BAD_REQUEST', { message: `unknown lint rule ${unknown.join(', ')}: GET /api/v1/lint/rules lists them`, detail: { unknown } });
+    const value: LintPolicy = { disabledRules: [...new Set(policy.disabledRules as LintRuleId[])].sort() };
+    await this.policies.putPolicy(project.id, 'lint', value, by, Date.now());
+    return value;
+  }
+
+  /** Lints the image `reference` names in `repository` with the project's policy. */
+  async lint(project: ProjectRow, repository: string, reference: string): Promise<LintReport> {
+    const repo = await this.registry.meta.getRepository(repository);
+    if (!repo) throw new BerthError('NOT_FOUND', { message: `repository ${repository} not found` });
+    const manifest = await this.registry.manifests.get(repository, reference);
+    const parsed = parseManifest(manifest.body, manifest.mediaType);
+    if (parsed.manifests.length > 0) {
+      throw new BerthError('BAD_REQUEST', {
+        message: 'an index has no filesystem of its own: lint one of its manifests by digest',
+        detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
+      });
+    }
+    if (parsed.kind !== 'image' || !parsed.config || (parsed.artifactType !== MediaType.ociConfig && parsed.artifactType !== MediaType.dockerConfig)) {
+      throw new BerthError('NOT_SCANNABLE', { message: `${manifest.digest} is not a container image: lint reads images` });
+    }
+    const { disabledRules } = await this.policy(project);
+    const tags = (await this.registry.meta.tagsOf(repo.id, manifest.digest)).map((t) => t.name).sort();
+    const config = await this.config(repository, parsed.config.digest, parsed.config.size);
+    const layers = await Promise.all(parsed.layers.map((layer, index) => this.summary(repository, layer.digest, index)));
+    const facts = factsOf(config, parsed.annotations ?? {}, tags, layers);
+    const result = lintImage(facts, disabledRules);
+    const summary: Record<LintSeverity, number> = { error: 0, warning: 0, info: 0 };
+    for (const f of result.findings) summary[f.severity]++;
+    return {
+      repository,
+      digest: manifest.digest,
+      tags,
+      layers: parsed.layers.length,
+      os: facts.os ?? null,
+      packages: facts.packages.length,
+      disabledRules,
+      summary,
+      findings: result.findings,
+      omitted: result.omitted,
+    };
+  }
+
+  /**
+   * Findings per rule over the project's tagged images, newest first per repository, at most
+   * `maxSummaryImages` (default 50) of them: each image is linted as `lint` does, sharing layer
+   * summaries. Images whose layers cannot be read are listed, not counted.
+   */
+  async projectSummary(project: ProjectRow): Promise<ProjectLintSummary> {
+    const maxImages = this.options.maxSummaryImages ?? 50;
+    const { disabledRules } = await this.policy(project);
+    const counts = new Map<LintRuleId, { images: number; findings: number }>();
+    const result: ProjectLintSummary = { project: project.name, images: 0, truncated: false, skipped: 0, failed: [], disabledRules, rules: [] };
+    const pageSize = 100;
+    scan: for (let offset = 0; ; offset += pageSize) {
+      const repositories = await this.registry.meta.listProjectRepositories(project.name, { offset, limit: pageSize });
+      for (const repo of repositories.items) {
+        for (let page = 0; ; page += pageSize) {
+          const artifacts = await this.registry.meta.listArtifacts(repo.id, { offset: page, limit: pageSize, taggedOnly: true });
+          for (const artifact of artifacts.items) {
+            if (result.images + result.failed.length >= maxImages) {
+              result.truncated = true;
+              break scan;
+            }
+            try {
+              const report = await this.lint(project, repo.name, artifact.digest);
+              result.images++;
+              const seen = new Set<LintRuleId>();
+              for (const f of report.findings) {
+                const c = counts.get(f.rule) ?? { images: 0, findings: 0 };
+                c.findings++;
+                if (!seen.has(f.rule)) c.images++;
+                seen.add(f.rule);
+                counts.set(f.rule, c);
+              }
+              for (const [rule, extra] of Object.entries(report.omitted)) counts.get(rule as LintRuleId)!.findings += extra;
+            } catch (err) {
+              if (err instanceof BerthError && (err.key === 'NOT_SCANNABLE' || err.key === 'BAD_REQUEST' || err.key === 'MANIFEST_UNKNOWN')) result.skipped++;
+              else if (err instanceof BerthError && err.key === 'LAYER_UNREADABLE') result.failed.push({ repository: repo.name, digest: artifact.digest, error: err.message });
+              else throw err;
+            }
+          }
+          if (artifacts.items.length < pageSize) break;
+        }
+      }
+      if (repositories.items.length < pageSize) break;
+    }
+    const off = new Set<string>(disabledRules);
+    result.rules = lintRules.filter((r) => !off.has(r.id)).map((r) => ({ id: r.id, severity: r.severity, title: r.title, ...(counts.get(r.id) ?? { images: 0, findings: 0 }) }));
+    return result;
+  }
+
+  private async config(repository: string, digest: string, size: number): Promise<Record<string, unknown>> {
+    if (size > maxConfigBytes) return {};
+    try {
+      const blob = await this.registry.blobs.open(repository, digest);
+      const parsed: unknown = JSON.parse((await buffer(blob.stream)).toString('utf8'));
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  private summary(repository: string, digest: string, index: number): Promise<LayerSummary> {
+    const cached = this.summaries.get(digest);
+    if (cached) return Promise.resolve(cached);
+    let pending = this.reading.get(digest);
+    if (!pending) {
+      pending = this.read(repository, digest).finally(() => this.reading.delete(digest));
+      this.reading.set(digest, pending);
+    }
+    return pending.catch((err: unknown) => {
+      if (err instanceof BerthError && err.key === 'LAYER_UNREADABLE') {
+        const detail = (err.detail ?? {}) as Record<string, unknown>;
+        throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${digest}) could not be read: ${err.message}`, detail: { ...detail, layer: index, digest }, cause: err });
+      }
+      throw err;
+    });
+  }
+
+  private async read(repository: string, digest: string): Promise<LayerSummary> {
+    const blob = await this.registry.blobs.open(repository, digest);
+    const summary = summarise(await walkLayer(blob.stream, { ...fileIndexWalk, limits: this.options.limits }));
+    this.summaries.set(digest, summary);
+    return summary;
+  }
+}
+
+/** The facts the rules look at, from an image's config, manifest annotations, tags and layer summaries. */
+export function factsOf(config: Record<string, unknown>, annotations: Record<string, string>, tags: string[], layers: readonly LayerSummary[]): ImageFacts {
+  const run = (typeof config.config === 'object' && config.config !== null ? config.config : {}) as Record<string, unknown>;
+  const strings = (value: unknown) => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+  const healthcheck = run.Healthcheck as { Test?: unknown } | undefined | null;
+  const labels: Record<string, string> = {};
+  if (typeof run.Labels === 'object' && run.Labels !== null) for (const [k, v] of Object.entries(run.Labels)) if (typeof v === 'string') labels[k] = v;
+  const history = Array.isArray(config.history)
+    ? (config.history as unknown[]).slice(0, 10_000).map((h) => {
+        const step = (typeof h === 'object' && h !== null ? h : {}) as Record<string, unknown>;
+        return { ...(typeof step.created_by === 'string' ? { createdBy: step.created_by } : {}), emptyLayer: step.empty_layer === true };
+      })
+    : [];
+  const caches: CacheFact[] = layers.flatMap((summary, layer) => summary.caches.map((c) => ({ ...c, layer })));
+  const inventory = inventoryOf(new LayerView(layers.map((l) => l.packages)));
+  const facts: ImageFacts = {
+    env: strings(run.Env),
+    labels,
+    annotations,
+    history,
+    layerCount: layers.length,
+    tags,
+    files: notableFiles(layers),
+    caches,
+    docFiles: layers.reduce((n, l) => n + l.docFiles, 0),
+    packages: inventory.packages.filter((p) => p.type === 'deb' || p.type === 'apk' || p.type === 'rpm'),
+  };
+  if (typeof run.User === 'string') facts.user = run.User;
+  if (healthcheck && typeof healthcheck === 'object') facts.healthcheck = { test: strings(healthcheck.Test) };
+  if (inventory.os) facts.os = inventory.os;
+  return facts;
+}
