@@ -11,6 +11,7 @@ import {
   type SignatureTrustInput,
   type SignatureVerdict,
 } from '../../../src/services/security/signatures/index.js';
+import { decode as cborDecode, encode as cborEncode, Tag } from 'cbor2';
 import { prng, testSeed } from '../../helpers/prng.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -325,6 +326,8 @@ interface JwsOptions {
   extraHeader?: Record<string, unknown>;
   alg?: string;
   tamperPayload?: boolean;
+  /** Leave io.cncf.notary.signingAgent out (it is unsigned, so flipping it changes nothing that counts). */
+  noAgent?: boolean;
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -354,7 +357,7 @@ function notationEnvelope(o: JwsOptions): Buffer {
     JSON.stringify({
       payload,
       protected: protectedB64,
-      header: { x5c: o.chain.map((c) => c.der.toString('base64')), 'io.cncf.notary.signingAgent': 'berth-test/1.0' },
+      header: { x5c: o.chain.map((c) => c.der.toString('base64')), ...(o.noAgent ? {} : { 'io.cncf.notary.signingAgent': 'berth-test/1.0' }) },
       signature: b64url(signature),
     }),
   );
@@ -499,9 +502,9 @@ describe('Notation signatures (JWS)', () => {
     }
   });
 
-  it('reports COSE envelopes as unsupported', async () => {
+  it('reports an envelope type that is neither JWS nor COSE as unsupported', async () => {
     const blobs = new Blobs();
-    const manifest = notationManifest(blobs, Buffer.from([0xd2, 0x84]), 'application/cose');
+    const manifest = notationManifest(blobs, notationEnvelope({ chain: pki.chain }), 'application/vnd.example.envelope');
     const [verdict] = await verify(blobs, manifest, notationTrust(pki.root));
     expect(verdict).toMatchObject({ format: 'notation', verified: false, reason: 'unsupported' });
   });
@@ -523,6 +526,216 @@ describe('Notation signatures (JWS)', () => {
       expect(out.trim()).toBe(`${join(dir, 'leaf.pem')}: OK`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Notation: COSE_Sign1 envelopes as signature-envelope-cose.md describes them, encoded with
+// cbor2 and signed over RFC 9052's Sig_structure here, independently of Berth's decoder.
+// ---------------------------------------------------------------------------------------------
+
+type Label = string | number;
+
+interface CoseOptions {
+  chain: Cert[];
+  target?: { mediaType: string; digest: string; size: number };
+  signingTime?: Date;
+  expiry?: Date;
+  /** COSE alg label; the one the leaf's key implies when absent. */
+  alg?: unknown;
+  crit?: Label[];
+  extraProtected?: Array<[Label, unknown]>;
+  extraUnprotected?: Array<[Label, unknown]>;
+  /** Replaces the x5chain (label 33) of the unprotected header. */
+  x5chain?: unknown;
+  /** Leave io.cncf.notary.signingAgent out (it is unsigned, so flipping it changes nothing that counts). */
+  noAgent?: boolean;
+  tamperPayload?: boolean;
+  /** COSE_Sign1_Tagged (18) unless false. */
+  tagged?: boolean;
+}
+
+/** cbor2 writes a Buffer as a JSON-like map, so every byte string handed to it is a plain Uint8Array. */
+const u8 = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const epoch = (d: Date) => new Tag(1, Math.floor(d.getTime() / 1000));
+const wholeSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
+
+function coseEnvelope(o: CoseOptions): Buffer {
+  const leaf = o.chain[0]!;
+  const rsa = leaf.key.asymmetricKeyType === 'rsa';
+  const ph = new Map<Label, unknown>([
+    [1, o.alg ?? (rsa ? -37 : -7)],
+    [2, o.crit ?? ['io.cncf.notary.signingScheme', ...(o.expiry ? ['io.cncf.notary.expiry'] : [])]],
+    [3, 'application/vnd.cncf.notary.payload.v1+json'],
+    ['io.cncf.notary.signingScheme', 'notary.x509'],
+    ['io.cncf.notary.signingTime', epoch(o.signingTime ?? new Date(Date.now() - 60_000))],
+    ...(o.expiry ? ([['io.cncf.notary.expiry', epoch(o.expiry)]] as Array<[Label, unknown]>) : []),
+    ...(o.extraProtected ?? []),
+  ]);
+  const protectedBytes = cborEncode(ph);
+  const target = o.target ?? { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subjectDigest, size: subjectManifest.length };
+  const payload = u8(Buffer.from(JSON.stringify({ targetArtifact: target })));
+  // RFC 9052 4.4: Sig_structure for COSE_Sign1, no external AAD.
+  const toBeSigned = cborEncode(['Signature1', protectedBytes, new Uint8Array(0), payload]);
+  const signature = rsa
+    ? sign('sha256', toBeSigned, { key: leaf.key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 })
+    : sign('sha256', toBeSigned, { key: leaf.key, dsaEncoding: 'ieee-p1363' });
+  const sent = o.tamperPayload ? u8(Buffer.from(JSON.stringify({ targetArtifact: { ...target, annotations: { evil: 'yes' } } }))) : payload;
+  const unprotected = new Map<Label, unknown>([
+    [33, 'x5chain' in o ? o.x5chain : o.chain.map((c) => u8(c.der))],
+    ...(o.noAgent ? [] : ([['io.cncf.notary.signingAgent', 'berth-test/1.0']] as Array<[Label, unknown]>)),
+    ...(o.extraUnprotected ?? []),
+  ]);
+  const message = [protectedBytes, unprotected, sent, u8(signature)];
+  return Buffer.from(cborEncode(o.tagged === false ? message : new Tag(18, message)));
+}
+
+const coseManifest = (blobs: Blobs, envelope: Buffer) => notationManifest(blobs, envelope, 'application/cose');
+
+async function verifyCose(o: CoseOptions, trust: SignatureTrustInput, extra: { now?: Date } = {}): Promise<SignatureVerdict | undefined> {
+  const blobs = new Blobs();
+  const [verdict] = await verify(blobs, coseManifest(blobs, coseEnvelope(o)), trust, extra);
+  return verdict;
+}
+
+describe('Notation signatures (COSE)', () => {
+  const pki = notationPki();
+  const rsaPki = notationPki({ keyType: 'rsa' });
+  const signer = 'C=US, ST=WA, L=Seattle, O=acme-rockets.io, OU=Finance, CN=SecureBuilder';
+
+  it('verifies an ES256 COSE_Sign1 chaining to the trust store, signed by a trusted identity', async () => {
+    const blobs = new Blobs();
+    const signingTime = wholeSeconds(new Date(Date.now() - 60_000));
+    const envelope = coseEnvelope({ chain: pki.chain, signingTime, expiry: new Date(Date.now() + day) });
+    const manifest = coseManifest(blobs, envelope);
+    expect(await verify(blobs, manifest, notationTrust(pki.root))).toEqual([
+      { format: 'notation', signatureDigest: sha256(manifest), layerDigest: sha256(envelope), verified: true, signer, signedAt: signingTime.toISOString() },
+    ]);
+  });
+
+  it('verifies a PS256 (RSASSA-PSS) COSE_Sign1 and a wildcard identity', async () => {
+    expect(await verifyCose({ chain: rsaPki.chain }, notationTrust(rsaPki.root, ['*']))).toMatchObject({ verified: true, signer });
+  });
+
+  it('verifies COSE_Sign1 tagged 18 and untagged, and refuses another tag (malformed)', async () => {
+    expect(await verifyCose({ chain: pki.chain, tagged: true }, notationTrust(pki.root))).toMatchObject({ verified: true });
+    expect(await verifyCose({ chain: pki.chain, tagged: false }, notationTrust(pki.root))).toMatchObject({ verified: true });
+    const untagged = coseEnvelope({ chain: pki.chain, tagged: false });
+    expect(untagged[0]).toBe(0x84);
+    expect(coseEnvelope({ chain: pki.chain })[0]).toBe(0xd2);
+    // Tag 98 is COSE_Sign, a different structure.
+    const blobs = new Blobs();
+    const [verdict] = await verify(blobs, coseManifest(blobs, Buffer.concat([Buffer.from([0xd8, 0x62]), untagged])), notationTrust(pki.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'malformed' });
+  });
+
+  it('rejects a payload changed after signing (bad-signature)', async () => {
+    expect(await verifyCose({ chain: pki.chain, tamperPayload: true }, notationTrust(pki.root))).toMatchObject({ verified: false, reason: 'bad-signature' });
+    expect(await verifyCose({ chain: rsaPki.chain, tamperPayload: true }, notationTrust(rsaPki.root))).toMatchObject({ verified: false, reason: 'bad-signature' });
+  });
+
+  it('rejects an alg that does not match the signing key (bad-signature), and one the Notary Project does not allow (unsupported)', async () => {
+    expect(await verifyCose({ chain: pki.chain, alg: -35 }, notationTrust(pki.root))).toMatchObject({ verified: false, reason: 'bad-signature' });
+    expect(await verifyCose({ chain: pki.chain, alg: -37 }, notationTrust(pki.root))).toMatchObject({ verified: false, reason: 'bad-signature' });
+    expect(await verifyCose({ chain: rsaPki.chain, alg: -7 }, notationTrust(rsaPki.root))).toMatchObject({ verified: false, reason: 'bad-signature' });
+    for (const alg of [-8 /* EdDSA */, 5 /* HMAC 256/256 */, 'ES256']) {
+      expect(await verifyCose({ chain: pki.chain, alg }, notationTrust(pki.root)), String(alg)).toMatchObject({ verified: false, reason: 'unsupported' });
+    }
+  });
+
+  it('rejects a signature for another artifact (digest-mismatch)', async () => {
+    const target = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: otherDigest, size: 10 };
+    expect(await verifyCose({ chain: pki.chain, target }, notationTrust(pki.root))).toMatchObject({ verified: false, reason: 'digest-mismatch' });
+  });
+
+  it('rejects a chain whose root is not in the trust store, or a leaf another CA issued (untrusted-key)', async () => {
+    expect(await verifyCose({ chain: pki.chain }, notationTrust(notationPki().root))).toMatchObject({ verified: false, reason: 'untrusted-key' });
+    const rogue = notationPki();
+    expect(await verifyCose({ chain: [rogue.leaf, rogue.intermediate, pki.root] }, notationTrust(pki.root))).toMatchObject({ verified: false, reason: 'untrusted-key' });
+  });
+
+  it('rejects a leaf certificate that had expired at signing time (certificate-expired)', async () => {
+    const expired = notationPki({ notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - 10 * day) });
+    const verdict = await verifyCose({ chain: expired.chain, signingTime: new Date(Date.now() - 5 * day) }, notationTrust(expired.root));
+    expect(verdict).toMatchObject({ verified: false, reason: 'certificate-expired' });
+    expect(verdict?.detail).toContain('signing time');
+  });
+
+  it('rejects a signature past its signer-set expiry (signature-expired), which verified while fresh', async () => {
+    const blobs = new Blobs();
+    const manifest = coseManifest(blobs, coseEnvelope({ chain: pki.chain, signingTime: new Date(Date.now() - 2 * hour), expiry: new Date(Date.now() - hour) }));
+    expect((await verify(blobs, manifest, notationTrust(pki.root)))[0]).toMatchObject({ verified: false, reason: 'signature-expired' });
+    expect((await verify(blobs, manifest, notationTrust(pki.root), { now: new Date(Date.now() - 90 * 60_000) }))[0]).toMatchObject({ verified: true });
+  });
+
+  it('rejects a signer whose subject matches no trusted identity (untrusted-identity)', async () => {
+    const verdict = await verifyCose({ chain: pki.chain }, notationTrust(pki.root, ['x509.subject: C=US, ST=WA, O=acme-rockets.io, OU=Marketing']));
+    expect(verdict).toMatchObject({ verified: false, reason: 'untrusted-identity', signer });
+  });
+
+  it('rejects unknown critical headers, text or integer, and a verification plugin (unsupported)', async () => {
+    const cases: Array<[Pick<CoseOptions, 'crit' | 'extraProtected'>, string]> = [
+      [{ crit: ['io.cncf.notary.signingScheme', 'com.example.magic'], extraProtected: [['com.example.magic', 1]] }, 'unknown critical header com.example.magic'],
+      [{ crit: ['io.cncf.notary.signingScheme', 99], extraProtected: [[99, 1]] }, 'unknown critical header 99'],
+      [{ crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.verificationPlugin'], extraProtected: [['io.cncf.notary.verificationPlugin', 'x']] }, 'verification plugin'],
+    ];
+    for (const [c, detail] of cases) {
+      const verdict = await verifyCose({ chain: pki.chain, ...c }, notationTrust(pki.root));
+      expect(verdict, detail).toMatchObject({ verified: false, reason: 'unsupported', detail: expect.stringContaining(detail) });
+    }
+    // The same header, present but not critical, is ignored.
+    expect(await verifyCose({ chain: pki.chain, extraProtected: [['com.example.magic', 1]] }, notationTrust(pki.root))).toMatchObject({ verified: true });
+  });
+
+  it('rejects header mistakes the specifications forbid (malformed)', async () => {
+    const cases: Array<[Partial<CoseOptions>, string]> = [
+      [{ crit: ['io.cncf.notary.expiry'], expiry: new Date(Date.now() + day) }, 'crit must contain io.cncf.notary.signingScheme'],
+      [{ crit: ['io.cncf.notary.signingScheme', 1] }, 'crit must not list the COSE header labels 0 to 8'],
+      [{ crit: [] }, 'crit must list the critical headers'],
+      [{ crit: ['io.cncf.notary.signingScheme', 'io.cncf.notary.expiry'] }, 'critical header io.cncf.notary.expiry is absent'],
+      [{ crit: ['io.cncf.notary.signingScheme'], expiry: new Date(Date.now() + day) }, 'io.cncf.notary.expiry must be marked critical'],
+      [{ extraProtected: [['io.cncf.notary.signingTime', '2024-01-01T00:00:00Z']] }, 'signingTime is not a CBOR epoch date/time (tag 1)'],
+      [{ extraProtected: [['io.cncf.notary.signingTime', new Tag(0, '2024-01-01T00:00:00Z')]] }, 'signingTime is not a CBOR epoch date/time (tag 1)'],
+      [{ extraUnprotected: [['io.cncf.notary.expiry', epoch(new Date(Date.now() + day))]] }, 'io.cncf.notary.expiry must be protected'],
+      [{ noAgent: true, extraUnprotected: [['io.cncf.notary.signingAgent', 7]] }, 'signingAgent is not a text string'],
+      [{ extraProtected: [[33, pki.chain.map((c) => u8(c.der))]] }, 'COSE header 33 is both protected and unprotected'],
+      [{ x5chain: [1, 2] }, "x5chain entry is not a certificate's bytes"],
+      [{ x5chain: [] }, 'x5chain must hold the certificate chain'],
+      [{ x5chain: 'leaf' }, 'x5chain must hold the certificate chain'],
+      [{ x5chain: [u8(Buffer.from('not a certificate'))] }, 'x5chain: '],
+    ];
+    for (const [options, detail] of cases) {
+      const verdict = await verifyCose({ chain: pki.chain, ...options }, notationTrust(pki.root));
+      expect(verdict, detail).toMatchObject({ verified: false, reason: 'malformed', detail: expect.stringContaining(detail) });
+    }
+  });
+
+  it('reads a lone certificate given as a byte string (RFC 9360) as an x5chain of one', async () => {
+    const leaf = pki.leaf;
+    const lone = await verifyCose({ chain: [leaf], x5chain: u8(leaf.der) }, notationTrust(pki.root));
+    const arrayOfOne = await verifyCose({ chain: [leaf], x5chain: [u8(leaf.der)] }, notationTrust(pki.root));
+    // Past decoding, to the chain check: the leaf alone does not end in a self-signed root.
+    expect(lone).toMatchObject({ verified: false, reason: 'untrusted-key', signer, detail: arrayOfOne?.detail });
+  });
+
+  it('applies the same checks as the JWS envelope: each fault gets the same reason in both', async () => {
+    const expired = notationPki({ notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - 10 * day) });
+    const faults: Array<[string, { chain: Cert[]; signingTime?: Date; expiry?: Date; tamperPayload?: boolean; target?: CoseOptions['target'] }, SignatureTrustInput, string | undefined]> = [
+      ['valid', { chain: pki.chain }, notationTrust(pki.root), undefined],
+      ['tampered', { chain: pki.chain, tamperPayload: true }, notationTrust(pki.root), 'bad-signature'],
+      ['other subject', { chain: pki.chain, target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: otherDigest, size: 3 } }, notationTrust(pki.root), 'digest-mismatch'],
+      ['foreign root', { chain: pki.chain }, notationTrust(rsaPki.root), 'untrusted-key'],
+      ['identity', { chain: pki.chain }, notationTrust(pki.root, ['x509.subject: C=US, ST=CA, O=acme-rockets.io']), 'untrusted-identity'],
+      ['expired signature', { chain: pki.chain, signingTime: new Date(Date.now() - 2 * hour), expiry: new Date(Date.now() - hour) }, notationTrust(pki.root), 'signature-expired'],
+      ['lapsed leaf', { chain: expired.chain, signingTime: new Date(Date.now() - 20 * day) }, notationTrust(expired.root), 'certificate-expired'],
+    ];
+    for (const [what, options, trust, reason] of faults) {
+      const jwsBlobs = new Blobs();
+      const [jws] = await verify(jwsBlobs, notationManifest(jwsBlobs, notationEnvelope(options)), trust);
+      const cose = await verifyCose(options, trust);
+      expect({ jws: jws?.reason, cose: cose?.reason }, what).toEqual({ jws: reason, cose: reason });
+      expect(cose?.detail, what).toBe(jws?.detail);
     }
   });
 });
@@ -607,7 +820,8 @@ describe('hostile signature artifacts', () => {
   it('never throws and never verifies when bytes of a valid Notation envelope or cosign layer are flipped at random', async () => {
     const seed = testSeed();
     const random = prng(seed);
-    const envelope = notationEnvelope({ chain: pki.chain });
+    // Without the signing agent: it is an unsigned hint, so a flip inside it would rightly still verify.
+    const envelope = notationEnvelope({ chain: pki.chain, noAgent: true });
     const payload = simpleSigning();
     const signature = b64(cosignSign(payload, ec.privateKey));
     for (let round = 0; round < 150; round++) {
@@ -619,6 +833,62 @@ describe('hostile signature artifacts', () => {
       const verdicts = await verify(blobs, manifest, { ...cosignTrust, ...notationTrust(pki.root, ['*']) });
       expect(verdicts, `seed ${seed} round ${round}`).toHaveLength(1);
       expect(verdicts[0]?.verified, `seed ${seed} round ${round}`).toBe(false);
+    }
+  });
+
+  it('never throws and never verifies when bytes of a valid COSE envelope are flipped at random', async () => {
+    const seed = testSeed();
+    const random = prng(seed);
+    // Without the signing agent: it is an unsigned hint, so a flip inside it would rightly still verify.
+    const envelope = coseEnvelope({ chain: pki.chain, noAgent: true });
+    const trust = notationTrust(pki.root, ['*']);
+    expect(await verifyCose({ chain: pki.chain, noAgent: true }, trust)).toMatchObject({ verified: true });
+    for (let round = 0; round < 200; round++) {
+      const mutated = Buffer.from(envelope);
+      for (let n = 1 + Math.floor(random() * 3); n > 0; n--) mutated[Math.floor(random() * mutated.length)] = Math.floor(random() * 256);
+      if (mutated.equals(envelope)) continue;
+      const blobs = new Blobs();
+      const verdicts = await verify(blobs, coseManifest(blobs, mutated), trust);
+      expect(verdicts, `seed ${seed} round ${round}`).toHaveLength(1);
+      expect(verdicts[0]?.verified, `seed ${seed} round ${round}`).toBe(false);
+    }
+  });
+
+  it('answers malformed for COSE envelopes of garbage: not CBOR, truncated, huge lengths, deep nesting, wrong types', async () => {
+    const good = coseEnvelope({ chain: pki.chain });
+    const [protectedBytes, unprotected, payload, signature] = (cborDecode(good, { preferMap: true }) as { contents: unknown[] }).contents as [Uint8Array, Map<Label, unknown>, Uint8Array, Uint8Array];
+    const sign1 = (...parts: unknown[]) => Buffer.from(cborEncode(new Tag(18, parts)));
+    const hex = (h: string) => Buffer.from(h, 'hex');
+    const envelopes: Array<[string, Buffer]> = [
+      ['empty', Buffer.alloc(0)],
+      ['JSON', Buffer.from(notationEnvelope({ chain: pki.chain }))],
+      ['truncated', good.subarray(0, good.length - 10)],
+      ['trailing bytes', Buffer.concat([good, hex('00')])],
+      ['a byte string claiming 2^64-1 bytes', hex('5bffffffffffffffff00')],
+      ['an array claiming 2^32-1 items', hex('d2' + '9affffffff')],
+      ['a map claiming 2^64-1 pairs', hex('bbffffffffffffffff')],
+      ['arrays nested 100000 deep', Buffer.concat([Buffer.alloc(100_000, 0x81), hex('00')])],
+      ['tags nested 100000 deep', Buffer.concat([Buffer.alloc(100_000, 0xd2), hex('00')])],
+      ['an indefinite array never closed', hex('d29f0102')],
+      ['a reserved additional-information value', hex('1c')],
+      ['invalid UTF-8 in a text string', hex('62c328')],
+      ['1 MiB of one-byte items', Buffer.concat([hex('9a000ffffb'), Buffer.alloc(0xffffb, 0xa0)])],
+      ['an array of three', sign1(protectedBytes, unprotected, payload)],
+      ['a map instead of an array', Buffer.from(cborEncode(new Tag(18, new Map([[1, 2]]))))],
+      ['protected header of text', sign1('a10126', unprotected, payload, signature)],
+      ['protected header an array', sign1(cborEncode([1, -7]), unprotected, payload, signature)],
+      ['protected header with a duplicate label', sign1(u8(hex('a201260126')), unprotected, payload, signature)],
+      ['protected header with a float label', sign1(cborEncode(new Map([[1.5, 1]])), unprotected, payload, signature)],
+      ['protected header nested too deep', sign1(u8(Buffer.concat([hex('a101'), Buffer.alloc(20, 0x81), hex('00')])), unprotected, payload, signature)],
+      ['unprotected header an array', sign1(protectedBytes, [], payload, signature)],
+      ['a detached (nil) payload', sign1(protectedBytes, unprotected, null, signature)],
+      ['a signature of text', sign1(protectedBytes, unprotected, payload, 'sig')],
+    ];
+    for (const [what, bytes] of envelopes) {
+      const blobs = new Blobs();
+      const [verdict] = await verify(blobs, coseManifest(blobs, bytes), notationTrust(pki.root));
+      expect(verdict, what).toMatchObject({ format: 'notation', verified: false, reason: 'malformed' });
+      if (what === '1 MiB of one-byte items') expect(verdict?.detail).toContain('more than 1024 data items');
     }
   });
 

@@ -20,7 +20,7 @@ export type SignatureFailure =
   | 'signature-expired'
   /** The bytes do not parse as the format they claim, or exceed Berth's size limits. */
   | 'malformed'
-  /** A well-formed signature using something Berth does not verify (COSE, plugins, a signing scheme, an algorithm). */
+  /** A well-formed signature using something Berth does not verify (plugins, an unknown critical header, a signing scheme, an algorithm). */
   | 'unsupported'
   /** Nothing is configured that could verify this format. */
   | 'no-trust-configured';
