@@ -54,7 +54,7 @@ describe('the berth command line', () => {
       [
         'backup', 'config docs', 'config show', 'copy', 'doctor', 'export', 'gc', 'import', 'migrate-storage',
         'project create', 'project list', 'restore', 'robot create', 'robot list', 'scrub', 'serve',
-        'user create', 'user disable', 'user enable', 'user list', 'user reset-password', 'user unlock',
+        'user create', 'user disable', 'user enable', 'user list', 'user reset-password', 'user unlock', 'vulndb import', 'vulndb status',
       ].sort(),
     );
     const docs = await readFile(join(root, 'docs', 'cli.md'), 'utf8');
