@@ -42,6 +42,7 @@ import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 import { wireReplication } from './wiring/replication.js';
 import { wirePreheat } from './wiring/preheat.js';
 import { wireSecurity } from './wiring/security.js';
+import { scannerAdapterApi } from './http/scanner-adapter/index.js';
 import { wireInsights } from './wiring/insights.js';
 import { wireBackup } from './wiring/backup.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
@@ -439,6 +440,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     metrics: config.metrics.enabled ? metrics : undefined,
     invalidation: () => bus.status(),
   });
+  // Berth as a scanner for Harbor (docs/scanners.md), when configured.
+  if (security.adapter) await app.register(scannerAdapterApi, { prefix: '/scanner-adapter/api/v1', adapter: security.adapter, apiKey: config.security.scannerAdapter.apiKey! });
   await app.listen({ host: config.server.host, port: config.server.port });
   const address = app.server.address() as AddressInfo;
   listeningPort = address.port;

@@ -541,6 +541,13 @@ export const configSchema = z.strictObject({
         .default('30 3 * * *')
         .describe('When images whose report predates the newest vulnerability-database import are scanned again (cron, UTC); `berth vulndb import` also asks for one at once. Empty: only after imports.'),
       scanConcurrency: z.number().int().min(1).max(16).default(2).describe('Scans one instance runs at a time (each reads layers and matches packages: CPU and storage reads).'),
+      scannerAdapter: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe("Serve the built-in scanner through Harbor's pluggable scanner API v1.1 under /scanner-adapter/api/v1, so Harbor (or another Berth) can register Berth as its scanner (docs/scanners.md)."),
+          apiKey: z.string().min(16).optional().describe('The key callers must send, as `Authorization: Bearer <key>` or `X-ScannerAdapter-API-Key: <key>` (16 characters or more; never logged; prefer the environment variable).'),
+        })
+        .refine((adapter) => !adapter.enabled || adapter.apiKey !== undefined, { message: 'security.scannerAdapter.enabled needs security.scannerAdapter.apiKey', path: ['apiKey'] })
+        .prefault({}),
     })
     .prefault({}),
   backup: z

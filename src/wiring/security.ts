@@ -4,7 +4,8 @@ import type { ResolvedConfig } from '../config/load.js';
 import type { Database } from '../adapters/db/connect.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import { KyselyScanStore } from '../adapters/db/kysely-scan-store.js';
-import { KyselyScannerStore } from '../adapters/db/kysely-scanner-store.js';
+import { KyselyAdapterScanStore, KyselyScannerStore } from '../adapters/db/kysely-scanner-store.js';
+import { RegistryClient } from '../adapters/upstream/registry-client.js';
 import { HarborScannerClient } from '../adapters/scanner/harbor-scanner-client.js';
 import { KyselyVulnStore } from '../adapters/db/kysely-vuln-store.js';
 import { BerthError } from '../domain/errors.js';
@@ -23,6 +24,8 @@ import { ScanService } from '../services/security/scan-service.js';
 import { ExternalScanner } from '../services/security/external-scanner.js';
 import { ScannerChooser } from '../services/security/scanner-chooser.js';
 import { ScannerRegistrations } from '../services/security/scanner-registrations.js';
+import { AdapterScans } from '../services/security/adapter-scans.js';
+import { RemoteLayers } from '../services/security/remote-layers.js';
 import { ScanTriggers } from '../services/security/scan-triggers.js';
 import { SignatureService } from '../services/security/signature-service.js';
 import { SbomService } from '../services/security/sbom-service.js';
@@ -55,6 +58,8 @@ export interface Security {
   scans: ScannerChooser;
   /** External scanners registered (Harbor's pluggable scanner API v1.1). */
   scanners: ScannerRegistrations;
+  /** Berth's scanner through the same API (security.scannerAdapter.enabled), for Harbor to register. */
+  adapter?: AdapterScans;
   vulns: VulnStore;
   pullPolicy: PullPolicyService;
   signatures: SignatureService;
@@ -109,6 +114,23 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     },
   });
   const scans = new ScannerChooser(builtIn, scanners, external);
+  const layers = new RemoteLayers();
+  const adapter = config.security.scannerAdapter.enabled
+    ? new AdapterScans({
+        store: new KyselyAdapterScanStore(database),
+        scans: builtIn,
+        vulns,
+        inventory: new InventoryService(layers),
+        layers,
+        connect: (url, credentials) => new RegistryClient({ outbound: deps.outbound, feature: 'scanner', url, credentials, maxManifestBytes: config.registry.maxManifestBytes }),
+        checkUrl: (url) => deps.outbound.check('scanner', url).catch((err: unknown) => {
+          const blocked = blockedByPolicy(err);
+          throw blocked ? new Error(blocked.message) : err;
+        }),
+        version: deps.version,
+        onError: (err) => deps.logger.error({ err }, 'a scan for the scanner adapter failed'),
+      })
+    : undefined;
   const signatures = new SignatureService(deps.registry);
   const sboms = new SbomService(deps.registry, inventory, { host: deps.registryHost, toolVersion: deps.version });
   const pullPolicy = new PullPolicyService(new KyselyPolicyStore(database), reports, {
@@ -163,5 +185,5 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'queueing scans of pushed images failed; will retry'),
   });
-  return { inventory, scans, scanners, vulns, pullPolicy, signatures, sboms, triggers };
+  return { inventory, scans, scanners, adapter, vulns, pullPolicy, signatures, sboms, triggers };
 }

@@ -9,7 +9,7 @@ const manifestAccept = storedManifestTypes.join(', ');
 
 export interface RegistryClientOptions {
   outbound: Outbound;
-  feature: Extract<OutboundFeature, 'replication' | 'proxyCache'>;
+  feature: Extract<OutboundFeature, 'replication' | 'proxyCache' | 'scanner'>;
   /** The registry's base URL (`https://registry-1.docker.io`); a path after the host is kept as a prefix. */
   url: string;
   /** Fixed, or made when needed (ECR's 12-hour tokens from an access key). */

@@ -1,8 +1,13 @@
 import { LruCache } from '../../domain/lru-cache.js';
-import type { BlobService } from '../registry/blob-service.js';
+import type { Readable } from 'node:stream';
 import { inventoryOf, inventoryProbe, inventoryProbes, inventoryWants, type Inventory } from './inventory.js';
 import { LayerView } from './layer-view.js';
 import { walkLayer, type LayerWalk, type WalkLimits } from './layer-walker.js';
+
+/** Where layers are read: this registry's blobs (BlobService), or another registry's (Berth as a scanner adapter). */
+export interface LayerBlobs {
+  open(repository: string, digest: string): Promise<{ stream: Readable }>;
+}
 
 export interface InventoryServiceOptions {
   /** Bytes of layer summaries kept in memory (each: the package databases, symlinks and probe results of one layer). */
@@ -21,7 +26,7 @@ export class InventoryService {
   private readonly reading = new Map<string, Promise<LayerWalk>>();
 
   constructor(
-    private readonly blobs: BlobService,
+    private readonly blobs: LayerBlobs,
     private readonly options: InventoryServiceOptions = {},
   ) {
     this.summaries = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, weightOf);
