@@ -179,8 +179,11 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
   if (config.security.scanning && config.security.rescanSchedule !== '') await deps.scheduler.define({ name: 'scan.rescan', cron: config.security.rescanSchedule, jobType: 'scan.rescan', maxAttempts: 1 });
   else await deps.scheduler.remove('scan.rescan');
 
+  // Pushes on this instance wake it at once (registry onEvents); the timer only catches pushes
+  // another instance made and did not drain itself. A slower timer keeps pull events, which wake
+  // outbox consumers while they flow, from costing the database a read per interval more.
   const triggers = new ScanTriggers(reports, {
-    intervalMs: config.jobs.pollIntervalMs,
+    intervalMs: Math.max(10 * config.jobs.pollIntervalMs, 5_000),
     maxAttempts: scanAttempts,
     onJobs: () => deps.runner.notify(),
     onError: (err) => deps.logger.warn({ err }, 'queueing scans of pushed images failed; will retry'),
