@@ -39,6 +39,8 @@ export interface ManifestRow {
   createdAt: number;
   /** Last pulled, or null (never, or before Berth recorded it). */
   pulledAt?: number | null;
+  /** Pulls recorded (since Berth counted them). */
+  pullCount?: number;
 }
 
 export interface ManifestReference {
@@ -68,6 +70,20 @@ export interface RepositorySummary {
 
 export interface ArtifactSummary extends ManifestRow {
   tags: string[];
+}
+
+/** One reference of a manifest (MetadataStore.referencesOf), with the blob's size where known. */
+export interface ParentReference extends ManifestReference {
+  parent: Digest;
+  size: number | null;
+}
+
+/** A manifest that refers to `subject`: by its subject field, or by a cosign tag naming it. */
+export interface GroupedReferrer {
+  subject: Digest;
+  manifest: ManifestRow;
+  /** The cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) it was found by. */
+  cosignTag?: string;
 }
 
 export interface TagRow {
@@ -186,14 +202,21 @@ export interface MetadataStore {
   /** Resolves the ids of the upload sessions that went with it (their bytes are the caller's to remove). */
   deleteRepository(repositoryId: number, events?: OutboxEvent[]): Promise<string[]>;
   /**
-   * A repository's manifests with their tags: newest first, or with `order: 'semver'` by the
-   * highest semver among their tags (domain/tag-order.ts), the others after, newest first.
+   * A repository's top-level artifacts with their tags: newest first, or with `order: 'semver'` by
+   * the highest semver among their tags (domain/tag-order.ts), the others after, newest first.
+   * Not listed (they belong to another artifact): untagged manifests an index of the repository
+   * names, manifests whose subject is in the repository, and manifests with a cosign tag
+   * (`sha256-<hex>.sig`) naming a manifest of the repository.
    */
   listArtifacts(repositoryId: number, page: { offset: number; limit: number; taggedOnly?: boolean; order?: 'pushed' | 'semver' }): Promise<{ items: ArtifactSummary[]; total: number }>;
+  /** What each of `parents` references (layers, config, child manifests), with sizes where known. */
+  referencesOf(repositoryId: number, parents: Digest[]): Promise<ParentReference[]>;
+  /** The referrers of each of `subjects`: by subject field, and by cosign tag; oldest first. */
+  groupedReferrers(repositoryId: number, subjects: Digest[]): Promise<GroupedReferrer[]>;
   /** What a manifest references (layers, config, child manifests), with sizes where known. */
   manifestReferences(repositoryId: number, digest: Digest): Promise<Array<ManifestReference & { size: number | null }>>;
 
-  /** Records when manifests were last pulled (written in batches with the pull events). */
+  /** Counts pulls and records when manifests were last pulled (written in batches with the pull events). */
   recordPulls(pulls: Array<{ repository: string; digest: Digest; at: number }>): Promise<void>;
   /**
    * Deletes the manifest only if its tags are still exactly `tags` (retention decided on them;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MetadataStore } from '../../src/ports/metadata-store.js';
+import type { MetadataStore, NewManifest } from '../../src/ports/metadata-store.js';
 import type { EventStore } from '../../src/ports/event-store.js';
 import type { Digest } from '../../src/domain/digest.js';
 import { digestOf } from '../../src/domain/digest.js';
@@ -168,6 +168,52 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       expect(tagged).toMatchObject({ total: 4 });
       expect(tagged.items.map((a) => a.digest)).toEqual(order.filter((o) => o !== d('semver-untagged')));
       expect(await meta.allTags((await meta.ensureRepository('manifests/semver-empty')).id)).toEqual([]);
+    });
+
+    it('lists top-level artifacts only: no untagged platform manifests, referrers or cosign tags of a listed one', async () => {
+      const repo = await meta.ensureRepository('manifests/grouped');
+      const put = (name: string, tag: string | undefined, at: number, extra: Partial<NewManifest> = {}) =>
+        meta.putManifest({ ...bareManifest(repo.id, d(`grouped-${name}`)), ...extra }, tag, at);
+      await put('amd64', undefined, 3000);
+      await put('arm64', 'arm64', 3001);
+      await put('index', 'v1', 3002, {
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        references: [
+          { digest: d('grouped-amd64'), kind: 'manifest' },
+          { digest: d('grouped-arm64'), kind: 'manifest' },
+        ],
+      });
+      await put('sbom', undefined, 3003, { artifactType: 'application/spdx+json', subjectDigest: d('grouped-index') });
+      await put('sig', `sha256-${d('grouped-index').slice(7)}.sig`, 3004);
+      await put('stray-sig', `sha256-${d('not-here').slice(7)}.sig`, 3005);
+      for (const order of ['pushed', 'semver'] as const) {
+        const listed = await meta.listArtifacts(repo.id, { offset: 0, limit: 10, order });
+        expect(listed.total).toBe(3);
+        expect(listed.items.map((a) => a.digest).sort()).toEqual([d('grouped-arm64'), d('grouped-index'), d('grouped-stray-sig')].sort());
+      }
+      expect(await meta.listArtifacts(repo.id, { offset: 1, limit: 1 })).toMatchObject({ total: 3, items: [{ digest: d('grouped-index') }] });
+      const referrers = await meta.groupedReferrers(repo.id, [d('grouped-index'), d('grouped-arm64')]);
+      expect(referrers.map((r) => [r.subject, r.manifest.digest, r.cosignTag])).toEqual([
+        [d('grouped-index'), d('grouped-sbom'), undefined],
+        [d('grouped-index'), d('grouped-sig'), `sha256-${d('grouped-index').slice(7)}.sig`],
+      ]);
+      expect((await meta.referencesOf(repo.id, [d('grouped-index')])).map((r) => [r.parent, r.digest, r.kind]).sort()).toEqual(
+        [
+          [d('grouped-index'), d('grouped-amd64'), 'manifest'],
+          [d('grouped-index'), d('grouped-arm64'), 'manifest'],
+        ].sort(),
+      );
+    });
+
+    it('counts pulls, one write per manifest and batch, and keeps the latest pull time', async () => {
+      const repo = await meta.ensureRepository('manifests/pulled');
+      await meta.putManifest(bareManifest(repo.id, d('pulled-a')), 'v1', 4000);
+      const pull = (at: number) => ({ repository: 'manifests/pulled', digest: d('pulled-a'), at });
+      await meta.recordPulls([pull(5000), pull(5002), pull(5001)]);
+      expect(await meta.getManifest(repo.id, d('pulled-a'))).toMatchObject({ pullCount: 3, pulledAt: 5002 });
+      // An older batch (another instance's, late) still counts, but does not move the time back.
+      await meta.recordPulls([pull(4500), { repository: 'manifests/absent', digest: d('pulled-a'), at: 6000 }]);
+      expect(await meta.getManifest(repo.id, d('pulled-a'))).toMatchObject({ pullCount: 4, pulledAt: 5002 });
     });
 
     it('changes a repository\'s tag version with every tag change, and only then', async () => {

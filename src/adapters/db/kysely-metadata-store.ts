@@ -1,8 +1,10 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Digest } from '../../domain/digest.js';
 import type {
   ArtifactSummary,
   BlobRow,
+  GroupedReferrer,
+  ParentReference,
   ManifestReference,
   RepositorySummary,
   ManifestRow,
@@ -22,9 +24,28 @@ import { inTransaction, isForeignKeyViolation } from './transaction.js';
 import { likeContains } from './like.js';
 import { countIn, countInCreated, countOut, finishPushOnPostgres } from './project-usage.js';
 import { sortArtifactsBySemver } from '../../domain/tag-order.js';
+import { cosignTagsFor } from '../../domain/artifact-kind.js';
 
 /** SQLite's default limit on bound parameters is far higher; PostgreSQL's is 65535. Stay well below. */
 const inListChunk = 500;
+
+/**
+ * A manifest of `manifest` that is an artifact of its own (MetadataStore.listArtifacts): not a
+ * referrer of a manifest in its repository, not an untagged child of an index there, and not a
+ * cosign `sha256-<hex>.sig|.att|.sbom` tag of a manifest there.
+ */
+const topLevelManifest = sql<boolean>`(
+  NOT EXISTS (SELECT 1 FROM manifest s WHERE s.repository_id = manifest.repository_id AND s.digest = manifest.subject_digest)
+  AND (
+    NOT EXISTS (SELECT 1 FROM manifest_reference r WHERE r.repository_id = manifest.repository_id AND r.child_digest = manifest.digest AND r.kind = 'manifest')
+    OR EXISTS (SELECT 1 FROM tag t WHERE t.repository_id = manifest.repository_id AND t.manifest_digest = manifest.digest)
+  )
+  AND NOT EXISTS (
+    SELECT 1 FROM tag c WHERE c.repository_id = manifest.repository_id AND c.manifest_digest = manifest.digest
+      AND c.name LIKE 'sha256-%' AND (c.name LIKE '%.sig' OR c.name LIKE '%.att' OR c.name LIKE '%.sbom') AND length(c.name) IN (75, 76)
+      AND EXISTS (SELECT 1 FROM manifest n WHERE n.repository_id = c.repository_id AND n.digest = 'sha256:' || substr(c.name, 8, 64))
+  )
+)`;
 
 export interface MetadataStoreOptions {
   /**
@@ -569,7 +590,7 @@ export class KyselyMetadataStore implements MetadataStore {
           'repository.id',
           'repository.name',
           'repository.created_at',
-          eb.selectFrom('manifest').whereRef('manifest.repository_id', '=', 'repository.id').select((m) => m.fn.countAll<number>().as('n')).as('artifacts'),
+          eb.selectFrom('manifest').whereRef('manifest.repository_id', '=', 'repository.id').where(topLevelManifest).select((m) => m.fn.countAll<number>().as('n')).as('artifacts'),
           eb.selectFrom('tag').whereRef('tag.repository_id', '=', 'repository.id').select((t) => t.fn.countAll<number>().as('n')).as('tags'),
           eb.selectFrom('manifest').whereRef('manifest.repository_id', '=', 'repository.id').select((m) => m.fn.max('created_at').as('t')).as('pushed'),
           eb.selectFrom('tag').whereRef('tag.repository_id', '=', 'repository.id').select((t) => t.fn.max('updated_at').as('t')).as('tagged'),
@@ -617,7 +638,7 @@ export class KyselyMetadataStore implements MetadataStore {
     repositoryId: number,
     page: { offset: number; limit: number; taggedOnly?: boolean; order?: 'pushed' | 'semver' },
   ): Promise<{ items: ArtifactSummary[]; total: number }> {
-    let base = this.db.selectFrom('manifest').where('manifest.repository_id', '=', repositoryId);
+    let base = this.db.selectFrom('manifest').where('manifest.repository_id', '=', repositoryId).where(topLevelManifest);
     if (page.taggedOnly) {
       base = base.where((eb) =>
         eb.exists(eb.selectFrom('tag').select('tag.name').whereRef('tag.repository_id', '=', 'manifest.repository_id').whereRef('tag.manifest_digest', '=', 'manifest.digest')),
@@ -674,6 +695,46 @@ export class KyselyMetadataStore implements MetadataStore {
     return { items: rows.map((r) => ({ ...toManifestRow(r), tags: tags.get(r.digest) ?? [] })), total: Number(count.n) };
   }
 
+  async referencesOf(repositoryId: number, parents: Digest[]): Promise<ParentReference[]> {
+    const out: ParentReference[] = [];
+    for (const chunk of chunks([...new Set(parents)])) {
+      const rows = await this.db
+        .selectFrom('manifest_reference')
+        .leftJoin('blob', 'blob.digest', 'manifest_reference.child_digest')
+        .select(['manifest_reference.parent_digest', 'manifest_reference.child_digest', 'manifest_reference.kind', 'blob.size'])
+        .where('manifest_reference.repository_id', '=', repositoryId)
+        .where('manifest_reference.parent_digest', 'in', chunk)
+        .execute();
+      for (const r of rows) out.push({ parent: r.parent_digest as Digest, digest: r.child_digest as Digest, kind: r.kind, size: r.size === null ? null : Number(r.size) });
+    }
+    return out;
+  }
+
+  async groupedReferrers(repositoryId: number, subjects: Digest[]): Promise<GroupedReferrer[]> {
+    const found = new Map<string, GroupedReferrer>();
+    for (const chunk of chunks([...new Set(subjects)])) {
+      const rows = await this.db.selectFrom('manifest').selectAll().where('repository_id', '=', repositoryId).where('subject_digest', 'in', chunk).execute();
+      for (const row of rows) found.set(`${row.subject_digest}@${row.digest}`, { subject: row.subject_digest as Digest, manifest: toManifestRow(row) });
+    }
+    const byTag = new Map(subjects.flatMap((subject) => cosignTagsFor(subject).map((tag) => [tag, subject] as const)));
+    for (const chunk of chunks([...byTag.keys()])) {
+      const rows = await this.db
+        .selectFrom('tag')
+        .innerJoin('manifest', (join) => join.onRef('manifest.repository_id', '=', 'tag.repository_id').onRef('manifest.digest', '=', 'tag.manifest_digest'))
+        .selectAll('manifest')
+        .select('tag.name as tag_name')
+        .where('tag.repository_id', '=', repositoryId)
+        .where('tag.name', 'in', chunk)
+        .execute();
+      for (const { tag_name, ...row } of rows) {
+        const subject = byTag.get(tag_name)!;
+        const key = `${subject}@${row.digest}`;
+        if (!found.has(key)) found.set(key, { subject, manifest: toManifestRow(row), cosignTag: tag_name });
+      }
+    }
+    return [...found.values()].sort((a, b) => a.manifest.createdAt - b.manifest.createdAt || (a.manifest.digest < b.manifest.digest ? -1 : 1));
+  }
+
   async manifestReferences(repositoryId: number, digest: Digest): Promise<Array<ManifestReference & { size: number | null }>> {
     const rows = await this.db
       .selectFrom('manifest_reference')
@@ -687,19 +748,25 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async recordPulls(pulls: Array<{ repository: string; digest: Digest; at: number }>): Promise<void> {
     if (pulls.length === 0) return;
-    const latest = new Map<string, { repository: string; digest: Digest; at: number }>();
+    // One UPDATE per manifest pulled in the batch, however often it was pulled.
+    const latest = new Map<string, { repository: string; digest: Digest; at: number; count: number }>();
     for (const pull of pulls) {
       const key = `${pull.repository}@${pull.digest}`;
-      if ((latest.get(key)?.at ?? -1) < pull.at) latest.set(key, pull);
+      const seen = latest.get(key);
+      latest.set(key, { ...pull, at: Math.max(seen?.at ?? pull.at, pull.at), count: (seen?.count ?? 0) + 1 });
     }
     await inTransaction(this.db, async (trx) => {
       for (const pull of latest.values()) {
+        const at = sql<number>`CAST(${pull.at} AS bigint)`;
         await trx
           .updateTable('manifest')
-          .set({ pulled_at: pull.at })
+          .set((eb) => ({
+            pull_count: eb('pull_count', '+', pull.count),
+            // Another instance's batch may have recorded a later pull already.
+            pulled_at: sql<number>`CASE WHEN pulled_at IS NULL OR pulled_at < ${at} THEN ${at} ELSE pulled_at END`,
+          }))
           .where('repository_id', '=', (eb) => eb.selectFrom('repository').select('id').where('name', '=', pull.repository))
           .where('digest', '=', pull.digest)
-          .where((eb) => eb.or([eb('pulled_at', 'is', null), eb('pulled_at', '<', pull.at)]))
           .execute();
       }
     });
@@ -827,6 +894,7 @@ function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
     annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
     createdAt: row.created_at,
     pulledAt: row.pulled_at === null ? null : Number(row.pulled_at),
+    pullCount: Number(row.pull_count ?? 0),
   };
 }
 

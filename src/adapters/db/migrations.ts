@@ -169,6 +169,13 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0017_scanners': {
       up: (db: Kysely<unknown>) => scannerMigration(engine, db),
     },
+    // How often each manifest was pulled, counted by the batched pull recorder (the outbox's pull
+    // events are pruned, so they cannot be counted later).
+    '0018_pull_count': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('manifest').addColumn('pull_count', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

@@ -439,6 +439,8 @@ export interface ManifestTable {
   touched_at: Generated<number>;
   /** Last pulled (by GET), or null. */
   pulled_at: number | null;
+  /** Pulls (by GET) since migration 0018. */
+  pull_count: Generated<number>;
 }
 
 export interface ManifestReferenceTable {

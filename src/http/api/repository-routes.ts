@@ -8,6 +8,7 @@ import { cycloneDxDocument } from '../../domain/sbom/cyclonedx.js';
 import { sbomMediaTypes } from '../../domain/sbom/sbom.js';
 import { spdxDocument } from '../../domain/sbom/spdx.js';
 import type { Principal } from '../../services/identity/principal.js';
+import { groupArtifacts } from '../../services/registry/artifact-groups.js';
 import { listOf, pageQuery, paged, route, type AnyRoute } from './api-route.js';
 import { artifactSchema, artifactView, repositorySchema, repositoryView } from './schemas.js';
 import type { ApiServices } from './services.js';
@@ -33,8 +34,6 @@ const artifactDetailSchema = artifactSchema.extend({
   manifests: z.array(layerSchema.extend({ platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }).nullable() })),
   history: z.array(z.object({ created: z.string().nullable(), createdBy: z.string().nullable(), emptyLayer: z.boolean() })),
   platform: z.object({ os: z.string().nullable(), architecture: z.string().nullable() }).nullable(),
-  referrers: z.array(z.object({ digest: z.string(), artifactType: z.string().nullable(), mediaType: z.string(), size: z.number().int() })),
-  totalSize: z.number().int().describe('Manifest, config and layer bytes'),
 });
 
 const inventorySchema = z.object({
@@ -133,7 +132,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
     route({
       method: 'GET',
       path: '/projects/{project}/repositories/{repository}/artifacts',
-      summary: 'List artifacts (manifests) with their tags, newest first or by semver (sort=semver)',
+      summary: "List artifacts with their tags, platforms, referrers and pulls, newest first or by semver (sort=semver); an index's platform manifests and referrers are not listed on their own",
       tag: 'artifacts',
       auth: { action: 'read', project: ({ params }) => params.project },
       params: repositoryParams,
@@ -153,7 +152,8 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
           taggedOnly: query.tagged === 'true',
           order: query.sort === 'semver' ? 'semver' : 'pushed',
         });
-        return paged(reply, request, query, { items: result.items.map(artifactView), total: result.total });
+        const groups = await groupArtifacts(s.registry.meta, s.registry.manifests, row, result.items);
+        return paged(reply, request, query, { items: result.items.map((a) => artifactView(a, groups.get(a.digest)!)), total: result.total });
       },
     }),
     route({
@@ -170,7 +170,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
         const stored = (await s.registry.meta.getManifest(row.id, manifest.digest))!;
         const tags = (await s.registry.meta.tagsOf(row.id, manifest.digest)).map((t) => t.name);
         const parsed = parseManifest(manifest.body, manifest.mediaType);
-        const referrers = await s.registry.meta.listReferrers(row.id, manifest.digest);
+        const group = (await groupArtifacts(s.registry.meta, s.registry.manifests, row, [stored])).get(stored.digest)!;
         const config = parsed.config ? await readConfig(s, row.name, parsed.config.digest, parsed.config.size) : undefined;
         const history = Array.isArray(config?.history)
           ? (config.history as Array<Record<string, unknown>>).slice(0, 500).map((h) => ({
@@ -181,7 +181,7 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
           : [];
         const host = request.host;
         return {
-          ...artifactView({ ...stored, tags }),
+          ...artifactView({ ...stored, tags }, group),
           repository: row.name,
           pullCommand: `podman pull ${host}/${row.name}${tags[0] ? `:${tags[0]}` : `@${manifest.digest}`}`,
           config: parsed.config ? { mediaType: parsed.config.mediaType, digest: parsed.config.digest, size: parsed.config.size } : null,
@@ -194,8 +194,6 @@ export function repositoryRoutes(s: ApiServices): AnyRoute[] {
           })),
           history,
           platform: config ? { os: typeof config.os === 'string' ? config.os : null, architecture: typeof config.architecture === 'string' ? config.architecture : null } : null,
-          referrers: referrers.map((r) => ({ digest: r.digest, artifactType: r.artifactType, mediaType: r.mediaType, size: r.size })),
-          totalSize: manifest.size + (parsed.config?.size ?? 0) + parsed.layers.reduce((sum, l) => sum + l.size, 0),
         };
       },
     }),

@@ -3,6 +3,7 @@ import { projectRoles, robotActions } from '../../domain/permissions.js';
 import type { AuditRow } from '../../ports/audit-store.js';
 import type { GroupRow, MemberRow, ProjectRow, RobotRow, UserRow } from '../../ports/identity-store.js';
 import type { ArtifactSummary, RepositorySummary } from '../../ports/metadata-store.js';
+import type { ArtifactGroup } from '../../services/registry/artifact-groups.js';
 
 const time = z.string().describe('RFC 3339 time');
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -150,14 +151,44 @@ export const artifactSchema = z.object({
   mediaType: z.string(),
   artifactType: z.string().nullable(),
   size: z.number().int().describe('Manifest size in bytes'),
+  totalSize: z.number().int().describe('Every distinct blob of the artifact in bytes: its manifest, platform manifests, configs and layers'),
   tags: z.array(z.string()),
   subject: z.string().nullable(),
   pushedAt: time,
   annotations: z.record(z.string(), z.string()).nullable(),
+  platforms: z
+    .array(
+      z.object({
+        digest: z.string(),
+        os: z.string(),
+        architecture: z.string(),
+        variant: z.string().optional(),
+        size: z.number().int().describe('The platform manifest, its config and layers in bytes'),
+      }),
+    )
+    .describe("An index's platforms (its platform manifests are not listed as artifacts); empty for an image"),
+  referrers: z
+    .array(
+      z.object({
+        digest: z.string(),
+        artifactType: z.string().nullable(),
+        mediaType: z.string(),
+        size: z.number().int(),
+        kind: z.enum(['signature', 'sbom', 'attestation', 'other']),
+      }),
+    )
+    .describe("Signatures, SBOMs and attestations of the artifact: referrers, cosign's sha256-<hex>.sig/.att/.sbom tags, BuildKit attestation manifests"),
+  pullCount: z.number().int().describe('Pulls (manifest GETs) recorded since Berth counted them'),
+  lastPulledAt: time.nullable(),
 });
 
-export function artifactView(artifact: ArtifactSummary): z.infer<typeof artifactSchema> {
+export function artifactView(artifact: ArtifactSummary, group: ArtifactGroup): z.infer<typeof artifactSchema> {
   return {
+    totalSize: group.totalSize,
+    platforms: group.platforms,
+    referrers: group.referrers,
+    pullCount: artifact.pullCount ?? 0,
+    lastPulledAt: iso(artifact.pulledAt ?? null),
     digest: artifact.digest,
     mediaType: artifact.mediaType,
     artifactType: artifact.artifactType,
