@@ -47,9 +47,51 @@ const summarySchema = z.object({
   rules: z.array(z.object({ id: ruleId, severity, title: z.string(), images: z.number().int().describe('Images with a finding of this rule'), findings: z.number().int() })),
 });
 
+const nullableText = z.string().nullable();
+const insightsSchema = z.object({
+  repository: z.string(),
+  digest: z.string(),
+  layers: z.array(
+    z.object({
+      index: z.number().int().describe('0 = the lowest layer'),
+      digest: z.string(),
+      mediaType: z.string(),
+      compressedSize: z.number().int().describe("The blob's size, as the manifest gives it"),
+      uncompressedSize: z.number().int().describe("Bytes of the layer's tar once decompressed"),
+      files: z.number().int().describe('Regular files the layer lists'),
+      createdBy: nullableText.describe('From the history step matched to the layer; null when none is'),
+      created: nullableText,
+      emptyLayer: z.literal(false),
+    }),
+  ),
+  history: z.array(
+    z.object({
+      index: z.number().int(),
+      created: nullableText,
+      createdBy: nullableText,
+      comment: nullableText,
+      emptyLayer: z.boolean(),
+      layer: z.number().int().nullable().describe('The layer the step made; null for an empty step or when historyMismatch'),
+    }),
+  ),
+  historyMismatch: z.boolean().describe("The config history's non-empty steps are not as many as the layers: none is matched"),
+  totalCompressed: z.number().int(),
+  totalUncompressed: z.number().int(),
+  wasted: z.object({
+    bytes: z.number().int().describe('Bytes of regular files a later layer overwrites or deletes'),
+    files: z.number().int(),
+    largest: z.array(z.object({ path: z.string(), bytes: z.number().int(), layer: z.number().int(), replacedIn: z.number().int() })),
+  }),
+  efficiency: z.number().describe('1 − wasted.bytes / bytes of all regular files of all layers (1 without file bytes)'),
+  base: z
+    .object({ repository: z.string(), tag: z.string().optional(), digest: z.string(), layers: z.number().int(), matchedBy: z.enum(['layers', 'annotation']) })
+    .optional()
+    .describe('The image this one was built from, among images the caller may pull'),
+});
+
 /** Insights: best-practice lint of images, its rules, and each project's disabled rules (docs/insights.md). */
 export function insightsRoutes(s: ApiServices): AnyRoute[] {
-  const { lint } = s.insights;
+  const { lint, images } = s.insights;
   const project = (name: string) => s.projects.get(name);
   return [
     route({
@@ -70,6 +112,18 @@ export function insightsRoutes(s: ApiServices): AnyRoute[] {
       params: artifactParams,
       response: reportSchema,
       handler: async ({ params }) => lint.lint(await project(params.project), fullName(params.project, params.repository), params.reference),
+    }),
+    route({
+      method: 'GET',
+      path: '/projects/{project}/repositories/{repository}/artifacts/{reference}/insights',
+      summary: "An image's layers with sizes beside its history, its wasted space and efficiency, and the base image it was built from",
+      tag: 'insights',
+      auth: { action: 'read', project: ({ params }) => params.project },
+      params: artifactParams,
+      response: insightsSchema,
+      handler: async ({ params, principal }) =>
+        // A base is named only when the caller may pull it, as /v2 pulls are authorized.
+        images.insights(fullName(params.project, params.repository), params.reference, async (repository) => (await s.authorizer.repositoryActions(principal, repository)).has('pull')),
     }),
     route({
       method: 'GET',

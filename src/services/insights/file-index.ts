@@ -29,6 +29,34 @@ export interface LayerSummary {
   opaqueDirs: Set<string>;
   /** The walk as the inventory parsers need it: os-release, dpkg/apk/rpm databases and symlinks only. */
   packages: LayerWalk;
+  /** Regular files by path hash and size, for wasted space (wasted-space.ts). */
+  files: FileTable;
+  /** Bytes of the layer blob as read, and of its tar once decompressed. */
+  compressedBytes: number;
+  uncompressedBytes: number;
+}
+
+/** Names kept per layer for the largest files (the wasted-space report names its biggest offenders among them). */
+export const maxNamedFilesPerLayer = 1_000;
+
+/**
+ * The regular files of one layer, compactly: per file its path hash, size and directory (an
+ * index into `dirHash`, whose parents come before their children; -1 is the root), and the
+ * hardlinks of the layer with the file they name. Only the largest files keep their names.
+ */
+export interface FileTable {
+  hash: Float64Array;
+  size: Float64Array;
+  dir: Int32Array;
+  dirHash: Float64Array;
+  dirParent: Int32Array;
+  links: { file: Int32Array; hash: Float64Array; dir: Int32Array };
+  /** Files listed again at the same path later in the same layer (the later entry is the one extracted). */
+  relisted: Int32Array;
+  /** Paths of the `maxNamedFilesPerLayer` largest files, by file index. */
+  names: Map<number, string>;
+  /** Sum of `size`. */
+  bytes: number;
 }
 
 /** The files whose bytes the file index keeps: os-release and the operating-system package databases (not Python or npm metadata). */
@@ -73,6 +101,7 @@ export function summarise(walk: LayerWalk): LayerSummary {
     if (isDocFile(entry.path)) docFiles++;
   });
   paths.sort();
+  const files = fileTable(walk);
   const packages: LayerWalk = { ...walk, entries: walk.entries.filter((e) => e.type === 'symlink' || fileIndexWants(e.path)), probes: new Map() };
   return {
     entries: walk.entries.length,
@@ -85,6 +114,78 @@ export function summarise(walk: LayerWalk): LayerSummary {
     whiteouts: new Set(walk.whiteouts),
     opaqueDirs: new Set(walk.opaqueDirs),
     packages,
+    files,
+    compressedBytes: walk.compressedBytes,
+    uncompressedBytes: walk.uncompressedBytes,
+  };
+}
+
+/** The regular files and hardlinks of a walk, by hash (see FileTable). */
+function fileTable(walk: LayerWalk): FileTable {
+  const dirs = new Map<string, number>();
+  const dirHash: number[] = [];
+  const dirParent: number[] = [];
+  const dirOf = (path: string): number => {
+    const slash = path.lastIndexOf('/');
+    if (slash < 0) return -1;
+    const dir = path.slice(0, slash);
+    const known = dirs.get(dir);
+    if (known !== undefined) return known;
+    const parent = dirOf(dir);
+    dirs.set(dir, dirHash.length);
+    dirHash.push(pathHash(dir));
+    dirParent.push(parent);
+    return dirHash.length - 1;
+  };
+  const hash: number[] = [];
+  const size: number[] = [];
+  const dir: number[] = [];
+  const links: Array<{ file: number; hash: number; dir: number; alive: boolean }> = [];
+  const relisted: number[] = [];
+  // What each path of this layer names now: a file (its index) or a hardlink (its index in `links`).
+  const current = new Map<string, { file: number; link?: number }>();
+  let bytes = 0;
+  for (const entry of walk.entries) {
+    const before = current.get(entry.path);
+    if (before) {
+      // Listed again: the earlier entry is replaced (a hardlink name only drops that name).
+      current.delete(entry.path);
+      if (before.link === undefined) relisted.push(before.file);
+      else links[before.link]!.alive = false;
+    }
+    if (entry.type === 'file') {
+      current.set(entry.path, { file: hash.length });
+      hash.push(pathHash(entry.path));
+      size.push(entry.size);
+      dir.push(dirOf(entry.path));
+      bytes += entry.size;
+    } else if (entry.type === 'hardlink') {
+      const target = current.get(entry.linkTarget ?? '');
+      if (!target) continue;
+      current.set(entry.path, { file: target.file, link: links.length });
+      links.push({ file: target.file, hash: pathHash(entry.path), dir: dirOf(entry.path), alive: true });
+    }
+  }
+  const alive = links.filter((l) => l.alive);
+  const names = new Map<number, string>();
+  const largest = size.map((s, i) => i).sort((a, b) => size[b]! - size[a]! || a - b).slice(0, maxNamedFilesPerLayer);
+  const wanted = new Set(largest);
+  let index = 0;
+  for (const entry of walk.entries) {
+    if (entry.type !== 'file') continue;
+    if (wanted.has(index)) names.set(index, entry.path);
+    index++;
+  }
+  return {
+    hash: Float64Array.from(hash),
+    size: Float64Array.from(size),
+    dir: Int32Array.from(dir),
+    dirHash: Float64Array.from(dirHash),
+    dirParent: Int32Array.from(dirParent),
+    links: { file: Int32Array.from(alive, (l) => l.file), hash: Float64Array.from(alive, (l) => l.hash), dir: Int32Array.from(alive, (l) => l.dir) },
+    relisted: Int32Array.from(relisted),
+    names,
+    bytes,
   };
 }
 
@@ -93,6 +194,10 @@ export function summaryWeight(summary: LayerSummary): number {
   let bytes = 512 + summary.paths.byteLength + summary.nonDirectories.byteLength + summary.notable.length * 160 + summary.caches.length * 96;
   for (const path of [...summary.whiteouts, ...summary.opaqueDirs]) bytes += 64 + 2 * path.length;
   bytes += summary.packages.entries.length * 128;
+  const files = summary.files;
+  bytes += files.hash.byteLength + files.size.byteLength + files.dir.byteLength + files.dirHash.byteLength + files.dirParent.byteLength + files.relisted.byteLength;
+  bytes += files.links.file.byteLength + files.links.hash.byteLength + files.links.dir.byteLength;
+  for (const name of files.names.values()) bytes += 48 + 2 * name.length;
   for (const content of summary.packages.contents.values()) bytes += content.length;
   return bytes;
 }
@@ -124,7 +229,7 @@ export function notableFiles(layers: readonly LayerSummary[]): FileFact[] {
 }
 
 /** Two FNV-1a hashes of the path's UTF-16 units, 32 and 21 bits, as one exact double (collisions: about 1 in 10^4 for a million paths). */
-function pathHash(path: string): number {
+export function pathHash(path: string): number {
   let a = 0x811c9dc5;
   let b = 0x050c5d1f;
   for (let i = 0; i < path.length; i++) {
@@ -135,7 +240,7 @@ function pathHash(path: string): number {
   return (b >>> 11) * 2 ** 32 + (a >>> 0);
 }
 
-function has(sorted: Float64Array, value: number): boolean {
+export function has(sorted: Float64Array, value: number): boolean {
   let lo = 0;
   let hi = sorted.length - 1;
   while (lo <= hi) {

@@ -1,7 +1,6 @@
 import { buffer } from 'node:stream/consumers';
 import { BerthError } from '../../domain/errors.js';
 import { lintImage, lintRules, unknownRuleIds, type CacheFact, type ImageFacts, type LintFinding, type LintRuleId, type LintSeverity } from '../../domain/lint/index.js';
-import { LruCache } from '../../domain/lru-cache.js';
 import { parseManifest } from '../../domain/manifest.js';
 import { MediaType } from '../../domain/media-types.js';
 import type { OperatingSystem } from '../../domain/packages/package.js';
@@ -10,8 +9,9 @@ import type { PolicyStore } from '../../ports/policy-store.js';
 import type { Registry } from '../registry/index.js';
 import { inventoryOf } from '../security/inventory.js';
 import { LayerView } from '../security/layer-view.js';
-import { walkLayer, type WalkLimits } from '../security/layer-walker.js';
-import { fileIndexWalk, notableFiles, summarise, summaryWeight, type LayerSummary } from './file-index.js';
+import type { WalkLimits } from '../security/layer-walker.js';
+import { notableFiles, type LayerSummary } from './file-index.js';
+import { LayerSummaries } from './layer-summaries.js';
 
 /** A project's lint settings (docs/insights.md): the rules it does not want checked. */
 export interface LintPolicy {
@@ -53,6 +53,8 @@ export interface LintServiceOptions {
   limits?: Partial<WalkLimits>;
   /** Tagged images a project summary lints at most. */
   maxSummaryImages?: number;
+  /** Layer summaries shared with the image insights (else lint keeps its own, of `cacheBytes` and `limits`). */
+  summaries?: LayerSummaries;
 }
 
 /** Config blobs larger than this are not read (real ones take a few KiB). */
@@ -67,15 +69,14 @@ const maxConfigBytes = 4 * 2 ** 20;
  * error naming the layer, for this request only.
  */
 export class LintService {
-  private readonly summaries: LruCache<string, LayerSummary>;
-  private readonly reading = new Map<string, Promise<LayerSummary>>();
+  private readonly summaries: LayerSummaries;
 
   constructor(
     private readonly registry: Registry,
     private readonly policies: PolicyStore,
     private readonly options: LintServiceOptions = {},
   ) {
-    this.summaries = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, summaryWeight);
+    this.summaries = options.summaries ?? new LayerSummaries(registry, options);
   }
 
   async policy(project: ProjectRow): Promise<LintPolicy> {
@@ -190,27 +191,7 @@ export class LintService {
   }
 
   private summary(repository: string, digest: string, index: number): Promise<LayerSummary> {
-    const cached = this.summaries.get(digest);
-    if (cached) return Promise.resolve(cached);
-    let pending = this.reading.get(digest);
-    if (!pending) {
-      pending = this.read(repository, digest).finally(() => this.reading.delete(digest));
-      this.reading.set(digest, pending);
-    }
-    return pending.catch((err: unknown) => {
-      if (err instanceof BerthError && err.key === 'LAYER_UNREADABLE') {
-        const detail = (err.detail ?? {}) as Record<string, unknown>;
-        throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${digest}) could not be read: ${err.message}`, detail: { ...detail, layer: index, digest }, cause: err });
-      }
-      throw err;
-    });
-  }
-
-  private async read(repository: string, digest: string): Promise<LayerSummary> {
-    const blob = await this.registry.blobs.open(repository, digest);
-    const summary = summarise(await walkLayer(blob.stream, { ...fileIndexWalk, limits: this.options.limits }));
-    this.summaries.set(digest, summary);
-    return summary;
+    return this.summaries.get(repository, digest, index);
   }
 }
 
