@@ -93,6 +93,8 @@ export async function walkLayer(source: Readable, options: WalkOptions = {}): Pr
   const wanted = options.wanted ?? (() => false);
   const walk: LayerWalk = { entries: [], whiteouts: [], opaqueDirs: [], contents: new Map(), probes: new Map(), compressedBytes: 0, uncompressedBytes: 0 };
   let wantedBytes = 0;
+  // Whether the tar has had a byte other than zero yet (an all-zero tar is an empty one).
+  let sawData = false;
   let failure: BerthError | undefined;
   const fail = (reason: string, message: string) => {
     failure ??= new BerthError('LAYER_UNREADABLE', { message, detail: { reason } });
@@ -101,6 +103,8 @@ export async function walkLayer(source: Readable, options: WalkOptions = {}): Pr
   const parser = new Parser({
     strict: false,
     onwarn: (code: string, message: string | Error) => {
+      // An empty tar is its end-of-archive zero blocks only (buildah commits one for a step that changed nothing).
+      if (code === 'TAR_BAD_ARCHIVE' && !sawData && walk.uncompressedBytes >= 1024 && walk.uncompressedBytes % 512 === 0) return;
       if (code === 'TAR_BAD_ARCHIVE' || code === 'TAR_ENTRY_INVALID' || code === 'TAR_ABORT') fail(/truncat/i.test(String(message)) ? 'truncated' : 'not-a-tar', `the layer is not a readable tar: ${String(message)}`);
     },
     onReadEntry: (entry: ReadEntry) => {
@@ -159,6 +163,7 @@ export async function walkLayer(source: Readable, options: WalkOptions = {}): Pr
   try {
     for await (const chunk of decompressed(source, walk, limits, fail)) {
       if (failure) break;
+      if (!sawData && (chunk as Buffer).some((byte) => byte !== 0)) sawData = true;
       if (!parser.write(chunk as Buffer)) await once(parser, 'drain');
     }
     parser.end();

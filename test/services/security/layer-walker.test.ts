@@ -125,6 +125,20 @@ describe('the layer walker', () => {
       }
     });
 
+    it('reads an empty tar (its end-of-archive blocks only) as a layer without entries, and refuses a lone zero block', async () => {
+      // buildah commits such a layer for a step that changed nothing; Docker's empty layer is one gzipped.
+      for (const [empty, bytes] of [
+        [Buffer.alloc(1024), 1024],
+        [gzipSync(Buffer.alloc(1024)), 1024],
+        [gzipSync(Buffer.alloc(10240)), 10240],
+      ] as const) {
+        const result = await walk(empty);
+        expect(result.entries).toEqual([]);
+        expect(result.uncompressedBytes).toBe(bytes);
+      }
+      expect(await reason(walk(Buffer.alloc(512)))).toBe('not-a-tar');
+    });
+
     it('refuses bytes that are not a tar', async () => {
       expect(await reason(walk(Buffer.from('this is not a tar archive at all '.repeat(40))))).toBe('not-a-tar');
     });
