@@ -8,6 +8,9 @@ import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/ber
 import { ContainerTools, missingTools } from '../helpers/clients.js';
 import { writeOciLayout, type WrittenLayout } from '../helpers/oci-layout.js';
 import { consoleRoot } from '../../src/http/console-routes.js';
+import { ApiClient } from '../helpers/api.js';
+import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, RegistryClient, jsonBlob, sha256 } from '../helpers/oci.js';
+import { until } from '../helpers/wait.js';
 
 // The few browser types that code passed to page.evaluate() uses (it runs in Chromium, not in
 // Node; the project's lib is ES2023 without DOM so Node code cannot use browser globals).
@@ -110,6 +113,10 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     await page.reload();
     await page.getByRole('link', { name: 'e2e/app' }).click();
     await page.getByRole('heading', { name: 'e2e/app' }).waitFor();
+    // The index is the one artifact (issue 17): its amd64 image is a platform chip, not a row of its own.
+    await page.locator('table tbody tr .badge.platform').first().waitFor();
+    expect(await page.locator('table tbody tr').count()).toBe(1);
+    expect(await page.locator('table tbody tr').first().innerText()).toContain('linux/amd64');
     await shot('repository');
     // The index, then its amd64 image.
     await page.getByRole('link', { name: layout.indexDigest.slice(0, 19) }).click();
@@ -122,6 +129,66 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     expect(await page.getByText('linux/amd64').isVisible()).toBe(true);
     expect(await page.getByText('berth interop test').isVisible()).toBe(true);
     await shot('artifact');
+  });
+
+  it('shows a multi-arch index as one artifact with its platforms, signature, SBOM and pulls', async () => {
+    const multi = await writeOciLayout(join(work, 'multi'), 'v2', [
+      { architecture: 'amd64', files: { 'app.txt': 'amd64\n' } },
+      { architecture: 'arm64', files: { 'app.txt': 'arm64\n' } },
+    ]);
+    await tools.skopeo(['copy', '--all', '--dest-tls-verify=false', '--dest-creds', `${adminCredentials.username}:${adminCredentials.password}`, `oci:${multi.dir}:v2`, `docker://${host}/e2e/multi:v2`]);
+    const registry = new RegistryClient(berth.url);
+    const pushArtifact = async (reference: string, body: Buffer, blobs: Array<ReturnType<typeof jsonBlob>>) => {
+      for (const blob of blobs) expect((await registry.pushBlob('e2e/multi', blob)).status).toBe(201);
+      expect((await registry.pushManifest('e2e/multi', reference, body)).status).toBe(201);
+    };
+    // A cosign signature under its tag scheme, and an SPDX SBOM through the referrers API.
+    const sigConfig = jsonBlob({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [] } });
+    const payload = jsonBlob({ critical: { image: { 'docker-manifest-digest': multi.indexDigest } } });
+    const sig = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sigConfig.digest, size: sigConfig.data.length },
+        layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: payload.digest, size: payload.data.length }],
+      }),
+    );
+    await pushArtifact(`sha256-${multi.indexDigest.slice(7)}.sig`, sig, [sigConfig, payload]);
+    const empty = jsonBlob({});
+    const spdx = jsonBlob({ spdxVersion: 'SPDX-2.3', name: 'multi' });
+    const sbom = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/spdx+json',
+        config: { mediaType: OCI_EMPTY, digest: empty.digest, size: empty.data.length },
+        layers: [{ mediaType: 'application/spdx+json', digest: spdx.digest, size: spdx.data.length }],
+        subject: { mediaType: OCI_INDEX, digest: multi.indexDigest, size: multi.index.length },
+      }),
+    );
+    await pushArtifact(sha256(sbom), sbom, [empty, spdx]);
+    for (let i = 0; i < 2; i++) await (await registry.fetch('/v2/e2e/multi/manifests/v2', { headers: { Accept: OCI_INDEX } })).arrayBuffer();
+    const admin = new ApiClient(berth.url);
+    const listed = async () => (await admin.ok<{ items: Array<{ pullCount: number }> }>('GET', '/projects/e2e/repositories/multi/artifacts')).items[0]!.pullCount;
+    await until(async () => (await listed()) >= 2, 10_000, 'pulls recorded', 100);
+    const pulls = await listed();
+
+    await page.goto(`${berth.url}/projects/e2e/repositories/multi`);
+    await page.getByRole('heading', { name: 'e2e/multi' }).waitFor();
+    const rows = page.locator('table tbody tr');
+    await rows.first().locator('.badge.platform').first().waitFor();
+    expect(await rows.count()).toBe(1);
+    const row = await rows.first().innerText();
+    for (const text of ['v2', 'linux/amd64', 'linux/arm64', 'signature', 'SBOM', String(pulls)]) expect(row).toContain(text);
+    await shot('console-multiarch');
+
+    await rows.first().getByRole('link', { name: multi.indexDigest.slice(0, 19) }).click();
+    await page.getByRole('heading', { name: 'Platforms' }).waitFor();
+    expect(await page.getByText(new RegExp(`^${pulls} · last `)).isVisible()).toBe(true);
+    expect(await page.locator('.badge.referrer').allInnerTexts()).toEqual(expect.arrayContaining(['signature', 'SBOM']));
+    await page.getByRole('link', { name: 'linux/arm64' }).click();
+    await page.getByRole('heading', { name: 'Layers' }).waitFor();
+    expect(await page.locator('table.layers tbody tr').first().innerText()).toContain(multi.images[1]!.layerDigest.slice(0, 19));
   });
 
   it('creates a robot account whose secret is shown once, and podman logs in with it', async () => {

@@ -77,15 +77,32 @@ export interface Repository {
   updatedAt: string;
 }
 
+export type ReferrerKind = 'signature' | 'sbom' | 'attestation' | 'other';
+
+export interface ArtifactPlatform {
+  digest: string;
+  os: string;
+  architecture: string;
+  variant?: string;
+  size: number;
+}
+
 export interface Artifact {
   digest: string;
   mediaType: string;
   artifactType: string | null;
   size: number;
+  /** Every distinct blob: manifest, platform manifests, configs, layers. */
+  totalSize: number;
   tags: string[];
   subject: string | null;
   pushedAt: string;
   annotations: Record<string, string> | null;
+  /** An index's platforms (not listed as artifacts of their own); empty for an image. */
+  platforms: ArtifactPlatform[];
+  referrers: Array<{ digest: string; artifactType: string | null; mediaType: string; size: number; kind: ReferrerKind }>;
+  pullCount: number;
+  lastPulledAt: string | null;
 }
 
 export interface Descriptor {
@@ -102,8 +119,6 @@ export interface ArtifactDetail extends Artifact {
   manifests: Array<Descriptor & { platform: { os: string; architecture: string; variant?: string } | null }>;
   history: Array<{ created: string | null; createdBy: string | null; emptyLayer: boolean }>;
   platform: { os: string | null; architecture: string | null } | null;
-  referrers: Array<{ digest: string; artifactType: string | null; mediaType: string; size: number }>;
-  totalSize: number;
 }
 
 export interface Member {

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api, repoSegment, type ArtifactDetail, type Project } from '../api';
 import type { Session } from '../App';
+import { platformName } from '../components/artifact-badges';
 import { Command, ConfirmButton, ErrorNote, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 import { Packages } from './Packages';
@@ -90,6 +91,8 @@ export function ArtifactPage({ session }: { session: Session }) {
         )}
         <dt>{t('artifact.pushed')}</dt>
         <dd>{formatTime(data.pushedAt)}</dd>
+        <dt>{t('artifact.pulls')}</dt>
+        <dd>{data.lastPulledAt ? t('artifact.pullSummary', { count: data.pullCount, time: formatTime(data.lastPulledAt) }) : `${data.pullCount} · ${t('artifact.neverPulled')}`}</dd>
         <dt>{t('artifact.tags')}</dt>
         <dd className="tags">
           {data.tags.length === 0 && <span className="muted">{t('artifact.untagged')}</span>}
@@ -124,7 +127,7 @@ export function ArtifactPage({ session }: { session: Session }) {
       )}
       <h2>{t('artifact.pull')}</h2>
       <Command text={data.pullCommand} label={t('artifact.pull')} />
-      {data.manifests.length > 0 && (
+      {data.platforms.length > 0 && (
         <>
           <h2>{t('artifact.platforms')}</h2>
           <table>
@@ -136,11 +139,13 @@ export function ArtifactPage({ session }: { session: Session }) {
               </tr>
             </thead>
             <tbody>
-              {data.manifests.map((m) => (
+              {data.platforms.map((m) => (
                 <tr key={m.digest}>
-                  <td>{m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : '—'}</td>
                   <td>
-                    <Link to={`${'/projects/' + project}/repositories/${segment}/artifacts/${m.digest}`}>
+                    <Link to={`/projects/${project}/repositories/${segment}/artifacts/${m.digest}`}>{platformName(m)}</Link>
+                  </td>
+                  <td>
+                    <Link to={`/projects/${project}/repositories/${segment}/artifacts/${m.digest}`}>
                       <code>{shortDigest(m.digest)}</code>
                     </Link>
                   </td>
@@ -206,6 +211,7 @@ export function ArtifactPage({ session }: { session: Session }) {
         <table>
           <thead>
             <tr>
+              <th scope="col">{t('artifact.kind')}</th>
               <th scope="col">{t('artifact.artifactType')}</th>
               <th scope="col">{t('artifact.digest')}</th>
               <th scope="col">{t('artifact.size')}</th>
@@ -214,7 +220,10 @@ export function ArtifactPage({ session }: { session: Session }) {
           <tbody>
             {data.referrers.map((r) => (
               <tr key={r.digest}>
-                <td>{r.artifactType ?? r.mediaType}</td>
+                <td>
+                  <span className={`badge referrer referrer-${r.kind}`}>{t(`artifact.kind.${r.kind}`)}</span>
+                </td>
+                <td className="small">{r.artifactType ?? r.mediaType}</td>
                 <td>
                   <Link to={`/projects/${project}/repositories/${segment}/artifacts/${r.digest}`}>
                     <code>{shortDigest(r.digest)}</code>

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { api, query, repoSegment, type Artifact, type Page } from '../api';
 import type { Session } from '../App';
+import { PlatformChips, ReferrerBadges } from '../components/artifact-badges';
 import { Command, ErrorNote, Pagination, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 
@@ -49,8 +50,9 @@ export function RepositoryPage({ session }: { session: Session }) {
               <tr>
                 <th scope="col">{t('artifact.digest')}</th>
                 <th scope="col">{t('artifact.tags')}</th>
-                <th scope="col">{t('artifact.mediaType')}</th>
-                <th scope="col">{t('artifact.size')}</th>
+                <th scope="col">{t('artifact.typeOrPlatforms')}</th>
+                <th scope="col">{t('artifact.total')}</th>
+                <th scope="col">{t('artifact.pulls')}</th>
                 <th scope="col">{t('artifact.pushed')}</th>
               </tr>
             </thead>
@@ -62,9 +64,16 @@ export function RepositoryPage({ session }: { session: Session }) {
                       <code>{shortDigest(a.digest)}</code>
                     </Link>
                   </td>
-                  <td>{a.tags.length ? a.tags.map((tag) => <span key={tag} className="badge tag">{tag}</span>) : <span className="muted">{t('artifact.untagged')}</span>}</td>
-                  <td className="small">{a.artifactType && a.artifactType !== 'application/vnd.oci.image.config.v1+json' ? a.artifactType : a.mediaType}</td>
-                  <td>{formatBytes(a.size)}</td>
+                  <td>
+                    {a.tags.length ? a.tags.map((tag) => <span key={tag} className="badge tag">{tag}</span>) : <span className="muted">{t('artifact.untagged')}</span>}
+                    <ReferrerBadges referrers={a.referrers} />
+                  </td>
+                  <td className="small">
+                    {/* An index is its platforms; its media type says less. */}
+                    {a.platforms.length > 0 ? <PlatformChips platforms={a.platforms} /> : a.artifactType && a.artifactType !== 'application/vnd.oci.image.config.v1+json' ? a.artifactType : a.mediaType}
+                  </td>
+                  <td>{formatBytes(a.totalSize)}</td>
+                  <td title={a.lastPulledAt ? `${t('artifact.lastPulled')}: ${formatTime(a.lastPulledAt)}` : undefined}>{a.pullCount}</td>
                   <td>{formatTime(a.pushedAt)}</td>
                 </tr>
               ))}
