@@ -35,9 +35,12 @@ async function olderBerth(): Promise<{ cli: string; commit: string; newest: stri
     if (!existsSync(cli)) {
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
-      await run('sh', ['-c', `git archive ${commit} src package.json tsconfig.json tsconfig.build.json | tar -x -C '${dir}'`], { cwd: root });
+      // Since the bundling step, tsc emits modules and rolldown makes dist/cli/main.js from them.
+      const bundling = (await run('git', ['ls-tree', '--name-only', commit, 'rolldown.config.mjs', 'scripts/bundle.mjs'], { cwd: root })).stdout.split('\n').filter(Boolean);
+      await run('sh', ['-c', `git archive ${commit} src package.json tsconfig.json tsconfig.build.json ${bundling.join(' ')} | tar -x -C '${dir}'`], { cwd: root });
       await symlink(join(root, 'node_modules'), join(dir, 'node_modules'));
       await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir });
+      if (bundling.includes('scripts/bundle.mjs')) await run(process.execPath, ['scripts/bundle.mjs'], { cwd: dir });
     }
     return { cli, commit, newest };
   } catch (err) {
