@@ -107,7 +107,9 @@ describe('berth backup and berth restore (SQLite + filesystem)', () => {
     const tar = await runBerthCommand(['backup', join(work, 'backup.tar'), '--data-dir', dataDir, '--json']);
     const dir = await runBerthCommand(['backup', join(work, 'backup-dir'), '--data-dir', dataDir, '--json']);
     backingUp = false;
-    expect(await loop).toEqual([]);
+    const loopErrors = await loop;
+    if (loopErrors.length > 0) console.log(server!.output.join('').split('\n').filter((l) => /"level":(50|40)/.test(l)).slice(0, 5).join('\n'));
+    expect(loopErrors).toEqual([]);
     expect(tar.stderr).toBe('');
     expect(tar.code).toBe(0);
     expect(dir.code).toBe(0);
