@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConcurrencyLimit } from '../../domain/concurrency-limit.js';
 import { BerthError } from '../../domain/errors.js';
 import { parseManifest } from '../../domain/manifest.js';
 import { findingsFromHarbor } from '../../domain/vulns/harbor-report.js';
@@ -45,35 +46,17 @@ export interface ExternalScannerOptions {
  * same whichever scanner made it. A scanner that fails makes a failed report saying why.
  */
 export class ExternalScanner {
-  private readonly running = new Map<string, Promise<ScanReport>>();
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
   private readonly now: () => number;
+  private readonly limit: ConcurrencyLimit;
 
   constructor(private readonly options: ExternalScannerOptions) {
     this.now = options.now ?? Date.now;
+    this.limit = new ConcurrencyLimit(options.concurrency ?? 2);
   }
 
   /** Scans `digest` of `repository` with `scanner` (the same scan already running is joined). */
   scan(scanner: ChosenScanner, repository: string, digest: string): Promise<ScanReport> {
-    const key = `${scanner.name}\n${digest}`;
-    let pending = this.running.get(key);
-    if (!pending) {
-      pending = this.turn(() => this.run(scanner, repository, digest)).finally(() => this.running.delete(key));
-      this.running.set(key, pending);
-    }
-    return pending;
-  }
-
-  private async turn<T>(work: () => Promise<T>): Promise<T> {
-    if (this.active >= (this.options.concurrency ?? 2)) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await work();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
+    return this.limit.once(`${scanner.name}\n${digest}`, () => this.run(scanner, repository, digest));
   }
 
   private async run(scanner: ChosenScanner, repository: string, digest: string): Promise<ScanReport> {

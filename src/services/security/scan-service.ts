@@ -1,3 +1,4 @@
+import { ConcurrencyLimit } from '../../domain/concurrency-limit.js';
 import { BerthError } from '../../domain/errors.js';
 import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { MediaType } from '../../domain/media-types.js';
@@ -33,10 +34,8 @@ export interface ScanServiceOptions {
  * images' findings together, so a policy can judge what a client pulls by tag.
  */
 export class ScanService {
-  private readonly running = new Map<string, Promise<ScanReport>>();
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
   private readonly local: ImageSource;
+  private readonly limit: ConcurrencyLimit;
 
   constructor(
     registry: Registry,
@@ -46,27 +45,12 @@ export class ScanService {
     private readonly options: ScanServiceOptions = {},
   ) {
     this.local = { manifest: (repository, digest) => registry.manifests.get(repository, digest), inventory: (repository, layers) => inventory.ofImage(repository, layers) };
+    this.limit = new ConcurrencyLimit(options.concurrency ?? 2);
   }
 
   /** Scans the manifest `digest` of `repository` now (a scan of the same digest already running is joined). */
   scan(repository: string, digest: string): Promise<ScanReport> {
-    let pending = this.running.get(digest);
-    if (!pending) {
-      pending = this.turn(() => this.run(repository, digest)).finally(() => this.running.delete(digest));
-      this.running.set(digest, pending);
-    }
-    return pending;
-  }
-
-  private async turn<T>(work: () => Promise<T>): Promise<T> {
-    if (this.active >= (this.options.concurrency ?? 2)) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await work();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
+    return this.limit.once(digest, () => this.run(repository, digest));
   }
 
   report(digest: string): Promise<ScanReport | undefined> {
@@ -79,7 +63,7 @@ export class ScanService {
    * with the scans of this process.
    */
   async match(source: ImageSource, repository: string, digest: string): Promise<{ findings: Finding[]; packages: number; dbVersion: number }> {
-    return this.turn(async () => {
+    return this.limit.run(async () => {
       const { version } = await this.vulns.status();
       return { ...(await this.findings(source, repository, digest, 0)), dbVersion: version };
     });
