@@ -569,3 +569,71 @@ export interface AttachedSbom {
   digest: string;
   created: boolean;
 }
+
+/** An image's layers beside its history, wasted space and base (docs/insights.md, "Layers, history, wasted space and base image"). */
+export interface ImageInsights {
+  repository: string;
+  digest: string;
+  /** Lowest first. */
+  layers: Array<{ index: number; digest: string; mediaType: string; compressedSize: number; uncompressedSize: number; files: number; createdBy: string | null; created: string | null }>;
+  history: Array<{ index: number; created: string | null; createdBy: string | null; comment: string | null; emptyLayer: boolean; layer: number | null }>;
+  /** The non-empty steps are not as many as the layers: no step is matched to a layer. */
+  historyMismatch: boolean;
+  totalCompressed: number;
+  totalUncompressed: number;
+  wasted: { bytes: number; files: number; largest: Array<{ path: string; bytes: number; layer: number; replacedIn: number }> };
+  /** 0–1: 1 − wasted bytes / bytes of all regular files. */
+  efficiency: number;
+  base?: { repository: string; tag?: string; digest: string; layers: number; matchedBy: 'layers' | 'annotation' };
+}
+
+/** Severities of best-practice lint findings, worst first. */
+export const lintSeverities = ['error', 'warning', 'info'] as const;
+export type LintSeverity = (typeof lintSeverities)[number];
+
+export interface LintRule {
+  id: string;
+  severity: LintSeverity;
+  title: string;
+  explanation: string;
+  fix: string;
+}
+
+export interface LintFinding {
+  rule: string;
+  severity: LintSeverity;
+  title: string;
+  /** What was found, with its evidence (never a secret's value). */
+  message: string;
+  fix: string;
+  path?: string;
+  layer?: number;
+  variable?: string;
+}
+
+export interface LintReport {
+  repository: string;
+  digest: string;
+  tags: string[];
+  layers: number;
+  packages: number;
+  disabledRules: string[];
+  summary: Record<LintSeverity, number>;
+  findings: LintFinding[];
+  /** Findings left out per rule (at most 25 per rule and image). */
+  omitted: Record<string, number>;
+}
+
+export interface LintPolicy {
+  disabledRules: string[];
+}
+
+export interface LintSummary {
+  project: string;
+  images: number;
+  truncated: boolean;
+  skipped: number;
+  failed: Array<{ repository: string; digest: string; error: string }>;
+  disabledRules: string[];
+  rules: Array<{ id: string; severity: LintSeverity; title: string; images: number; findings: number }>;
+}

@@ -5,6 +5,8 @@ import type { Session } from '../App';
 import { platformName } from '../components/artifact-badges';
 import { Command, ConfirmButton, ErrorNote, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
+import { BestPractices } from './BestPractices';
+import { Insights } from './Insights';
 import { Packages } from './Packages';
 import { Signatures } from './Signatures';
 import { Vulnerabilities } from './Vulnerabilities';
@@ -16,6 +18,11 @@ const filesystemLayer = /tar/;
 
 export function ArtifactPage({ session }: { session: Session }) {
   const { project = '', repository = '', reference = '' } = useParams();
+  // A new artifact (a link to a base image, a platform) mounts afresh: no section asks another repository for this one's digest.
+  return <Artifact key={`${project}\n${repository}\n${reference}`} session={session} project={project} repository={repository} reference={reference} />;
+}
+
+function Artifact({ session, project, repository, reference }: { session: Session; project: string; repository: string; reference: string }) {
   const { t, formatTime, formatBytes } = useI18n();
   const navigate = useNavigate();
   const segment = repoSegment(project, repository);
@@ -162,6 +169,8 @@ export function ArtifactPage({ session }: { session: Session }) {
           {/* Developers and above read the project's policies, as its Security tab shows them. */}
           <Signatures base={base} project={project} digest={data.digest} canReadPolicies={canPush} />
           <Packages key={data.digest} base={base} digest={data.digest} isIndex={isIndex} canAttach={canPush} />
+          <Insights key={`insights-${data.digest}`} base={base} digest={data.digest} isIndex={isIndex} history={data.history} />
+          <BestPractices key={`lint-${data.digest}`} base={base} digest={data.digest} project={project} isIndex={isIndex} canReadPolicies={canPush} />
         </>
       )}
       {data.layers.length > 0 && (
@@ -191,7 +200,8 @@ export function ArtifactPage({ session }: { session: Session }) {
           </table>
         </>
       )}
-      {data.history.length > 0 && (
+      {/* An image's history shows in its Insights, with its layers' sizes. */}
+      {data.history.length > 0 && !isImage && (
         <>
           <h2>{t('artifact.history')}</h2>
           <ol className="history">
