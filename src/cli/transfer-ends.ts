@@ -70,7 +70,7 @@ const maxManifestBytes = 4 * 1024 * 1024;
  * what it guards against — users making the server call into its own network — does not
  * arise when the operator types the address.
  */
-function cliOutbound(): OutboundClient {
+export function cliOutbound(): OutboundClient {
   const everywhere: Cidr[] = [parseCidr('0.0.0.0/0')!, parseCidr('::/0')!];
   return new OutboundClient({ allowed: () => everywhere, timeoutMs: 60_000, maxResponseBytes: maxManifestBytes, maxRedirects: 5, userAgent: 'berth-cli' });
 }

@@ -52,7 +52,7 @@ describe('the berth command line', () => {
     // The commands this release has (a new one must be added here and to docs/cli.md).
     expect(leaves).toEqual(
       [
-        'backup', 'config docs', 'config show', 'copy', 'doctor', 'export', 'gc', 'import', 'migrate-storage',
+        'backup', 'config docs', 'config show', 'copy', 'doctor', 'export', 'gc', 'import', 'inspect', 'migrate-storage',
         'project create', 'project list', 'restore', 'robot create', 'robot list', 'scrub', 'serve',
         'user create', 'user disable', 'user enable', 'user list', 'user reset-password', 'user unlock', 'vulndb import', 'vulndb status',
       ].sort(),

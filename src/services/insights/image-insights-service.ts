@@ -5,6 +5,7 @@ import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { MediaType } from '../../domain/media-types.js';
 import type { BaseImageStore } from '../../ports/base-image-store.js';
 import type { Registry } from '../registry/index.js';
+import type { LayerSummary } from './file-index.js';
 import type { LayerSummaries } from './layer-summaries.js';
 import { wastedSpace, type WastedSpace } from './wasted-space.js';
 
@@ -100,37 +101,7 @@ export class ImageInsightsService {
     const config = await this.config(repository, parsed.config!.digest, parsed.config!.size);
     const summaries = await Promise.all(parsed.layers.map((layer, index) => this.summaries.get(repository, layer.digest, index)));
 
-    const history = historyOf(config);
-    const made = history.filter((h) => !h.emptyLayer);
-    const historyMismatch = history.length > 0 && made.length !== parsed.layers.length;
-    if (!historyMismatch) made.forEach((step, layer) => (step.layer = layer));
-    const layers: LayerInsight[] = parsed.layers.map((layer, index) => {
-      const step = historyMismatch ? undefined : made[index];
-      return {
-        index,
-        digest: layer.digest,
-        mediaType: layer.mediaType,
-        compressedSize: layer.size,
-        uncompressedSize: summaries[index]!.uncompressedBytes,
-        files: summaries[index]!.files.hash.length,
-        createdBy: step?.createdBy ?? null,
-        created: step?.created ?? null,
-        emptyLayer: false,
-      };
-    });
-    const wasted = wastedSpace(summaries);
-    const fileBytes = summaries.reduce((n, s) => n + s.files.bytes, 0);
-    const result: ImageInsights = {
-      repository,
-      digest: manifest.digest,
-      layers,
-      history,
-      historyMismatch,
-      totalCompressed: layers.reduce((n, l) => n + l.compressedSize, 0),
-      totalUncompressed: layers.reduce((n, l) => n + l.uncompressedSize, 0),
-      wasted,
-      efficiency: fileBytes === 0 ? 1 : 1 - wasted.bytes / fileBytes,
-    };
+    const result = insightsOf({ repository, digest: manifest.digest, layers: parsed.layers, config, summaries });
     const base = (await this.annotatedBase(manifest.digest, parsed, config, canPull)) ?? (await this.layerBase(manifest.digest, parsed, canPull));
     if (base) result.base = base;
     return result;
@@ -217,7 +188,53 @@ export class ImageInsightsService {
   }
 }
 
-function isImage(parsed: ParsedManifest): boolean {
+/**
+ * The insights report of one image from its manifest's layers, its config and the summaries of
+ * its layers (lowest first), without the base: the API's report and `berth inspect`'s are this
+ * one shape.
+ */
+export function insightsOf(image: {
+  repository: string;
+  digest: string;
+  layers: ReadonlyArray<{ digest: string; mediaType: string; size: number }>;
+  config: Record<string, unknown>;
+  summaries: readonly LayerSummary[];
+}): ImageInsights {
+  const { summaries } = image;
+  const history = historyOf(image.config);
+  const made = history.filter((h) => !h.emptyLayer);
+  const historyMismatch = history.length > 0 && made.length !== image.layers.length;
+  if (!historyMismatch) made.forEach((step, layer) => (step.layer = layer));
+  const layers: LayerInsight[] = image.layers.map((layer, index) => {
+    const step = historyMismatch ? undefined : made[index];
+    return {
+      index,
+      digest: layer.digest,
+      mediaType: layer.mediaType,
+      compressedSize: layer.size,
+      uncompressedSize: summaries[index]!.uncompressedBytes,
+      files: summaries[index]!.files.hash.length,
+      createdBy: step?.createdBy ?? null,
+      created: step?.created ?? null,
+      emptyLayer: false,
+    };
+  });
+  const wasted = wastedSpace(summaries);
+  const fileBytes = summaries.reduce((n, s) => n + s.files.bytes, 0);
+  return {
+    repository: image.repository,
+    digest: image.digest,
+    layers,
+    history,
+    historyMismatch,
+    totalCompressed: layers.reduce((n, l) => n + l.compressedSize, 0),
+    totalUncompressed: layers.reduce((n, l) => n + l.uncompressedSize, 0),
+    wasted,
+    efficiency: fileBytes === 0 ? 1 : 1 - wasted.bytes / fileBytes,
+  };
+}
+
+export function isImage(parsed: ParsedManifest): boolean {
   return parsed.kind === 'image' && parsed.manifests.length === 0 && !!parsed.config && (parsed.artifactType === MediaType.ociConfig || parsed.artifactType === MediaType.dockerConfig);
 }
 

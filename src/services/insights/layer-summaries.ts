@@ -1,6 +1,6 @@
 import { BerthError } from '../../domain/errors.js';
 import { LruCache } from '../../domain/lru-cache.js';
-import type { Registry } from '../registry/index.js';
+import type { LayerBlobs } from '../security/inventory-service.js';
 import { walkLayer, type WalkLimits } from '../security/layer-walker.js';
 import { fileIndexWalk, summarise, summaryWeight, type LayerSummary } from './file-index.js';
 
@@ -14,14 +14,15 @@ export interface LayerSummariesOptions {
  * Layer summaries by layer digest, shared by lint and the image insights: each layer is walked
  * once (DESIGN.md, "One layer walker"), concurrent requests for one digest share the walk, and
  * the summaries are kept within a memory bound. A hostile layer is a LAYER_UNREADABLE error
- * naming the layer, for this request only.
+ * naming the layer, for this request only. Layers come from this registry's blobs (the
+ * Registry), or from another registry's through RemoteLayers (`berth inspect`).
  */
 export class LayerSummaries {
   private readonly cache: LruCache<string, LayerSummary>;
   private readonly reading = new Map<string, Promise<LayerSummary>>();
 
   constructor(
-    private readonly registry: Registry,
+    private readonly source: { blobs: LayerBlobs },
     private readonly options: LayerSummariesOptions = {},
   ) {
     this.cache = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, summaryWeight);
@@ -46,7 +47,7 @@ export class LayerSummaries {
   }
 
   private async read(repository: string, digest: string): Promise<LayerSummary> {
-    const blob = await this.registry.blobs.open(repository, digest);
+    const blob = await this.source.blobs.open(repository, digest);
     const summary = summarise(await walkLayer(blob.stream, { ...fileIndexWalk, limits: this.options.limits }));
     this.cache.set(digest, summary);
     return summary;

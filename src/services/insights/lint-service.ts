@@ -112,22 +112,7 @@ export class LintService {
     const tags = (await this.registry.meta.tagsOf(repo.id, manifest.digest)).map((t) => t.name).sort();
     const config = await this.config(repository, parsed.config.digest, parsed.config.size);
     const layers = await Promise.all(parsed.layers.map((layer, index) => this.summary(repository, layer.digest, index)));
-    const facts = factsOf(config, parsed.annotations ?? {}, tags, layers);
-    const result = lintImage(facts, disabledRules);
-    const summary: Record<LintSeverity, number> = { error: 0, warning: 0, info: 0 };
-    for (const f of result.findings) summary[f.severity]++;
-    return {
-      repository,
-      digest: manifest.digest,
-      tags,
-      layers: parsed.layers.length,
-      os: facts.os ?? null,
-      packages: facts.packages.length,
-      disabledRules,
-      summary,
-      findings: result.findings,
-      omitted: result.omitted,
-    };
+    return { repository, digest: manifest.digest, tags, layers: parsed.layers.length, ...lintOf(factsOf(config, parsed.annotations ?? {}, tags, layers), disabledRules) };
   }
 
   /**
@@ -193,6 +178,14 @@ export class LintService {
   private summary(repository: string, digest: string, index: number): Promise<LayerSummary> {
     return this.summaries.get(repository, digest, index);
   }
+}
+
+/** The findings part of a lint report (the API's and `berth inspect`'s): the rules run over an image's facts. */
+export function lintOf(facts: ImageFacts, disabledRules: LintRuleId[]): Pick<LintReport, 'os' | 'packages' | 'disabledRules' | 'summary' | 'findings' | 'omitted'> {
+  const result = lintImage(facts, disabledRules);
+  const summary: Record<LintSeverity, number> = { error: 0, warning: 0, info: 0 };
+  for (const f of result.findings) summary[f.severity]++;
+  return { os: facts.os ?? null, packages: facts.packages.length, disabledRules, summary, findings: result.findings, omitted: result.omitted };
 }
 
 /** The facts the rules look at, from an image's config, manifest annotations, tags and layer summaries. */
