@@ -1,4 +1,3 @@
-import { buffer } from 'node:stream/consumers';
 import type { Digest } from '../../domain/digest.js';
 import { BerthError } from '../../domain/errors.js';
 import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
@@ -7,6 +6,7 @@ import type { BaseImageStore } from '../../ports/base-image-store.js';
 import type { Registry } from '../registry/index.js';
 import type { LayerSummary } from './file-index.js';
 import type { LayerSummaries } from './layer-summaries.js';
+import { storedImage } from './stored-image.js';
 import { wastedSpace, type WastedSpace } from './wasted-space.js';
 
 export interface LayerInsight {
@@ -66,8 +66,6 @@ export type CanPull = (repository: string) => Promise<boolean>;
 export const baseNameAnnotation = 'org.opencontainers.image.base.name';
 export const baseDigestAnnotation = 'org.opencontainers.image.base.digest';
 
-/** Config blobs larger than this are not read (real ones take a few KiB). */
-const maxConfigBytes = 4 * 2 ** 20;
 /** Candidate base manifests read at most per request. */
 const maxCandidates = 50;
 /** Layers of an image looked at for a base (a base of more layers is not found). */
@@ -87,22 +85,11 @@ export class ImageInsightsService {
   ) {}
 
   async insights(repository: string, reference: string, canPull: CanPull): Promise<ImageInsights> {
-    const repo = await this.registry.meta.getRepository(repository);
-    if (!repo) throw new BerthError('NOT_FOUND', { message: `repository ${repository} not found` });
-    const manifest = await this.registry.manifests.get(repository, reference);
-    const parsed = parseManifest(manifest.body, manifest.mediaType);
-    if (parsed.manifests.length > 0) {
-      throw new BerthError('BAD_REQUEST', {
-        message: 'an index has no layers of its own: ask for one of its manifests by digest',
-        detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
-      });
-    }
-    if (!isImage(parsed)) throw new BerthError('NOT_SCANNABLE', { message: `${manifest.digest} is not a container image: insights read images` });
-    const config = await this.config(repository, parsed.config!.digest, parsed.config!.size);
+    const { digest, parsed, config } = await storedImage(this.registry, repository, reference, 'insights read images');
     const summaries = await Promise.all(parsed.layers.map((layer, index) => this.summaries.get(repository, layer.digest, index)));
 
-    const result = insightsOf({ repository, digest: manifest.digest, layers: parsed.layers, config, summaries });
-    const base = (await this.annotatedBase(manifest.digest, parsed, config, canPull)) ?? (await this.layerBase(manifest.digest, parsed, canPull));
+    const result = insightsOf({ repository, digest, layers: parsed.layers, config, summaries });
+    const base = (await this.annotatedBase(digest, parsed, config, canPull)) ?? (await this.layerBase(digest, parsed, canPull));
     if (base) result.base = base;
     return result;
   }
@@ -174,17 +161,6 @@ export class ImageInsightsService {
   private async tagsOf(repository: string, digest: string): Promise<string[]> {
     const repo = await this.registry.meta.getRepository(repository);
     return repo ? (await this.registry.meta.tagsOf(repo.id, digest as Digest)).map((t) => t.name).sort() : [];
-  }
-
-  private async config(repository: string, digest: string, size: number): Promise<Record<string, unknown>> {
-    if (size > maxConfigBytes) return {};
-    try {
-      const blob = await this.registry.blobs.open(repository, digest);
-      const parsed: unknown = JSON.parse((await buffer(blob.stream)).toString('utf8'));
-      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
-    } catch {
-      return {};
-    }
   }
 }
 

@@ -1,8 +1,5 @@
-import { buffer } from 'node:stream/consumers';
 import { BerthError } from '../../domain/errors.js';
 import { lintImage, lintRules, unknownRuleIds, type CacheFact, type ImageFacts, type LintFinding, type LintRuleId, type LintSeverity } from '../../domain/lint/index.js';
-import { parseManifest } from '../../domain/manifest.js';
-import { MediaType } from '../../domain/media-types.js';
 import type { OperatingSystem } from '../../domain/packages/package.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
@@ -12,6 +9,7 @@ import { LayerView } from '../security/layer-view.js';
 import type { WalkLimits } from '../security/layer-walker.js';
 import { notableFiles, type LayerSummary } from './file-index.js';
 import { LayerSummaries } from './layer-summaries.js';
+import { storedImage } from './stored-image.js';
 
 /** A project's lint settings (docs/insights.md): the rules it does not want checked. */
 export interface LintPolicy {
@@ -57,8 +55,6 @@ export interface LintServiceOptions {
   summaries?: LayerSummaries;
 }
 
-/** Config blobs larger than this are not read (real ones take a few KiB). */
-const maxConfigBytes = 4 * 2 ** 20;
 
 /**
  * Best-practice lint of images (issue 17). Lives with the insights, not the supply-chain
@@ -95,24 +91,11 @@ export class LintService {
 
   /** Lints the image `reference` names in `repository` with the project's policy. */
   async lint(project: ProjectRow, repository: string, reference: string): Promise<LintReport> {
-    const repo = await this.registry.meta.getRepository(repository);
-    if (!repo) throw new BerthError('NOT_FOUND', { message: `repository ${repository} not found` });
-    const manifest = await this.registry.manifests.get(repository, reference);
-    const parsed = parseManifest(manifest.body, manifest.mediaType);
-    if (parsed.manifests.length > 0) {
-      throw new BerthError('BAD_REQUEST', {
-        message: 'an index has no filesystem of its own: lint one of its manifests by digest',
-        detail: { manifests: parsed.manifests.map((m) => ({ digest: m.digest, platform: m.platform ?? null })) },
-      });
-    }
-    if (parsed.kind !== 'image' || !parsed.config || (parsed.artifactType !== MediaType.ociConfig && parsed.artifactType !== MediaType.dockerConfig)) {
-      throw new BerthError('NOT_SCANNABLE', { message: `${manifest.digest} is not a container image: lint reads images` });
-    }
+    const { repositoryId, digest, parsed, config } = await storedImage(this.registry, repository, reference, 'lint reads images');
     const { disabledRules } = await this.policy(project);
-    const tags = (await this.registry.meta.tagsOf(repo.id, manifest.digest)).map((t) => t.name).sort();
-    const config = await this.config(repository, parsed.config.digest, parsed.config.size);
+    const tags = (await this.registry.meta.tagsOf(repositoryId, digest)).map((t) => t.name).sort();
     const layers = await Promise.all(parsed.layers.map((layer, index) => this.summary(repository, layer.digest, index)));
-    return { repository, digest: manifest.digest, tags, layers: parsed.layers.length, ...lintOf(factsOf(config, parsed.annotations ?? {}, tags, layers), disabledRules) };
+    return { repository, digest, tags, layers: parsed.layers.length, ...lintOf(factsOf(config, parsed.annotations ?? {}, tags, layers), disabledRules) };
   }
 
   /**
@@ -162,17 +145,6 @@ export class LintService {
     const off = new Set<string>(disabledRules);
     result.rules = lintRules.filter((r) => !off.has(r.id)).map((r) => ({ id: r.id, severity: r.severity, title: r.title, ...(counts.get(r.id) ?? { images: 0, findings: 0 }) }));
     return result;
-  }
-
-  private async config(repository: string, digest: string, size: number): Promise<Record<string, unknown>> {
-    if (size > maxConfigBytes) return {};
-    try {
-      const blob = await this.registry.blobs.open(repository, digest);
-      const parsed: unknown = JSON.parse((await buffer(blob.stream)).toString('utf8'));
-      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
-    } catch {
-      return {};
-    }
   }
 
   private summary(repository: string, digest: string, index: number): Promise<LayerSummary> {
