@@ -206,7 +206,15 @@ for (const { engine, skip } of engines) {
         expect(problem.code).toBe('CONFLICT');
         expect(problem.title).toMatch(new RegExp(`^garbage collection run ${first.id} is already (queued|running); one run at a time$`));
       }
-      const history = await admin.ok<{ items: Run[]; total: number }>('GET', '/system/gc?page_size=100');
+      // Every run finished (the second may have been accepted and still be running): only then do history and metrics agree.
+      let history: { items: Run[]; total: number } = { items: [], total: 0 };
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        history = await admin.ok<{ items: Run[]; total: number }>('GET', '/system/gc?page_size=100');
+        if (history.items.every((r) => r.status !== 'queued' && r.status !== 'running')) break;
+        if (Date.now() > deadline) throw new Error('gc runs still running after 20 s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
       expect(history.items[history.items.length - 1]!.id).toBeLessThan(history.items[0]!.id);
       const freed = history.items.filter((r) => !r.dryRun && r.status === 'succeeded').reduce((n, r) => n + r.bytesFreed, 0);
       await new Promise((r) => setTimeout(r, 500));
