@@ -122,7 +122,12 @@ export interface MetadataStore {
    * blob exists restarts its grace period (at most once per `touchIntervalMs`), so it outlives
    * the push that skips uploading it.
    */
-  getRepositoryBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined>;
+  /**
+   * The repository's blob. Unless `touch` is false, its grace period (and its link's) restarts
+   * when due: a client told it exists may skip uploading it. Background readers (scans, insights)
+   * pass false: they promise no client anything, and their writes would only contend with pushes.
+   */
+  getRepositoryBlob(repositoryId: number, digest: Digest, touch?: boolean): Promise<BlobRow | undefined>;
   /** Records a blob (if new) and links it into the repository. */
   linkBlob(repositoryId: number, blob: BlobRow): Promise<void>;
   /**

@@ -18,7 +18,8 @@ export interface Insights {
 
 export function wireInsights(database: Database, deps: InsightsDependencies): Insights {
   // One cache of layer summaries: lint and the image insights read each layer once between them.
-  const summaries = new LayerSummaries(deps.registry);
+  // Insights read layers without restarting their grace periods: no client was promised anything.
+  const summaries = new LayerSummaries({ blobs: { open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) } });
   return {
     lint: new LintService(deps.registry, new KyselyPolicyStore(database), { summaries }),
     images: new ImageInsightsService(deps.registry, summaries, new KyselyBaseImageStore(database)),

@@ -74,7 +74,8 @@ const rescanBatch = 200;
 export async function wireSecurity(database: Database, config: ResolvedConfig, deps: SecurityDependencies): Promise<Security> {
   const vulns = new KyselyVulnStore(database);
   const reports = new KyselyScanStore(database);
-  const inventory = new InventoryService(deps.registry.blobs);
+  // Scans read layers without restarting their grace periods: no client was promised anything.
+  const inventory = new InventoryService({ open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) });
   const onScanned = (report: ScanReport, repository: string) => {
       deps.metrics.scans.inc({ status: report.status });
       deps.metrics.scanSeconds.observe(report.durationMs / 1000);

@@ -131,7 +131,7 @@ export class KyselyMetadataStore implements MetadataStore {
     return row && { digest: row.digest as Digest, size: row.size };
   }
 
-  async getRepositoryBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
+  async getRepositoryBlob(repositoryId: number, digest: Digest, touch = true): Promise<BlobRow | undefined> {
     const row = await this.db
       .selectFrom('repository_blob')
       .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
@@ -143,7 +143,7 @@ export class KyselyMetadataStore implements MetadataStore {
     if (!row) return undefined;
     if (row.quarantine !== null) return { digest: row.digest as Digest, size: row.size, quarantine: row.quarantine as Quarantine };
     const now = this.now();
-    if (this.touchDue(row.touched_at, now) || this.touchDue(row.linked_at, now)) {
+    if (touch && (this.touchDue(row.touched_at, now) || this.touchDue(row.linked_at, now))) {
       // The client may now skip uploading it: the grace periods of the blob and of this
       // repository's link to it start again. Each update wins only while the collector has not
       // taken the row (it marks or deletes under the same row lock), so a "yes" here is never

@@ -22,11 +22,11 @@ export class BlobService {
   ) {}
 
   /** The blob's size when the repository holds it (as a layer/config, or a manifest fetched by digest). */
-  async stat(repositoryName: string, digestValue: string): Promise<BlobRow> {
+  async stat(repositoryName: string, digestValue: string, touch = true): Promise<BlobRow> {
     const { digest } = parseDigest(digestValue);
     const repository = await existingRepository(this.meta, repositoryName);
     const blob =
-      (await this.meta.getRepositoryBlob(repository.id, digest)) ?? (await this.meta.getManifest(repository.id, digest));
+      (await this.meta.getRepositoryBlob(repository.id, digest, touch)) ?? (await this.meta.getManifest(repository.id, digest));
     if (!blob) throw new BerthError('BLOB_UNKNOWN', { detail: { digest } });
     if ('quarantine' in blob && blob.quarantine) throw new BerthError('BLOB_UNKNOWN', { message: quarantineMessage('blob', digest, blob.quarantine), detail: { digest, quarantine: blob.quarantine } });
     return { digest, size: blob.size };
@@ -37,7 +37,16 @@ export class BlobService {
    * is a 416 naming the blob's size.
    */
   async open(repositoryName: string, digestValue: string, range?: { start?: number; end?: number }): Promise<BlobContent> {
-    const blob = await this.stat(repositoryName, digestValue);
+    return this.read(repositoryName, digestValue, range, true);
+  }
+
+  /** Opens the blob for a background reader (a scan, insights): its grace period is left alone (MetadataStore.getRepositoryBlob). */
+  openQuietly(repositoryName: string, digestValue: string): Promise<BlobContent> {
+    return this.read(repositoryName, digestValue, undefined, false);
+  }
+
+  private async read(repositoryName: string, digestValue: string, range: { start?: number; end?: number } | undefined, touch: boolean): Promise<BlobContent> {
+    const blob = await this.stat(repositoryName, digestValue, touch);
     let byteRange: ByteRange | undefined;
     if (range) {
       byteRange = resolveRange(range, blob.size);

@@ -65,7 +65,7 @@ export class SignatureService {
     if (cached) return cached;
     const subject = (await this.registry.manifests.get(repository, digest)).body;
     const readBlob = async (blobDigest: string, maxBytes: number) => {
-      const blob = await this.registry.blobs.open(repository, blobDigest);
+      const blob = await this.registry.blobs.openQuietly(repository, blobDigest);
       const chunks: Buffer[] = [];
       let bytes = 0;
       for await (const chunk of blob.stream) {
