@@ -376,7 +376,6 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     metrics,
     logger,
     project: (name) => authorizer.project(name),
-    registryHost: () => (config.server.publicUrl ? new URL(config.server.publicUrl).host : `localhost:${listeningPort}`),
     version: berthVersion(),
     outbound: hardening.outbound,
     box: replication.box,

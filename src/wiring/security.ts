@@ -41,8 +41,6 @@ export interface SecurityDependencies {
   metrics: Metrics;
   logger: Logger;
   project: (name: string) => Promise<ProjectRow | undefined>;
-  /** The registry's host as clients name it (SBOMs name their image by it). */
-  registryHost: () => string;
   version: string;
   /** External scanners (docs/scanners.md): their requests, sealed credentials, pull robots, and the registry URL they pull from. */
   outbound: Outbound;
@@ -133,7 +131,7 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
       })
     : undefined;
   const signatures = new SignatureService(deps.registry);
-  const sboms = new SbomService(deps.registry, inventory, { host: deps.registryHost, toolVersion: deps.version });
+  const sboms = new SbomService(deps.registry, inventory, { host: () => new URL(deps.registryUrl()).host, toolVersion: deps.version });
   const pullPolicy = new PullPolicyService(new KyselyPolicyStore(database), reports, {
     project: deps.project,
     scanning: config.security.scanning,
