@@ -192,7 +192,11 @@ export function findingsOf(
       if (verdict.fixed && scheme && (!existing.fixedVersion || compareVersions(scheme, verdict.fixed, existing.fixedVersion) < 0)) existing.fixedVersion = verdict.fixed;
     }
   }
-  const findings = [...byKey.values()];
+  return rateByAlias([...byKey.values()], aliasSeverity);
+}
+
+/** Rates the findings whose advisories gave no severity by what `aliasSeverity` says of their ids and aliases; sorted. */
+export function rateByAlias(findings: Finding[], aliasSeverity: (id: string) => Severity | undefined): Finding[] {
   for (const finding of findings) {
     if (finding.severity !== 'UNKNOWN') continue;
     for (const id of [finding.id, ...finding.aliases]) {

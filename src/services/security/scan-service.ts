@@ -3,7 +3,7 @@ import { BerthError } from '../../domain/errors.js';
 import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { MediaType } from '../../domain/media-types.js';
 import { severities, type Severity } from '../../domain/vulns/cvss.js';
-import { findingsOf, matchTargets, sortFindings, type Candidate, type Finding, type MatchTarget } from '../../domain/vulns/match.js';
+import { findingsOf, matchTargets, rateByAlias, sortFindings, type Candidate, type Finding, type MatchTarget } from '../../domain/vulns/match.js';
 import type { ScanReport, ScanStore } from '../../ports/scan-store.js';
 import type { VulnStore } from '../../ports/vuln-store.js';
 import type { Registry } from '../registry/registry.js';
@@ -120,7 +120,7 @@ export class ScanService {
     const unrated = findings.filter((f) => f.severity === 'UNKNOWN').flatMap((f) => [f.id, ...f.aliases]);
     if (unrated.length > 0) {
       const rated = await this.vulns.aliasSeverities(unrated);
-      findings = findingsOf(targets, candidates, (id) => rated.get(id));
+      findings = rateByAlias(findings, (id) => rated.get(id));
     }
     return { findings, packages: inventory.packages.length };
   }
