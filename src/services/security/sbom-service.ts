@@ -107,6 +107,21 @@ export class SbomService {
 
   /** Every SBOM of the artifact this repository holds, Berth's and clients'. */
   async list(repository: string, digest: string): Promise<SbomEntry[]> {
+    const entries = await this.referrerEntries(repository, digest);
+    // cosign attest: DSSE envelopes in the sha256-<hex>.att image, each layer naming its predicate type.
+    const attestations = await this.manifest(repository, `${digest.replace(':', '-')}.att`);
+    for (const layer of attestations?.layers ?? []) {
+      const predicateType = layer.annotations?.predicateType;
+      const format = predicateType ? predicateFormat(predicateType) : undefined;
+      if (!format || !predicateType) continue;
+      entries.push({ format, mediaType: layer.mediaType, source: 'cosign-attestation', manifestDigest: attestations!.digest, blobDigest: layer.digest, size: layer.size, predicateType });
+    }
+    entries.push(...(await this.buildkitAttestations(repository, digest)));
+    return entries;
+  }
+
+  /** The SBOMs stored as referrers of the artifact (Berth's among them). */
+  private async referrerEntries(repository: string, digest: string): Promise<SbomEntry[]> {
     const entries: SbomEntry[] = [];
     const index = JSON.parse((await this.registry.manifests.referrers(repository, digest)).toString('utf8')) as {
       manifests: Array<{ digest: string; artifactType?: string; annotations?: Record<string, string> }>;
@@ -129,15 +144,6 @@ export class SbomService {
       if (created) entry.created = created;
       entries.push(entry);
     }
-    // cosign attest: DSSE envelopes in the sha256-<hex>.att image, each layer naming its predicate type.
-    const attestations = await this.manifest(repository, `${digest.replace(':', '-')}.att`);
-    for (const layer of attestations?.layers ?? []) {
-      const predicateType = layer.annotations?.predicateType;
-      const format = predicateType ? predicateFormat(predicateType) : undefined;
-      if (!format || !predicateType) continue;
-      entries.push({ format, mediaType: layer.mediaType, source: 'cosign-attestation', manifestDigest: attestations!.digest, blobDigest: layer.digest, size: layer.size, predicateType });
-    }
-    entries.push(...(await this.buildkitAttestations(repository, digest)));
     return entries;
   }
 
@@ -169,7 +175,7 @@ export class SbomService {
   /** Berth's own SBOM referrers of the image, by format. */
   private async berthReferrers(repository: string, digest: string): Promise<Map<SbomFormat, string>> {
     const found = new Map<SbomFormat, string>();
-    for (const entry of await this.list(repository, digest)) {
+    for (const entry of await this.referrerEntries(repository, digest)) {
       if (entry.source === 'berth' && (entry.format === 'spdx' || entry.format === 'cyclonedx') && !found.has(entry.format)) found.set(entry.format, entry.manifestDigest);
     }
     return found;
