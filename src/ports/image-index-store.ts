@@ -175,6 +175,8 @@ export interface ImageIndexStore {
   findFiles(layers: readonly string[], text: string, limit: number): Promise<Array<{ path: string; layer: number; type: IndexedEntryType; size: number }>>;
   /** Indexed images whose lowest layers are `baseLayers` and which have more, at most `limit`. */
   derivedFrom(baseLayers: readonly string[], limit: number): Promise<DerivedImage[]>;
+  /** Indexed images whose whole layer list is a proper prefix of `layers` (the candidates for its base), longest first, at most `limit`. */
+  basesOf(layers: readonly string[], limit: number): Promise<DerivedImage[]>;
 
   /** Removes image records no repository holds and layer records no image record lists; returns how many of each. */
   prune(): Promise<{ images: number; layers: number }>;
