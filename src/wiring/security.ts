@@ -26,6 +26,7 @@ import { ScannerChooser } from '../services/security/scanner-chooser.js';
 import { ScannerRegistrations } from '../services/security/scanner-registrations.js';
 import { AdapterScans } from '../services/security/adapter-scans.js';
 import { RemoteLayers } from '../services/security/remote-layers.js';
+import { ScanHeadCache } from '../services/security/scan-head-cache.js';
 import { ScanTriggers } from '../services/security/scan-triggers.js';
 import { SignatureService } from '../services/security/signature-service.js';
 import { SbomService } from '../services/security/sbom-service.js';
@@ -71,7 +72,8 @@ const rescanBatch = 200;
 
 export async function wireSecurity(database: Database, config: ResolvedConfig, deps: SecurityDependencies): Promise<Security> {
   const vulns = new KyselyVulnStore(database);
-  const reports = new KyselyScanStore(database);
+  // Report heads cached for pull policies (scan-head-cache.ts); every report stored goes through it.
+  const reports = new ScanHeadCache(new KyselyScanStore(database));
   // Scans read layers without restarting their grace periods: no client was promised anything.
   const inventory = new InventoryService({ open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) });
   const onScanned = (report: ScanReport, repository: string) => {

@@ -21,8 +21,8 @@ export interface PullPolicyOptions {
 /**
  * A project's security policy (docs/vulnerabilities.md) and its one use on the request path:
  * judging a manifest pull. Projects without a pull policy cost a cached lookup; those with one
- * cost one read of the report's counts, and of its findings only when those say the pull may be
- * refused.
+ * read the report's counts, cached for a few seconds (scan-head-cache.ts), and its findings only
+ * when those say the pull may be refused.
  */
 export class PullPolicyService {
   private readonly cache = new Map<number, { policy: SecurityPolicy; expires: number }>();
