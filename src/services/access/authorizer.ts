@@ -9,6 +9,7 @@ import {
 } from '../../domain/permissions.js';
 import type { IdentityStore, ProjectRow } from '../../ports/identity-store.js';
 import type { QuotaLimits } from '../../ports/metadata-store.js';
+import type { SearchScope } from '../../ports/image-index-store.js';
 import { staleIfErrorMs } from '../identity/authenticator.js';
 import type { Principal } from '../identity/principal.js';
 
@@ -160,6 +161,43 @@ export class Authorizer {
   async catalogFilter(principal: Principal): Promise<((repository: string) => Promise<boolean>) | 'all'> {
     if (this.isSystemAdmin(principal)) return 'all';
     return async (repository) => (await this.projectActions(principal, projectOf(repository))).has('read');
+  }
+
+  /**
+   * The projects whose images a principal may find in a registry-wide search (issue 17: results
+   * respect permissions exactly as pulls do): the projects where projectActions grants `pull`,
+   * listed instead of asked one by one. Read fresh, not from the caches, like a project listing.
+   */
+  async searchScope(principal: Principal): Promise<SearchScope> {
+    if (this.isSystemAdmin(principal)) return 'all';
+    const projects = new Set<string>();
+    const pullable = (actions: readonly string[]) => actions.includes('pull');
+    // Every existing project: what a system robot granted `*` may pull from.
+    const everyProject = principal.kind === 'robot' && principal.projectId === null && principal.permissions.some((p) => p.project === '*' && pullable(p.actions));
+    if (everyProject || publicProjectPermissions.has('pull')) {
+      for (const name of await this.projectNames(everyProject ? {} : { public: '1' })) projects.add(name);
+    }
+    if (principal.kind === 'user') {
+      for (const { projectName, role } of await this.identity.projectRolesOf(principal.id, principal.groupIds)) {
+        if (rolePermissions[role].has('pull')) projects.add(projectName);
+      }
+    } else if (principal.kind === 'robot') {
+      const named = principal.permissions.filter((p) => p.project !== '*' && pullable(p.actions)).map((p) => p.project);
+      // Only projects that exist: projectActions grants nothing in a missing one.
+      for (const name of named) if (!projects.has(name) && (await this.identity.getProject(name))) projects.add(name);
+    }
+    return { projects: [...projects].sort() };
+  }
+
+  /** Names of every project matching `exact` (the identity store's list filters), page by page. */
+  private async projectNames(exact: Record<string, string>): Promise<string[]> {
+    const names: string[] = [];
+    const pageSize = 1000;
+    for (let offset = 0; ; offset += pageSize) {
+      const page = await this.identity.listProjects({ offset, limit: pageSize, exact });
+      names.push(...page.items.map((p) => p.name));
+      if (page.items.length < pageSize) return names;
+    }
   }
 
   /** Creates the project of a first push when it does not exist yet (the pusher becomes its admin). */
