@@ -42,6 +42,8 @@ export const errorTable = {
   LAYER_UNREADABLE: { code: 'LAYER_UNREADABLE', status: 422, message: 'the layer could not be read' },
   // Scanning an artifact that is not a container image (a signature, an SBOM, a Helm chart).
   NOT_SCANNABLE: { code: 'NOT_SCANNABLE', status: 422, message: 'the artifact is not a container image and has nothing to scan' },
+  // A file tree asked of an image the index has not read yet (issue 17: indexed on push, shortly after).
+  IMAGE_NOT_INDEXED: { code: 'IMAGE_NOT_INDEXED', status: 409, message: 'the image is not indexed yet' },
   INTERNAL: { code: 'INTERNAL_ERROR', status: 500, message: 'internal server error' },
 } as const satisfies Record<string, { code: string; status: number; message: string }>;
 
