@@ -2,8 +2,8 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { once } from 'node:events';
 import { posix } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
-import { Parser, type ReadEntry } from 'tar';
+import type { Decompress as ZstdDecompress } from 'fzstd';
+import type { ReadEntry } from 'tar';
 import { BerthError } from '../../domain/errors.js';
 
 /** One entry of a layer, as its tar header says (DESIGN.md, "One layer walker"). */
@@ -100,6 +100,9 @@ export async function walkLayer(source: Readable, options: WalkOptions = {}): Pr
     failure ??= new BerthError('LAYER_UNREADABLE', { message, detail: { reason } });
   };
 
+  // tar (and fzstd, below) load with the first layer walked: a registry that never scans or
+  // indexes never holds them (issue 19, idle memory).
+  const { Parser } = await import('tar');
   const parser = new Parser({
     strict: false,
     onwarn: (code: string, message: string | Error) => {
@@ -243,7 +246,7 @@ async function* decompressed(source: Readable, walk: LayerWalk, limits: WalkLimi
   );
   let plain: Readable;
   if (first.subarray(0, 2).equals(gzipMagic)) plain = counted.pipe(createGunzip());
-  else if (first.subarray(0, 4).equals(zstdMagic)) plain = counted.pipe(zstdStream());
+  else if (first.subarray(0, 4).equals(zstdMagic)) plain = counted.pipe(zstdStream((await import('fzstd')).Decompress));
   else plain = counted;
   const errors: unknown[] = [];
   plain.on('error', (err) => errors.push(err));
@@ -273,7 +276,7 @@ async function* decompressed(source: Readable, walk: LayerWalk, limits: WalkLimi
 }
 
 /** fzstd's streaming decompressor as a Transform (Node.js 20's zlib has no zstd). */
-function zstdStream(): Transform {
+function zstdStream(Decompress: typeof ZstdDecompress): Transform {
   const output = new Transform({
     transform(chunk: Buffer, _encoding, done: TransformCallback) {
       try {
@@ -292,7 +295,7 @@ function zstdStream(): Transform {
       }
     },
   });
-  const decoder = new ZstdDecompress((data) => {
+  const decoder = new Decompress((data) => {
     if (data.length > 0) output.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   });
   return output;

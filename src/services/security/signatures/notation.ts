@@ -2,7 +2,6 @@ import type { ParsedManifest } from '../../../domain/manifest.js';
 import { readSignatureLayer, type ReadBlob } from './signature-layer.js';
 import type { SignatureTrust } from './trust.js';
 import { fail, type SignatureVerdict } from './verdict.js';
-import { parseCoseEnvelope } from './notation-cose.js';
 import { verifyNotationEnvelope } from './notation-envelope.js';
 import { parseJwsEnvelope } from './notation-jws.js';
 
@@ -31,7 +30,8 @@ export async function verifyNotationSignature(options: {
   if (!policy) return fail('no-trust-configured', 'no Notation trust store is configured');
   if (manifest.layers.length !== 1) return fail('malformed', `a Notation signature manifest has one layer, not ${manifest.layers.length}`);
   const layer = manifest.layers[0]!;
-  const parse = layer.mediaType === NotationMediaType.jws ? parseJwsEnvelope : layer.mediaType === NotationMediaType.cose ? parseCoseEnvelope : undefined;
+  // The COSE decoder (and its CBOR library) loads with the first COSE signature: most registries never see one.
+  const parse = layer.mediaType === NotationMediaType.jws ? parseJwsEnvelope : layer.mediaType === NotationMediaType.cose ? (await import('./notation-cose.js')).parseCoseEnvelope : undefined;
   if (!parse) return fail('unsupported', `unknown signature envelope type ${layer.mediaType}`);
   const envelope = parse(await readSignatureLayer(layer, options.readBlob));
   return verifyNotationEnvelope(envelope, { manifest, subjectDigest: options.subjectDigest, policy, now });
