@@ -10,6 +10,8 @@ export interface EventData {
   repository: string;
   digest?: string;
   tag?: string;
+  /** The digest `tag` named before this push or tag event moved it (absent when the tag is new or already named `digest`). */
+  previousDigest?: string;
   mediaType?: string;
   size?: number;
   /** What else the event carries (a garbage-collection run's figures). */

@@ -90,8 +90,9 @@ export class ManifestService {
     const manifest = parseManifest(body, contentType);
     await onWritableRepository(this.meta, repositoryName, async (repository) => {
       await this.assertReferencesExist(repository, manifest);
+      const previousDigest = byDigest ? undefined : await this.previousDigest(repository, reference, digest);
       await this.record(repositoryName, repository, digest, body, manifest, byDigest ? undefined : reference, [
-        event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, mediaType: manifest.mediaType, size: body.length }),
+        event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, previousDigest, mediaType: manifest.mediaType, size: body.length }),
       ]);
     });
     this.remember(digest, body);
@@ -204,8 +205,19 @@ export class ManifestService {
     const row = await this.resolve(repository, reference);
     const body = await this.bytes(row.digest);
     const manifest = parseManifest(body, row.mediaType);
-    await this.record(repositoryName, repository, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, mediaType: row.mediaType, size: row.size })]);
+    const previousDigest = await this.previousDigest(repository, tag, row.digest);
+    await this.record(repositoryName, repository, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, previousDigest, mediaType: row.mediaType, size: row.size })]);
     return row.digest;
+  }
+
+  /**
+   * The digest `tag` names before it is moved to `digest`, for the event (rebuild hints read it:
+   * images built on the old digest are due a rebuild). Read just before the change, through the
+   * tag cache: two pushes racing to move the same tag may both name the same previous digest.
+   */
+  private async previousDigest(repository: RepositoryRow, tag: string, digest: Digest): Promise<Digest | undefined> {
+    const current = await this.tags.manifest(repository, tag, () => this.meta.getTaggedManifest(repository.id, tag));
+    return current && current.digest !== digest ? current.digest : undefined;
   }
 
   /** OCI dist-spec "Listing Referrers": an image index of the manifests whose subject is `digest`. */
