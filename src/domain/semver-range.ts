@@ -1,5 +1,10 @@
-import { Range } from 'semver';
+import { createRequire } from 'node:module';
+import type { Range } from 'semver';
 import type { SemVer } from './semver.js';
+
+// node-semver loads with the first range asked for, not at every start (issue 19, idle memory).
+const require = createRequire(import.meta.url);
+let RangeClass: typeof Range | undefined;
 
 /**
  * npm-style version ranges (`^1.2`, `~3.4.1`, `1.x`, `>=1.2.0 <2.0.0`, `1.2 - 1.4`, `a || b`), with
@@ -34,7 +39,8 @@ export function parseSemverRange(text: string, options: { includePrerelease?: bo
   if (text.split('||').some((alternative) => alternative.trim() === '')) return { error: `"${text}" has an empty || alternative` };
   let range: Range;
   try {
-    range = new Range(text, { includePrerelease });
+    RangeClass ??= (require('semver') as { Range: typeof Range }).Range;
+    range = new RangeClass(text, { includePrerelease });
   } catch (err) {
     return { error: `"${text}" is not a semver range (${err instanceof Error ? err.message : String(err)})` };
   }
