@@ -7,6 +7,8 @@ const harborTypes: Record<string, string> = {
   pull: 'PULL_ARTIFACT',
   delete: 'DELETE_ARTIFACT',
   tag: 'TAG_ARTIFACT',
+  // Not one of Harbor's: the images built on a base whose tag moved (docs/insights.md, "Rebuild hints").
+  rebuild: 'REBUILD_SUGGESTED',
   test: 'PING',
 };
 
@@ -16,6 +18,7 @@ const cloudEventTypes: Record<string, string> = {
   delete: 'dev.berth.artifact.deleted',
   tag: 'dev.berth.artifact.tagged',
   policy: 'dev.berth.artifact.pull-refused',
+  rebuild: 'dev.berth.image.rebuild-suggested',
   test: 'dev.berth.webhook.test',
 };
 
@@ -45,7 +48,7 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
         occur_at: Math.floor(event.createdAt / 1000),
         operator: event.data.operator,
         event_data: {
-          resources: [resource],
+          resources: event.type === 'rebuild' ? rebuildResources(event, options.registryHost) : [resource],
           repository: {
             date_created: Math.floor(event.createdAt / 1000),
             name: slash === -1 ? repository : repository.slice(slash + 1),
@@ -54,6 +57,7 @@ export function renderPayload(format: WebhookFormat, event: StoredEvent, options
             repo_type: options.projectPublic ? 'public' : 'private',
           },
           ...(event.type === 'quota' ? { custom_attributes: { Details: quotaDetails(event) } } : {}),
+          ...(event.type === 'rebuild' ? { custom_attributes: { base: { ...resource, previous_digest: event.data.previousDigest }, ...event.data.details } } : {}),
         },
       }),
     };
@@ -83,6 +87,12 @@ function harborType(event: StoredEvent): string {
   if (event.type === 'quota') return quotaPercent(event) >= 100 ? 'QUOTA_EXCEED' : 'QUOTA_WARNING';
   if (event.type === 'scan') return scanFailed(event) ? 'SCANNING_FAILED' : 'SCANNING_COMPLETED';
   return harborTypes[event.type] ?? event.type.toUpperCase();
+}
+
+/** A rebuild event's resources are the images to rebuild (its repository and tag name the base that moved). */
+function rebuildResources(event: StoredEvent, registryHost: string): Array<{ digest: string; tag?: string; resource_url: string }> {
+  const images = Array.isArray(event.data.details?.images) ? (event.data.details.images as Array<{ repository: string; digest: string; tags: string[] }>) : [];
+  return images.map((image) => ({ digest: image.digest, tag: image.tags[0], resource_url: `${registryHost}/${image.repository}${image.tags[0] ? `:${image.tags[0]}` : `@${image.digest}`}` }));
 }
 
 function scanFailed(event: StoredEvent): boolean {
