@@ -160,6 +160,7 @@ const commands: Array<{ names: string[]; register: () => Promise<(program: Comma
   { names: ['doctor'], register: async () => (await import('./doctor.js')).registerDoctor },
   { names: ['vulndb'], register: async () => (await import('./vulndb.js')).registerVulndb },
   { names: ['inspect'], register: async () => (await import('./inspect.js')).registerInspect },
+  { names: ['search'], register: async () => (await import('./search.js')).registerSearch },
 ];
 const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
 // Help lists every command, and an unknown word (a typo) gets commander's suggestions.
