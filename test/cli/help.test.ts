@@ -53,7 +53,7 @@ describe('the berth command line', () => {
     expect(leaves).toEqual(
       [
         'backup', 'config docs', 'config show', 'copy', 'doctor', 'export', 'gc', 'import', 'inspect', 'migrate-storage',
-        'project create', 'project list', 'restore', 'robot create', 'robot list', 'scrub', 'serve',
+        'project create', 'project list', 'restore', 'robot create', 'robot list', 'scrub', 'search', 'serve',
         'user create', 'user disable', 'user enable', 'user list', 'user reset-password', 'user unlock', 'vulndb import', 'vulndb status',
       ].sort(),
     );
