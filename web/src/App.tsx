@@ -11,6 +11,7 @@ import { Users } from './pages/Users';
 import { AuditPage } from './pages/Audit';
 import { SystemPage } from './pages/System';
 import { Account } from './pages/Account';
+import { SearchPage } from './pages/Search';
 import { ExecutionPage, ReplicationPage } from './pages/Replication';
 
 type Theme = 'light' | 'dark' | 'system';
@@ -133,6 +134,7 @@ function Shell({ session, theme, setTheme, onLogout }: { session: Session; theme
         </Link>
         <nav aria-label={t('nav.main')}>
           <NavLink to="/projects">{t('nav.projects')}</NavLink>
+          <NavLink to="/search">{t('nav.search')}</NavLink>
           {admin && <NavLink to="/users">{t('nav.users')}</NavLink>}
           {admin && <NavLink to="/replication">{t('nav.replication')}</NavLink>}
           {admin && <NavLink to="/audit">{t('nav.audit')}</NavLink>}
@@ -157,6 +159,7 @@ function Shell({ session, theme, setTheme, onLogout }: { session: Session; theme
           {admin && <Route path="/replication/executions/:id" element={<ExecutionPage />} />}
           {admin && <Route path="/audit" element={<AuditPage />} />}
           {admin && <Route path="/system" element={<SystemPage session={session} />} />}
+          <Route path="/search" element={<SearchPage />} />
           <Route path="/account" element={<Account session={session} />} />
           <Route path="*" element={<Navigate to="/projects" replace />} />
         </Routes>

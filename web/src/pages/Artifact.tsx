@@ -6,6 +6,7 @@ import { platformName } from '../components/artifact-badges';
 import { Command, ConfirmButton, ErrorNote, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
 import { BestPractices } from './BestPractices';
+import { Files } from './Files';
 import { Insights } from './Insights';
 import { Packages } from './Packages';
 import { Signatures } from './Signatures';
@@ -171,6 +172,7 @@ function Artifact({ session, project, repository, reference }: { session: Sessio
           <Packages key={data.digest} base={base} digest={data.digest} isIndex={isIndex} canAttach={canPush} />
           <Insights key={`insights-${data.digest}`} base={base} digest={data.digest} isIndex={isIndex} history={data.history} />
           <BestPractices key={`lint-${data.digest}`} base={base} digest={data.digest} project={project} isIndex={isIndex} canReadPolicies={canPush} />
+          <Files key={`files-${data.digest}`} base={base} digest={data.digest} platforms={data.platforms} />
         </>
       )}
       {data.layers.length > 0 && (
