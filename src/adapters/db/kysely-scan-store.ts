@@ -6,6 +6,7 @@ import type { ScanReport, ScanStatus, ScanStore } from '../../ports/scan-store.j
 import type { Database } from './connect.js';
 import { advanceCursor, readAfterCursor } from './event-cursor.js';
 import { jobValues } from './kysely-job-store.js';
+import { findingRows } from './scan-finding.js';
 import type { ScanReportTable } from './schema.js';
 import { inTransaction } from './transaction.js';
 
@@ -35,11 +36,17 @@ export class KyselyScanStore implements ScanStore {
       scanned_at: report.scannedAt,
     };
     const { digest: _digest, ...update } = row;
-    await this.db
-      .insertInto('scan_report')
-      .values(row)
-      .onConflict((oc) => oc.column('digest').doUpdateSet(update))
-      .execute();
+    // The report's vulnerability ids, flattened for search by CVE (ports/image-index-store.ts), replaced with it.
+    const findings = findingRows(report.digest, report.findings);
+    await inTransaction(this.db, async (trx) => {
+      await trx
+        .insertInto('scan_report')
+        .values(row)
+        .onConflict((oc) => oc.column('digest').doUpdateSet(update))
+        .execute();
+      await trx.deleteFrom('scan_finding').where('digest', '=', report.digest).execute();
+      for (let i = 0; i < findings.length; i += 1000) await trx.insertInto('scan_finding').values(findings.slice(i, i + 1000)).execute();
+    });
   }
 
   async get(digest: string): Promise<ScanReport | undefined> {
@@ -80,11 +87,17 @@ export class KyselyScanStore implements ScanStore {
   }
 
   async prune(): Promise<number> {
-    const result = await this.db
-      .deleteFrom('scan_report')
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest').select('manifest.digest').whereRef('manifest.digest', '=', 'scan_report.digest'))))
-      .executeTakeFirst();
-    return Number(result.numDeletedRows);
+    return inTransaction(this.db, async (trx) => {
+      await trx
+        .deleteFrom('scan_finding')
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest').select('manifest.digest').whereRef('manifest.digest', '=', 'scan_finding.digest'))))
+        .execute();
+      const result = await trx
+        .deleteFrom('scan_report')
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest').select('manifest.digest').whereRef('manifest.digest', '=', 'scan_report.digest'))))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
   }
 
   async fanOutPushes(options: { consumer: string; batch: number; now: number; maxAttempts: number }): Promise<{ events: number; jobs: number }> {

@@ -1,4 +1,5 @@
 import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { findingRows, type FindingLike } from './scan-finding.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -175,6 +176,9 @@ function migrations(engine: Engine): Record<string, Migration> {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('manifest').addColumn('pull_count', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
       },
+    },
+    '0019_image_index': {
+      up: (db: Kysely<unknown>) => imageIndexMigration(engine, db),
     },
   };
 }
@@ -765,6 +769,127 @@ async function scannerMigration(engine: Engine, db: Kysely<unknown>): Promise<vo
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('scanner_adapter_scan_created').on('scanner_adapter_scan').column('created_at').execute();
+}
+
+/**
+ * The image index (issue 17, ports/image-index-store.ts): layers and images keyed by content,
+ * so search, file trees, stored lint and base lookups are queries. Entries are stored by
+ * (parent, name) so an exact path and a bare file name are each one index seek; PostgreSQL
+ * compares them byte-wise ("C") as SQLite does, so listings sort alike on both engines.
+ * scan_finding flattens the latest scan report of each manifest into one row per
+ * vulnerability id or alias, so search by CVE is an index seek too; existing reports are
+ * backfilled here.
+ */
+async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  const bytewise = engine === 'postgres' ? sql`text COLLATE "C"` : sql`text`;
+  await db.schema
+    .createTable('layer_index')
+    .addColumn('digest', 'text', (c) => c.primaryKey())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('entries', 'bigint', (c) => c.notNull())
+    .addColumn('files', 'bigint', (c) => c.notNull())
+    .addColumn('file_bytes', 'bigint', (c) => c.notNull())
+    .addColumn('uncompressed_bytes', 'bigint', (c) => c.notNull())
+    .addColumn('truncated', 'integer', (c) => c.notNull())
+    .addColumn('error', 'text')
+    .addColumn('indexed_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('layer_entry')
+    .addColumn('layer_digest', 'text', (c) => c.notNull())
+    .addColumn('parent', bytewise, (c) => c.notNull())
+    .addColumn('name', bytewise, (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('size', 'bigint', (c) => c.notNull())
+    .addColumn('mode', 'integer', (c) => c.notNull())
+    .addColumn('uid', 'bigint', (c) => c.notNull())
+    .addColumn('gid', 'bigint', (c) => c.notNull())
+    .addColumn('link_target', 'text')
+    .addPrimaryKeyConstraint('layer_entry_pk', ['layer_digest', 'parent', 'name'])
+    .execute();
+  await db.schema.createIndex('layer_entry_path').on('layer_entry').columns(['parent', 'name']).execute();
+  await db.schema.createIndex('layer_entry_name').on('layer_entry').column('name').execute();
+
+  await db.schema
+    .createTable('image_index')
+    .addColumn('digest', 'text', (c) => c.primaryKey())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('error', 'text')
+    .addColumn('config_digest', 'text', (c) => c.notNull())
+    .addColumn('platform', 'text', (c) => c.notNull())
+    .addColumn('layer_count', 'integer', (c) => c.notNull())
+    .addColumn('compressed_bytes', 'bigint', (c) => c.notNull())
+    .addColumn('uncompressed_bytes', 'bigint', (c) => c.notNull())
+    .addColumn('os_id', 'text')
+    .addColumn('os_version', 'text')
+    .addColumn('os', 'text')
+    .addColumn('packages', 'text', (c) => c.notNull())
+    .addColumn('labels', 'text', (c) => c.notNull())
+    .addColumn('annotations', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint')
+    .addColumn('lint', 'text')
+    .addColumn('indexed_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('image_layer')
+    .addColumn('image_digest', 'text', (c) => c.notNull())
+    .addColumn('position', 'integer', (c) => c.notNull())
+    .addColumn('layer_digest', 'text', (c) => c.notNull())
+    .addColumn('chain_id', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('image_layer_pk', ['image_digest', 'position'])
+    .execute();
+  await db.schema.createIndex('image_layer_chain').on('image_layer').column('chain_id').execute();
+  await db.schema.createIndex('image_layer_layer').on('image_layer').column('layer_digest').execute();
+  await db.schema
+    .createTable('image_package')
+    .addColumn('image_digest', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('source', 'text')
+    .addColumn('source_version', 'text')
+    .execute();
+  await db.schema.createIndex('image_package_name').on('image_package').columns(['name', 'version']).execute();
+  await db.schema.createIndex('image_package_source').on('image_package').columns(['source', 'source_version']).execute();
+  await db.schema.createIndex('image_package_image').on('image_package').column('image_digest').execute();
+  await db.schema
+    .createTable('image_label')
+    .addColumn('image_digest', 'text', (c) => c.notNull())
+    .addColumn('origin', 'text', (c) => c.notNull())
+    .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('value', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('image_label_key').on('image_label').columns(['key', 'value']).execute();
+  await db.schema.createIndex('image_label_image').on('image_label').column('image_digest').execute();
+
+  await db.schema
+    .createTable('scan_finding')
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('vuln_id', 'text', (c) => c.notNull())
+    .addColumn('finding_id', 'text', (c) => c.notNull())
+    .addColumn('severity', 'text', (c) => c.notNull())
+    .addColumn('package', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('scan_finding_vuln').on('scan_finding').column('vuln_id').execute();
+  await db.schema.createIndex('scan_finding_digest').on('scan_finding').column('digest').execute();
+  // Backfill from the stored reports, a page at a time (a report may list thousands of findings).
+  let after = '';
+  for (;;) {
+    const page = await sql<{ digest: string; findings: string }>`SELECT digest, findings FROM scan_report WHERE digest > ${after} ORDER BY digest LIMIT 200`.execute(db);
+    if (page.rows.length === 0) break;
+    for (const row of page.rows) {
+      for (const chunk of chunksOf(findingRows(row.digest, JSON.parse(row.findings) as FindingLike[]), 1000)) {
+        await db.insertInto('scan_finding' as never).values(chunk as never).execute();
+      }
+    }
+    after = page.rows[page.rows.length - 1]!.digest;
+  }
+}
+
+function chunksOf<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /**

@@ -50,6 +50,102 @@ export interface Schema {
   scan_report: ScanReportTable;
   scanner_registration: ScannerRegistrationTable;
   scanner_adapter_scan: ScannerAdapterScanTable;
+  layer_index: LayerIndexTable;
+  layer_entry: LayerEntryTable;
+  image_index: ImageIndexTable;
+  image_layer: ImageLayerTable;
+  image_package: ImagePackageTable;
+  image_label: ImageLabelTable;
+  scan_finding: ScanFindingTable;
+}
+
+/** One layer's index record (ports/image-index-store.ts LayerIndexRecord). */
+export interface LayerIndexTable {
+  digest: string;
+  /** 'indexed' or 'failed'. */
+  status: string;
+  entries: number;
+  files: number;
+  file_bytes: number;
+  uncompressed_bytes: number;
+  truncated: number;
+  error: string | null;
+  indexed_at: number;
+}
+
+/** One entry of a layer's tar, by directory and name (no leading slash; the root is ''). */
+export interface LayerEntryTable {
+  layer_digest: string;
+  parent: string;
+  /** '' for an opaque-directory marker (then `parent` is the directory). */
+  name: string;
+  type: string;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  link_target: string | null;
+}
+
+/** One image's index record; packages, labels and layers are also rows of their own tables for search. */
+export interface ImageIndexTable {
+  digest: string;
+  status: string;
+  error: string | null;
+  config_digest: string;
+  platform: string;
+  layer_count: number;
+  compressed_bytes: number;
+  uncompressed_bytes: number;
+  os_id: string | null;
+  os_version: string | null;
+  /** JSON: OperatingSystem. */
+  os: string | null;
+  /** JSON: Package[]. */
+  packages: string;
+  /** JSON: the config's labels and the manifest's annotations. */
+  labels: string;
+  annotations: string;
+  created_at: number | null;
+  /** JSON: StoredLint. */
+  lint: string | null;
+  indexed_at: number;
+}
+
+/** An image's layer at `position` (0 = lowest) with its chain id (domain/layer-chain.ts). */
+export interface ImageLayerTable {
+  image_digest: string;
+  position: number;
+  layer_digest: string;
+  chain_id: string;
+}
+
+export interface ImagePackageTable {
+  image_digest: string;
+  type: string;
+  name: string;
+  version: string;
+  source: string | null;
+  /** The source package's version (the binary's when the inventory gives none), set with `source`. */
+  source_version: string | null;
+}
+
+export interface ImageLabelTable {
+  image_digest: string;
+  /** 'label' (config) or 'annotation' (manifest). */
+  origin: string;
+  key: string;
+  value: string;
+}
+
+/** One vulnerability id, advisory or alias of a finding of a manifest's latest scan report. */
+export interface ScanFindingTable {
+  digest: string;
+  vuln_id: string;
+  /** The finding's own id (Finding.id). */
+  finding_id: string;
+  severity: string;
+  package: string;
 }
 
 /** An external scanner (Harbor's pluggable scanner API). */
