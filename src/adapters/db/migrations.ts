@@ -180,6 +180,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0019_image_index': {
       up: (db: Kysely<unknown>) => imageIndexMigration(engine, db),
     },
+    '0020_rebuild_hints': {
+      up: (db: Kysely<unknown>) => rebuildHintsMigration(engine, db),
+    },
   };
 }
 
@@ -890,6 +893,27 @@ function chunksOf<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/**
+ * Rebuild hints (docs/insights.md): each base tag that moved (from the outbox's push and tag
+ * events), worked out once into `rebuild` events; kept so a project's current hints are a query
+ * (the outbox is pruned). Slimmer-base candidates are looked up by distribution and size.
+ */
+async function rebuildHintsMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
+  await idColumn(engine, db.schema.createTable('base_tag_move'))
+    .addColumn('repository', 'text', (c) => c.notNull())
+    .addColumn('tag', 'text', (c) => c.notNull())
+    .addColumn('previous_digest', 'text', (c) => c.notNull())
+    .addColumn('digest', 'text', (c) => c.notNull())
+    .addColumn('operator', 'text', (c) => c.notNull())
+    .addColumn('moved_at', 'bigint', (c) => c.notNull())
+    .addColumn('done', 'integer', (c) => c.notNull())
+    .addColumn('previous_layers', 'text')
+    .execute();
+  await db.schema.createIndex('base_tag_move_pending').on('base_tag_move').columns(['done', 'id']).execute();
+  await db.schema.createIndex('base_tag_move_previous').on('base_tag_move').columns(['repository', 'previous_digest']).execute();
+  await db.schema.createIndex('image_index_distribution').on('image_index').columns(['os_id', 'os_version', 'platform', 'uncompressed_bytes']).execute();
 }
 
 /**

@@ -57,6 +57,21 @@ export interface Schema {
   image_package: ImagePackageTable;
   image_label: ImageLabelTable;
   scan_finding: ScanFindingTable;
+  base_tag_move: BaseTagMoveTable;
+}
+
+/** A base's tag that moved to another digest (rebuild hints); `done` once its rebuild events are written. */
+export interface BaseTagMoveTable {
+  id: Generated<number>;
+  repository: string;
+  tag: string;
+  previous_digest: string;
+  digest: string;
+  operator: string;
+  moved_at: number;
+  done: number;
+  /** JSON: the previous image's layers (a list per platform), set when done. */
+  previous_layers: string | null;
 }
 
 /** One layer's index record (ports/image-index-store.ts LayerIndexRecord). */
