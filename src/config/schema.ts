@@ -550,6 +550,18 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  insights: z
+    .strictObject({
+      index: z
+        .strictObject({
+          enabled: z.boolean().default(true).describe('Index every pushed image (docs/insights.md, "The image index"): each new layer walked once for its file listing, the inventory and lint, stored for search, file trees, stored lint results and rebuild hints; older images indexed in the background. false: nothing indexed, search and file trees find nothing new.'),
+          concurrency: z.number().int().min(1).max(16).default(2).describe('Images one instance indexes at a time (each reads its new layers: CPU and storage reads).'),
+          maxEntriesPerLayer: z.number().int().min(1).max(1_000_000).default(250_000).describe('Entries of one layer the index stores at most; the rest are counted and the layer marked truncated (file search and trees then miss them).'),
+          cacheBytes: z.number().int().min(0).default(64 * 2 ** 20).describe('Bytes of per-layer walk results (package databases, lint summaries) kept in memory, shared by the scanner, lint, insights and the index.'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   backup: z
     .strictObject({
       schedule: z
