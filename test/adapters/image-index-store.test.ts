@@ -65,7 +65,7 @@ function finding(id: string, pkgName: string, over: Partial<Finding> = {}): Find
     id,
     advisories: [],
     aliases: [],
-    severity: 'high',
+    severity: 'HIGH',
     summary: id,
     package: { name: pkgName, version: '1', type: 'deb', purl: `pkg:deb/debian/${pkgName}@1` },
     ecosystem: 'Debian:12',
@@ -357,8 +357,8 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
         dbVersion: 1,
         scanner: 'berth',
         packages: 3,
-        summary: { critical: 1 },
-        findings: [finding('CVE-2024-1111', 'glibc', { advisories: ['DSA-5555-1'], aliases: ['GHSA-xxxx-yyyy-zzzz'], severity: 'critical' })],
+        summary: { CRITICAL: 1 },
+        findings: [finding('CVE-2024-1111', 'glibc', { advisories: ['DSA-5555-1'], aliases: ['GHSA-xxxx-yyyy-zzzz'], severity: 'CRITICAL' })],
         durationMs: 5,
         scannedAt: 1,
       });
@@ -398,7 +398,7 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
       for (const id of ['CVE-2024-1111', 'DSA-5555-1', 'GHSA-xxxx-yyyy-zzzz']) {
         const hits = await all({ vulnerability: id });
         expect(names(hits)).toEqual([`public/app0@${apps[0]}`, `public/multi@${apps[0]}`, `secret/copy@${apps[0]}`].sort());
-        expect(hits[0]?.matched.vulnerabilities).toEqual([{ id: 'CVE-2024-1111', severity: 'critical', package: 'glibc' }]);
+        expect(hits[0]?.matched.vulnerabilities).toEqual([{ id: 'CVE-2024-1111', severity: 'CRITICAL', package: 'glibc' }]);
       }
       expect(await all({ vulnerability: 'CVE-2024-9999' })).toEqual([]);
     });
@@ -555,8 +555,8 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
       await migrate(old);
       const rows = await old.db.selectFrom('scan_finding').select(['digest', 'vuln_id', 'finding_id', 'severity', 'package']).orderBy('vuln_id').execute();
       expect(rows).toEqual([
-        { digest: d('bf'), vuln_id: 'CVE-2023-7', finding_id: 'CVE-2023-7', severity: 'high', package: 'curl' },
-        { digest: d('bf'), vuln_id: 'DSA-1', finding_id: 'CVE-2023-7', severity: 'high', package: 'curl' },
+        { digest: d('bf'), vuln_id: 'CVE-2023-7', finding_id: 'CVE-2023-7', severity: 'HIGH', package: 'curl' },
+        { digest: d('bf'), vuln_id: 'DSA-1', finding_id: 'CVE-2023-7', severity: 'HIGH', package: 'curl' },
       ]);
     } finally {
       await old.db.destroy();
