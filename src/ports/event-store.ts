@@ -1,5 +1,5 @@
 /** The kinds of things that happen (shared/DESIGN.md "Events and integrations"). */
-export const eventTypes = ['push', 'pull', 'delete', 'tag', 'quota', 'scan', 'policy', 'rebuild', 'test', 'gc', 'scrub', 'replication'] as const;
+export const eventTypes = ['push', 'pull', 'delete', 'tag', 'quota', 'scan', 'policy', 'rebuild', 'lint', 'test', 'gc', 'scrub', 'replication'] as const;
 export type EventType = (typeof eventTypes)[number];
 /** Types that are about the whole registry, not a project: no project webhook receives them. */
 export const systemEventTypes: readonly EventType[] = ['test', 'gc', 'scrub', 'replication'];

@@ -6,7 +6,7 @@ import type { ApiServices } from './services.js';
 
 const params = z.object({ project: z.string().min(1).max(255) });
 const idParams = params.extend({ id: z.coerce.number().int().positive() });
-const publicEventTypes = eventTypes.filter((t) => !systemEventTypes.includes(t)) as ['push', 'pull', 'delete', 'tag', 'quota', 'scan', 'policy', 'rebuild'];
+const publicEventTypes = eventTypes.filter((t) => !systemEventTypes.includes(t)) as ['push', 'pull', 'delete', 'tag', 'quota', 'scan', 'policy', 'rebuild', 'lint'];
 
 const webhookInput = z.object({
   name: z.string().min(1).max(100),

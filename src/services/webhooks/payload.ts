@@ -9,6 +9,8 @@ const harborTypes: Record<string, string> = {
   tag: 'TAG_ARTIFACT',
   // Not one of Harbor's: the images built on a base whose tag moved (docs/insights.md, "Rebuild hints").
   rebuild: 'REBUILD_SUGGESTED',
+  // Not one of Harbor's either: an image's best-practice lint, stored when it was indexed (docs/insights.md, "The image index").
+  lint: 'LINT_COMPLETED',
   test: 'PING',
 };
 
@@ -19,6 +21,7 @@ const cloudEventTypes: Record<string, string> = {
   tag: 'dev.berth.artifact.tagged',
   policy: 'dev.berth.artifact.pull-refused',
   rebuild: 'dev.berth.image.rebuild-suggested',
+  lint: 'dev.berth.artifact.lint-completed',
   test: 'dev.berth.webhook.test',
 };
 
