@@ -1,0 +1,71 @@
+import type { OutboxEvent } from './event-store.js';
+import type { SearchScope } from './image-index-store.js';
+
+/** An image manifest as one repository holds it. */
+export interface HeldImage {
+  repository: string;
+  digest: string;
+  /** Tags naming it in that repository, sorted. */
+  tags: string[];
+  /** Tags of indexes in that repository that list it (a platform manifest is tagged through its index), sorted. */
+  indexTags: string[];
+}
+
+/** A smaller image of the same distribution (a slimmer-base candidate). */
+export interface SlimImage {
+  digest: string;
+  uncompressedBytes: number;
+  layers: string[];
+}
+
+/** A base's tag that moved to another digest: what rebuild hints start from. */
+export interface BaseTagMove {
+  id: number;
+  repository: string;
+  tag: string;
+  previousDigest: string;
+  digest: string;
+  /** Who moved it (the push or tag event's operator). */
+  operator: string;
+  movedAt: number;
+  /** The previous image's layers (lowest first), once the hint was worked out; several lists for an index (one per platform). */
+  previousLayers?: string[][];
+}
+
+/**
+ * The queries recommendations and rebuild hints need beside the image index (ports/image-index-store.ts):
+ * where images are held and tagged, images by distribution, and the base tags that moved.
+ */
+export interface RecommendationStore {
+  /**
+   * Repositories holding any of `digests`, with the tags there: within `scope` (projects the
+   * caller may pull from) or `project`, at most `limit` rows, tagged rows first.
+   */
+  holders(digests: readonly string[], options: { scope?: SearchScope; project?: string; limit: number }): Promise<HeldImage[]>;
+  /**
+   * Indexed images of the distribution `os` (id and version id) and `platform` whose uncompressed
+   * bytes are at most `maxBytes`, smallest first, at most `limit` (whoever holds them: callers
+   * filter by holders).
+   */
+  slimmerImages(os: { id: string; versionId?: string }, platform: string, maxBytes: number, limit: number): Promise<SlimImage[]>;
+  /** A repository's tags with the digest each names. */
+  tagsOf(repository: string): Promise<Array<{ name: string; digest: string }>>;
+
+  /**
+   * Reads the outbox after `consumer`'s cursor (at most `batch` events) and records each push or
+   * tag event that moved a tag (its `previousDigest`) as a move to work out, moving the cursor in
+   * the same transaction. Resolves how many events were read.
+   */
+  recordMoves(options: { consumer: string; batch: number; now: number }): Promise<number>;
+  /** Moves not worked out yet, oldest first. */
+  pendingMoves(limit: number): Promise<BaseTagMove[]>;
+  /**
+   * Marks a move worked out with the previous image's layers and appends `events` in one
+   * transaction; false (and nothing written) when another instance did it first.
+   */
+  completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number): Promise<boolean>;
+  /** Worked-out moves whose tag names another digest now than the move's previous one, newest first, at most `limit`. */
+  movedOn(limit: number): Promise<BaseTagMove[]>;
+  /** The newest worked-out move of `repository` away from `digest` (the tag an untagged base had). */
+  lastMoveFrom(repository: string, digest: string): Promise<BaseTagMove | undefined>;
+}

@@ -1,0 +1,237 @@
+import { projectOf } from '../../domain/names.js';
+import type { OutboxEvent } from '../../ports/event-store.js';
+import type { ImageIndexStore } from '../../ports/image-index-store.js';
+import type { BaseTagMove, HeldImage, RecommendationStore } from '../../ports/recommendation-store.js';
+import type { ScanReport, ScanStore } from '../../ports/scan-store.js';
+import type { Registry } from '../registry/index.js';
+import { imagesOf } from './image-layers.js';
+import { findingKey, succeeded, type VulnerabilityRef } from './recommendations.js';
+
+export const rebuildConsumer = 'rebuild-hints';
+
+/** An image to rebuild: a tagged manifest (or a platform of a tagged index) built on the base's previous digest. */
+export interface RebuildImage {
+  repository: string;
+  digest: string;
+  tags: string[];
+  indexTags: string[];
+  /** With scan data: vulnerabilities the image carries that the previous base had and the new one has not. */
+  fixedVulnerabilities?: VulnerabilityRef[];
+}
+
+/** One base tag that moved, and a project's images built on what it named before. */
+export interface RebuildHint {
+  base: { repository: string; tag: string; previousDigest: string; digest: string; movedAt: number };
+  images: RebuildImage[];
+}
+
+/** What a `rebuild` event's `details` hold (docs/insights.md, "Rebuild hints"). */
+export interface RebuildDetails {
+  project: string;
+  images: RebuildImage[];
+  /** More images than an event lists (maxImagesPerEvent). */
+  truncated: boolean;
+  /** Whether both bases' scan reports were there to compare (fixedVulnerabilities is then set per image). */
+  scanned: boolean;
+}
+
+/** Derived images looked at per move, images listed per event, moves listed by the API. */
+const maxDerived = 2000;
+const maxImagesPerEvent = 500;
+const maxMovesListed = 200;
+const maxFixes = 50;
+const batch = 200;
+
+/**
+ * Rebuild hints (issue 17): when a tag moves to a new digest, the tagged images built on the
+ * digest it named before are due a rebuild. The outbox's push and tag events carry the digest a
+ * moved tag named (previousDigest); each move is recorded with the cursor's move, then worked
+ * out — the previous image's layers, the indexed images whose lowest layers they are, grouped by
+ * project — into one `rebuild` event per project, so a project's webhooks hear only of its own
+ * images. A project other than the base's hears of a base only when anyone may pull it (a base
+ * in a private project is never named to another project).
+ */
+export class RebuildHints {
+  constructor(
+    private readonly deps: {
+      registry: Registry;
+      index: ImageIndexStore;
+      store: RecommendationStore;
+      scans?: ScanStore;
+      /** Whether anyone may pull from `repository` (the Authorizer's answer for an anonymous caller). */
+      publiclyPullable: (repository: string) => Promise<boolean>;
+      onEvents: () => void;
+      now?: () => number;
+    },
+  ) {}
+
+  /** Records the moves after the cursor and works out every pending one; resolves how many events were read. */
+  async drain(): Promise<number> {
+    const now = this.deps.now ?? Date.now;
+    let read = 0;
+    for (;;) {
+      const n = await this.deps.store.recordMoves({ consumer: rebuildConsumer, batch, now: now() });
+      read += n;
+      if (n < batch) break;
+    }
+    for (;;) {
+      const moves = await this.deps.store.pendingMoves(50);
+      for (const move of moves) {
+        const { layers, events } = await this.workOut(move);
+        if ((await this.deps.store.completeMove(move.id, layers, events, now())) && events.length > 0) this.deps.onEvents();
+      }
+      if (moves.length < 50) return read;
+    }
+  }
+
+  /** The events a move makes: one per project holding tagged images built on the previous digest. */
+  async workOut(move: BaseTagMove): Promise<{ layers: string[][]; events: OutboxEvent[] }> {
+    const { registry, index } = this.deps;
+    const previous = await imagesOf(registry, index, move.repository, move.previousDigest);
+    const layers = previous.map((p) => p.layers).filter((l) => l.length > 0);
+    const images = await this.derived(move.repository, layers, move.digest, undefined);
+    if (images.length === 0) return { layers, events: [] };
+    const fixed = await this.fixes(previous.map((p) => p.digest), move.repository, move.digest);
+    const byProject = new Map<string, RebuildImage[]>();
+    for (const image of images) {
+      const project = projectOf(image.repository);
+      byProject.set(project, [...(byProject.get(project) ?? []), image]);
+    }
+    const events: OutboxEvent[] = [];
+    const baseProject = projectOf(move.repository);
+    const publicBase = await this.deps.publiclyPullable(move.repository);
+    for (const [project, list] of [...byProject].sort(([a], [b]) => a.localeCompare(b))) {
+      if (project !== baseProject && !publicBase) continue;
+      const withFixes = fixed ? await Promise.all(list.slice(0, maxImagesPerEvent).map((image) => this.withFixes(image, fixed))) : list.slice(0, maxImagesPerEvent);
+      const details: RebuildDetails = { project, images: withFixes, truncated: list.length > maxImagesPerEvent, scanned: fixed !== undefined };
+      events.push({
+        type: 'rebuild',
+        project,
+        repository: move.repository,
+        data: { operator: move.operator, repository: move.repository, tag: move.tag, digest: move.digest, previousDigest: move.previousDigest, details: { ...details } },
+      });
+    }
+    return { layers, events };
+  }
+
+  /**
+   * A project's images whose base's tag has moved on since they were built (the tag names
+   * another digest now than the one they were built on), newest move first; bases the caller
+   * may not pull are left out.
+   */
+  async projectHints(project: string, canPull: (repository: string) => Promise<boolean>): Promise<{ project: string; hints: RebuildHint[] }> {
+    const hints: RebuildHint[] = [];
+    const seen = new Set<string>();
+    const current = new Map<string, Map<string, string>>();
+    for (const move of await this.deps.store.movedOn(maxMovesListed)) {
+      const key = `${move.repository}\0${move.tag}\0${move.previousDigest}`;
+      if (seen.has(key) || !move.previousLayers || move.previousLayers.length === 0) continue;
+      seen.add(key);
+      if (!(await canPull(move.repository))) continue;
+      let tags = current.get(move.repository);
+      if (!tags) current.set(move.repository, (tags = new Map((await this.deps.store.tagsOf(move.repository)).map((t) => [t.name, t.digest]))));
+      const now = tags.get(move.tag);
+      if (!now) continue;
+      const images = await this.derived(move.repository, move.previousLayers, now, project);
+      if (images.length === 0) continue;
+      const fixed = await this.fixes(await this.previousDigests(move), move.repository, now);
+      hints.push({
+        base: { repository: move.repository, tag: move.tag, previousDigest: move.previousDigest, digest: now, movedAt: move.movedAt },
+        images: fixed ? await Promise.all(images.slice(0, maxImagesPerEvent).map((i) => this.withFixes(i, fixed))) : images.slice(0, maxImagesPerEvent),
+      });
+    }
+    return { project, hints };
+  }
+
+  /**
+   * Tagged images built on any of `layers` (each list one previous image) and not on what
+   * `digest` stands for now (a new base that merely adds layers on the old one), within `project` when given.
+   */
+  private async derived(repository: string, layers: readonly string[][], digest: string, project: string | undefined): Promise<RebuildImage[]> {
+    const derived = new Set<string>();
+    for (const list of layers) for (const d of await this.deps.index.derivedFrom(list, maxDerived)) derived.add(d.digest);
+    if (derived.size === 0) return [];
+    for (const image of await imagesOf(this.deps.registry, this.deps.index, repository, digest)) {
+      derived.delete(image.digest);
+      if (image.layers.length > 0) for (const d of await this.deps.index.derivedFrom(image.layers, maxDerived)) derived.delete(d.digest);
+    }
+    const held = await this.deps.store.holders([...derived], { ...(project ? { project } : {}), limit: maxDerived });
+    return held
+      .filter((h: HeldImage) => h.tags.length > 0 || h.indexTags.length > 0)
+      .map((h) => ({ repository: h.repository, digest: h.digest, tags: h.tags, indexTags: h.indexTags }))
+      .sort((a, b) => a.repository.localeCompare(b.repository) || a.digest.localeCompare(b.digest));
+  }
+
+  private async previousDigests(move: BaseTagMove): Promise<string[]> {
+    return (await imagesOf(this.deps.registry, this.deps.index, move.repository, move.previousDigest)).map((i) => i.digest);
+  }
+
+  /** Findings the previous base had and the new one has not, when both were scanned (per platform, merged). */
+  private async fixes(previous: readonly string[], repository: string, digest: string): Promise<Set<string> | undefined> {
+    const scans = this.deps.scans;
+    if (!scans) return undefined;
+    const next = await imagesOf(this.deps.registry, this.deps.index, repository, digest);
+    const oldReports = (await Promise.all(previous.map((d) => scans.get(d)))).map(succeeded);
+    const newReports = (await Promise.all(next.map((i) => scans.get(i.digest)))).map(succeeded);
+    if (oldReports.length === 0 || newReports.length === 0 || oldReports.some((r) => !r) || newReports.some((r) => !r)) return undefined;
+    const remaining = new Set((newReports as ScanReport[]).flatMap((r) => r.findings.map(findingKey)));
+    return new Set((oldReports as ScanReport[]).flatMap((r) => r.findings.map(findingKey)).filter((k) => !remaining.has(k)));
+  }
+
+  private async withFixes(image: RebuildImage, fixed: Set<string>): Promise<RebuildImage> {
+    const report = succeeded(await this.deps.scans?.get(image.digest));
+    if (!report) return image;
+    const fixes = report.findings.filter((f) => fixed.has(findingKey(f))).slice(0, maxFixes);
+    return { ...image, fixedVulnerabilities: fixes.map((f) => ({ id: f.id, severity: f.severity, package: f.package.name })) };
+  }
+}
+
+/**
+ * Runs RebuildHints.drain when this process writes events (pushes and tags), one drain at a
+ * time, notices during a drain taken together by one more. No timer: a push on another instance
+ * wakes that instance's own drain, and a drain at start takes up what a stop left; an idle
+ * registry costs nothing.
+ */
+export class RebuildTriggers {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private started = false;
+
+  constructor(
+    private readonly hints: Pick<RebuildHints, 'drain'>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    this.started = true;
+    this.notify();
+  }
+
+  notify(): void {
+    if (!this.started) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.hints.drain();
+        } catch (err) {
+          this.onError(err);
+        }
+      } while (this.again && this.started);
+    })().finally(() => (this.running = undefined));
+  }
+
+  /** Resolves once the drain under way (if any) is done. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    await this.idle();
+  }
+}
