@@ -45,6 +45,7 @@ import { wireSecurity } from './wiring/security.js';
 import { scannerAdapterApi } from './http/scanner-adapter/index.js';
 import { wireInsights } from './wiring/insights.js';
 import { wireBackup } from './wiring/backup.js';
+import { wireRecommendations } from './wiring/rebuild-hints.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
 
 export interface RunningBerth {
@@ -382,8 +383,12 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     robots,
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
-  pushedNotice = () => security.triggers.notify();
   const insights = wireInsights(database, { registry });
+  const recommendations = wireRecommendations(database, { registry, authorizer, onEvents: () => dispatcher.notify(), onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push') });
+  pushedNotice = () => {
+    security.triggers.notify();
+    recommendations.triggers.notify();
+  };
 
   await wireBackup(config, { runner, scheduler, store, audit, logger, berthVersion: berthVersion() });
 
@@ -392,6 +397,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registry,
     security,
     insights,
+    recommendations,
     identity,
     users,
     robots,
@@ -451,6 +457,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     replication.triggers.start();
     preheat.triggers.start();
     if (config.security.scanning) security.triggers.start();
+    recommendations.triggers.start();
     runner.start();
     scheduler.start();
   }
@@ -479,6 +486,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await replication.proxy.close();
         await preheat.triggers.stop();
         await security.triggers.stop();
+        await recommendations.triggers.stop();
         await runner.stop();
         await audit.close();
         await hardening.close();

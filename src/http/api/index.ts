@@ -20,6 +20,7 @@ import { securityRoutes } from './security-routes.js';
 import { proxyRoutes } from './proxy-routes.js';
 import { scannerRoutes } from './scanner-routes.js';
 import { insightsRoutes } from './insights-routes.js';
+import { recommendationRoutes } from './recommendation-routes.js';
 
 export type { ApiServices } from './services.js';
 
@@ -43,6 +44,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...securityRoutes(services),
     ...scannerRoutes(services),
     ...insightsRoutes(services),
+    ...recommendationRoutes(services),
   ];
 }
 

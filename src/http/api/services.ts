@@ -16,6 +16,7 @@ import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
 import type { Security } from '../../wiring/security.js';
 import type { Insights } from '../../wiring/insights.js';
+import type { Recommendations } from '../../wiring/rebuild-hints.js';
 import type { Replication } from '../../wiring/replication.js';
 import type { PreheatService } from '../../services/preheat/preheat-service.js';
 
@@ -27,6 +28,8 @@ export interface ApiServices {
   security: Security;
   /** Insights (issue 17): best-practice lint of images. */
   insights: Insights;
+  /** Recommendations for images and rebuild hints (issue 17). */
+  recommendations: Recommendations;
   identity: IdentityStore;
   users: UserService;
   robots: RobotService;
