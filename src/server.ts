@@ -44,6 +44,7 @@ import { wirePreheat } from './wiring/preheat.js';
 import { wireSecurity } from './wiring/security.js';
 import { scannerAdapterApi } from './http/scanner-adapter/index.js';
 import { wireInsights } from './wiring/insights.js';
+import { wireSearch } from './wiring/search.js';
 import { wireBackup } from './wiring/backup.js';
 import { wireRecommendations } from './wiring/rebuild-hints.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
@@ -384,6 +385,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
   const insights = wireInsights(database, { registry });
+  const search = wireSearch(database, { registry, authorizer });
   const recommendations = wireRecommendations(database, { registry, authorizer, onEvents: () => dispatcher.notify(), onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push') });
   pushedNotice = () => {
     security.triggers.notify();
@@ -397,6 +399,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registry,
     security,
     insights,
+    search,
     recommendations,
     identity,
     users,

@@ -20,6 +20,7 @@ import { securityRoutes } from './security-routes.js';
 import { proxyRoutes } from './proxy-routes.js';
 import { scannerRoutes } from './scanner-routes.js';
 import { insightsRoutes } from './insights-routes.js';
+import { searchRoutes } from './search-routes.js';
 import { recommendationRoutes } from './recommendation-routes.js';
 
 export type { ApiServices } from './services.js';
@@ -44,6 +45,7 @@ export function apiRouteList(services: ApiServices): AnyRoute[] {
     ...securityRoutes(services),
     ...scannerRoutes(services),
     ...insightsRoutes(services),
+    ...searchRoutes(services),
     ...recommendationRoutes(services),
   ];
 }

@@ -16,6 +16,7 @@ import type { Lifecycle } from '../../services/lifecycle/index.js';
 import type { Registry } from '../../services/registry/index.js';
 import type { Security } from '../../wiring/security.js';
 import type { Insights } from '../../wiring/insights.js';
+import type { Search } from '../../wiring/search.js';
 import type { Recommendations } from '../../wiring/rebuild-hints.js';
 import type { Replication } from '../../wiring/replication.js';
 import type { PreheatService } from '../../services/preheat/preheat-service.js';
@@ -28,6 +29,8 @@ export interface ApiServices {
   security: Security;
   /** Insights (issue 17): best-practice lint of images. */
   insights: Insights;
+  /** Search across the registry and images' file trees (issue 17). */
+  search: Search;
   /** Recommendations for images and rebuild hints (issue 17). */
   recommendations: Recommendations;
   identity: IdentityStore;
