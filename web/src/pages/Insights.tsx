@@ -2,6 +2,7 @@ import { Link } from 'react-router';
 import { api, repoSegment, type ArtifactDetail, type ImageInsights } from '../api';
 import { ErrorNote, shortDigest, useLoad } from '../components/ui';
 import { useI18n } from '../i18n';
+import { ImageRecommendationsPanel } from './Recommendations';
 
 /**
  * Efficiency as a percentage with one decimal, rounded down so that an image with any wasted byte
@@ -34,6 +35,7 @@ export function Insights({ base, digest, isIndex, history }: { base: string; dig
           <ErrorNote message={error} />
           {!data && !error && <p className="loading">{t('common.loading')}</p>}
           {data && <Report report={data} />}
+          <ImageRecommendationsPanel path={path} />
           {/* The history is the artifact's own, shown at once; the report adds each step's layer and sizes. */}
           {!data && history.length > 0 && (
             <>

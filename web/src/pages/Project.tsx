@@ -5,13 +5,14 @@ import type { Session } from '../App';
 import { Command, ConfirmButton, Dialog, Empty, ErrorNote, Field, Notice, Pagination, RoleLabel, Tabs, useLoad } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n';
 import { AuditTable } from './Audit';
+import { RebuildHintsPanel } from './Recommendations';
 import { ProjectBestPractices } from './BestPractices';
 import { Policies } from './Policies';
 import { ProxyCachePanel } from './ProxyCache';
 import { PreheatPolicies } from './Preheat';
 import { SecurityPolicy } from './SecurityPolicy';
 
-type Tab = 'repositories' | 'members' | 'robots' | 'webhooks' | 'audit' | 'policies' | 'security' | 'lint' | 'preheat' | 'proxy' | 'settings';
+type Tab = 'repositories' | 'members' | 'robots' | 'webhooks' | 'audit' | 'policies' | 'security' | 'lint' | 'rebuild' | 'preheat' | 'proxy' | 'settings';
 const roles: Role[] = ['admin', 'maintainer', 'developer', 'guest', 'limited-guest'];
 
 /** What the caller's role lets it see and do here (the server decides; this only hides dead ends). */
@@ -53,6 +54,7 @@ export function ProjectPage({ session }: { session: Session }) {
   if (can.policies) tabs.push({ key: 'security', label: t('project.security') });
   // The summary is for every member; the rules checked show to those who read policies.
   tabs.push({ key: 'lint', label: t('lint.summaryTitle') });
+  tabs.push({ key: 'rebuild', label: t('rebuild.tab') });
   if (can.policies) tabs.push({ key: 'preheat', label: t('preheat.title') });
   tabs.push({ key: 'proxy', label: t('proxy.title') });
   if (can.admin) tabs.push({ key: 'settings', label: t('project.settings') });
@@ -77,6 +79,7 @@ export function ProjectPage({ session }: { session: Session }) {
         {tab === 'policies' && <Policies project={project.name} canManage={can.managePolicies} canSetQuota={session.user.isAdmin} />}
         {tab === 'security' && <SecurityPolicy project={project.name} canManage={can.managePolicies} canListRobots={can.robots} />}
         {tab === 'lint' && <ProjectBestPractices project={project.name} canReadPolicies={can.policies} canManage={can.managePolicies} />}
+        {tab === 'rebuild' && <RebuildHintsPanel project={project.name} />}
         {tab === 'preheat' && <PreheatPolicies project={project.name} canManage={can.managePolicies} />}
         {tab === 'proxy' && <ProxyCachePanel project={project.name} isAdmin={session.user.isAdmin} host={window.location.host} />}
         {tab === 'settings' && <Settings project={project} onChange={reload} />}
@@ -573,7 +576,7 @@ function CreateWebhook({ project, onClose, onCreated }: { project: Project; onCl
         </Field>
         <fieldset>
           <legend>{t('webhooks.events')}</legend>
-          {['push', 'pull', 'delete', 'tag', 'quota'].map((ev) => (
+          {['push', 'pull', 'delete', 'tag', 'quota', 'rebuild'].map((ev) => (
             <label key={ev} className="inline">
               <input type="checkbox" checked={events.includes(ev)} onChange={() => setEvents((x) => (x.includes(ev) ? x.filter((y) => y !== ev) : [...x, ev]))} /> {ev}
             </label>
