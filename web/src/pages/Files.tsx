@@ -153,7 +153,7 @@ export function Files({ base, digest, platforms }: { base: string; digest: strin
               </thead>
               <tbody>
                 {tree.entries.map((e) => (
-                  <tr key={e.path} className={`entry-${e.type}`}>
+                  <tr key={`${e.path}\n${e.type}`} className={`entry-${e.type}`}>
                     <td>
                       {e.type === 'directory' || tree.mode === 'find' ? (
                         <button type="button" className="link" onClick={() => open(e)}>
@@ -161,14 +161,17 @@ export function Files({ base, digest, platforms }: { base: string; digest: strin
                         </button>
                       ) : (
                         <span>{e.name}</span>
-                      )}
+                      )}{' '}
                       {e.linkTarget !== undefined && <span className="muted"> → {e.linkTarget}</span>}
+                      {/* A layer's own markers: what it deletes from the layers below. */}
+                      {e.type === 'whiteout' && <span className="badge marker">{t('files.whiteout')}</span>}
+                      {e.type === 'opaque' && <span className="badge marker">{t('files.opaque')}</span>}
                     </td>
                     <td>{e.type === 'file' ? formatBytes(e.size) : '—'}</td>
                     <td>
-                      <code>{e.mode === undefined ? '—' : modeString(e.type, e.mode)}</code>
+                      <code>{e.mode === undefined || e.type === 'whiteout' || e.type === 'opaque' ? '—' : modeString(e.type, e.mode)}</code>
                     </td>
-                    <td>{e.uid === undefined ? '—' : `${e.uid}:${e.gid ?? 0}`}</td>
+                    <td>{e.uid === undefined || e.type === 'whiteout' || e.type === 'opaque' ? '—' : `${e.uid}:${e.gid ?? 0}`}</td>
                     <td>{e.layer ?? '—'}</td>
                   </tr>
                 ))}
