@@ -369,6 +369,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
 
+  const insights = wireInsights(database, config, { registry });
   const security = await wireSecurity(database, config, {
     registry,
     runner,
@@ -383,8 +384,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     box: replication.box,
     robots,
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
+    layers: insights.layers,
   });
-  const insights = wireInsights(database, { registry });
   const search = wireSearch(database, { registry, authorizer });
   const recommendations = wireRecommendations(database, { registry, authorizer, onEvents: () => dispatcher.notify(), onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push') });
   pushedNotice = () => {

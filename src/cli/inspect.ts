@@ -9,7 +9,7 @@ import { isValidRepositoryName, isValidTag } from '../domain/names.js';
 import { UpstreamError, type UpstreamRegistry } from '../ports/upstream-registry.js';
 import { insightsOf, isImage, type BaseImage, type ImageInsights } from '../services/insights/image-insights-service.js';
 import type { LayerSummary } from '../services/insights/file-index.js';
-import { LayerSummaries } from '../services/insights/layer-summaries.js';
+import { LayerReader } from '../services/insights/layer-reader.js';
 import { factsOf, lintOf } from '../services/insights/lint-service.js';
 import { RemoteLayers } from '../services/security/remote-layers.js';
 import { columns, printResult } from './output.js';
@@ -72,9 +72,9 @@ export async function inspectImage(ref: string, options: InspectOptions = {}): P
     try {
       const config = await configOf(remote, session.key, parsed.config!);
       // The layers one after another: one walk in memory, and the registry asked for one blob at a time.
-      const summaries = new LayerSummaries({ blobs: remote });
+      const layers = new LayerReader({ blobs: remote });
       const walked: LayerSummary[] = [];
-      for (const [i, layer] of parsed.layers.entries()) walked.push(await summaries.get(session.key, layer.digest, i));
+      for (const [i, layer] of parsed.layers.entries()) walked.push(await layers.summary(session.key, layer.digest, i));
       const tags = isDigest(reference) ? [] : [reference];
       const base = await berthBase(location, access, digest);
       return {

@@ -18,7 +18,7 @@ import type { RobotService } from '../services/identity/robot-service.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
 import type { Registry } from '../services/registry/index.js';
-import { InventoryService } from '../services/security/inventory-service.js';
+import { InventoryService, type InventoryLayers } from '../services/security/inventory-service.js';
 import { PullPolicyService } from '../services/security/pull-policy-service.js';
 import { ScanService } from '../services/security/scan-service.js';
 import { ExternalScanner } from '../services/security/external-scanner.js';
@@ -48,6 +48,8 @@ export interface SecurityDependencies {
   box: SecretBox;
   robots: RobotService;
   registryUrl: () => string;
+  /** This registry's layers as the inventory reads them: the walk shared with the file index (wireInsights). */
+  layers: InventoryLayers;
 }
 
 /** Supply-chain security (docs/inventory.md, docs/vulnerabilities.md): inventory, scans, pull policies. */
@@ -74,8 +76,8 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
   const vulns = new KyselyVulnStore(database);
   // Report heads cached for pull policies (scan-head-cache.ts); every report stored goes through it.
   const reports = new ScanHeadCache(new KyselyScanStore(database));
-  // Scans read layers without restarting their grace periods: no client was promised anything.
-  const inventory = new InventoryService({ open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) });
+  // Scans read layers through the walk shared with lint and the file index (which read them quietly).
+  const inventory = new InventoryService(deps.layers);
   const onScanned = (report: ScanReport, repository: string) => {
       deps.metrics.scans.inc({ status: report.status });
       deps.metrics.scanSeconds.observe(report.durationMs / 1000);

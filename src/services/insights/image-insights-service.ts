@@ -5,7 +5,7 @@ import { MediaType } from '../../domain/media-types.js';
 import type { BaseImageStore } from '../../ports/base-image-store.js';
 import type { Registry } from '../registry/index.js';
 import type { LayerSummary } from './file-index.js';
-import type { LayerSummaries } from './layer-summaries.js';
+import type { LayerReader } from './layer-reader.js';
 import { storedImage } from './stored-image.js';
 import { wastedSpace, type WastedSpace } from './wasted-space.js';
 
@@ -80,13 +80,13 @@ const maxBaseLayers = 500;
 export class ImageInsightsService {
   constructor(
     private readonly registry: Registry,
-    private readonly summaries: LayerSummaries,
+    private readonly layers: LayerReader,
     private readonly bases: BaseImageStore,
   ) {}
 
   async insights(repository: string, reference: string, canPull: CanPull): Promise<ImageInsights> {
     const { digest, parsed, config } = await storedImage(this.registry, repository, reference, 'insights read images');
-    const summaries = await Promise.all(parsed.layers.map((layer, index) => this.summaries.get(repository, layer.digest, index)));
+    const summaries = await Promise.all(parsed.layers.map((layer, index) => this.layers.summary(repository, layer.digest, index)));
 
     const result = insightsOf({ repository, digest, layers: parsed.layers, config, summaries });
     const base = (await this.annotatedBase(digest, parsed, config, canPull)) ?? (await this.layerBase(digest, parsed, canPull));

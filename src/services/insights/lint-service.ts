@@ -1,14 +1,15 @@
 import { BerthError } from '../../domain/errors.js';
-import { lintImage, lintRules, unknownRuleIds, type CacheFact, type ImageFacts, type LintFinding, type LintRuleId, type LintSeverity } from '../../domain/lint/index.js';
+import { emptyFacts, lintImage, lintRules, unknownRuleIds, type CacheFact, type ImageFacts, type LintFinding, type LintRuleId, type LintSeverity } from '../../domain/lint/index.js';
 import type { OperatingSystem } from '../../domain/packages/package.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
+import type { ImageIndexStore, StoredLint } from '../../ports/image-index-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
 import type { Registry } from '../registry/index.js';
 import { inventoryOf } from '../security/inventory.js';
 import { LayerView } from '../security/layer-view.js';
 import type { WalkLimits } from '../security/layer-walker.js';
 import { notableFiles, type LayerSummary } from './file-index.js';
-import { LayerSummaries } from './layer-summaries.js';
+import { LayerReader } from './layer-reader.js';
 import { storedImage } from './stored-image.js';
 
 /** A project's lint settings (docs/insights.md): the rules it does not want checked. */
@@ -34,9 +35,9 @@ export interface LintReport {
 
 export interface ProjectLintSummary {
   project: string;
-  /** Tagged images linted. */
+  /** Tagged images counted (their stored lint results, or linted now when not indexed yet). */
   images: number;
-  /** More tagged images exist than `maxImages`: the counts are of the first ones (newest first per repository). */
+  /** More tagged images exist than `maxSummaryImages`: the counts are of the first ones (newest first per repository). */
   truncated: boolean;
   /** Tagged manifests that are not images (indexes, signatures, SBOMs), not linted. */
   skipped: number;
@@ -49,10 +50,14 @@ export interface LintServiceOptions {
   /** Bytes of layer summaries kept in memory. */
   cacheBytes?: number;
   limits?: Partial<WalkLimits>;
-  /** Tagged images a project summary lints at most. */
+  /** Tagged images a project summary counts at most. */
   maxSummaryImages?: number;
-  /** Layer summaries shared with the image insights (else lint keeps its own, of `cacheBytes` and `limits`). */
-  summaries?: LayerSummaries;
+  /** Images a project summary lints on request at most (those the index has not read yet). */
+  maxSummaryLints?: number;
+  /** The layer reader shared with the image insights and the inventory (else lint keeps its own, of `cacheBytes` and `limits`). */
+  layers?: LayerReader;
+  /** The image index: a project summary counts the lint results stored at push (image-indexer.ts). */
+  index?: ImageIndexStore;
 }
 
 
@@ -65,14 +70,14 @@ export interface LintServiceOptions {
  * error naming the layer, for this request only.
  */
 export class LintService {
-  private readonly summaries: LayerSummaries;
+  private readonly layers: LayerReader;
 
   constructor(
     private readonly registry: Registry,
     private readonly policies: PolicyStore,
     private readonly options: LintServiceOptions = {},
   ) {
-    this.summaries = options.summaries ?? new LayerSummaries(registry, options);
+    this.layers = options.layers ?? new LayerReader(registry, options);
   }
 
   async policy(project: ProjectRow): Promise<LintPolicy> {
@@ -100,11 +105,14 @@ export class LintService {
 
   /**
    * Findings per rule over the project's tagged images, newest first per repository, at most
-   * `maxSummaryImages` (default 50) of them: each image is linted as `lint` does, sharing layer
-   * summaries. Images whose layers cannot be read are listed, not counted.
+   * `maxSummaryImages` (default 1000) of them: each image's lint result stored when it was
+   * indexed, with the project's disabled rules and the tag rule applied now; an image the index
+   * has not read yet (just pushed) is linted as `lint` does, at most `maxSummaryLints` (default
+   * 50) of them. Images whose layers cannot be read are listed, not counted.
    */
   async projectSummary(project: ProjectRow): Promise<ProjectLintSummary> {
-    const maxImages = this.options.maxSummaryImages ?? 50;
+    const maxImages = this.options.maxSummaryImages ?? (this.options.index ? 1000 : 50);
+    let lints = this.options.maxSummaryLints ?? 50;
     const { disabledRules } = await this.policy(project);
     const counts = new Map<LintRuleId, { images: number; findings: number }>();
     const result: ProjectLintSummary = { project: project.name, images: 0, truncated: false, skipped: 0, failed: [], disabledRules, rules: [] };
@@ -120,7 +128,16 @@ export class LintService {
               break scan;
             }
             try {
-              const report = await this.lint(project, repo.name, artifact.digest);
+              const stored = await this.storedReport(artifact.digest, artifact.tags, disabledRules);
+              if (stored && 'error' in stored) {
+                result.failed.push({ repository: repo.name, digest: artifact.digest, error: stored.error });
+                continue;
+              }
+              if (!stored && lints-- <= 0) {
+                result.truncated = true;
+                break scan;
+              }
+              const report = stored ?? (await this.lint(project, repo.name, artifact.digest));
               result.images++;
               const seen = new Set<LintRuleId>();
               for (const f of report.findings) {
@@ -147,10 +164,44 @@ export class LintService {
     return result;
   }
 
+  /**
+   * The stored lint result of image `digest` tagged `tags`, as `lint` would report it with
+   * `disabledRules`; the error when the index recorded a failure (a hostile layer); undefined
+   * when there is none (not indexed yet, or not an image: `lint` says which).
+   */
+  private async storedReport(digest: string, tags: string[], disabledRules: LintRuleId[]): Promise<Pick<LintReport, 'findings' | 'omitted'> | { error: string } | undefined> {
+    const record = await this.options.index?.getImage(digest);
+    if (!record) return undefined;
+    if (record.status === 'failed') return { error: record.error ?? 'the image could not be indexed' };
+    if (!record.lint) return undefined;
+    return appliedLint(record.lint, tags, disabledRules);
+  }
+
   private summary(repository: string, digest: string, index: number): Promise<LayerSummary> {
-    return this.summaries.get(repository, digest, index);
+    return this.layers.summary(repository, digest, index);
   }
 }
+
+/**
+ * A stored lint result (linted with no tags and no rule disabled, image-indexer.ts) as a report
+ * for an artifact tagged `tags` in a project that disabled `disabledRules`: the tag rule
+ * (BERTH-L008) runs now on the tags, the disabled rules' findings are dropped.
+ */
+export function appliedLint(stored: StoredLint, tags: string[], disabledRules: readonly LintRuleId[]): Pick<LintReport, 'summary' | 'findings' | 'omitted'> {
+  const off = new Set<string>(disabledRules);
+  const byTag = lintImage({ ...emptyFacts(), tags }, lintRules.filter((r) => r.id !== tagRule).map((r) => r.id));
+  const findings = [...stored.findings.filter((f) => f.rule !== tagRule), ...byTag.findings].filter((f) => !off.has(f.rule));
+  const order = new Map(lintRules.map((r, i) => [r.id, i]));
+  findings.sort((a, b) => order.get(a.rule)! - order.get(b.rule)!);
+  const omitted: Partial<Record<LintRuleId, number>> = {};
+  for (const [rule, n] of Object.entries(stored.omitted) as Array<[LintRuleId, number]>) if (!off.has(rule) && rule !== tagRule) omitted[rule] = n;
+  const summary: Record<LintSeverity, number> = { error: 0, warning: 0, info: 0 };
+  for (const f of findings) summary[f.severity]++;
+  return { summary, findings, omitted };
+}
+
+/** The one rule that reads an artifact's tags: stored results leave it out, as tags move. */
+const tagRule: LintRuleId = 'BERTH-L008-latest-only-tag';
 
 /** The findings part of a lint report (the API's and `berth inspect`'s): the rules run over an image's facts. */
 export function lintOf(facts: ImageFacts, disabledRules: LintRuleId[]): Pick<LintReport, 'os' | 'packages' | 'disabledRules' | 'summary' | 'findings' | 'omitted'> {

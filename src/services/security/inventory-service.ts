@@ -9,6 +9,14 @@ export interface LayerBlobs {
   open(repository: string, digest: string): Promise<{ stream: Readable }>;
 }
 
+/**
+ * Layers already walked, by digest, as the inventory needs them (insights' LayerReader: one walk
+ * per layer shared with the file index).
+ */
+export interface InventoryLayers {
+  inventoryLayer(repository: string, digest: string): Promise<LayerWalk>;
+}
+
 export interface InventoryServiceOptions {
   /** Bytes of layer summaries kept in memory (each: the package databases, symlinks and probe results of one layer). */
   cacheBytes?: number;
@@ -19,17 +27,19 @@ export interface InventoryServiceOptions {
  * The package inventory of an image (issue 16). Each layer is read once, by digest, and only
  * what the inventory needs from it is kept (the package databases, os-release, symlinks,
  * whiteouts): an image sharing layers with one already read reads only its own, and images
- * asked for at the same time share one read of a common layer.
+ * asked for at the same time share one read of a common layer. This registry's layers come
+ * through the walk shared with the file index (`InventoryLayers`); another registry's (the
+ * scanner adapter) through `LayerBlobs` and a cache of this service's own.
  */
 export class InventoryService {
   private readonly summaries: LruCache<string, LayerWalk>;
   private readonly reading = new Map<string, Promise<LayerWalk>>();
 
   constructor(
-    private readonly blobs: LayerBlobs,
+    private readonly blobs: LayerBlobs | InventoryLayers,
     private readonly options: InventoryServiceOptions = {},
   ) {
-    this.summaries = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, weightOf);
+    this.summaries = new LruCache(options.cacheBytes ?? 32 * 2 ** 20, inventoryWeight);
   }
 
   /** The inventory of an image whose layers (lowest first) are in `repository`. */
@@ -39,6 +49,7 @@ export class InventoryService {
   }
 
   private summary(repository: string, digest: string): Promise<LayerWalk> {
+    if ('inventoryLayer' in this.blobs) return this.blobs.inventoryLayer(repository, digest);
     const cached = this.summaries.get(digest);
     if (cached) return Promise.resolve(cached);
     let pending = this.reading.get(digest);
@@ -50,16 +61,20 @@ export class InventoryService {
   }
 
   private async read(repository: string, digest: string): Promise<LayerWalk> {
-    const blob = await this.blobs.open(repository, digest);
-    const walk = await walkLayer(blob.stream, { wanted: inventoryWants, probe: inventoryProbe, limits: this.options.limits });
-    // Only what inventoryOf looks at stays in memory, and the entries of files it probes (a later layer's may replace a lower one's).
-    const summary: LayerWalk = { ...walk, entries: walk.entries.filter((e) => e.type === 'symlink' || inventoryWants(e.path) || inventoryProbes(e) || walk.probes.has(e.path)) };
+    const blob = await (this.blobs as LayerBlobs).open(repository, digest);
+    const summary = inventoryLayer(await walkLayer(blob.stream, { wanted: inventoryWants, probe: inventoryProbe, limits: this.options.limits }));
     this.summaries.set(digest, summary);
     return summary;
   }
 }
 
-function weightOf(walk: LayerWalk): number {
+/** Only what inventoryOf looks at of a walk, to keep in memory: and the entries of files it probes (a later layer's may replace a lower one's). */
+export function inventoryLayer(walk: LayerWalk): LayerWalk {
+  return { ...walk, entries: walk.entries.filter((e) => e.type === 'symlink' || inventoryWants(e.path) || inventoryProbes(e) || walk.probes.has(e.path)) };
+}
+
+/** Bytes a walk kept for the inventory takes in memory, roughly, for the caches' bounds. */
+export function inventoryWeight(walk: LayerWalk): number {
   let bytes = 256 + walk.entries.length * 128 + (walk.whiteouts.length + walk.opaqueDirs.length) * 96;
   for (const content of walk.contents.values()) bytes += content.length;
   // Probe results are small plain objects (build info, manifests): their JSON, twice over for UTF-16 strings.

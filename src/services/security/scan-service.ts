@@ -16,8 +16,8 @@ export const builtInScanner = 'berth';
 /** Where a scan reads an image: this registry, or another one (Berth as a scanner adapter, docs/scanners.md). */
 export interface ImageSource {
   manifest(repository: string, digest: string): Promise<{ body: Buffer; mediaType: string }>;
-  /** The package inventory of an image whose layers (lowest first) are in `repository`. */
-  inventory(repository: string, layers: ReadonlyArray<{ digest: string }>): Promise<Inventory>;
+  /** The package inventory of the image `digest` whose layers (lowest first) are in `repository`. */
+  inventory(repository: string, layers: ReadonlyArray<{ digest: string }>, digest: string): Promise<Inventory>;
 }
 
 export interface ScanServiceOptions {
@@ -26,6 +26,11 @@ export interface ScanServiceOptions {
   concurrency?: number;
   /** After each scan that finished (stored), failed or not: events, metrics. */
   onScanned?: (report: ScanReport, repository: string) => void;
+  /**
+   * The inventory the image index stored for an image (insights' image-indexer.ts), when it has
+   * one: a pushed image is indexed before it is scanned, so its scan reads no layer.
+   */
+  storedInventory?: (digest: string) => Promise<Inventory | undefined>;
 }
 
 /**
@@ -44,7 +49,11 @@ export class ScanService {
     private readonly reports: ScanStore,
     private readonly options: ScanServiceOptions = {},
   ) {
-    this.local = { manifest: (repository, digest) => registry.manifests.get(repository, digest), inventory: (repository, layers) => inventory.ofImage(repository, layers) };
+    this.local = {
+      manifest: (repository, digest) => registry.manifests.get(repository, digest),
+      // Else through the walk shared with the file index, which stores what it walks.
+      inventory: async (repository, layers, digest) => (await options.storedInventory?.(digest)) ?? inventory.ofImage(repository, layers),
+    };
     this.limit = new ConcurrencyLimit(options.concurrency ?? 2);
   }
 
@@ -107,7 +116,7 @@ export class ScanService {
       if (depth > 0) return { findings: [], packages: 0 };
       throw new BerthError('NOT_SCANNABLE', { message: `${digest} is not a container image (its type is ${parsed.artifactType ?? 'unknown'})` });
     }
-    const inventory = await source.inventory(repository, parsed.layers);
+    const inventory = await source.inventory(repository, parsed.layers, digest);
     const targets = matchTargets(inventory.packages, inventory.os);
     const found = await this.vulns.candidates(targets.flatMap((t) => t.ecosystems.map((ecosystem) => ({ ecosystem, name: t.name }))));
     const byPackage = new Map<string, Candidate[]>();
