@@ -66,6 +66,6 @@ export interface RecommendationStore {
   completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number): Promise<boolean>;
   /** Worked-out moves whose tag names another digest now than the move's previous one, newest first, at most `limit`. */
   movedOn(limit: number): Promise<BaseTagMove[]>;
-  /** The newest worked-out move of `repository` away from `digest` (the tag an untagged base had). */
+  /** The newest worked-out move of `repository` away from `digest` or an index listing it there (the tag an untagged base had). */
   lastMoveFrom(repository: string, digest: string): Promise<BaseTagMove | undefined>;
 }

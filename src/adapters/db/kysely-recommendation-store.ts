@@ -142,11 +142,21 @@ export class KyselyRecommendationStore implements RecommendationStore {
   }
 
   async lastMoveFrom(repository: string, digest: string): Promise<BaseTagMove | undefined> {
+    // The tag may have named an index listing the image (a platform of a multi-platform base).
+    const indexes = await this.db
+      .selectFrom('manifest_reference')
+      .innerJoin('repository', 'repository.id', 'manifest_reference.repository_id')
+      .select('manifest_reference.parent_digest')
+      .where('repository.name', '=', repository)
+      .where('manifest_reference.child_digest', '=', digest)
+      .where('manifest_reference.kind', '=', 'manifest')
+      .limit(100)
+      .execute();
     const row = await this.db
       .selectFrom('base_tag_move')
       .selectAll()
       .where('repository', '=', repository)
-      .where('previous_digest', '=', digest)
+      .where('previous_digest', 'in', [digest, ...indexes.map((i) => i.parent_digest)])
       .where('done', '=', 1)
       .orderBy('id', 'desc')
       .limit(1)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineMatrix, startTestBerth, type TestBerth } from '../../helpers/berth.js';
 import { ApiClient } from '../../helpers/api.js';
-import { imageManifest, jsonBlob, sha256, RegistryClient, type Blob } from '../../helpers/oci.js';
+import { imageIndex, imageManifest, jsonBlob, sha256, RegistryClient, type Blob } from '../../helpers/oci.js';
 import { gzipSync } from 'node:zlib';
 import { tarOf, type TarItem } from '../../helpers/layer-tar.js';
 import { WebhookReceiver } from '../../helpers/receiver.js';
@@ -90,7 +90,7 @@ for (const { engine, skip } of await engineMatrix()) {
       });
       admin = new ApiClient(berth.url);
       registry = new RegistryClient(berth.url);
-      for (const p of ['apps', 'other', 'vault', 'quiet']) await admin.createProject(p);
+      for (const p of ['apps', 'other', 'vault', 'quiet', 'events']) await admin.createProject(p);
       await admin.createUser('rec-dev', 'Dev-Passw0rd-1');
       await admin.addMember('apps', 'rec-dev', 'developer');
       dev = new ApiClient(berth.url, { username: 'rec-dev', password: 'Dev-Passw0rd-1' });
@@ -122,8 +122,8 @@ for (const { engine, skip } of await engineMatrix()) {
     });
 
     /** Pushes an image of `layers` (config salted by the repository and tag) and resolves its digest. */
-    async function push(repository: string, tag: string | undefined, layers: Layer[]): Promise<Pushed> {
-      const config = jsonBlob({ architecture: 'amd64', os: 'linux', config: { Env: [`BUILD=${repository}:${tag ?? 'untagged'}:${layers.length}`] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] });
+    async function push(repository: string, tag: string | undefined, layers: Layer[], architecture = 'amd64'): Promise<Pushed & { manifest: Buffer }> {
+      const config = jsonBlob({ architecture, os: 'linux', config: { Env: [`BUILD=${repository}:${tag ?? 'untagged'}:${layers.length}`] }, rootfs: { type: 'layers', diff_ids: [] }, history: [] });
       for (const b of [config, ...layers.map((l) => l.blob)]) expect((await registry.pushBlob(repository, b)).status).toBe(201);
       const manifest = imageManifest(
         config,
@@ -131,17 +131,17 @@ for (const { engine, skip } of await engineMatrix()) {
       );
       const digest = sha256(manifest);
       expect((await registry.pushManifest(repository, tag ?? digest, manifest)).status).toBe(201);
-      return { digest, layers };
+      return { digest, layers, manifest };
     }
 
     /** Fills the image index as the indexer does on push: layers, sizes, distribution. */
-    async function index(image: Pushed, release: string): Promise<void> {
+    async function index(image: Pushed, release: string, platform = 'linux/amd64'): Promise<void> {
       const alpineOs = release === alpineRelease;
       await berth.api.recommendations.index.putImage({
         digest: image.digest,
         status: 'indexed',
         configDigest: 'sha256:' + '0'.repeat(64),
-        platform: 'linux/amd64',
+        platform,
         layers: image.layers.map((l) => l.blob.digest),
         compressedBytes: image.layers.reduce((n, l) => n + l.blob.data.length, 0),
         uncompressedBytes: image.layers.reduce((n, l) => n + l.tarBytes, 0),
@@ -293,5 +293,67 @@ for (const { engine, skip } of await engineMatrix()) {
       const hints = await dev.ok<{ hints: Array<{ base: { repository: string } }> }>('GET', '/projects/apps/rebuild-hints');
       expect(hints.hints.map((h) => h.base.repository)).toEqual(['library/debian']);
     });
+
+    it('push and tag events name the digest a moved tag named before, and only then', async () => {
+      const receiver = new WebhookReceiver();
+      await receiver.start();
+      receivers.events = receiver;
+      await admin.ok('POST', '/projects/events/webhooks', { name: 'all', url: receiver.url, eventTypes: ['push', 'tag'], format: 'cloudevents' });
+      const a = await push('events/x', '1', [appLayer('x a')]);
+      const b = await push('events/x', '1', [appLayer('x b')]);
+      // The same digest again: the tag does not move.
+      expect((await registry.pushManifest('events/x', '1', b.manifest)).status).toBe(201);
+      await push('events/x', undefined, [appLayer('x by digest')]);
+      await admin.ok('POST', '/projects/events/repositories/x/artifacts/' + a.digest + '/tags', { name: 'stable' });
+      await admin.ok('POST', '/projects/events/repositories/x/artifacts/' + b.digest + '/tags', { name: 'stable' });
+      const data = (await receiver.waitFor(6)).map((r) => JSON.parse(r.body) as { type: string; data: { digest: string; tag?: string; previousDigest?: string } });
+      expect(data.map((d) => [d.type, d.data.tag, d.data.digest, d.data.previousDigest])).toEqual([
+        ['dev.berth.artifact.pushed', '1', a.digest, undefined],
+        ['dev.berth.artifact.pushed', '1', b.digest, a.digest],
+        ['dev.berth.artifact.pushed', '1', b.digest, undefined],
+        ['dev.berth.artifact.pushed', undefined, expect.any(String) as unknown as string, undefined],
+        ['dev.berth.artifact.tagged', 'stable', a.digest, undefined],
+        ['dev.berth.artifact.tagged', 'stable', b.digest, a.digest],
+      ]);
+      // Moves within a project without images built on them make no rebuild event.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(receivers.events!.received).toHaveLength(6);
+    });
+
+    it('a base pushed as a multi-platform index: images built on one of its platforms are hinted when its tag moves', async () => {
+      const amd = await push('library/multi', undefined, [rootfs(debianRelease, 1000, 'multi amd64 1')]);
+      const arm = await push('library/multi', undefined, [rootfs(debianRelease, 1000, 'multi arm64 1')], 'arm64');
+      const list = imageIndex([
+        { image: amd, architecture: 'amd64' },
+        { image: arm, architecture: 'arm64' },
+      ]);
+      expect((await registry.pushManifest('library/multi', '1', list, 'application/vnd.oci.image.index.v1+json')).status).toBe(201);
+      await index(amd, debianRelease);
+      await index(arm, debianRelease, 'linux/arm64');
+      const app = await push('apps/onmulti', '1', [amd.layers[0]!, appLayer('on multi')]);
+      await index(app, debianRelease);
+      const before = await recommendations(dev, 'apps', 'onmulti', '1');
+      expect(before.base).toEqual({ repository: 'library/multi', tag: '1', digest: amd.digest, layers: 1, uncompressedBytes: amd.layers[0]!.tarBytes, tagMoved: false });
+
+      const seen = receivers.apps!.received.length;
+      const amd2 = await push('library/multi', undefined, [rootfs(debianRelease, 1000, 'multi amd64 2')]);
+      const arm2 = await push('library/multi', undefined, [rootfs(debianRelease, 1000, 'multi arm64 2')], 'arm64');
+      const list2 = imageIndex([
+        { image: amd2, architecture: 'amd64' },
+        { image: arm2, architecture: 'arm64' },
+      ]);
+      expect((await registry.pushManifest('library/multi', '1', list2, 'application/vnd.oci.image.index.v1+json')).status).toBe(201);
+      const [event] = (await receivers.apps!.waitFor(seen + 1, 20_000)).slice(seen).map((r) => JSON.parse(r.body) as HarborRebuild);
+      expect(event!.event_data.custom_attributes.base).toMatchObject({ tag: '1', digest: sha256(list2), previous_digest: sha256(list) });
+      expect(event!.event_data.custom_attributes.images).toEqual([{ repository: 'apps/onmulti', digest: app.digest, tags: ['1'], indexTags: [] }]);
+      const after = await recommendations(dev, 'apps', 'onmulti', '1');
+      expect(after.base).toMatchObject({ repository: 'library/multi', tag: '1', digest: amd.digest, tagMoved: true });
+      expect(after.recommendations.map((r) => [r.kind, r.image.digest])).toEqual([['stale-base', sha256(list2)]]);
+      const hints = await dev.ok<{ hints: Array<{ base: { repository: string }; images: Array<{ repository: string }> }> }>('GET', '/projects/apps/rebuild-hints');
+      expect(hints.hints.map((h) => [h.base.repository, h.images.map((i) => i.repository)])).toEqual([
+        ['library/multi', ['apps/onmulti']],
+        ['library/debian', ['apps/web', 'apps/worker']],
+      ]);
+    }, 60_000);
   });
 }
