@@ -27,7 +27,7 @@ describe.skipIf(missing.length > 0 || notRoot)('rebuild hints for images built w
   let receiver: WebhookReceiver;
 
   beforeAll(async () => {
-    berth = await startTestBerth({ settings: { 'security.scanning': false, 'jobs.pollIntervalMs': 100, 'outbound.webhook.allowCidrs': ['127.0.0.1/32'] } });
+    berth = await startTestBerth({ settings: { 'security.scanning': false, 'insights.index.enabled': false, 'jobs.pollIntervalMs': 100, 'outbound.webhook.allowCidrs': ['127.0.0.1/32'] } });
     admin = new ApiClient(berth.url);
     work = await mkdtemp(join(tmpdir(), 'berth-rebuild-'));
     tools = new ContainerTools(work);
