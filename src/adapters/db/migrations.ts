@@ -183,6 +183,12 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0020_rebuild_hints': {
       up: (db: Kysely<unknown>) => rebuildHintsMigration(engine, db),
     },
+    // Rebuild hints from scans too: a row is a tag move ('move') or a base build scanned ('scan').
+    '0021_rebuild_hint_kind': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('base_tag_move').addColumn('kind', 'text', (c) => c.notNull().defaultTo('move')).execute();
+      },
+    },
   };
 }
 

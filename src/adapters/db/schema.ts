@@ -72,6 +72,8 @@ export interface BaseTagMoveTable {
   done: number;
   /** JSON: the previous image's layers (a list per platform), set when done. */
   previous_layers: string | null;
+  /** 'move' (a tag moved: tag, previous_digest, digest) or 'scan' (the image `digest` was scanned; tag and previous_digest empty). */
+  kind: Generated<string>;
 }
 
 /** One layer's index record (ports/image-index-store.ts LayerIndexRecord). */
