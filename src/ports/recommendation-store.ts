@@ -18,9 +18,14 @@ export interface SlimImage {
   layers: string[];
 }
 
-/** A base's tag that moved to another digest: what rebuild hints start from. */
+/**
+ * What rebuild hints start from: a base's tag that moved to another digest (`move`), or an image
+ * scanned (`scan`: `digest` in `repository`, `tag` and `previousDigest` empty), whose report may
+ * show it fixes what images built on an older build of its base carry.
+ */
 export interface BaseTagMove {
   id: number;
+  kind: 'move' | 'scan';
   repository: string;
   tag: string;
   previousDigest: string;
@@ -53,11 +58,11 @@ export interface RecommendationStore {
 
   /**
    * Reads the outbox after `consumer`'s cursor (at most `batch` events) and records each push or
-   * tag event that moved a tag (its `previousDigest`) as a move to work out, moving the cursor in
-   * the same transaction. Resolves how many events were read.
+   * tag event that moved a tag (its `previousDigest`) as a move to work out, and each succeeded
+   * scan as a `scan` row, moving the cursor in the same transaction. Resolves how many events were read.
    */
   recordMoves(options: { consumer: string; batch: number; now: number }): Promise<number>;
-  /** Moves not worked out yet, oldest first. */
+  /** Moves and scans not worked out yet, oldest first. */
   pendingMoves(limit: number): Promise<BaseTagMove[]>;
   /**
    * Marks a move worked out with the previous image's layers and appends `events` in one
@@ -66,6 +71,8 @@ export interface RecommendationStore {
   completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number): Promise<boolean>;
   /** Worked-out moves whose tag names another digest now than the move's previous one, newest first, at most `limit`. */
   movedOn(limit: number): Promise<BaseTagMove[]>;
+  /** Worked-out moves of `repository` to `digest` or to an index listing it there, newest first, at most `limit`. */
+  movesTo(repository: string, digest: string, limit: number): Promise<BaseTagMove[]>;
   /** The newest worked-out move of `repository` away from `digest` or an index listing it there (the tag an untagged base had). */
   lastMoveFrom(repository: string, digest: string): Promise<BaseTagMove | undefined>;
 }

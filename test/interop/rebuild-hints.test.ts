@@ -99,7 +99,7 @@ describe.skipIf(missing.length > 0 || notRoot)('rebuild hints for images built w
     expect(event.type).toBe('dev.berth.image.rebuild-suggested');
     expect(event.subject).toBe('library/rb-base:1');
     expect(event.data.previousDigest).toBe(base1);
-    expect(event.data.details).toEqual({ project: 'builds', images: [{ repository: 'builds/app', digest: appDigest, tags: ['1'], indexTags: [] }], truncated: false, scanned: false });
+    expect(event.data.details).toEqual({ reason: 'base-moved', project: 'builds', images: [{ repository: 'builds/app', digest: appDigest, tags: ['1'], indexTags: [] }], truncated: false, scanned: false });
     await new Promise((r) => setTimeout(r, 1000));
     expect(receiver.received).toHaveLength(1);
 

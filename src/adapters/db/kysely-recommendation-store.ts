@@ -93,10 +93,16 @@ export class KyselyRecommendationStore implements RecommendationStore {
       if (events.length === 0) return 0;
       const moves = [];
       for (const event of events) {
-        if ((event.type !== 'push' && event.type !== 'tag') || event.repository === null) continue;
-        const data = JSON.parse(event.payload) as { tag?: unknown; digest?: unknown; previousDigest?: unknown; operator?: unknown };
+        if ((event.type !== 'push' && event.type !== 'tag' && event.type !== 'scan') || event.repository === null) continue;
+        const data = JSON.parse(event.payload) as { tag?: unknown; digest?: unknown; previousDigest?: unknown; operator?: unknown; details?: { status?: unknown } };
+        if (event.type === 'scan') {
+          if (typeof data.digest !== 'string' || data.details?.status !== 'succeeded') continue;
+          moves.push({ kind: 'scan', repository: event.repository, tag: '', previous_digest: '', digest: data.digest, operator: 'scanner', moved_at: options.now, done: 0, previous_layers: null });
+          continue;
+        }
         if (typeof data.tag !== 'string' || typeof data.digest !== 'string' || typeof data.previousDigest !== 'string' || data.previousDigest === data.digest) continue;
         moves.push({
+          kind: 'move',
           repository: event.repository,
           tag: data.tag,
           previous_digest: data.previousDigest,
@@ -133,6 +139,7 @@ export class KyselyRecommendationStore implements RecommendationStore {
       .innerJoin('repository', 'repository.name', 'base_tag_move.repository')
       .innerJoin('tag', (j) => j.onRef('tag.repository_id', '=', 'repository.id').onRef('tag.name', '=', 'base_tag_move.tag'))
       .selectAll('base_tag_move')
+      .where('base_tag_move.kind', '=', 'move')
       .where('base_tag_move.done', '=', 1)
       .whereRef('tag.manifest_digest', '<>', 'base_tag_move.previous_digest')
       .orderBy('base_tag_move.id', 'desc')
@@ -141,9 +148,23 @@ export class KyselyRecommendationStore implements RecommendationStore {
     return rows.map(moveOf);
   }
 
-  async lastMoveFrom(repository: string, digest: string): Promise<BaseTagMove | undefined> {
-    // The tag may have named an index listing the image (a platform of a multi-platform base).
-    const indexes = await this.db
+  async movesTo(repository: string, digest: string, limit: number): Promise<BaseTagMove[]> {
+    const rows = await this.db
+      .selectFrom('base_tag_move')
+      .selectAll()
+      .where('kind', '=', 'move')
+      .where('repository', '=', repository)
+      .where('digest', 'in', [digest, ...(await this.indexesOf(repository, digest))])
+      .where('done', '=', 1)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(moveOf);
+  }
+
+  /** Indexes of `repository` listing `digest` (a platform of a multi-platform image). */
+  private async indexesOf(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
       .selectFrom('manifest_reference')
       .innerJoin('repository', 'repository.id', 'manifest_reference.repository_id')
       .select('manifest_reference.parent_digest')
@@ -152,11 +173,17 @@ export class KyselyRecommendationStore implements RecommendationStore {
       .where('manifest_reference.kind', '=', 'manifest')
       .limit(100)
       .execute();
+    return rows.map((r) => r.parent_digest);
+  }
+
+  async lastMoveFrom(repository: string, digest: string): Promise<BaseTagMove | undefined> {
+    // The tag may have named an index listing the image (a platform of a multi-platform base).
     const row = await this.db
       .selectFrom('base_tag_move')
       .selectAll()
+      .where('kind', '=', 'move')
       .where('repository', '=', repository)
-      .where('previous_digest', 'in', [digest, ...indexes.map((i) => i.parent_digest)])
+      .where('previous_digest', 'in', [digest, ...(await this.indexesOf(repository, digest))])
       .where('done', '=', 1)
       .orderBy('id', 'desc')
       .limit(1)
@@ -168,6 +195,7 @@ export class KyselyRecommendationStore implements RecommendationStore {
 function moveOf(row: Selectable<BaseTagMoveTable>): BaseTagMove {
   const move: BaseTagMove = {
     id: Number(row.id),
+    kind: row.kind === 'scan' ? 'scan' : 'move',
     repository: row.repository,
     tag: row.tag,
     previousDigest: row.previous_digest,

@@ -4,6 +4,7 @@ import type { ImageIndexStore } from '../../ports/image-index-store.js';
 import type { BaseTagMove, HeldImage, RecommendationStore } from '../../ports/recommendation-store.js';
 import type { ScanReport, ScanStore } from '../../ports/scan-store.js';
 import type { Registry } from '../registry/index.js';
+import { isNewerOfLine } from '../../domain/tag-line.js';
 import { imagesOf } from './image-layers.js';
 import { findingKey, succeeded, type VulnerabilityRef } from './recommendations.js';
 
@@ -27,6 +28,12 @@ export interface RebuildHint {
 
 /** What a `rebuild` event's `details` hold (docs/insights.md, "Rebuild hints"). */
 export interface RebuildDetails {
+  /**
+   * `base-moved`: the base's tag names a new build (the event's `previousDigest` → `digest`);
+   * `vulnerabilities-fixed`: a newer build of the base (`digest`, tagged `tag`) was scanned and
+   * fixes vulnerabilities these images carry from the older one (`previousDigest`).
+   */
+  reason: 'base-moved' | 'vulnerabilities-fixed';
   project: string;
   images: RebuildImage[];
   /** More images than an event lists (maxImagesPerEvent). */
@@ -40,6 +47,8 @@ const maxDerived = 2000;
 const maxImagesPerEvent = 500;
 const maxMovesListed = 200;
 const maxFixes = 50;
+/** Older builds of a scanned base looked at (moves to it, older tags of its line). */
+const maxOlderBuilds = 10;
 const batch = 200;
 
 /**
@@ -86,32 +95,80 @@ export class RebuildHints {
 
   /** The events a move makes: one per project holding tagged images built on the previous digest. */
   async workOut(move: BaseTagMove): Promise<{ layers: string[][]; events: OutboxEvent[] }> {
+    if (move.kind === 'scan') return { layers: [], events: await this.workOutScan(move) };
     const { registry, index } = this.deps;
     const previous = await imagesOf(registry, index, move.repository, move.previousDigest);
     const layers = previous.map((p) => p.layers).filter((l) => l.length > 0);
     const images = await this.derived(move.repository, layers, move.digest, undefined);
     if (images.length === 0) return { layers, events: [] };
     const fixed = await this.fixes(previous.map((p) => p.digest), move.repository, move.digest);
+    const withFixes = fixed ? await Promise.all(images.map((image) => this.withFixes(image, fixed))) : images;
+    const events = await this.eventsFor(withFixes, { reason: 'base-moved', scanned: fixed !== undefined, operator: move.operator, repository: move.repository, tag: move.tag, digest: move.digest, previousDigest: move.previousDigest });
+    return { layers, events };
+  }
+
+  /**
+   * The events a scanned image makes when it is a newer build of a base — what a moved tag names
+   * now, or a newer tag of the same line (`12.5` after `12.4`) — and its report no longer has
+   * vulnerabilities the older build had: one per project with tagged images built on the older
+   * build that carry one of them, listing only those images.
+   */
+  private async workOutScan(scan: BaseTagMove): Promise<OutboxEvent[]> {
+    const { registry, index, store, scans } = this.deps;
+    const report = scans ? succeeded(await scans.get(scan.digest)) : undefined;
+    if (!scans || !report) return [];
+    const fresh = (await imagesOf(registry, index, scan.repository, scan.digest)).find((i) => i.digest === scan.digest);
+    if (!fresh || fresh.layers.length === 0) return [];
+    const held = (await store.holders([scan.digest], { limit: 100 })).find((h) => h.repository === scan.repository);
+    const tags = held ? [...held.tags, ...held.indexTags] : [];
+    if (tags.length === 0) return [];
+    const older = new Map<string, string>();
+    for (const move of await store.movesTo(scan.repository, scan.digest, maxOlderBuilds)) older.set(move.previousDigest, move.tag);
+    for (const other of await store.tagsOf(scan.repository)) {
+      if (older.size >= maxOlderBuilds) break;
+      if (tags.some((tag) => isNewerOfLine(other.name, tag)) && !older.has(other.digest)) older.set(other.digest, other.name);
+    }
+    const remaining = new Set(report.findings.map(findingKey));
+    const events: OutboxEvent[] = [];
+    for (const [previous] of older) {
+      for (const old of await imagesOf(registry, index, scan.repository, previous)) {
+        if (old.digest === scan.digest || (old.platform && fresh.platform && old.platform !== fresh.platform)) continue;
+        const oldReport = succeeded(await scans.get(old.digest));
+        const fixed = new Set((oldReport?.findings ?? []).map(findingKey).filter((k) => !remaining.has(k)));
+        if (fixed.size === 0) continue;
+        const images = (await Promise.all((await this.derived(scan.repository, [old.layers], scan.digest, undefined)).map((image) => this.withFixes(image, fixed)))).filter(
+          (image) => (image.fixedVulnerabilities?.length ?? 0) > 0,
+        );
+        events.push(...(await this.eventsFor(images, { reason: 'vulnerabilities-fixed', scanned: true, operator: scan.operator, repository: scan.repository, tag: tags.sort()[0]!, digest: scan.digest, previousDigest: previous })));
+      }
+    }
+    return events;
+  }
+
+  /** One event per project of `images` (sorted), leaving out projects that may not hear of the base. */
+  private async eventsFor(
+    images: RebuildImage[],
+    base: { reason: RebuildDetails['reason']; scanned: boolean; operator: string; repository: string; tag: string; digest: string; previousDigest: string },
+  ): Promise<OutboxEvent[]> {
     const byProject = new Map<string, RebuildImage[]>();
     for (const image of images) {
       const project = projectOf(image.repository);
       byProject.set(project, [...(byProject.get(project) ?? []), image]);
     }
     const events: OutboxEvent[] = [];
-    const baseProject = projectOf(move.repository);
-    const publicBase = await this.deps.publiclyPullable(move.repository);
+    const baseProject = projectOf(base.repository);
+    const publicBase = byProject.size > 0 && (await this.deps.publiclyPullable(base.repository));
     for (const [project, list] of [...byProject].sort(([a], [b]) => a.localeCompare(b))) {
       if (project !== baseProject && !publicBase) continue;
-      const withFixes = fixed ? await Promise.all(list.slice(0, maxImagesPerEvent).map((image) => this.withFixes(image, fixed))) : list.slice(0, maxImagesPerEvent);
-      const details: RebuildDetails = { project, images: withFixes, truncated: list.length > maxImagesPerEvent, scanned: fixed !== undefined };
+      const details: RebuildDetails = { reason: base.reason, project, images: list.slice(0, maxImagesPerEvent), truncated: list.length > maxImagesPerEvent, scanned: base.scanned };
       events.push({
         type: 'rebuild',
         project,
-        repository: move.repository,
-        data: { operator: move.operator, repository: move.repository, tag: move.tag, digest: move.digest, previousDigest: move.previousDigest, details: { ...details } },
+        repository: base.repository,
+        data: { operator: base.operator, repository: base.repository, tag: base.tag, digest: base.digest, previousDigest: base.previousDigest, details: { ...details } },
       });
     }
-    return { layers, events };
+    return events;
   }
 
   /**
@@ -179,6 +236,8 @@ export class RebuildHints {
   }
 
   private async withFixes(image: RebuildImage, fixed: Set<string>): Promise<RebuildImage> {
+    // The new base fixes nothing the old one had: nothing to fix in any image, scanned or not.
+    if (fixed.size === 0) return { ...image, fixedVulnerabilities: [] };
     const report = succeeded(await this.deps.scans?.get(image.digest));
     if (!report) return image;
     const fixes = report.findings.filter((f) => fixed.has(findingKey(f))).slice(0, maxFixes);

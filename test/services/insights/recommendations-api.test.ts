@@ -60,7 +60,7 @@ interface HarborRebuild {
   event_data: {
     resources: Array<{ digest: string; tag?: string; resource_url: string }>;
     repository: { namespace: string; repo_full_name: string };
-    custom_attributes: { base: { digest: string; tag: string; previous_digest: string }; project: string; images: Array<{ repository: string; digest: string; tags: string[]; indexTags: string[]; fixedVulnerabilities?: unknown[] }>; truncated: boolean; scanned: boolean };
+    custom_attributes: { base: { digest: string; tag: string; previous_digest: string }; reason: string; project: string; images: Array<{ repository: string; digest: string; tags: string[]; indexTags: string[]; fixedVulnerabilities?: unknown[] }>; truncated: boolean; scanned: boolean };
   };
 }
 
@@ -227,6 +227,7 @@ for (const { engine, skip } of await engineMatrix()) {
       expect(apps!.event_data.repository).toMatchObject({ namespace: 'apps', repo_full_name: 'library/debian' });
       expect(apps!.event_data.custom_attributes).toEqual({
         base: { digest: after, tag: '12', resource_url: expect.stringContaining('/library/debian:12') as unknown as string, previous_digest: before },
+        reason: 'base-moved',
         project: 'apps',
         images: [
           { repository: 'apps/web', digest: images.web!.digest, tags: ['1.0'], indexTags: [] },
