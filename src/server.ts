@@ -369,7 +369,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
   });
 
-  const insights = wireInsights(database, config, { registry });
+  const insights = await wireInsights(database, config, { registry, runner, scheduler, events: eventStore, onEvents: () => dispatcher.notify(), logger });
   const security = await wireSecurity(database, config, {
     registry,
     runner,
@@ -385,6 +385,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     robots,
     registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
     layers: insights.layers,
+    indexImage: config.insights.index.enabled ? insights.indexPushed : undefined,
+    storedInventory: insights.storedInventory,
   });
   const search = wireSearch(database, { registry, authorizer });
   const recommendations = wireRecommendations(database, { registry, authorizer, onEvents: () => dispatcher.notify(), onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push') });
@@ -460,7 +462,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     dispatcher.start();
     replication.triggers.start();
     preheat.triggers.start();
-    if (config.security.scanning) security.triggers.start();
+    // Each push's job indexes it (insights.index) and then scans it (security.scanning).
+    if (config.security.scanning || config.insights.index.enabled) security.triggers.start();
     recommendations.triggers.start();
     runner.start();
     scheduler.start();

@@ -1,31 +1,133 @@
+import type { Logger } from 'pino';
 import type { Database } from '../adapters/db/connect.js';
 import { KyselyBaseImageStore } from '../adapters/db/kysely-base-image-store.js';
+import { KyselyImageIndexStore } from '../adapters/db/kysely-image-index-store.js';
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import type { ResolvedConfig } from '../config/load.js';
+import { BerthError } from '../domain/errors.js';
+import type { EventStore, OutboxEvent } from '../ports/event-store.js';
+import type { ImageIndexStore } from '../ports/image-index-store.js';
 import type { Registry } from '../services/registry/index.js';
+import type { JobRunner } from '../services/jobs/job-runner.js';
+import type { Scheduler } from '../services/jobs/scheduler.js';
+import { ImageIndexer, recordsOf } from '../services/insights/image-indexer.js';
 import { ImageInsightsService } from '../services/insights/image-insights-service.js';
 import { LayerReader } from '../services/insights/layer-reader.js';
 import { LintService } from '../services/insights/lint-service.js';
+import type { Inventory } from '../services/security/inventory.js';
 
 export interface InsightsDependencies {
   registry: Registry;
+  runner: JobRunner;
+  scheduler: Scheduler;
+  events: EventStore;
+  onEvents: () => void;
+  logger: Logger;
 }
 
-/** Insights (docs/insights.md): best-practice lint of images, with per-project disabled rules, and each image's layers, wasted space and base. */
+/**
+ * Insights (docs/insights.md): best-practice lint of images, with per-project disabled rules,
+ * each image's layers, wasted space and base, and the image index that search, file trees,
+ * stored lint and rebuild hints read.
+ */
 export interface Insights {
   lint: LintService;
   images: ImageInsightsService;
   /** The one walk per layer digest, shared with the scanner's inventory (wireSecurity takes it). */
   layers: LayerReader;
+  index: ImageIndexStore;
+  /** Fills the index (absent when insights.index.enabled is false). */
+  indexer?: ImageIndexer;
+  /** Indexes a pushed manifest and records its `lint` events (insights.index.enabled; else nothing). */
+  indexPushed: (repository: string, digest: string) => Promise<void>;
+  /** The inventory the index stored for an image, for the scanner. */
+  storedInventory: (digest: string) => Promise<Inventory | undefined>;
 }
 
-export function wireInsights(database: Database, config: ResolvedConfig, deps: InsightsDependencies): Insights {
-  // One reader of layers: lint, the image insights and the inventory read each layer once between them.
-  // Insights read layers without restarting their grace periods: no client was promised anything.
-  const layers = new LayerReader({ blobs: { open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) } }, { cacheBytes: config.insights.index.cacheBytes });
+/** Images the backfill indexes per job (it queues the next batch as its last act). */
+const backfillBatch = 100;
+
+export async function wireInsights(database: Database, config: ResolvedConfig, deps: InsightsDependencies): Promise<Insights> {
+  const settings = config.insights.index;
+  const index = new KyselyImageIndexStore(database);
+  // One reader of layers: the inventory, lint, the image insights and the index read each layer once between them.
+  // Layers are read without restarting their grace periods: no client was promised anything.
+  const layers: LayerReader = new LayerReader(
+    { blobs: { open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) } },
+    { cacheBytes: settings.cacheBytes, onWalked: settings.enabled ? (walked): Promise<void> => indexer!.layerWalked(walked) : undefined },
+  );
+  // The reader's hook calls it only once layers are read, after this line.
+  const indexer: ImageIndexer | undefined = settings.enabled ? new ImageIndexer(deps.registry, index, layers, { concurrency: settings.concurrency, maxEntriesPerLayer: settings.maxEntriesPerLayer }) : undefined;
+
+  const indexPushed = async (repository: string, digest: string): Promise<void> => {
+    if (!indexer) return;
+    const outcome = await indexer.index(repository, digest);
+    const project = repository.split('/', 1)[0]!;
+    const events: OutboxEvent[] = recordsOf(outcome)
+      .filter((record) => record.lint || record.status === 'failed')
+      .map((record) => ({
+        type: 'lint',
+        project,
+        repository,
+        data: {
+          operator: 'indexer',
+          repository,
+          digest: record.digest,
+          details: record.lint
+            ? { status: 'succeeded', summary: record.lint.summary, findings: record.lint.findings.length, rules: [...new Set(record.lint.findings.map((f) => f.rule))] }
+            : { status: 'failed', error: record.error },
+        },
+      }));
+    if (events.length === 0) return;
+    await deps.events.append(events, Date.now()).then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the lint event failed'));
+  };
+
+  deps.runner.register('index.backfill', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async () => {
+      if (!indexer) return;
+      const due = await index.unindexed(backfillBatch);
+      for (const { repository, digest } of due) {
+        try {
+          await indexer.index(repository, digest);
+        } catch (err) {
+          // Deleted since it was listed: the next batch no longer lists it. Anything else stops this batch, and the next scheduled run retries.
+          if (!(err instanceof BerthError && ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'MANIFEST_INVALID'].includes(err.key))) throw err;
+        }
+      }
+      // More to do (a registry upgraded from a version without the index): the next batch now.
+      if (due.length === backfillBatch) await deps.runner.enqueue({ type: 'index.backfill', payload: {}, maxAttempts: 1 });
+    },
+  });
+  deps.runner.register('index.prune', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async () => {
+      const pruned = await index.prune();
+      deps.logger.info({ pruned }, 'image index pruned');
+    },
+  });
+  // Schedules, not loops: an idle registry's scheduler reads its due schedules anyway, these add no reads.
+  if (settings.enabled) {
+    await deps.scheduler.define({ name: 'index.backfill', cron: '47 * * * *', jobType: 'index.backfill', maxAttempts: 1 });
+    await deps.scheduler.define({ name: 'index.prune', cron: '17 4 * * *', jobType: 'index.prune', maxAttempts: 1 });
+  } else {
+    await deps.scheduler.remove('index.backfill');
+    await deps.scheduler.remove('index.prune');
+  }
+
   return {
-    lint: new LintService(deps.registry, new KyselyPolicyStore(database), { layers }),
+    lint: new LintService(deps.registry, new KyselyPolicyStore(database), { layers, index }),
     images: new ImageInsightsService(deps.registry, layers, new KyselyBaseImageStore(database)),
     layers,
+    index,
+    indexer,
+    indexPushed,
+    storedInventory: async (digest) => {
+      const record = await index.getImage(digest);
+      if (!record || record.status !== 'indexed' || record.layers.length === 0) return undefined;
+      return record.os ? { os: record.os, packages: record.packages } : { packages: record.packages };
+    },
   };
 }

@@ -32,6 +32,7 @@ import { SignatureService } from '../services/security/signature-service.js';
 import { SbomService } from '../services/security/sbom-service.js';
 import type { VulnStore } from '../ports/vuln-store.js';
 import type { ScanReport } from '../ports/scan-store.js';
+import type { Inventory } from '../services/security/inventory.js';
 
 export interface SecurityDependencies {
   registry: Registry;
@@ -50,6 +51,10 @@ export interface SecurityDependencies {
   registryUrl: () => string;
   /** This registry's layers as the inventory reads them: the walk shared with the file index (wireInsights). */
   layers: InventoryLayers;
+  /** Indexes a pushed manifest (wireInsights): the push's `scan.artifact` job runs it before the scan. */
+  indexImage?: (repository: string, digest: string) => Promise<void>;
+  /** The inventory the image index stored for an image: a scan reads it instead of the layers. */
+  storedInventory?: (digest: string) => Promise<Inventory | undefined>;
 }
 
 /** Supply-chain security (docs/inventory.md, docs/vulnerabilities.md): inventory, scans, pull policies. */
@@ -87,7 +92,7 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
         .append([{ type: 'scan', project, repository, data: { operator: 'scanner', repository, digest: report.digest, details } }], Date.now())
         .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the scan event failed'));
   };
-  const builtIn = new ScanService(deps.registry, inventory, vulns, reports, { concurrency: config.security.scanConcurrency, onScanned });
+  const builtIn = new ScanService(deps.registry, inventory, vulns, reports, { concurrency: config.security.scanConcurrency, onScanned, storedInventory: deps.storedInventory });
   const scanners = new ScannerRegistrations(new KyselyScannerStore(database), {
     box: deps.box,
     connect: (scanner, credential) => new HarborScannerClient({ outbound: deps.outbound, url: scanner.url, auth: scanner.auth, credential, skipCertVerify: scanner.skipCertVerify }),
@@ -155,9 +160,14 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     run: async (job) => {
       const repository = String(job.payload.repository);
       const digest = String(job.payload.digest);
-      const policy = job.payload.trigger === 'push' ? await pullPolicy.policyFor(repository) : undefined;
+      const push = job.payload.trigger === 'push';
       try {
-        if (job.payload.trigger !== 'push' || policy?.scanOnPush) await scans.scan(repository, digest);
+        // A push is indexed first (docs/insights.md, "The image index"): one job per push, and
+        // the scan then reads the inventory the index stored instead of walking the layers again.
+        if (push) await deps.indexImage?.(repository, digest);
+        if (push && !config.security.scanning) return;
+        const policy = push ? await pullPolicy.policyFor(repository) : undefined;
+        if (!push || policy?.scanOnPush) await scans.scan(repository, digest);
         if (policy?.sbomOnPush) await sboms.attach(repository, digest, 'sbom');
       } catch (err) {
         // Deleted before its scan ran, or not an image (a signature, an SBOM): nothing to scan.

@@ -1,0 +1,227 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { connect, type Database } from '../../../src/adapters/db/connect.js';
+import { engineMatrix, startTestBerth, type TestBerth } from '../../helpers/berth.js';
+import { ApiClient } from '../../helpers/api.js';
+import { imageIndex, imageManifest, jsonBlob, sha256, RegistryClient, type Blob } from '../../helpers/oci.js';
+import { gzipTarOf, tarOf, type TarItem } from '../../helpers/layer-tar.js';
+import { until } from '../../helpers/wait.js';
+
+const blob = (data: Buffer): Blob => ({ data, digest: sha256(data) });
+const dpkg = (name: string, version: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`;
+
+/** A Debian base with a setuid binary; an application layer deleting it (a whiteout), making /opt opaque and leaving a .env. */
+const baseItems: TarItem[] = [
+  { path: 'etc', type: 'directory' },
+  { path: 'etc/os-release', content: 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n' },
+  { path: 'var/lib/dpkg/status', content: [dpkg('bash', '5.2.15-2+b2'), dpkg('libc6', '2.36-9')].join('\n') },
+  { path: 'usr/bin/su', content: 'ELF!', mode: 0o4755 },
+  { path: 'opt/old/readme', content: 'old' },
+  { path: 'usr/bin/sh', type: 'symlink', target: 'bash' },
+];
+const appItems: TarItem[] = [
+  { path: 'usr/bin/.wh.su', content: '' },
+  { path: 'opt/.wh..wh..opq', content: '' },
+  { path: 'opt/app', type: 'directory' },
+  { path: 'opt/app/main.js', content: 'console.log(1)\n' },
+  { path: 'app/.env', content: 'TOKEN=abc\n' },
+];
+
+describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, skip }) => {
+  let berth: TestBerth;
+  let admin: ApiClient;
+  let registry: RegistryClient;
+  let db: Database;
+
+  beforeAll(async () => {
+    if (skip) return;
+    berth = await startTestBerth({ engine, settings: { 'insights.index.maxEntriesPerLayer': 5 } });
+    admin = new ApiClient(berth.url);
+    registry = new RegistryClient(berth.url);
+    await admin.createProject('idx');
+    await admin.createProject('idx2');
+    db = connect({ url: berth.config.database.url, poolSize: 2, connectRetryMs: 0 });
+  });
+  afterAll(async () => {
+    await db?.db.destroy();
+    await berth?.stop();
+  });
+
+  async function push(name: string, layers: Buffer[], options: { tag?: string; config?: Record<string, unknown>; annotations?: Record<string, string>; architecture?: string } = {}): Promise<{ digest: string; manifest: Buffer; layers: Blob[]; config: Blob }> {
+    const config = jsonBlob({ architecture: options.architecture ?? 'amd64', os: 'linux', created: '2024-05-01T10:00:00Z', config: options.config ?? {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] });
+    const blobs = layers.map(blob);
+    for (const b of [config, ...new Map(blobs.map((x) => [x.digest, x])).values()]) expect((await registry.pushBlob(name, b)).status).toBe(201);
+    const manifest = imageManifest(config, blobs, options.annotations ? { annotations: options.annotations } : {});
+    expect((await registry.pushManifest(name, options.tag ?? 'v1', manifest)).status).toBe(201);
+    return { digest: sha256(manifest), manifest, layers: blobs, config };
+  }
+  const indexed = async (digest: string) => {
+    await until(async () => (await berth.api.insights.index.getImage(digest)) !== undefined, 30_000, `the index record of ${digest}`);
+    return (await berth.api.insights.index.getImage(digest))!;
+  };
+  const lintEvents = async (digest: string) =>
+    (await sql<{ repository: string; payload: string }>`select repository, payload from event_outbox where type = 'lint' order by id`.execute(db.db)).rows
+      .map((r) => ({ repository: r.repository, ...(JSON.parse(r.payload) as { digest: string; details: Record<string, unknown> }) }))
+      .filter((e) => e.digest === digest);
+
+  it.skipIf(!!skip)('indexes a pushed image: its layers with their entries, whiteouts and opaque directories, its record and stored lint, and a lint event', async () => {
+    const base = gzipTarOf(baseItems);
+    const app = gzipTarOf(appItems);
+    const image = await push('idx/app', [base, app], { config: { Labels: { team: 'shop' }, User: '1000' }, annotations: { 'org.opencontainers.image.source': 'https://example.com/app' } });
+    const record = await indexed(image.digest);
+    expect(record).toMatchObject({
+      digest: image.digest,
+      status: 'indexed',
+      configDigest: image.config.digest,
+      platform: 'linux/amd64',
+      layers: image.layers.map((l) => l.digest),
+      compressedBytes: base.length + app.length,
+      uncompressedBytes: tarOf(baseItems).length + tarOf(appItems).length,
+      os: { id: 'debian', versionId: '12' },
+      labels: { team: 'shop' },
+      annotations: { 'org.opencontainers.image.source': 'https://example.com/app' },
+      createdAt: Date.parse('2024-05-01T10:00:00Z'),
+    });
+    expect(record.packages.map((p) => `${p.type}:${p.name}@${p.version}`)).toEqual(['deb:bash@5.2.15-2+b2', 'deb:libc6@2.36-9']);
+    // Stored with no rule disabled and no tags: the secret and the missing healthcheck, not the setuid binary a later layer deleted.
+    const rules = record.lint!.findings.map((f) => f.rule);
+    expect(rules).toContain('BERTH-L003-secret-file');
+    expect(rules).toContain('BERTH-L002-no-healthcheck');
+    expect(rules).not.toContain('BERTH-L012-setuid-binary');
+    expect(rules).not.toContain('BERTH-L001-root-user');
+    expect(rules).not.toContain('BERTH-L008-latest-only-tag');
+    // The same findings as the lint API gives for the image (its tag v1 fires no tag rule).
+    const report = await admin.ok<{ findings: Array<{ rule: string; message: string }> }>('GET', '/projects/idx/repositories/app/artifacts/v1/lint');
+    expect(record.lint!.findings.map((f) => [f.rule, f.message])).toEqual(report.findings.map((f) => [f.rule, f.message]));
+
+    // The base layer: 6 entries, 5 stored (insights.index.maxEntriesPerLayer), 4 files.
+    const baseLayer = await berth.api.insights.index.getLayer(image.layers[0]!.digest);
+    expect(baseLayer).toMatchObject({ status: 'indexed', entries: 6, files: 4, truncated: true, uncompressedBytes: tarOf(baseItems).length });
+    expect(baseLayer!.fileBytes).toBe(baseItems.reduce((n, i) => n + ('content' in i ? Buffer.byteLength(i.content) : 0), 0));
+    const appLayer = await berth.api.insights.index.getLayer(image.layers[1]!.digest);
+    // An opaque marker, a whiteout, a directory and two files.
+    expect(appLayer).toMatchObject({ status: 'indexed', entries: 5, files: 2, truncated: false });
+    // The merged filesystem: su deleted (and sh, the base layer's 6th entry, past the 5 stored), /opt's old contents hidden by the opaque directory.
+    const layers = image.layers.map((l) => l.digest);
+    const usrBin = await berth.api.insights.index.listDirectory(layers, 'usr/bin', { limit: 100 });
+    expect(usrBin.entries.map((e) => e.name)).toEqual([]);
+    const opt = await berth.api.insights.index.listDirectory(layers, 'opt', { limit: 100 });
+    expect(opt.entries.map((e) => e.name)).toEqual(['app']);
+    // The base layer alone still lists su.
+    expect((await berth.api.insights.index.listDirectory(layers, 'usr/bin', { layer: 0, limit: 100 })).entries.map((e) => e.name)).toEqual(['su']);
+
+    const events = await lintEvents(image.digest);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ repository: 'idx/app', details: { status: 'succeeded', summary: record.lint!.summary, findings: record.lint!.findings.length } });
+  });
+
+  it.skipIf(!!skip)('indexes each platform image of an index but not its attestations; a signature gets a record without layers', async () => {
+    const amd = await push('idx/multi', [gzipTarOf([{ path: 'bin/amd', content: 'a' }])], { tag: 'amd64' });
+    const arm = await push('idx/multi', [gzipTarOf([{ path: 'bin/arm', content: 'b' }])], { tag: 'arm64', architecture: 'arm64' });
+    const attestation = await push('idx/multi', [gzipTarOf([{ path: 'attestation', content: '{}' }])], { tag: 'att' });
+    const index = JSON.parse(imageIndex([{ image: amd, architecture: 'amd64' }, { image: arm, architecture: 'arm64' }]).toString('utf8')) as { manifests: Array<Record<string, unknown>> };
+    index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: attestation.digest, size: attestation.manifest.length, platform: { os: 'unknown', architecture: 'unknown' } });
+    const body = Buffer.from(JSON.stringify(index));
+    expect((await registry.pushManifest('idx/multi', 'latest', body, 'application/vnd.oci.image.index.v1+json')).status).toBe(201);
+    const outcome = await berth.api.insights.indexer!.index('idx/multi', sha256(body));
+    expect(outcome).toMatchObject({ kind: 'index', images: [{ digest: amd.digest }, { digest: arm.digest }] });
+    expect((await indexed(arm.digest)).platform).toBe('linux/arm64');
+
+    // A cosign-style signature: an image manifest whose config is not an image's and whose layer is not a tar.
+    const sigConfig = jsonBlob({ critical: {} });
+    const payload = blob(Buffer.from('{"critical":{}}'));
+    for (const b of [sigConfig, payload]) expect((await registry.pushBlob('idx/multi', b)).status).toBe(201);
+    const sig = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sigConfig.digest, size: sigConfig.data.length },
+        layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: payload.digest, size: payload.data.length }],
+        annotations: { 'dev.cosignproject.cosign/signature': 'MEUC' },
+      }),
+    );
+    expect((await registry.pushManifest('idx/multi', `${amd.digest.replace(':', '-')}.sig`, sig)).status).toBe(201);
+    expect(await berth.api.insights.indexer!.index('idx/multi', sha256(sig))).toMatchObject({ kind: 'skipped' });
+    expect(await indexed(sha256(sig))).toMatchObject({ status: 'indexed', layers: [], packages: [], annotations: { 'dev.cosignproject.cosign/signature': 'MEUC' } });
+    expect(await berth.api.insights.index.getLayer(payload.digest)).toBeUndefined();
+  });
+
+  it.skipIf(!!skip)('reads no layer for an image pushed again to another repository, and records a lint event there too', async () => {
+    const image = await push('idx/again', [gzipTarOf([{ path: 'srv/a', content: 'again' }])]);
+    await indexed(image.digest);
+    await until(async () => (await lintEvents(image.digest)).length === 1, 30_000, 'the first lint event');
+    const opened: string[] = [];
+    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
+    berth.registry.blobs.openQuietly = async (repository, digest) => {
+      opened.push(digest);
+      return original(repository, digest);
+    };
+    try {
+      await push('idx2/again', image.layers.map((l) => l.data));
+      await until(async () => (await lintEvents(image.digest)).length === 2, 30_000, 'the second lint event');
+      expect(opened.filter((d) => d === image.layers[0]!.digest)).toEqual([]);
+      expect((await lintEvents(image.digest)).map((e) => e.repository)).toEqual(['idx/again', 'idx2/again']);
+    } finally {
+      berth.registry.blobs.openQuietly = original;
+    }
+  });
+
+  it.skipIf(!!skip)('opens each layer blob once for indexing, scanning, linting and the insights of one pushed image', async () => {
+    const opened: string[] = [];
+    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
+    berth.registry.blobs.openQuietly = async (repository, digest) => {
+      opened.push(digest);
+      return original(repository, digest);
+    };
+    try {
+      const image = await push('idx/once', [gzipTarOf(baseItems.map((i) => ({ ...i, path: `once/${i.path}` }))), gzipTarOf([{ path: 'once/app', content: 'x' }]), gzipTarOf([{ path: 'once/more', content: 'y' }])], { tag: 'latest' });
+      // The push's job indexes, then scans (scan on push is the default policy).
+      await indexed(image.digest);
+      await until(async () => (await berth.api.security.scans.report(image.digest)) !== undefined, 30_000, 'the scan report');
+      expect((await berth.api.security.scans.report(image.digest))!.status).toBe('succeeded');
+      await admin.ok('GET', '/projects/idx/repositories/once/artifacts/latest/lint');
+      await admin.ok('GET', '/projects/idx/repositories/once/artifacts/latest/insights');
+      await admin.ok('GET', '/projects/idx/repositories/once/artifacts/latest/packages');
+      await admin.ok('POST', '/projects/idx/repositories/once/artifacts/latest/scan');
+      const layerOpens = opened.filter((d) => image.layers.some((l) => l.digest === d)).sort();
+      expect(layerOpens).toEqual(image.layers.map((l) => l.digest).sort());
+    } finally {
+      berth.registry.blobs.openQuietly = original;
+    }
+  });
+
+  it.skipIf(!!skip)('counts a project’s lint summary from the stored results, with the tag rule and disabled rules applied when read', async () => {
+    const project = await admin.createProject('idxsum');
+    expect(project.name).toBe('idxsum');
+    const image = await push('idxsum/app', [gzipTarOf(appItems.filter((i) => !i.path.includes('.wh.')))], { tag: 'latest' });
+    const record = await indexed(image.digest);
+    // A stored result the live lint would not give: proof the summary reads what is stored.
+    await berth.api.insights.index.putLint(image.digest, { ...record.lint!, findings: [...record.lint!.findings, { rule: 'BERTH-L009-too-many-layers', severity: 'warning', title: 't', message: 'm', fix: 'f' }] });
+    await admin.ok('PUT', '/projects/idxsum/lint-policy', { disabledRules: ['BERTH-L002-no-healthcheck'] });
+    const summary = await admin.ok<{ images: number; failed: unknown[]; skipped: number; rules: Array<{ id: string; images: number; findings: number }> }>('GET', '/projects/idxsum/lint-summary');
+    const count = (id: string) => summary.rules.find((r) => r.id === id);
+    expect(summary).toMatchObject({ images: 1, failed: [], skipped: 0 });
+    expect(count('BERTH-L009-too-many-layers')).toEqual({ id: 'BERTH-L009-too-many-layers', severity: 'warning', title: expect.any(String), images: 1, findings: 1 });
+    expect(count('BERTH-L008-latest-only-tag')).toMatchObject({ images: 1, findings: 1 });
+    expect(count('BERTH-L003-secret-file')).toMatchObject({ images: 1, findings: 1 });
+    expect(count('BERTH-L002-no-healthcheck')).toBeUndefined();
+  });
+
+  it.skipIf(!!skip)('backfills images pushed while indexing was off, and prunes records of deleted images', async () => {
+    const image = await push('idx/backfill', [gzipTarOf([{ path: 'srv/backfill', content: 'b' }])]);
+    await indexed(image.digest);
+    // As a registry upgraded from a version without the index: the record is not there.
+    await sql`delete from image_index where digest = ${image.digest}`.execute(db.db);
+    expect(await berth.api.insights.index.getImage(image.digest)).toBeUndefined();
+    expect((await berth.api.insights.index.unindexed(1000)).map((u) => u.digest)).toContain(image.digest);
+    await berth.jobs.runner.enqueue({ type: 'index.backfill', payload: {} });
+    berth.jobs.runner.notify();
+    expect((await indexed(image.digest)).status).toBe('indexed');
+    expect(await berth.api.insights.index.unindexed(1000)).toEqual([]);
+
+    expect((await registry.fetch(`/v2/idx/backfill/manifests/${image.digest}`, { method: 'DELETE' })).status).toBe(202);
+    await berth.jobs.runner.enqueue({ type: 'index.prune', payload: {} });
+    berth.jobs.runner.notify();
+    await until(async () => (await berth.api.insights.index.getImage(image.digest)) === undefined, 30_000, 'the pruned record');
+  });
+});
