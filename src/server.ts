@@ -182,6 +182,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   );
   // Scan on push hears of pushes at once (else within its poll interval); wired once security is.
   let pushedNotice = (): void => undefined;
+  // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
+  let scannedNotice = (): void => undefined;
   const registry = new Registry(meta, store, {
     maxManifestBytes: config.registry.maxManifestBytes,
     maxBlobBytes: config.registry.maxBlobBytes,
@@ -375,7 +377,10 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     runner,
     scheduler,
     events: eventStore,
-    onEvents: () => dispatcher.notify(),
+    onEvents: () => {
+      dispatcher.notify();
+      scannedNotice();
+    },
     metrics,
     logger,
     project: (name) => authorizer.project(name),
@@ -394,6 +399,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     security.triggers.notify();
     recommendations.triggers.notify();
   };
+  scannedNotice = () => recommendations.triggers.notify();
 
   await wireBackup(config, { runner, scheduler, store, audit, logger, berthVersion: berthVersion() });
 
