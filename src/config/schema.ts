@@ -558,6 +558,7 @@ export const configSchema = z.strictObject({
           concurrency: z.number().int().min(1).max(16).default(2).describe('Images one instance indexes at a time (each reads its new layers: CPU and storage reads).'),
           maxEntriesPerLayer: z.number().int().min(1).max(1_000_000).default(250_000).describe('Entries of one layer the index stores at most; the rest are counted and the layer marked truncated (file search and trees then miss them).'),
           cacheBytes: z.number().int().min(0).default(64 * 2 ** 20).describe('Bytes of per-layer walk results (package databases, lint summaries) kept in memory, shared by the scanner, lint, insights and the index.'),
+          maxLayerEntries: z.number().int().min(1).default(1_000_000).describe('Entries one layer may list at all: a layer with more is refused as unreadable (too-many-entries) by the scanner, lint, insights and the index alike.'),
         })
         .prefault({}),
     })

@@ -54,7 +54,7 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   // Layers are read without restarting their grace periods: no client was promised anything.
   const layers: LayerReader = new LayerReader(
     { blobs: { open: (repository, digest) => deps.registry.blobs.openQuietly(repository, digest) } },
-    { cacheBytes: settings.cacheBytes, onWalked: settings.enabled ? (walked): Promise<void> => indexer!.layerWalked(walked) : undefined },
+    { cacheBytes: settings.cacheBytes, limits: { maxEntries: settings.maxLayerEntries }, onWalked: settings.enabled ? (walked): Promise<void> => indexer!.layerWalked(walked) : undefined },
   );
   // The reader's hook calls it only once layers are read, after this line.
   const indexer: ImageIndexer | undefined = settings.enabled ? new ImageIndexer(deps.registry, index, layers, { concurrency: settings.concurrency, maxEntriesPerLayer: settings.maxEntriesPerLayer }) : undefined;
