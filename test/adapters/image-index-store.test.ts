@@ -315,6 +315,35 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     });
   });
 
+  it.skipIf(Boolean(skip))('finds a file name whose only surviving copy comes after many hidden ones', async () => {
+    const M0 = d('many-0');
+    const M1 = d('many-1');
+    const M2 = d('many-2');
+    const dirs = Array.from({ length: 150 }, (_, i) => `many/d${String(i).padStart(3, '0')}`);
+    await store.putLayer(layerRecord(M0, 150), dirs.map((x) => file(`${x}/target`, 5)));
+    // Layer 1 deletes all but the last; layer 2 deletes that one too.
+    await store.putLayer(layerRecord(M1, 149), dirs.slice(0, 149).map((x) => whiteout(`${x}/target`)));
+    await store.putLayer(layerRecord(M2, 1), [whiteout(`${dirs[149]!}/target`)]);
+    const [one, base, none] = [d('many-one'), d('many-base'), d('many-none')];
+    await store.putImage(imageRecord(one, [M0, M1]));
+    await store.putImage(imageRecord(base, [M0]));
+    await store.putImage(imageRecord(none, [M0, M1, M2]));
+    await pushImage('many/one', one, [M0, M1]);
+    await pushImage('many/base', base, [M0]);
+    await pushImage('many/none', none, [M0, M1, M2]);
+    const hits = await all({ fileName: 'target' });
+    expect(hits.map((h) => h.repository)).toEqual(['many/base', 'many/one']);
+    expect(hits[1]!.matched.files).toEqual([{ path: 'many/d149/target', layer: 0, size: 5 }]);
+    expect(hits[0]!.matched.files).toEqual(dirs.slice(0, 10).map((x) => ({ path: `${x}/target`, layer: 0, size: 5 })));
+    // The same answers when the copies are too many to read at once and images are checked one by one.
+    const oneByOne = new KyselyImageIndexStore(database, { batchCandidates: 10 });
+    const slow = (await oneByOne.search({ fileName: 'target' }, 'all', { limit: 50 })).hits;
+    expect(slow.map((h) => ({ repository: h.repository, files: h.matched.files }))).toEqual(hits.map((h) => ({ repository: h.repository, files: h.matched.files })));
+    expect(await all({ path: 'many/d149/target' })).toHaveLength(2);
+    expect(await all({ path: 'many/d000/target' })).toHaveLength(1);
+    expect(await all({ fileName: 'many/d000/target' })).toEqual([]);
+  });
+
   describe('search', () => {
     // Two base images (debian: 2 layers, alpine: 1) and apps on them, in projects public and secret.
     const deb = [d('s-deb-0'), d('s-deb-1')];

@@ -54,9 +54,13 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   private readonly db: Kysely<Schema>;
   private readonly engine: Engine;
 
-  constructor(database: Database) {
+  private readonly maxBatchCandidates: number;
+
+  /** `batchCandidates`: copies of a file name a search reads at once before going image by image (tests lower it). */
+  constructor(database: Database, options: { batchCandidates?: number } = {}) {
     this.db = database.db;
     this.engine = database.engine;
+    this.maxBatchCandidates = options.batchCandidates ?? 2000;
   }
 
   async getLayer(digest: string): Promise<LayerIndexRecord | undefined> {
@@ -232,20 +236,20 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     }
     if (query.mediaType !== undefined) conditions.push(sql`(m.media_type = ${query.mediaType} OR m.artifact_type = ${query.mediaType})`);
     if (query.artifactType !== undefined) conditions.push(sql`m.artifact_type = ${query.artifactType}`);
-    if (query.path !== undefined || query.fileName !== undefined) {
-      if (query.path !== undefined) {
-        const path = normalizeIndexPath(query.path);
-        if (path === '') return { hits: [] };
-        files = await this.fileCriterion({ parent: parentDirectory(path) ?? '', name: baseName(path) });
-        if (files.subquery === undefined) return { hits: [] };
-        conditions.push(sql`m.digest IN (${files.subquery})`);
-      }
-      if (query.fileName !== undefined) {
-        const byName = await this.fileCriterion({ name: query.fileName });
-        if (byName.subquery === undefined) return { hits: [] };
-        conditions.push(sql`m.digest IN (${byName.subquery})`);
-        files = files ? { ...files, also: byName } : byName;
-      }
+    if (query.path !== undefined) {
+      const path = normalizeIndexPath(query.path);
+      if (path === '') return { hits: [] };
+      files = await this.fileCriterion({ parent: parentDirectory(path) ?? '', name: baseName(path) });
+      if (files.subquery === undefined) return { hits: [] };
+      conditions.push(sql`m.digest IN (${files.subquery})`);
+    }
+    const fileName = query.fileName;
+    if (fileName !== undefined) {
+      if (fileName === '' || fileName.includes('/')) return { hits: [] };
+      // Necessary (a layer of the image lists the name); whether the merged filesystem still has it is checked per hit below.
+      conditions.push(
+        sql`m.digest IN (SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (SELECT e.layer_digest FROM layer_entry e WHERE e.name = ${fileName} AND e.type NOT IN ('whiteout', 'opaque')))`,
+      );
     }
     if (query.package !== undefined) conditions.push(sql`m.digest IN (SELECT p.image_digest FROM image_package p WHERE ${packageCondition(query.package)})`);
     if (query.vulnerability !== undefined) conditions.push(sql`m.digest IN (SELECT f.digest FROM scan_finding f WHERE f.vuln_id = ${query.vulnerability})`);
@@ -261,20 +265,40 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       conditions.push(sql`m.digest IN (SELECT l.image_digest FROM image_label l WHERE l.key = ${query.label.key}${value})`);
     }
     if (scope !== 'all') conditions.push(sql`${projectOfName(this.engine)} IN (${sql.join([...new Set(scope.projects)])})`);
-    if (page.after !== undefined) {
-      const [createdAt, repository, digest] = decodeAfter(page.after);
-      conditions.push(sql`(m.created_at < ${createdAt} OR (m.created_at = ${createdAt} AND (r.name > ${repository} OR (r.name = ${repository} AND m.digest > ${digest}))))`);
-    }
-    const where = conditions.length === 0 ? sql`` : sql`WHERE ${sql.join(conditions, sql` AND `)}`;
     const limit = Math.max(1, Math.floor(page.limit));
-    const { rows } = await sql<{ repository_id: number; repository: string; digest: string; media_type: string; artifact_type: string | null; created_at: number | string }>`
-      SELECT m.repository_id, r.name AS repository, m.digest, m.media_type, m.artifact_type, m.created_at
-      FROM manifest m JOIN repository r ON r.id = m.repository_id
-      ${where}
-      ORDER BY m.created_at DESC, r.name, m.digest
-      LIMIT ${limit + 1}`.execute(this.db);
-    const more = rows.length > limit;
-    const pageRows = rows.slice(0, limit);
+
+    // Pages of candidates in result order; with a file name, each candidate is kept only when a
+    // file of that name survives the merge, and at most maxExamined candidates are looked at per
+    // call (a short page then still carries `next`, after the last one looked at).
+    let after = page.after === undefined ? undefined : decodeAfter(page.after);
+    const accepted: SearchRow[] = [];
+    const named = new Map<string, MatchedFile[]>();
+    let examined = 0;
+    let lastExamined: SearchRow | undefined;
+    let exhausted = false;
+    for (;;) {
+      const want = limit + 1 - accepted.length;
+      const fetch = fileName === undefined ? want : Math.max(want + 10, 200);
+      const rows = await this.candidates(conditions, after, fetch);
+      const present = fileName === undefined ? undefined : await this.filesNamed([...new Set(rows.map((r) => r.digest))], fileName);
+      for (const r of rows) {
+        examined++;
+        lastExamined = r;
+        const found = present?.get(r.digest);
+        if (present && !found) continue;
+        if (found) named.set(r.digest, found);
+        accepted.push(r);
+        if (accepted.length > limit) break;
+      }
+      if (accepted.length > limit) break;
+      if (rows.length < fetch) {
+        exhausted = true;
+        break;
+      }
+      if (examined >= maxExamined) break;
+      after = keyOf(rows[rows.length - 1]!);
+    }
+    const pageRows = accepted.slice(0, limit);
     const hits: ImageSearchHit[] = pageRows.map((r) => ({
       repository: r.repository,
       digest: r.digest,
@@ -286,9 +310,113 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       matched: {},
     }));
     await this.fillTagsAndIndexes(hits, pageRows);
-    await this.fillMatched(hits, query, files);
-    const last = pageRows[pageRows.length - 1];
-    return more && last ? { hits, next: encodeAfter([Number(last.created_at), last.repository, last.digest]) } : { hits };
+    await this.fillMatched(hits, query, files, fileName === undefined ? undefined : named);
+    const resumeAt = accepted.length > limit ? pageRows[pageRows.length - 1] : exhausted ? undefined : lastExamined;
+    return resumeAt ? { hits, next: encodeAfter(keyOf(resumeAt)) } : { hits };
+  }
+
+  /** Manifests meeting `conditions` in result order (newest push first), after a keyset position. */
+  private async candidates(conditions: RawBuilder<unknown>[], after: [number, string, string] | undefined, limit: number): Promise<SearchRow[]> {
+    const all = [...conditions];
+    if (after !== undefined) {
+      const [createdAt, repository, digest] = after;
+      all.push(sql`(m.created_at < ${createdAt} OR (m.created_at = ${createdAt} AND (r.name > ${repository} OR (r.name = ${repository} AND m.digest > ${digest}))))`);
+    }
+    const where = all.length === 0 ? sql`` : sql`WHERE ${sql.join(all, sql` AND `)}`;
+    const { rows } = await sql<SearchRow>`
+      SELECT m.repository_id, r.name AS repository, m.digest, m.media_type, m.artifact_type, m.created_at
+      FROM manifest m JOIN repository r ON r.id = m.repository_id
+      ${where}
+      ORDER BY m.created_at DESC, r.name, m.digest
+      LIMIT ${limit}`.execute(this.db);
+    return rows;
+  }
+
+  /**
+   * For each image, up to 10 files named `name` its merged filesystem has (none: absent from the
+   * map). Candidates are read a few directories at a time, in path order, and checked against
+   * what higher layers hide, so a name found in thousands of directories costs a few lookups.
+   */
+  private async filesNamed(digests: string[], name: string): Promise<Map<string, MatchedFile[]>> {
+    const found = new Map<string, MatchedFile[]>();
+    if (digests.length === 0) return found;
+    const layerRows = await this.db.selectFrom('image_layer').select(['image_digest', 'position', 'layer_digest']).where('image_digest', 'in', digests).orderBy('position').execute();
+    const layersOf = new Map<string, string[]>();
+    for (const l of layerRows) {
+      const list = layersOf.get(l.image_digest) ?? [];
+      list[Number(l.position)] = l.layer_digest;
+      layersOf.set(l.image_digest, list);
+    }
+    // Few copies of the name among all these images' layers (the usual case): one read of them
+    // and of what hides them, then each image decided in memory.
+    const union = [...new Set(layerRows.map((l) => l.layer_digest))];
+    const rows: Array<{ layer_digest: string; parent: string; type: string; size: number }> = [];
+    for (const part of chunks(union, chunk)) {
+      rows.push(...(await this.db.selectFrom('layer_entry').select(['layer_digest', 'parent', 'type', 'size']).where('name', '=', name).where('layer_digest', 'in', part).limit(this.maxBatchCandidates + 1 - rows.length).execute()));
+      if (rows.length > this.maxBatchCandidates) break;
+    }
+    if (rows.length <= this.maxBatchCandidates) {
+      const parents = [...new Set(rows.filter((r) => r.type !== 'whiteout' && r.type !== 'opaque').map((r) => r.parent))];
+      const masks = await this.masksOf(union, parents.map((parent) => ({ parent, name })));
+      const byLayer = new Map<string, typeof rows>();
+      for (const r of rows) byLayer.set(r.layer_digest, [...(byLayer.get(r.layer_digest) ?? []), r]);
+      for (const [digest, layers] of layersOf) {
+        const positions = topPositions(layers);
+        const top = new Map<string, { parent: string; type: string; size: number; layer: number }>();
+        for (const [layer, position] of positions) {
+          for (const r of byLayer.get(layer) ?? []) {
+            const seen = top.get(r.parent);
+            if (!seen || seen.layer < position) top.set(r.parent, { parent: r.parent, type: r.type, size: Number(r.size), layer: position });
+          }
+        }
+        const levels = maskLevels(masks, positions);
+        const files = [...top.values()]
+          .filter((c) => c.type !== 'whiteout' && c.type !== 'opaque' && (levels.get(`${c.parent}\0${name}`) ?? -1) <= c.layer)
+          .map((c) => ({ path: joinPath(c.parent, name), layer: c.layer, size: c.size }))
+          .sort((a, b) => compare(a.path, b.path))
+          .slice(0, 10);
+        if (files.length > 0) found.set(digest, files);
+      }
+      return found;
+    }
+    // A name in thousands of directories: image by image, a few directories at a time (the first survivors end it).
+    for (const [digest, layers] of layersOf) {
+      const files = await this.presentNamed(layers, name, 10);
+      if (files.length > 0) found.set(digest, files);
+    }
+    return found;
+  }
+
+  private async presentNamed(layers: readonly string[], name: string, want: number): Promise<MatchedFile[]> {
+    const positions = topPositions(layers);
+    const batch = Math.max(64, positions.size * 4);
+    const out: MatchedFile[] = [];
+    let afterParent: string | undefined;
+    for (;;) {
+      let q = this.db
+        .selectFrom('layer_entry')
+        .select(['layer_digest', 'parent', 'type', 'size'])
+        .where('name', '=', name)
+        .where('layer_digest', 'in', [...positions.keys()]);
+      if (afterParent !== undefined) q = q.where('parent', '>', afterParent);
+      const rows = await q.orderBy('parent').limit(batch).execute();
+      // A directory's entries (one per layer) are read whole: a cut last directory is read again next time.
+      const full = rows.length === batch;
+      const lastParent = rows[rows.length - 1]?.parent;
+      const complete = full && rows.some((r) => r.parent !== lastParent) ? rows.filter((r) => r.parent !== lastParent) : rows;
+      const top = new Map<string, { parent: string; type: string; size: number; layer: number }>();
+      for (const r of complete) {
+        const layer = positions.get(r.layer_digest)!;
+        const seen = top.get(r.parent);
+        if (!seen || seen.layer < layer) top.set(r.parent, { parent: r.parent, type: r.type, size: Number(r.size), layer });
+      }
+      const candidates = [...top.values()].filter((c) => c.type !== 'whiteout' && c.type !== 'opaque');
+      const levels = maskLevels(await this.masksOf([...positions.keys()], candidates.map((c) => ({ parent: c.parent, name }))), positions);
+      for (const c of candidates) if ((levels.get(`${c.parent}\0${name}`) ?? -1) <= c.layer) out.push({ path: joinPath(c.parent, name), layer: c.layer, size: c.size });
+      if (out.length >= want || !full) break;
+      afterParent = complete[complete.length - 1]!.parent;
+    }
+    return out.sort((a, b) => compare(a.path, b.path)).slice(0, want);
   }
 
   async listDirectory(layers: readonly string[], path: string, options: { layer?: number; limit: number; nameContains?: string }): Promise<DirectoryListing> {
@@ -438,20 +566,13 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   }
 
   /**
-   * The path or file-name criterion: candidate paths (one, or every directory holding an entry
-   * of that name), the layers holding something that hides each, and the subquery of image
-   * digests that have at least one candidate in a layer no hiding layer sits above.
+   * The path criterion: the layers holding something that hides the path (rare: whiteouts,
+   * opaque ancestors, an ancestor replaced by a file), and the subquery of image digests having
+   * the path in a layer no hiding layer sits above.
    */
-  private async fileCriterion(target: { parent?: string; name: string }): Promise<FileCriterion> {
+  private async fileCriterion(target: { parent: string; name: string }): Promise<FileCriterion> {
     const defining = sql`e.type NOT IN ('whiteout', 'opaque')`;
-    let paths: Array<{ parent: string; name: string }>;
-    if (target.parent !== undefined) paths = [{ parent: target.parent, name: target.name }];
-    else {
-      if (target.name === '') return { paths: [], deleters: new Map() };
-      const rows = await sql<{ parent: string }>`SELECT DISTINCT e.parent FROM layer_entry e WHERE e.name = ${target.name} AND ${defining}`.execute(this.db);
-      paths = rows.rows.map((r) => ({ parent: r.parent, name: target.name }));
-    }
-    if (paths.length === 0) return { paths, deleters: new Map() };
+    const paths = [target];
     const deleters = new Map<string, Set<string>>();
     for (const m of await this.masksOf(undefined, paths)) {
       if (!hides(m.kind, m.type)) continue;
@@ -460,7 +581,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       if (!set) deleters.set(key, (set = new Set()));
       set.add(m.layer);
     }
-    const where = target.parent !== undefined ? sql`e.parent = ${target.parent} AND e.name = ${target.name}` : sql`e.name = ${target.name}`;
+    const where = sql`e.parent = ${target.parent} AND e.name = ${target.name}`;
     const hidden =
       deleters.size === 0
         ? sql``
@@ -542,7 +663,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   }
 
   /** `matched` of the page's hits only: what inside each image satisfied the criteria. */
-  private async fillMatched(hits: ImageSearchHit[], query: ImageSearchQuery, files: FileCriterion | undefined): Promise<void> {
+  private async fillMatched(hits: ImageSearchHit[], query: ImageSearchQuery, files: FileCriterion | undefined, named: Map<string, MatchedFile[]> | undefined): Promise<void> {
     if (hits.length === 0) return;
     const digests = [...new Set(hits.map((h) => h.digest))];
     const per = <T>(rows: T[], digestOf: (r: T) => string) => {
@@ -554,11 +675,11 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       }
       return map;
     };
-    if (files) {
-      const found = await this.matchedFiles(digests, files);
+    if (files || named) {
+      const found = files ? await this.matchedFiles(digests, files) : new Map<string, MatchedFile[]>();
       for (const h of hits) {
-        const list = found.get(h.digest);
-        if (list) h.matched.files = list;
+        const list = [...(found.get(h.digest) ?? []), ...(named?.get(h.digest) ?? [])].filter((f, i, all) => all.findIndex((g) => g.path === f.path) === i);
+        if (list.length > 0) h.matched.files = list.sort((a, b) => compare(a.path, b.path)).slice(0, 10);
       }
     }
     if (query.package) {
@@ -589,18 +710,13 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   }
 
   /** For each image, its present files matching the file criteria (at most 10, by path), with the layer each comes from. */
-  private async matchedFiles(digests: string[], files: FileCriterion): Promise<Map<string, Array<{ path: string; layer: number; size: number }>>> {
-    const criteria = [files, ...(files.also ? [files.also] : [])].filter((c) => c.where !== undefined);
-    const result = new Map<string, Array<{ path: string; layer: number; size: number }>>();
-    if (criteria.length === 0) return result;
+  private async matchedFiles(digests: string[], files: FileCriterion): Promise<Map<string, MatchedFile[]>> {
+    const result = new Map<string, MatchedFile[]>();
+    if (files.where === undefined) return result;
     const { rows } = await sql<{ image_digest: string; position: number; parent: string; name: string; size: number | string }>`
       SELECT il.image_digest, il.position, e.parent, e.name, e.size
       FROM image_layer il JOIN layer_entry e ON e.layer_digest = il.layer_digest
-      WHERE il.image_digest IN (${sql.join(digests)}) AND e.type NOT IN ('whiteout', 'opaque')
-        AND (${sql.join(
-          criteria.map((c) => sql`(${c.where!})`),
-          sql` OR `,
-        )})`.execute(this.db);
+      WHERE il.image_digest IN (${sql.join(digests)}) AND e.type NOT IN ('whiteout', 'opaque') AND ${files.where}`.execute(this.db);
     const layersOf = new Map<string, Map<number, string>>();
     const { rows: layerRows } = await sql<{ image_digest: string; position: number; layer_digest: string }>`
       SELECT image_digest, position, layer_digest FROM image_layer WHERE image_digest IN (${sql.join(digests)})`.execute(this.db);
@@ -609,22 +725,27 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       map.set(Number(l.position), l.layer_digest);
       layersOf.set(l.image_digest, map);
     }
-    const top = new Map<string, Map<string, { path: string; layer: number; size: number }>>();
     for (const r of rows) {
-      const key = `${r.parent}\0${r.name}`;
       const position = Number(r.position);
-      const hiders = criteria.map((c) => c.deleters.get(key)).filter((s): s is Set<string> => s !== undefined);
+      const hiders = files.deleters.get(`${r.parent}\0${r.name}`);
       const layers = layersOf.get(r.image_digest) ?? new Map<number, string>();
-      const hidden = [...layers].some(([p, layer]) => p > position && hiders.some((s) => s.has(layer)));
-      if (hidden) continue;
-      const image = top.get(r.image_digest) ?? new Map<string, { path: string; layer: number; size: number }>();
-      const seen = image.get(key);
-      if (!seen || seen.layer < position) image.set(key, { path: joinPath(r.parent, r.name), layer: position, size: Number(r.size) });
-      top.set(r.image_digest, image);
+      if (hiders && [...layers].some(([p, layer]) => p > position && hiders.has(layer))) continue;
+      const seen = result.get(r.image_digest)?.[0];
+      if (!seen || seen.layer < position) result.set(r.image_digest, [{ path: joinPath(r.parent, r.name), layer: position, size: Number(r.size) }]);
     }
-    for (const [digest, image] of top) result.set(digest, [...image.values()].sort((a, b) => compare(a.path, b.path)).slice(0, 10));
     return result;
   }
+}
+
+type SearchRow = { repository_id: number; repository: string; digest: string; media_type: string; artifact_type: string | null; created_at: number | string };
+type MatchedFile = { path: string; layer: number; size: number };
+
+/** Candidates a file-name search looks at per call at most. */
+const maxExamined = 2000;
+
+
+function keyOf(row: SearchRow): [number, string, string] {
+  return [Number(row.created_at), row.repository, row.digest];
 }
 
 interface FileCriterion {
@@ -635,8 +756,6 @@ interface FileCriterion {
   subquery?: RawBuilder<unknown>;
   /** The candidate entries' condition on `e` (layer_entry). */
   where?: RawBuilder<unknown>;
-  /** A second file criterion of the same query (path and fileName both given). */
-  also?: FileCriterion;
 }
 
 function packageCondition(pkg: NonNullable<ImageSearchQuery['package']>): RawBuilder<unknown> {
@@ -690,9 +809,10 @@ function topPositions(layers: readonly string[]): Map<string, number> {
 function maskLevels(masks: Array<{ target: { parent: string; name: string }; kind: 'self' | 'ancestor' | 'opaque'; type: string; layer: string }>, positions: Map<string, number>): Map<string, number> {
   const levels = new Map<string, number>();
   for (const m of masks) {
-    if (!hides(m.kind, m.type)) continue;
+    const position = positions.get(m.layer);
+    if (position === undefined || !hides(m.kind, m.type)) continue;
     const key = `${m.target.parent}\0${m.target.name}`;
-    levels.set(key, Math.max(levels.get(key) ?? -1, positions.get(m.layer)!));
+    levels.set(key, Math.max(levels.get(key) ?? -1, position));
   }
   return levels;
 }
