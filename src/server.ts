@@ -393,7 +393,9 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     indexImage: config.insights.index.enabled ? insights.indexPushed : undefined,
     storedInventory: insights.storedInventory,
   });
-  const search = wireSearch(database, { registry, authorizer });
+  // A file tree asked of an image its push job has not indexed yet indexes it at once (the job's lint event still follows, from the stored record).
+  const indexer = insights.indexer;
+  const search = wireSearch(database, { registry, authorizer, index: insights.index, indexNow: indexer ? async (repository, digest) => void (await indexer.index(repository, digest)) : undefined });
   const recommendations = wireRecommendations(database, { registry, authorizer, onEvents: () => dispatcher.notify(), onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push') });
   pushedNotice = () => {
     security.triggers.notify();
