@@ -179,7 +179,7 @@ export class ImageIndexer {
       const isKnown = known.has(layer.digest);
       if (isKnown) {
         const stored = await this.store.getLayer(layer.digest);
-        if (stored?.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) could not be read: ${stored.error ?? 'failed before'}`, detail: { layer: index, digest: layer.digest } });
+        if (stored?.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) was unreadable before: ${stored.error ?? 'no reason recorded'}`, detail: { layer: index, digest: layer.digest } });
       }
       try {
         reads.push(await this.layers.read(repository, layer.digest, { fresh: !isKnown }));
@@ -187,7 +187,7 @@ export class ImageIndexer {
         if (!isKnown && (await this.store.knownLayers([layer.digest])).size === 0) throw new Error(`storing the index of layer ${layer.digest} failed`);
       } catch (err) {
         if (err instanceof BerthError && err.key === 'LAYER_UNREADABLE') {
-          throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) could not be read: ${describe(err)}`, detail: { ...((err.detail ?? {}) as object), layer: index, digest: layer.digest }, cause: err });
+          throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) could not be read: ${err.message}`, detail: { ...((err.detail ?? {}) as object), layer: index, digest: layer.digest }, cause: err });
         }
         throw err;
       }
