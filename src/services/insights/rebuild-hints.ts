@@ -115,8 +115,7 @@ export class RebuildHints {
    */
   private async workOutScan(scan: BaseTagMove): Promise<OutboxEvent[]> {
     const { registry, index, store, scans } = this.deps;
-    const report = scans ? succeeded(await scans.get(scan.digest)) : undefined;
-    if (!scans || !report) return [];
+    if (!scans) return [];
     const fresh = (await imagesOf(registry, index, scan.repository, scan.digest)).find((i) => i.digest === scan.digest);
     if (!fresh || fresh.layers.length === 0) return [];
     const held = (await store.holders([scan.digest], { limit: 100 })).find((h) => h.repository === scan.repository);
@@ -128,15 +127,21 @@ export class RebuildHints {
       if (older.size >= maxOlderBuilds) break;
       if (tags.some((tag) => isNewerOfLine(other.name, tag)) && !older.has(other.digest)) older.set(other.digest, other.name);
     }
+    if (older.size === 0) return [];
+    const report = succeeded(await scans.get(scan.digest));
+    if (!report) return [];
     const remaining = new Set(report.findings.map(findingKey));
     const events: OutboxEvent[] = [];
     for (const [previous] of older) {
       for (const old of await imagesOf(registry, index, scan.repository, previous)) {
         if (old.digest === scan.digest || (old.platform && fresh.platform && old.platform !== fresh.platform)) continue;
+        // Most scans are of images nothing is built on: the index says so before any report is read.
+        const derived = await this.derived(scan.repository, [old.layers], scan.digest, undefined);
+        if (derived.length === 0) continue;
         const oldReport = succeeded(await scans.get(old.digest));
         const fixed = new Set((oldReport?.findings ?? []).map(findingKey).filter((k) => !remaining.has(k)));
         if (fixed.size === 0) continue;
-        const images = (await Promise.all((await this.derived(scan.repository, [old.layers], scan.digest, undefined)).map((image) => this.withFixes(image, fixed)))).filter(
+        const images = (await Promise.all(derived.map((image) => this.withFixes(image, fixed)))).filter(
           (image) => (image.fixedVulnerabilities?.length ?? 0) > 0,
         );
         events.push(...(await this.eventsFor(images, { reason: 'vulnerabilities-fixed', scanned: true, operator: scan.operator, repository: scan.repository, tag: tags.sort()[0]!, digest: scan.digest, previousDigest: previous })));
