@@ -68,7 +68,7 @@ export class FileTreeService {
       await this.indexNow(repository, image.digest);
       record = await this.store.getImage(image.digest);
     }
-    if (!record) throw new BerthError('IMAGE_NOT_INDEXED', { message: `${repository}@${image.digest} is not indexed yet: images are indexed shortly after their push, try again in a moment`, detail: { digest: image.digest } });
+    if (!record) throw new BerthError('IMAGE_NOT_INDEXED', { message: `${repository}@${image.digest} is not indexed: images are indexed as they are pushed while the image index is on (insights.index.enabled)`, detail: { digest: image.digest } });
     if (record.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `${repository}@${image.digest} could not be indexed: ${record.error ?? 'a layer could not be read'}`, detail: { digest: image.digest } });
     const layers = image.parsed.layers.map((l) => l.digest as string);
     const records = await Promise.all(layers.map((d) => this.store.getLayer(d)));
