@@ -65,10 +65,11 @@ export interface RecommendationStore {
   /** Moves and scans not worked out yet, oldest first. */
   pendingMoves(limit: number): Promise<BaseTagMove[]>;
   /**
-   * Marks a move worked out with the previous image's layers and appends `events` in one
-   * transaction; false (and nothing written) when another instance did it first.
+   * Marks a move worked out with the previous image's layers (or, when not `keep`, removes it)
+   * and appends `events` in one transaction; false (and nothing written) when another instance
+   * did it first.
    */
-  completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number): Promise<boolean>;
+  completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number, keep: boolean): Promise<boolean>;
   /** Worked-out moves whose tag names another digest now than the move's previous one, newest first, at most `limit`. */
   movedOn(limit: number): Promise<BaseTagMove[]>;
   /** Worked-out moves of `repository` to `digest` or to an index listing it there, newest first, at most `limit`. */

@@ -124,10 +124,12 @@ export class KyselyRecommendationStore implements RecommendationStore {
     return rows.map(moveOf);
   }
 
-  async completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number): Promise<boolean> {
+  async completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number, keep: boolean): Promise<boolean> {
     return inTransaction(this.db, async (trx: Transaction<Schema>) => {
-      const updated = await trx.updateTable('base_tag_move').set({ done: 1, previous_layers: JSON.stringify(previousLayers) }).where('id', '=', id).where('done', '=', 0).executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 0) return false;
+      const changed = keep
+        ? Number((await trx.updateTable('base_tag_move').set({ done: 1, previous_layers: JSON.stringify(previousLayers) }).where('id', '=', id).where('done', '=', 0).executeTakeFirst()).numUpdatedRows)
+        : Number((await trx.deleteFrom('base_tag_move').where('id', '=', id).where('done', '=', 0).executeTakeFirst()).numDeletedRows);
+      if (changed === 0) return false;
       await insertEvents(trx, [...events], now);
       return true;
     });

@@ -86,25 +86,33 @@ export class RebuildHints {
     for (;;) {
       const moves = await this.deps.store.pendingMoves(50);
       for (const move of moves) {
-        const { layers, events } = await this.workOut(move);
-        if ((await this.deps.store.completeMove(move.id, layers, events, now())) && events.length > 0) this.deps.onEvents();
+        const { layers, events, keep } = await this.workOut(move);
+        if ((await this.deps.store.completeMove(move.id, layers, events, now(), keep)) && events.length > 0) this.deps.onEvents();
       }
       if (moves.length < 50) return read;
     }
   }
 
-  /** The events a move makes: one per project holding tagged images built on the previous digest. */
-  async workOut(move: BaseTagMove): Promise<{ layers: string[][]; events: OutboxEvent[] }> {
-    if (move.kind === 'scan') return { layers: [], events: await this.workOutScan(move) };
+  /**
+   * The events a move makes: one per project holding tagged images built on the previous digest.
+   * `keep`: whether the move is kept for the project listings and the tag an untagged base had —
+   * only when something is built on the previous digest (most moves are of application tags
+   * that nothing is built on, `latest` moving with every build), and never a scan.
+   */
+  async workOut(move: BaseTagMove): Promise<{ layers: string[][]; events: OutboxEvent[]; keep: boolean }> {
+    if (move.kind === 'scan') return { layers: [], events: await this.workOutScan(move), keep: false };
     const { registry, index } = this.deps;
     const previous = await imagesOf(registry, index, move.repository, move.previousDigest);
     const layers = previous.map((p) => p.layers).filter((l) => l.length > 0);
+    let builtOn = false;
+    for (const list of layers) if (!builtOn && (await index.derivedFrom(list, 1)).length > 0) builtOn = true;
+    if (!builtOn) return { layers, events: [], keep: false };
     const images = await this.derived(move.repository, layers, move.digest, undefined);
-    if (images.length === 0) return { layers, events: [] };
+    if (images.length === 0) return { layers, events: [], keep: true };
     const fixed = await this.fixes(previous.map((p) => p.digest), move.repository, move.digest);
     const withFixes = fixed ? await Promise.all(images.map((image) => this.withFixes(image, fixed))) : images;
     const events = await this.eventsFor(withFixes, { reason: 'base-moved', scanned: fixed !== undefined, operator: move.operator, repository: move.repository, tag: move.tag, digest: move.digest, previousDigest: move.previousDigest });
-    return { layers, events };
+    return { layers, events, keep: true };
   }
 
   /**

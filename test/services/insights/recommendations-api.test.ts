@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { tarOf, type TarItem } from '../../helpers/layer-tar.js';
 import { WebhookReceiver } from '../../helpers/receiver.js';
 import type { Finding } from '../../../src/domain/vulns/match.js';
+import { connect } from '../../../src/adapters/db/connect.js';
 
 /**
  * Recommendations and rebuild hints (docs/insights.md) through a started Berth: images pushed
@@ -316,9 +317,19 @@ for (const { engine, skip } of await engineMatrix()) {
         ['dev.berth.artifact.tagged', 'stable', a.digest, undefined],
         ['dev.berth.artifact.tagged', 'stable', b.digest, a.digest],
       ]);
-      // Moves within a project without images built on them make no rebuild event.
+      // Moves within a project without images built on them make no rebuild event, and are not kept.
       await new Promise((r) => setTimeout(r, 1000));
       expect(receivers.events!.received).toHaveLength(6);
+      const database = connect({ url: berth.config.database.url });
+      try {
+        const kept = await database.db.selectFrom('base_tag_move').select(['repository', 'tag', 'kind', 'done']).orderBy('id').execute();
+        expect(kept.map((m) => [m.repository, m.tag, m.kind, Number(m.done)])).toEqual([
+          ['library/debian', '12', 'move', 1],
+          ['vault/base', '1', 'move', 1],
+        ]);
+      } finally {
+        await database.db.destroy();
+      }
     });
 
     it('a base pushed as a multi-platform index: images built on one of its platforms are hinted when its tag moves', async () => {
