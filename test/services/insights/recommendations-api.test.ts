@@ -202,6 +202,18 @@ for (const { engine, skip } of await engineMatrix()) {
       expect(fresh).toEqual({ repository: 'apps/fresh', digest: pushed.digest, indexed: false, os: null, base: null, recommendations: [] });
       const res = await dev.call('GET', '/projects/apps/repositories/web/artifacts/nope/recommendations');
       expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      for (const reference of ['sha256:zz', `sha256:${'g'.repeat(64)}`, 'a'.repeat(201), '..%2F..%2Fetc']) {
+        const hostile = await dev.call('GET', `/projects/apps/repositories/web/artifacts/${reference}/recommendations`);
+        expect([400, 404]).toContain(hostile.status);
+        expect(hostile.headers.get('content-type')).toContain('application/problem+json');
+      }
+      // As every project route answers for a project that does not exist (its lint summary alike).
+      const missing = await admin.call('GET', '/projects/no-such-project/rebuild-hints');
+      expect(missing.status).toBe((await admin.call('GET', '/projects/no-such-project/lint-summary')).status);
+      expect(missing.status).toBeGreaterThanOrEqual(403);
+      const doc = (await (await fetch(`${berth.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, unknown> };
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/projects/{project}/repositories/{repository}/artifacts/{reference}/recommendations', '/api/v1/projects/{project}/rebuild-hints']));
       const outsider = await new ApiClient(berth.url, null).call('GET', '/projects/apps/repositories/web/artifacts/1.0/recommendations');
       expect([401, 403, 404]).toContain(outsider.status);
     });
@@ -344,6 +356,10 @@ for (const { engine, skip } of await engineMatrix()) {
       await index(arm, debianRelease, 'linux/arm64');
       const app = await push('apps/onmulti', '1', [amd.layers[0]!, appLayer('on multi')]);
       await index(app, debianRelease);
+      // An index has no layers of its own: refused, naming its platforms.
+      const refused = await dev.call('GET', '/projects/library/repositories/multi/artifacts/1/recommendations');
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(await refused.json())).toContain(amd.digest);
       const before = await recommendations(dev, 'apps', 'onmulti', '1');
       expect(before.base).toEqual({ repository: 'library/multi', tag: '1', digest: amd.digest, layers: 1, uncompressedBytes: amd.layers[0]!.tarBytes, tagMoved: false });
 
