@@ -47,12 +47,12 @@ function RecommendationItem({ recommendation: r }: { recommendation: Recommendat
       {r.kind === 'patched-base' && (
         <>
           {target} {t('recommendations.patched', { fewer: r.baseFindings - r.candidateFindings, base: r.baseFindings, candidate: r.candidateFindings })}
-          <div className="small">
+          <div className="small cves">
             {t('recommendations.fixes')}{' '}
             {r.fixes.map((f) => (
-              <code key={`${f.id}-${f.package}`} className={`cve severity-${f.severity.toLowerCase()}`} title={`${f.severity} · ${f.package}`}>
+              <span key={`${f.id}-${f.package}`} className={`badge severity-${f.severity.toLowerCase()}`} title={`${f.severity} · ${f.package}`}>
                 {f.id}
-              </code>
+              </span>
             ))}
           </div>
         </>
