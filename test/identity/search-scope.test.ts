@@ -104,11 +104,19 @@ describe.each(engines)('Authorizer.searchScope on $engine', ({ engine, skip }) =
     }
   });
 
-  it.skipIf(Boolean(skip))('follows a project turned public or private at once (not a cached answer)', async () => {
+  it.skipIf(Boolean(skip))('follows a project turned public or private once the change is announced, and within the cache time otherwise', async () => {
+    let now = 1_000_000;
+    const timed = new Authorizer(identity, { projectCreation: 'everyone', now: () => now });
     const row = (await identity.getProject('private-none'))!;
+    expect(await timed.searchScope(principals.bob!)).toEqual({ projects: ['open-a', 'open-b'] });
     await identity.updateProject(row.id, { public: true }, Date.now());
-    expect(await authorizer.searchScope(principals.bob!)).toEqual({ projects: ['open-a', 'open-b', 'private-none'] });
+    // A change made here (ProjectService's onChange) or heard from another instance invalidates.
+    timed.invalidate();
+    expect(await timed.searchScope(principals.bob!)).toEqual({ projects: ['open-a', 'open-b', 'private-none'] });
     await identity.updateProject(row.id, { public: false }, Date.now());
-    expect(await authorizer.searchScope(principals.bob!)).toEqual({ projects: ['open-a', 'open-b'] });
+    // Unannounced (a change no instance was told of): the list stands for at most its 2 seconds.
+    expect(await timed.searchScope(principals.anonymous!)).toEqual({ projects: ['open-a', 'open-b', 'private-none'] });
+    now += 2_001;
+    expect(await timed.searchScope(principals.anonymous!)).toEqual({ projects: ['open-a', 'open-b'] });
   });
 });

@@ -35,6 +35,8 @@ const allActions: ReadonlySet<ProjectAction> = rolePermissions.admin;
 export class Authorizer {
   private readonly projects = new Map<string, { row: ProjectRow | undefined; expires: number; fetchedAt: number }>();
   private readonly roles = new Map<string, { role: ProjectRole | undefined; expires: number; fetchedAt: number }>();
+  /** Names of the public projects (`public`) and of every project (`all`), for search scopes. */
+  private readonly projectLists = new Map<'public' | 'all', { names: readonly string[]; expires: number }>();
   private readonly now: () => number;
   /** Bumped by invalidate(): a read that began before a change answers its request but is not kept. */
   private generation = 0;
@@ -50,6 +52,7 @@ export class Authorizer {
     this.generation++;
     this.projects.clear();
     this.roles.clear();
+    this.projectLists.clear();
   }
 
   isSystemAdmin(principal: Principal): boolean {
@@ -166,7 +169,9 @@ export class Authorizer {
   /**
    * The projects whose images a principal may find in a registry-wide search (issue 17: results
    * respect permissions exactly as pulls do): the projects where projectActions grants `pull`,
-   * listed instead of asked one by one. Read fresh, not from the caches, like a project listing.
+   * listed instead of asked one by one. The lists of projects are trusted as long as project
+   * rows are (a change made here or announced by another instance drops them at once); roles are
+   * read fresh.
    */
   async searchScope(principal: Principal): Promise<SearchScope> {
     if (this.isSystemAdmin(principal)) return 'all';
@@ -175,7 +180,7 @@ export class Authorizer {
     // Every existing project: what a system robot granted `*` may pull from.
     const everyProject = principal.kind === 'robot' && principal.projectId === null && principal.permissions.some((p) => p.project === '*' && pullable(p.actions));
     if (everyProject || publicProjectPermissions.has('pull')) {
-      for (const name of await this.projectNames(everyProject ? {} : { public: '1' })) projects.add(name);
+      for (const name of await this.projectNames(everyProject ? 'all' : 'public')) projects.add(name);
     }
     if (principal.kind === 'user') {
       for (const { projectName, role } of await this.identity.projectRolesOf(principal.id, principal.groupIds)) {
@@ -184,20 +189,25 @@ export class Authorizer {
     } else if (principal.kind === 'robot') {
       const named = principal.permissions.filter((p) => p.project !== '*' && pullable(p.actions)).map((p) => p.project);
       // Only projects that exist: projectActions grants nothing in a missing one.
-      for (const name of named) if (!projects.has(name) && (await this.identity.getProject(name))) projects.add(name);
+      for (const name of named) if (!projects.has(name) && (await this.project(name))) projects.add(name);
     }
     return { projects: [...projects].sort() };
   }
 
-  /** Names of every project matching `exact` (the identity store's list filters), page by page. */
-  private async projectNames(exact: Record<string, string>): Promise<string[]> {
+  /** Names of the public projects, or of every project, read page by page (and kept as project rows are). */
+  private async projectNames(which: 'public' | 'all'): Promise<readonly string[]> {
+    const cached = this.projectLists.get(which);
+    if (cached && cached.expires > this.now()) return cached.names;
+    const generation = this.generation;
     const names: string[] = [];
     const pageSize = 1000;
     for (let offset = 0; ; offset += pageSize) {
-      const page = await this.identity.listProjects({ offset, limit: pageSize, exact });
+      const page = await this.identity.listProjects({ offset, limit: pageSize, exact: which === 'public' ? { public: '1' } : {} });
       names.push(...page.items.map((p) => p.name));
-      if (page.items.length < pageSize) return names;
+      if (page.items.length < pageSize) break;
     }
+    if (generation === this.generation) this.projectLists.set(which, { names, expires: this.now() + cacheTtlMs });
+    return names;
   }
 
   /** Creates the project of a first push when it does not exist yet (the pusher becomes its admin). */
