@@ -30,7 +30,7 @@ const entryBatch = 2000;
 /** Digests per `IN (…)` list. */
 const chunk = 500;
 /** (parent, name) pairs per mask lookup (two parameters each). */
-const keyChunk = 300;
+const keyChunk = 1000;
 /** Candidate entries findFiles reads at most before sorting (a one-letter search of a huge image is cut there). */
 const maxFileCandidates = 50_000;
 /** A layer record no image lists yet is kept this long: the indexer stores layers before the image that lists them. */
@@ -248,7 +248,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       if (fileName === '' || fileName.includes('/')) return { hits: [] };
       // Necessary (a layer of the image lists the name); whether the merged filesystem still has it is checked per hit below.
       conditions.push(
-        sql`m.digest IN (SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (SELECT e.layer_digest FROM layer_entry e WHERE e.name = ${fileName} AND e.type NOT IN ('whiteout', 'opaque')))`,
+        sql`m.digest IN (SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (SELECT e.layer_digest FROM layer_entry e WHERE e.name = ${fileName}))`,
       );
     }
     if (query.package !== undefined) conditions.push(sql`m.digest IN (SELECT p.image_digest FROM image_package p WHERE ${packageCondition(query.package)})`);
@@ -280,23 +280,29 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       const want = limit + 1 - accepted.length;
       const fetch = fileName === undefined ? want : Math.max(want + 10, 200);
       const rows = await this.candidates(conditions, after, fetch);
-      const present = fileName === undefined ? undefined : await this.filesNamed([...new Set(rows.map((r) => r.digest))], fileName);
+      const present = fileName === undefined ? undefined : await this.filesNamed([...new Set(rows.map((r) => r.digest))], fileName, want);
+      let undecided = false;
       for (const r of rows) {
+        const found = present?.get(r.digest);
+        if (present && found === undefined) {
+          // Not looked at yet (enough were found before it): the next round starts here.
+          undecided = true;
+          break;
+        }
         examined++;
         lastExamined = r;
-        const found = present?.get(r.digest);
-        if (present && !found) continue;
+        if (found?.length === 0) continue;
         if (found) named.set(r.digest, found);
         accepted.push(r);
         if (accepted.length > limit) break;
       }
       if (accepted.length > limit) break;
-      if (rows.length < fetch) {
+      if (!undecided && rows.length < fetch) {
         exhausted = true;
         break;
       }
-      if (examined >= maxExamined) break;
-      after = keyOf(rows[rows.length - 1]!);
+      if (examined >= maxExamined || lastExamined === undefined) break;
+      after = keyOf(lastExamined);
     }
     const pageRows = accepted.slice(0, limit);
     const hits: ImageSearchHit[] = pageRows.map((r) => ({
@@ -333,11 +339,12 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   }
 
   /**
-   * For each image, up to 10 files named `name` its merged filesystem has (none: absent from the
-   * map). Candidates are read a few directories at a time, in path order, and checked against
-   * what higher layers hide, so a name found in thousands of directories costs a few lookups.
+   * For each image, up to 10 files named `name` its merged filesystem has (an empty list: none;
+   * absent from the map: not looked at, because `need` images with the name came before it).
+   * Copies are checked against what higher layers hide, so a name found in thousands of
+   * directories costs a few lookups per image.
    */
-  private async filesNamed(digests: string[], name: string): Promise<Map<string, MatchedFile[]>> {
+  private async filesNamed(digests: string[], name: string, need: number): Promise<Map<string, MatchedFile[]>> {
     const found = new Map<string, MatchedFile[]>();
     if (digests.length === 0) return found;
     const layerRows = await this.db.selectFrom('image_layer').select(['image_digest', 'position', 'layer_digest']).where('image_digest', 'in', digests).orderBy('position').execute();
@@ -375,48 +382,52 @@ export class KyselyImageIndexStore implements ImageIndexStore {
           .map((c) => ({ path: joinPath(c.parent, name), layer: c.layer, size: c.size }))
           .sort((a, b) => compare(a.path, b.path))
           .slice(0, 10);
-        if (files.length > 0) found.set(digest, files);
+        found.set(digest, files);
       }
       return found;
     }
-    // A name in thousands of directories: image by image, a few directories at a time (the first survivors end it).
-    for (const [digest, layers] of layersOf) {
-      const files = await this.presentNamed(layers, name, 10);
-      if (files.length > 0) found.set(digest, files);
+    let have = 0;
+    // A name in thousands of directories: image by image in result order, a few directories at a
+    // time, until `need` images have it (the rest stay undecided: absent, and looked at again on the next page).
+    for (const digest of digests) {
+      const files = await this.presentNamed(layersOf.get(digest) ?? [], name, 10);
+      found.set(digest, files);
+      if (files.length > 0 && ++have >= need) break;
     }
     return found;
   }
 
+  /**
+   * Up to `want` files named `name` in the merged filesystem of `layers`. Layers are read from
+   * the top down, a few directories at a time in path order: a copy is the merged one unless a
+   * higher layer had the path (seen already) or hides it, so the first survivors end the walk.
+   */
   private async presentNamed(layers: readonly string[], name: string, want: number): Promise<MatchedFile[]> {
-    const positions = topPositions(layers);
-    const batch = Math.max(64, positions.size * 4);
+    const order = [...topPositions(layers)].sort((a, b) => b[1] - a[1]);
+    const seen = new Set<string>();
     const out: MatchedFile[] = [];
-    let afterParent: string | undefined;
-    for (;;) {
-      let q = this.db
-        .selectFrom('layer_entry')
-        .select(['layer_digest', 'parent', 'type', 'size'])
-        .where('name', '=', name)
-        .where('layer_digest', 'in', [...positions.keys()]);
-      if (afterParent !== undefined) q = q.where('parent', '>', afterParent);
-      const rows = await q.orderBy('parent').limit(batch).execute();
-      // A directory's entries (one per layer) are read whole: a cut last directory is read again next time.
-      const full = rows.length === batch;
-      const lastParent = rows[rows.length - 1]?.parent;
-      const complete = full && rows.some((r) => r.parent !== lastParent) ? rows.filter((r) => r.parent !== lastParent) : rows;
-      const top = new Map<string, { parent: string; type: string; size: number; layer: number }>();
-      for (const r of complete) {
-        const layer = positions.get(r.layer_digest)!;
-        const seen = top.get(r.parent);
-        if (!seen || seen.layer < layer) top.set(r.parent, { parent: r.parent, type: r.type, size: Number(r.size), layer });
+    const batch = 64;
+    for (const [layer, position] of order) {
+      const above = order.filter(([, p]) => p > position).map(([l]) => l);
+      let afterParent: string | undefined;
+      for (;;) {
+        let q = this.db.selectFrom('layer_entry').select(['parent', 'type', 'size']).where('name', '=', name).where('layer_digest', '=', layer);
+        if (afterParent !== undefined) q = q.where('parent', '>', afterParent);
+        const rows = await q.orderBy('parent').limit(batch).execute();
+        const fresh = rows.filter((r) => !seen.has(r.parent));
+        for (const r of fresh) seen.add(r.parent);
+        const candidates = fresh.filter((r) => r.type !== 'whiteout' && r.type !== 'opaque');
+        const levels =
+          above.length === 0 || candidates.length === 0
+            ? new Map<string, number>()
+            : maskLevels(await this.masksOf(above, candidates.map((c) => ({ parent: c.parent, name }))), topPositions(layers));
+        for (const c of candidates) if (!levels.has(`${c.parent}\0${name}`)) out.push({ path: joinPath(c.parent, name), layer: position, size: Number(c.size) });
+        if (out.length >= want) return out.sort((a, b) => compare(a.path, b.path)).slice(0, want);
+        if (rows.length < batch) break;
+        afterParent = rows[rows.length - 1]!.parent;
       }
-      const candidates = [...top.values()].filter((c) => c.type !== 'whiteout' && c.type !== 'opaque');
-      const levels = maskLevels(await this.masksOf([...positions.keys()], candidates.map((c) => ({ parent: c.parent, name }))), positions);
-      for (const c of candidates) if ((levels.get(`${c.parent}\0${name}`) ?? -1) <= c.layer) out.push({ path: joinPath(c.parent, name), layer: c.layer, size: c.size });
-      if (out.length >= want || !full) break;
-      afterParent = complete[complete.length - 1]!.parent;
     }
-    return out.sort((a, b) => compare(a.path, b.path)).slice(0, want);
+    return out.sort((a, b) => compare(a.path, b.path));
   }
 
   async listDirectory(layers: readonly string[], path: string, options: { layer?: number; limit: number; nameContains?: string }): Promise<DirectoryListing> {
@@ -613,13 +624,13 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     const found: Array<{ target: { parent: string; name: string }; kind: 'self' | 'ancestor' | 'opaque'; type: string; layer: string }> = [];
     const keys = [...byKey.keys()].map((k) => k.split('\0') as [string, string]);
     for (const part of chunks(keys, keyChunk)) {
-      const inLayers = layers === undefined ? sql`` : sql` AND layer_digest IN (${sql.join([...layers])})`;
+      // The keys as a table joined to the (parent, name) index: a long OR of pairs would make
+      // SQLite scan every entry of the layers instead.
+      const inLayers = layers === undefined ? sql`` : sql` AND e.layer_digest IN (${sql.join([...layers])})`;
       const { rows } = await sql<{ layer_digest: string; parent: string; name: string; type: string }>`
-        SELECT layer_digest, parent, name, type FROM layer_entry
-        WHERE (${sql.join(
-          part.map(([parent, name]) => sql`(parent = ${parent} AND name = ${name})`),
-          sql` OR `,
-        )}) AND type <> 'directory'${inLayers}`.execute(this.db);
+        WITH k(parent, name) AS (VALUES ${sql.join(part.map(([parent, name]) => sql`(${parent}, ${name})`))})
+        SELECT e.layer_digest, e.parent, e.name, e.type FROM k JOIN layer_entry e ON e.parent = k.parent AND e.name = k.name
+        WHERE e.type <> 'directory'${inLayers}`.execute(this.db);
       for (const r of rows) for (const t of byKey.get(`${r.parent}\0${r.name}`) ?? []) found.push({ ...t, type: r.type, layer: r.layer_digest });
     }
     return found;
