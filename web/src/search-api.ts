@@ -22,8 +22,8 @@ export interface SearchResult {
   base?: { repository: string; digest: string; layers: number; index?: { digest: string; platform: string } };
 }
 
-/** The search criteria, by the API's query parameter names. */
-export const searchCriteria = ['package', 'version', 'path', 'file', 'vulnerability', 'base', 'label', 'digest', 'mediaType', 'artifactType'] as const;
+/** The search criteria, by the API's query parameter names (`platform` picks the image of a base that is an index). */
+export const searchCriteria = ['package', 'version', 'path', 'file', 'vulnerability', 'base', 'platform', 'label', 'digest', 'mediaType', 'artifactType'] as const;
 export type SearchCriterion = (typeof searchCriteria)[number];
 
 export type FileEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'whiteout' | 'opaque' | 'other';

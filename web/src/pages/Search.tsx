@@ -16,6 +16,7 @@ const examples: Record<SearchCriterion, string> = {
   file: 'id_rsa',
   vulnerability: 'CVE-2024-3094',
   base: 'library/debian:12-slim',
+  platform: 'linux/arm64',
   label: 'org.opencontainers.image.vendor=ACME',
   digest: 'sha256:4f2a',
   mediaType: 'application/vnd.oci.image.manifest.v1+json',
