@@ -246,10 +246,10 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     const fileName = query.fileName;
     if (fileName !== undefined) {
       if (fileName === '' || fileName.includes('/')) return { hits: [] };
-      // Necessary (a layer of the image lists the name); whether the merged filesystem still has it is checked per hit below.
-      conditions.push(
-        sql`m.digest IN (SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (SELECT e.layer_digest FROM layer_entry e WHERE e.name = ${fileName}))`,
-      );
+      // Necessary (a layer of the image lists the name); whether the merged filesystem still has it
+      // is checked per hit below. The layers listing it are found by one index seek per layer (a
+      // loose index scan), not by reading every copy: a common name has tens of thousands.
+      conditions.push(sql`m.digest IN (SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (${layersListing(fileName)}))`);
     }
     if (query.package !== undefined) conditions.push(sql`m.digest IN (SELECT p.image_digest FROM image_package p WHERE ${packageCondition(query.package)})`);
     if (query.vulnerability !== undefined) conditions.push(sql`m.digest IN (SELECT f.digest FROM scan_finding f WHERE f.vuln_id = ${query.vulnerability})`);
@@ -406,7 +406,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     const order = [...topPositions(layers)].sort((a, b) => b[1] - a[1]);
     const seen = new Set<string>();
     const out: MatchedFile[] = [];
-    const batch = 64;
+    const batch = want + 6;
     for (const [layer, position] of order) {
       const above = order.filter(([, p]) => p > position).map(([l]) => l);
       let afterParent: string | undefined;
@@ -767,6 +767,15 @@ interface FileCriterion {
   subquery?: RawBuilder<unknown>;
   /** The candidate entries' condition on `e` (layer_entry). */
   where?: RawBuilder<unknown>;
+}
+
+/** The distinct layers having an entry named `name`, each found by one seek on layer_entry_name (name, layer_digest, parent). */
+function layersListing(name: string): RawBuilder<unknown> {
+  return sql`WITH RECURSIVE named(layer) AS (
+      SELECT (SELECT min(layer_digest) FROM layer_entry WHERE name = ${name})
+      UNION ALL
+      SELECT (SELECT min(layer_digest) FROM layer_entry WHERE name = ${name} AND layer_digest > named.layer) FROM named WHERE named.layer IS NOT NULL
+    ) SELECT layer FROM named WHERE layer IS NOT NULL`;
 }
 
 function packageCondition(pkg: NonNullable<ImageSearchQuery['package']>): RawBuilder<unknown> {
