@@ -53,15 +53,18 @@ export interface RecommendationStore {
    * filter by holders).
    */
   slimmerImages(os: { id: string; versionId?: string }, platform: string, maxBytes: number, limit: number): Promise<SlimImage[]>;
+  /** Tags naming `digest` in `repository`, or an index listing it there, sorted (one query). */
+  tagsNaming(repository: string, digest: string): Promise<string[]>;
   /** A repository's tags with the digest each names. */
   tagsOf(repository: string): Promise<Array<{ name: string; digest: string }>>;
 
   /**
    * Reads the outbox after `consumer`'s cursor (at most `batch` events) and records each push or
    * tag event that moved a tag (its `previousDigest`) as a move to work out, and each succeeded
-   * scan as a `scan` row, moving the cursor in the same transaction. Resolves how many events were read.
+   * scan as a `scan` row, moving the cursor in the same transaction. Resolves how many events
+   * were read and rows recorded.
    */
-  recordMoves(options: { consumer: string; batch: number; now: number }): Promise<number>;
+  recordMoves(options: { consumer: string; batch: number; now: number }): Promise<{ events: number; recorded: number }>;
   /** Moves and scans not worked out yet, oldest first. */
   pendingMoves(limit: number): Promise<BaseTagMove[]>;
   /**

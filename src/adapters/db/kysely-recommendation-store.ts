@@ -75,6 +75,27 @@ export class KyselyRecommendationStore implements RecommendationStore {
     return rows.map((r) => ({ digest: r.digest, uncompressedBytes: Number(r.uncompressed_bytes), layers: layers.filter((l) => l.image_digest === r.digest).map((l) => l.layer_digest) }));
   }
 
+  async tagsNaming(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('tag')
+      .innerJoin('repository', 'repository.id', 'tag.repository_id')
+      .select('tag.name')
+      .where('repository.name', '=', repository)
+      .where((eb) =>
+        eb.or([
+          eb('tag.manifest_digest', '=', digest),
+          eb(
+            'tag.manifest_digest',
+            'in',
+            eb.selectFrom('manifest_reference').select('manifest_reference.parent_digest').whereRef('manifest_reference.repository_id', '=', 'repository.id').where('manifest_reference.child_digest', '=', digest).where('manifest_reference.kind', '=', 'manifest'),
+          ),
+        ]),
+      )
+      .limit(1000)
+      .execute();
+    return [...new Set(rows.map((r) => r.name))].sort();
+  }
+
   async tagsOf(repository: string): Promise<Array<{ name: string; digest: string }>> {
     const rows = await this.db
       .selectFrom('tag')
@@ -87,10 +108,10 @@ export class KyselyRecommendationStore implements RecommendationStore {
     return rows.map((r) => ({ name: r.name, digest: r.manifest_digest }));
   }
 
-  async recordMoves(options: { consumer: string; batch: number; now: number }): Promise<number> {
+  async recordMoves(options: { consumer: string; batch: number; now: number }): Promise<{ events: number; recorded: number }> {
     return inTransaction(this.db, async (trx) => {
       const events = await readAfterCursor(trx, this.database.engine, options);
-      if (events.length === 0) return 0;
+      if (events.length === 0) return { events: 0, recorded: 0 };
       const moves = [];
       for (const event of events) {
         if ((event.type !== 'push' && event.type !== 'tag' && event.type !== 'scan') || event.repository === null) continue;
@@ -115,7 +136,7 @@ export class KyselyRecommendationStore implements RecommendationStore {
       }
       if (moves.length > 0) await trx.insertInto('base_tag_move').values(moves).execute();
       await advanceCursor(trx, options.consumer, events[events.length - 1]!.id, options.now);
-      return events.length;
+      return { events: events.length, recorded: moves.length };
     });
   }
 
@@ -151,12 +172,28 @@ export class KyselyRecommendationStore implements RecommendationStore {
   }
 
   async movesTo(repository: string, digest: string, limit: number): Promise<BaseTagMove[]> {
+    // One query: a scan of any image asks it, and most have no move at all.
     const rows = await this.db
       .selectFrom('base_tag_move')
       .selectAll()
       .where('kind', '=', 'move')
       .where('repository', '=', repository)
-      .where('digest', 'in', [digest, ...(await this.indexesOf(repository, digest))])
+      .where((eb) =>
+        eb.or([
+          eb('digest', '=', digest),
+          eb(
+            'digest',
+            'in',
+            eb
+              .selectFrom('manifest_reference')
+              .innerJoin('repository', 'repository.id', 'manifest_reference.repository_id')
+              .select('manifest_reference.parent_digest')
+              .where('repository.name', '=', repository)
+              .where('manifest_reference.child_digest', '=', digest)
+              .where('manifest_reference.kind', '=', 'manifest'),
+          ),
+        ]),
+      )
       .where('done', '=', 1)
       .orderBy('id', 'desc')
       .limit(limit)

@@ -74,22 +74,42 @@ export class RebuildHints {
     },
   ) {}
 
+  /**
+   * Rows another drain may have left pending (this process's first drain, or one that failed);
+   * otherwise pending rows are looked for only when this drain recorded some.
+   */
+  private mayHavePending = true;
+
   /** Records the moves after the cursor and works out every pending one; resolves how many events were read. */
   async drain(): Promise<number> {
     const now = this.deps.now ?? Date.now;
     let read = 0;
+    let recorded = 0;
     for (;;) {
       const n = await this.deps.store.recordMoves({ consumer: rebuildConsumer, batch, now: now() });
-      read += n;
-      if (n < batch) break;
+      read += n.events;
+      recorded += n.recorded;
+      if (n.events < batch) break;
     }
+    if (recorded === 0 && !this.mayHavePending) return read;
+    this.mayHavePending = true;
     for (;;) {
       const moves = await this.deps.store.pendingMoves(50);
+      // One move failing (left pending, retried by the next drain) does not hold up the others.
+      let failed: unknown;
       for (const move of moves) {
-        const { layers, events, keep } = await this.workOut(move);
-        if ((await this.deps.store.completeMove(move.id, layers, events, now(), keep)) && events.length > 0) this.deps.onEvents();
+        try {
+          const { layers, events, keep } = await this.workOut(move);
+          if ((await this.deps.store.completeMove(move.id, layers, events, now(), keep)) && events.length > 0) this.deps.onEvents();
+        } catch (err) {
+          failed ??= err;
+        }
       }
-      if (moves.length < 50) return read;
+      if (failed !== undefined) throw failed;
+      if (moves.length < 50) {
+        this.mayHavePending = false;
+        return read;
+      }
     }
   }
 
@@ -124,10 +144,9 @@ export class RebuildHints {
   private async workOutScan(scan: BaseTagMove): Promise<OutboxEvent[]> {
     const { registry, index, store, scans } = this.deps;
     if (!scans) return [];
-    const fresh = (await imagesOf(registry, index, scan.repository, scan.digest)).find((i) => i.digest === scan.digest);
-    if (!fresh || fresh.layers.length === 0) return [];
-    const held = (await store.holders([scan.digest], { limit: 100 })).find((h) => h.repository === scan.repository);
-    const tags = held ? [...held.tags, ...held.indexTags] : [];
+    // Every pushed image is scanned, and nearly none is a newer build of a base: three queries
+    // (its tags, the moves to it, its repository's tags) say so before anything else is read.
+    const tags = await store.tagsNaming(scan.repository, scan.digest);
     if (tags.length === 0) return [];
     const older = new Map<string, string>();
     for (const move of await store.movesTo(scan.repository, scan.digest, maxOlderBuilds)) older.set(move.previousDigest, move.tag);
@@ -136,6 +155,8 @@ export class RebuildHints {
       if (tags.some((tag) => isNewerOfLine(other.name, tag)) && !older.has(other.digest)) older.set(other.digest, other.name);
     }
     if (older.size === 0) return [];
+    const fresh = (await imagesOf(registry, index, scan.repository, scan.digest)).find((i) => i.digest === scan.digest);
+    if (!fresh || fresh.layers.length === 0) return [];
     const report = succeeded(await scans.get(scan.digest));
     if (!report) return [];
     const remaining = new Set(report.findings.map(findingKey));
@@ -152,7 +173,7 @@ export class RebuildHints {
         const images = (await Promise.all(derived.map((image) => this.withFixes(image, fixed)))).filter(
           (image) => (image.fixedVulnerabilities?.length ?? 0) > 0,
         );
-        events.push(...(await this.eventsFor(images, { reason: 'vulnerabilities-fixed', scanned: true, operator: scan.operator, repository: scan.repository, tag: tags.sort()[0]!, digest: scan.digest, previousDigest: previous })));
+        events.push(...(await this.eventsFor(images, { reason: 'vulnerabilities-fixed', scanned: true, operator: scan.operator, repository: scan.repository, tag: tags[0]!, digest: scan.digest, previousDigest: previous })));
       }
     }
     return events;
