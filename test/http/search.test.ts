@@ -499,6 +499,29 @@ describe('file trees of images the index has not read', () => {
     }
   }, 60_000);
 
+  it('answers LAYER_UNREADABLE, with the reason, for an image whose layer is hostile, and keeps serving', async () => {
+    const berth = await startTestBerth({ settings: { 'jobs.enabled': false } });
+    try {
+      const registry = new RegistryClient(berth.url, adminCredentials);
+      const hostile = blob(gzipTarOf([{ path: '../../etc/passwd', content: 'root:x:0:0\n' }]));
+      const config = jsonBlob({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] } });
+      for (const b of [config, layers.base, hostile]) expect((await registry.pushBlob('library/hostile', b)).status).toBe(201);
+      const manifest = imageManifest(config, [layers.base, hostile]);
+      expect((await registry.pushManifest('library/hostile', '1', manifest)).status).toBe(201);
+      const admin = new ApiClient(berth.url, adminCredentials);
+      const res = await admin.call('GET', '/projects/library/repositories/hostile/artifacts/1/files');
+      const problem = (await res.json()) as { code: string; title: string };
+      expect({ status: res.status, code: problem.code }).toEqual({ status: 422, code: 'LAYER_UNREADABLE' });
+      expect(problem.title).toMatch(new RegExp(`^library/hostile@${sha256(manifest)} could not be indexed: LAYER_UNREADABLE \\(path-outside-root\\): `));
+      // Nothing of it is found; the registry still answers.
+      expect(await berth.api.search.images.search({ kind: 'anonymous' }, { path: '/etc/passwd' }, { limit: 10 })).toEqual({ items: [] });
+      expect((await admin.call('GET', '/projects/library/repositories/hostile/artifacts/1/files')).status).toBe(422);
+      expect((await registry.fetch('/v2/library/hostile/manifests/1', { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+    } finally {
+      await berth.stop();
+    }
+  }, 60_000);
+
   it('answers IMAGE_NOT_INDEXED when indexing is off', async () => {
     const berth = await startTestBerth({ settings: { 'insights.index.enabled': false } });
     try {
