@@ -176,7 +176,8 @@ export class ImageIndexer {
     const known = await this.store.knownLayers(layers.map((l) => l.digest));
     const reads: LayerRead[] = [];
     for (const [index, layer] of layers.entries()) {
-      const isKnown = known.has(layer.digest);
+      // Another image's run may have stored it meanwhile (a layer pushed in two images at once): read, not walk again.
+      const isKnown = known.has(layer.digest) || (await this.store.knownLayers([layer.digest])).size > 0;
       if (isKnown) {
         const stored = await this.store.getLayer(layer.digest);
         if (stored?.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) was unreadable before: ${stored.error ?? 'no reason recorded'}`, detail: { layer: index, digest: layer.digest } });

@@ -81,10 +81,15 @@ export class LayerReader implements InventoryLayers {
 
   private async walk(repository: string, digest: string): Promise<LayerRead> {
     const blob = await this.source.blobs.open(repository, digest);
+    // A storage read that fails midway reads as a broken tar to the walker: that is not the
+    // layer's fault, so it is the storage's error (a retry may succeed), never a recorded failure.
+    let storageError: unknown;
+    blob.stream.once('error', (err) => (storageError ??= err));
     let walk: LayerWalk;
     try {
       walk = await walkLayer(blob.stream, { wanted: inventoryWants, probe: bothProbes, limits: this.options.limits });
     } catch (err) {
+      if (storageError !== undefined) throw storageError;
       if (err instanceof BerthError && err.key === 'LAYER_UNREADABLE') await this.tell({ digest, error: err });
       throw err;
     }

@@ -249,6 +249,8 @@ async function* decompressed(source: Readable, walk: LayerWalk, limits: WalkLimi
   else if (first.subarray(0, 4).equals(zstdMagic)) plain = counted.pipe(zstdStream((await import('fzstd')).Decompress));
   else plain = counted;
   const errors: unknown[] = [];
+  // pipe() does not pass a source's error on: a read that fails midway must end the decompressor, or the walk waits for ever.
+  if (plain !== counted) counted.on('error', (err) => plain.destroy(err));
   plain.on('error', (err) => errors.push(err));
   try {
     for await (const chunk of plain) {

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { sql } from 'kysely';
+import { renderPayload } from '../../../src/services/webhooks/payload.js';
 import { connect, type Database } from '../../../src/adapters/db/connect.js';
 import { engineMatrix, startTestBerth, type TestBerth } from '../../helpers/berth.js';
 import { ApiClient } from '../../helpers/api.js';
@@ -113,6 +116,10 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     const events = await lintEvents(image.digest);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ repository: 'idx/app', details: { status: 'succeeded', summary: record.lint!.summary, findings: record.lint!.findings.length } });
+    // As webhooks send it.
+    const stored = { id: 1, type: 'lint' as const, project: 'idx', repository: 'idx/app', createdAt: Date.now(), data: { operator: 'indexer', repository: 'idx/app', digest: image.digest, details: events[0]!.details } };
+    expect(JSON.parse(renderPayload('harbor', stored, { registryHost: 'r.example', projectPublic: false }).body)).toMatchObject({ type: 'LINT_COMPLETED', event_data: { resources: [{ digest: image.digest }] } });
+    expect(JSON.parse(renderPayload('cloudevents', stored, { registryHost: 'r.example', projectPublic: false }).body)).toMatchObject({ type: 'dev.berth.artifact.lint-completed', data: { digest: image.digest, details: { status: 'succeeded' } } });
   });
 
   it.skipIf(!!skip)('indexes each platform image of an index but not its attestations; a signature gets a record without layers', async () => {
@@ -185,6 +192,34 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
       await admin.ok('POST', '/projects/idx/repositories/once/artifacts/latest/scan');
       const layerOpens = opened.filter((d) => image.layers.some((l) => l.digest === d)).sort();
       expect(layerOpens).toEqual(image.layers.map((l) => l.digest).sort());
+    } finally {
+      berth.registry.blobs.openQuietly = original;
+    }
+  });
+
+  it.skipIf(!!skip)('records no failure for a layer whose storage read broke midway: the push is indexed on the job’s next try', async () => {
+    const layer = gzipTarOf([{ path: 'srv/flaky', content: randomBytes(64 * 1024) }]);
+    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
+    let broken = 0;
+    berth.registry.blobs.openQuietly = async (repository, digest) => {
+      const content = await original(repository, digest);
+      if (digest !== sha256(layer) || broken > 0) return content;
+      broken++;
+      // Half the bytes, then the storage fails.
+      const half = Readable.from((async function* () {
+        yield layer.subarray(0, layer.length >> 1);
+        throw new Error('connection reset by the object store');
+      })());
+      content.stream.destroy();
+      return { ...content, stream: half };
+    };
+    try {
+      const image = await push('idx/flaky', [layer]);
+      // The job's first attempt failed on the storage error (no record); its retry, 5 s later, reads the layer.
+      const record = await indexed(image.digest);
+      expect(broken).toBe(1);
+      expect(record.status).toBe('indexed');
+      expect(await berth.api.insights.index.getLayer(image.layers[0]!.digest)).toMatchObject({ status: 'indexed', files: 1 });
     } finally {
       berth.registry.blobs.openQuietly = original;
     }

@@ -91,6 +91,16 @@ describe('the layer walker', () => {
     expect(result.contents.size).toBe(0);
   });
 
+  it('ends, failed, when the storage read of a compressed layer breaks midway (instead of waiting for ever)', async () => {
+    const layer = gzipTarOf([{ path: 'big', content: Buffer.alloc(256 * 1024, 7) }, { path: 'after', content: 'x' }]);
+    const broken = Readable.from((async function* () {
+      yield layer.subarray(0, layer.length >> 1);
+      throw new Error('connection reset');
+    })());
+    const outcome = await Promise.race([walkLayer(broken).then(() => 'read', () => 'failed'), new Promise((resolve) => setTimeout(() => resolve('hung'), 5000))]);
+    expect(outcome).toBe('failed');
+  });
+
   describe('hostile layers', () => {
     it('refuses paths that leave the root, in names and in hardlinks', async () => {
       expect(await reason(walk(tarOf([{ path: '../../etc/passwd', content: 'x' }])))).toBe('path-outside-root');
