@@ -21,6 +21,8 @@ export interface SearchCommandOptions {
   mediaType?: string;
   artifactType?: string;
   limit?: string;
+  /** A `next` a previous run printed: the search goes on from there. */
+  after?: string;
 }
 
 export interface SearchReport {
@@ -92,7 +94,8 @@ export async function searchRegistry(opts: SearchCommandOptions): Promise<Search
   const outbound = cliOutbound();
   const report: SearchReport = { items: [] };
   try {
-    let after: string | undefined;
+    let after = opts.after;
+    if (after !== undefined && (after === '' || after.length > 2000)) throw new ConfigError('--after takes the cursor a previous search printed');
     do {
       const page = new URLSearchParams(params);
       page.set('limit', String(Math.min(pageSize, limit - report.items.length)));
@@ -158,7 +161,7 @@ export function formatSearch(report: SearchReport): string {
     return out.join('');
   }
   out.push(columns(['REPOSITORY', 'DIGEST', 'TAGS', 'MATCHED'], report.items.map((h) => [h.repository, shortDigest(h.digest), tagsText(h), matchedText(h)])));
-  if (report.next !== undefined) out.push(`(more images match: raise --limit, or ask the API with after=${report.next})\n`);
+  if (report.next !== undefined) out.push(`(more images match: raise --limit, or go on with --after ${report.next})\n`);
   return out.join('');
 }
 
@@ -181,6 +184,7 @@ export function registerSearch(program: Command): void {
     .option('--media-type <type>', "the manifest's media type")
     .option('--artifact-type <type>', "the manifest's artifact type")
     .option('--limit <n>', `images to show at most (1 to ${maxLimit}, default 25)`)
+    .option('--after <cursor>', 'go on from where an earlier search stopped (the cursor it printed)')
     .option('--json', 'print the hits as JSON')
     .action(async (opts: SearchCommandOptions & { json?: boolean }) => {
       const report = await searchRegistry(opts);

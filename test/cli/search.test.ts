@@ -66,7 +66,11 @@ describe('berth search', () => {
     const two = await searchRegistry({ ...base, registry: host, creds, mediaType: 'application/vnd.oci.image.manifest.v1+json', limit: '2' });
     expect(two.items.map((h) => h.digest)).toEqual([hidden.digest, open.digest]);
     expect(typeof two.next).toBe('string');
-    expect(formatSearch(two)).toContain(`(more images match: raise --limit, or ask the API with after=${two.next})`);
+    expect(formatSearch(two)).toContain(`(more images match: raise --limit, or go on with --after ${two.next})`);
+    // Going on from the cursor gives the rest, each image once.
+    const rest = await searchRegistry({ ...base, registry: host, creds, mediaType: 'application/vnd.oci.image.manifest.v1+json', limit: '100', after: two.next });
+    expect(rest.items.map((h) => h.digest)).toEqual([...older].reverse().map((i) => i.digest));
+    expect(rest.next).toBeUndefined();
   });
 
   it('exits 2 for a usage mistake or a refused value, 5 for a missing base, 1 for refused credentials or an unreachable Berth', async () => {
