@@ -104,8 +104,10 @@ export class RecommendationService {
         previousDigest: base.held.digest,
       });
     }
-    if (tag) {
-      const patched = await this.patchedBase(image.digest, record, base.held, tag);
+    // Every tag the base has (12, 12.4, bookworm…) may have a newer build or a newer tag of its line.
+    const baseTags = [...new Set([...base.held.tags, ...base.held.indexTags, ...(base.formerTag ? [base.formerTag] : [])])];
+    if (baseTags.length > 0) {
+      const patched = await this.patchedBase(image.digest, record, base.held, baseTags);
       if (patched) result.recommendations.push(patched);
     }
     if (record.os && baseRecord) result.recommendations.push(...(await this.slimmerBases(record, base.held, baseRecord, scope)));
@@ -147,14 +149,14 @@ export class RecommendationService {
    * A newer build of the base (its tag moved, or a newer tag of its line) whose scan report has
    * fewer findings than the base's, naming the vulnerabilities of this image it fixes.
    */
-  private async patchedBase(self: string, record: ImageIndexRecord, base: HeldImage, tag: string): Promise<Recommendation | undefined> {
+  private async patchedBase(self: string, record: ImageIndexRecord, base: HeldImage, baseTags: readonly string[]): Promise<Recommendation | undefined> {
     const scans = this.deps.scans;
     if (!scans) return undefined;
     const baseReport = succeeded(await scans.get(base.digest));
     if (!baseReport) return undefined;
     const tags = await this.deps.store.tagsOf(base.repository);
     const newer = tags
-      .filter((t) => t.name === tag || isNewerOfLine(tag, t.name))
+      .filter((t) => t.digest !== base.digest && baseTags.some((tag) => t.name === tag || isNewerOfLine(tag, t.name)))
       .sort((a, b) => compareTagLines(b.name, a.name))
       .slice(0, maxNewerBuilds);
     const carried = succeeded(await scans.get(self)) ?? baseReport;

@@ -77,7 +77,9 @@ for (const { engine, skip } of await engineMatrix()) {
 
     it('a newer tag of the base line whose scan no longer has a vulnerability an image carries makes one rebuild event naming it', async () => {
       const old = layer(base('3.0.11-1~deb12u1'));
+      // Tagged 12 too: its first tag by name has no newer tag of its line, 12.4 has.
       const oldDigest = await push('library/deb', '12.4', [old]);
+      expect((await admin.call('POST', `/projects/library/repositories/deb/artifacts/${oldDigest}/tags`, { name: '12' })).status).toBe(201);
       const app = await push('svc/api', '1', [old, layer([{ path: 'app/run', content: '#!/bin/sh\n' }])]);
       await scanned('library', 'deb', '12.4');
       await scanned('svc', 'api', '1');
