@@ -48,6 +48,8 @@ export class ImageIndexer {
   private readonly limit: ConcurrencyLimit;
   private readonly now: () => number;
   private readonly maxEntries: number;
+  /** Layers walked whose storing failed (a database error), by digest, until an indexing run sees it. */
+  private readonly unstored = new Map<string, unknown>();
 
   constructor(
     private readonly registry: Registry,
@@ -116,13 +118,19 @@ export class ImageIndexer {
    * for the index. A layer already known is left as it is.
    */
   async layerWalked(walked: WalkedLayer): Promise<void> {
-    if ((await this.store.knownLayers([walked.digest])).size > 0) return;
-    if ('error' in walked) {
-      await this.store.putLayer(failedLayer(walked.digest, walked.error, this.now()), []);
-      return;
+    this.unstored.delete(walked.digest);
+    try {
+      if ((await this.store.knownLayers([walked.digest])).size > 0) return;
+      if ('error' in walked) {
+        await this.store.putLayer(failedLayer(walked.digest, walked.error, this.now()), []);
+        return;
+      }
+      const { record, entries } = indexedLayer(walked.digest, walked.walk, this.maxEntries, this.now());
+      await this.store.putLayer(record, entries);
+    } catch (err) {
+      this.unstored.set(walked.digest, err);
+      throw err;
     }
-    const { record, entries } = indexedLayer(walked.digest, walked.walk, this.maxEntries, this.now());
-    await this.store.putLayer(record, entries);
   }
 
   private async indexImage(repository: string, digest: string, parsed: ParsedManifest & { config: Descriptor }): Promise<IndexOutcome> {
@@ -162,8 +170,8 @@ export class ImageIndexer {
       lint,
       indexedAt: this.now(),
     };
+    // The record carries its lint result: one write.
     await this.store.putImage(record);
-    await this.store.putLint(digest, lint);
     return { kind: 'indexed', digest, record };
   }
 
@@ -176,8 +184,7 @@ export class ImageIndexer {
     const known = await this.store.knownLayers(layers.map((l) => l.digest));
     const reads: LayerRead[] = [];
     for (const [index, layer] of layers.entries()) {
-      // Another image's run may have stored it meanwhile (a layer pushed in two images at once): read, not walk again.
-      const isKnown = known.has(layer.digest) || (await this.store.knownLayers([layer.digest])).size > 0;
+      const isKnown = known.has(layer.digest);
       if (isKnown) {
         const stored = await this.store.getLayer(layer.digest);
         if (stored?.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) was unreadable before: ${stored.error ?? 'no reason recorded'}`, detail: { layer: index, digest: layer.digest } });
@@ -185,7 +192,11 @@ export class ImageIndexer {
       try {
         reads.push(await this.layers.read(repository, layer.digest, { fresh: !isKnown }));
         // The reader's hook stored it (layerWalked); a store that failed there fails this run, to be retried.
-        if (!isKnown && (await this.store.knownLayers([layer.digest])).size === 0) throw new Error(`storing the index of layer ${layer.digest} failed`);
+        const failed = this.unstored.get(layer.digest);
+        if (!isKnown && failed !== undefined) {
+          this.unstored.delete(layer.digest);
+          throw new Error(`storing the index of layer ${layer.digest} failed`, { cause: failed });
+        }
       } catch (err) {
         if (err instanceof BerthError && err.key === 'LAYER_UNREADABLE') {
           throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) could not be read: ${err.message}`, detail: { ...((err.detail ?? {}) as object), layer: index, digest: layer.digest }, cause: err });
