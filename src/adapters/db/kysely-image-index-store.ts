@@ -241,7 +241,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       if (path === '') return { hits: [] };
       files = await this.fileCriterion({ parent: parentDirectory(path) ?? '', name: baseName(path) });
       if (files.subquery === undefined) return { hits: [] };
-      conditions.push(sql`m.digest IN (${files.subquery})`);
+      conditions.push(sql`m.digest IN (${this.fenced(files.subquery)})`);
     }
     const fileName = query.fileName;
     if (fileName !== undefined) {
@@ -249,20 +249,20 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       // Necessary (a layer of the image lists the name); whether the merged filesystem still has it
       // is checked per hit below. The layers listing it are found by one index seek per layer (a
       // loose index scan), not by reading every copy: a common name has tens of thousands.
-      conditions.push(sql`m.digest IN (SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (${layersListing(fileName)}))`);
+      conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (${layersListing(fileName)})`)})`);
     }
-    if (query.package !== undefined) conditions.push(sql`m.digest IN (SELECT p.image_digest FROM image_package p WHERE ${packageCondition(query.package)})`);
-    if (query.vulnerability !== undefined) conditions.push(sql`m.digest IN (SELECT f.digest FROM scan_finding f WHERE f.vuln_id = ${query.vulnerability})`);
+    if (query.package !== undefined) conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT p.image_digest FROM image_package p WHERE ${packageCondition(query.package)}`)})`);
+    if (query.vulnerability !== undefined) conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT f.digest FROM scan_finding f WHERE f.vuln_id = ${query.vulnerability}`)})`);
     if (query.baseLayers !== undefined) {
       if (query.baseLayers.length === 0) return { hits: [] };
       const chain = chainIds(query.baseLayers).at(-1)!;
       conditions.push(
-        sql`m.digest IN (SELECT bl.image_digest FROM image_layer bl JOIN image_index bi ON bi.digest = bl.image_digest WHERE bl.chain_id = ${chain} AND bl.position = ${query.baseLayers.length - 1} AND bi.layer_count > ${query.baseLayers.length})`,
+        sql`m.digest IN (${this.fenced(sql`SELECT bl.image_digest FROM image_layer bl JOIN image_index bi ON bi.digest = bl.image_digest WHERE bl.chain_id = ${chain} AND bl.position = ${query.baseLayers.length - 1} AND bi.layer_count > ${query.baseLayers.length}`)})`,
       );
     }
     if (query.label !== undefined) {
       const value = query.label.value === undefined ? sql`` : sql` AND l.value = ${query.label.value}`;
-      conditions.push(sql`m.digest IN (SELECT l.image_digest FROM image_label l WHERE l.key = ${query.label.key}${value})`);
+      conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT l.image_digest FROM image_label l WHERE l.key = ${query.label.key}${value}`)})`);
     }
     if (scope !== 'all') conditions.push(sql`${projectOfName(this.engine)} IN (${sql.join([...new Set(scope.projects)])})`);
     const limit = Math.max(1, Math.floor(page.limit));
@@ -319,6 +319,15 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     await this.fillMatched(hits, query, files, fileName === undefined ? undefined : named);
     const resumeAt = accepted.length > limit ? pageRows[pageRows.length - 1] : exhausted ? undefined : lastExamined;
     return resumeAt ? { hits, next: encodeAfter(keyOf(resumeAt)) } : { hits };
+  }
+
+  /**
+   * A criterion's image digests, computed once. PostgreSQL otherwise may probe the criterion's
+   * table once per manifest in scope (seen: a package search reading every package row of each
+   * of thousands of images); OFFSET 0 keeps the subquery whole. SQLite already lists it once.
+   */
+  private fenced(subquery: RawBuilder<unknown>): RawBuilder<unknown> {
+    return this.engine === 'postgres' ? sql`SELECT * FROM (${subquery} OFFSET 0) criterion` : subquery;
   }
 
   /** Manifests meeting `conditions` in result order (newest push first), after a keyset position. */

@@ -787,7 +787,8 @@ async function scannerMigration(engine: Engine, db: Kysely<unknown>): Promise<vo
  * compares them byte-wise ("C") as SQLite does, so listings sort alike on both engines.
  * scan_finding flattens the latest scan report of each manifest into one row per
  * vulnerability id or alias, so search by CVE is an index seek too; existing reports are
- * backfilled here.
+ * backfilled here. The search indexes end with the image digest, so a criterion's images are
+ * read from the index alone (a common package's rows lie on thousands of table pages).
  */
 async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise<void> {
   const bytewise = engine === 'postgres' ? sql`text COLLATE "C"` : sql`text`;
@@ -847,8 +848,8 @@ async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise
     .addColumn('chain_id', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('image_layer_pk', ['image_digest', 'position'])
     .execute();
-  await db.schema.createIndex('image_layer_chain').on('image_layer').column('chain_id').execute();
-  await db.schema.createIndex('image_layer_layer').on('image_layer').column('layer_digest').execute();
+  await db.schema.createIndex('image_layer_chain').on('image_layer').columns(['chain_id', 'position', 'image_digest']).execute();
+  await db.schema.createIndex('image_layer_layer').on('image_layer').columns(['layer_digest', 'image_digest', 'position']).execute();
   await db.schema
     .createTable('image_package')
     .addColumn('image_digest', 'text', (c) => c.notNull())
@@ -858,8 +859,8 @@ async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise
     .addColumn('source', 'text')
     .addColumn('source_version', 'text')
     .execute();
-  await db.schema.createIndex('image_package_name').on('image_package').columns(['name', 'version']).execute();
-  await db.schema.createIndex('image_package_source').on('image_package').columns(['source', 'source_version']).execute();
+  await db.schema.createIndex('image_package_name').on('image_package').columns(['name', 'version', 'image_digest', 'type']).execute();
+  await db.schema.createIndex('image_package_source').on('image_package').columns(['source', 'source_version', 'image_digest', 'type']).execute();
   await db.schema.createIndex('image_package_image').on('image_package').column('image_digest').execute();
   await db.schema
     .createTable('image_label')
@@ -868,7 +869,7 @@ async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise
     .addColumn('key', 'text', (c) => c.notNull())
     .addColumn('value', 'text', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('image_label_key').on('image_label').columns(['key', 'value']).execute();
+  await db.schema.createIndex('image_label_key').on('image_label').columns(['key', 'value', 'image_digest']).execute();
   await db.schema.createIndex('image_label_image').on('image_label').column('image_digest').execute();
 
   await db.schema
@@ -879,7 +880,7 @@ async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise
     .addColumn('severity', 'text', (c) => c.notNull())
     .addColumn('package', 'text', (c) => c.notNull())
     .execute();
-  await db.schema.createIndex('scan_finding_vuln').on('scan_finding').column('vuln_id').execute();
+  await db.schema.createIndex('scan_finding_vuln').on('scan_finding').columns(['vuln_id', 'digest']).execute();
   await db.schema.createIndex('scan_finding_digest').on('scan_finding').column('digest').execute();
   // Backfill from the stored reports, a page at a time (a report may list thousands of findings).
   let after = '';
