@@ -85,9 +85,12 @@ export class RecommendationService {
     const base = await this.baseOf(record, scope);
     if (!base) return result;
     const baseRecord = await this.deps.index.getImage(base.held.digest);
-    const tag = base.held.tags[0] ?? base.held.indexTags[0] ?? base.formerTag;
-    const current = tag ? (await this.deps.store.tagsOf(base.held.repository)).find((t) => t.name === tag) : undefined;
+    // Stale when a tag the base had (the newest recorded move away from it) names another build
+    // now, even if other tags still name the base (`12` moved on, `12.4` did not).
+    const moved = base.formerTag ?? (await this.deps.store.lastMoveFrom(base.held.repository, base.held.digest))?.tag;
+    const current = moved ? (await this.deps.store.tagsOf(base.held.repository)).find((t) => t.name === moved) : undefined;
     const tagMoved = current !== undefined && !(await this.builtOn(base.held.repository, current.digest, base.held.digest));
+    const tag = tagMoved ? moved : (base.held.tags[0] ?? base.held.indexTags[0] ?? moved);
     result.base = {
       repository: base.held.repository,
       ...(tag ? { tag } : {}),
@@ -104,8 +107,8 @@ export class RecommendationService {
         previousDigest: base.held.digest,
       });
     }
-    // Every tag the base has (12, 12.4, bookworm…) may have a newer build or a newer tag of its line.
-    const baseTags = [...new Set([...base.held.tags, ...base.held.indexTags, ...(base.formerTag ? [base.formerTag] : [])])];
+    // Every tag the base has or had (12, 12.4, bookworm…) may have a newer build or a newer tag of its line.
+    const baseTags = [...new Set([...base.held.tags, ...base.held.indexTags, ...(moved ? [moved] : [])])];
     if (baseTags.length > 0) {
       const patched = await this.patchedBase(image.digest, record, base.held, baseTags);
       if (patched) result.recommendations.push(patched);

@@ -383,5 +383,21 @@ for (const { engine, skip } of await engineMatrix()) {
         ['library/debian', ['apps/web', 'apps/worker']],
       ]);
     }, 60_000);
+
+    it('a base is stale once one of its tags moves on, even while another tag still names it', async () => {
+      const pair = await push('library/pair', '1', [rootfs(debianRelease, 1000, 'pair 1')]);
+      expect((await admin.call('POST', `/projects/library/repositories/pair/artifacts/${pair.digest}/tags`, { name: '1.0' })).status).toBe(201);
+      await index(pair, debianRelease);
+      const app = await push('apps/onpair', '1', [pair.layers[0]!, appLayer('on pair')]);
+      await index(app, debianRelease);
+      expect((await recommendations(dev, 'apps', 'onpair', '1')).base).toMatchObject({ repository: 'library/pair', tag: '1', digest: pair.digest, tagMoved: false });
+      const seen = receivers.apps!.received.length;
+      const pair2 = await push('library/pair', '1', [rootfs(debianRelease, 1000, 'pair 2')]);
+      const [event] = (await receivers.apps!.waitFor(seen + 1, 20_000)).slice(seen).map((r) => JSON.parse(r.body) as HarborRebuild);
+      expect(event!.event_data.custom_attributes.images.map((i) => i.repository)).toEqual(['apps/onpair']);
+      const after = await recommendations(dev, 'apps', 'onpair', '1');
+      expect(after.base).toMatchObject({ repository: 'library/pair', tag: '1', digest: pair.digest, tagMoved: true });
+      expect(after.recommendations.map((r) => [r.kind, r.image.tag, r.image.digest])).toEqual([['stale-base', '1', pair2.digest]]);
+    }, 60_000);
   });
 }
