@@ -130,7 +130,7 @@ export class RebuildHints {
     const images = await this.derived(move.repository, layers, move.digest, undefined);
     if (images.length === 0) return { layers, events: [], keep: true };
     const fixed = await this.fixes(previous.map((p) => p.digest), move.repository, move.digest);
-    const withFixes = fixed ? await Promise.all(images.map((image) => this.withFixes(image, fixed))) : images;
+    const withFixes = fixed ? await this.allWithFixes(images, fixed) : images;
     const events = await this.eventsFor(withFixes, { reason: 'base-moved', scanned: fixed !== undefined, operator: move.operator, repository: move.repository, tag: move.tag, digest: move.digest, previousDigest: move.previousDigest });
     return { layers, events, keep: true };
   }
@@ -170,7 +170,7 @@ export class RebuildHints {
         const oldReport = succeeded(await scans.get(old.digest));
         const fixed = new Set((oldReport?.findings ?? []).map(findingKey).filter((k) => !remaining.has(k)));
         if (fixed.size === 0) continue;
-        const images = (await Promise.all(derived.map((image) => this.withFixes(image, fixed)))).filter(
+        const images = (await this.allWithFixes(derived, fixed)).filter(
           (image) => (image.fixedVulnerabilities?.length ?? 0) > 0,
         );
         events.push(...(await this.eventsFor(images, { reason: 'vulnerabilities-fixed', scanned: true, operator: scan.operator, repository: scan.repository, tag: tags[0]!, digest: scan.digest, previousDigest: previous })));
@@ -228,7 +228,7 @@ export class RebuildHints {
       const fixed = await this.fixes(await this.previousDigests(move), move.repository, now);
       hints.push({
         base: { repository: move.repository, tag: move.tag, previousDigest: move.previousDigest, digest: now, movedAt: move.movedAt },
-        images: fixed ? await Promise.all(images.slice(0, maxImagesPerEvent).map((i) => this.withFixes(i, fixed))) : images.slice(0, maxImagesPerEvent),
+        images: fixed ? await this.allWithFixes(images.slice(0, maxImagesPerEvent), fixed) : images.slice(0, maxImagesPerEvent),
       });
     }
     return { project, hints };
@@ -267,6 +267,13 @@ export class RebuildHints {
     if (oldReports.length === 0 || newReports.length === 0 || oldReports.some((r) => !r) || newReports.some((r) => !r)) return undefined;
     const remaining = new Set((newReports as ScanReport[]).flatMap((r) => r.findings.map(findingKey)));
     return new Set((oldReports as ScanReport[]).flatMap((r) => r.findings.map(findingKey)).filter((k) => !remaining.has(k)));
+  }
+
+  /** withFixes of each image, one report read at a time: reports can be large, and there may be thousands of images. */
+  private async allWithFixes(images: readonly RebuildImage[], fixed: Set<string>): Promise<RebuildImage[]> {
+    const out: RebuildImage[] = [];
+    for (const image of images) out.push(await this.withFixes(image, fixed));
+    return out;
   }
 
   private async withFixes(image: RebuildImage, fixed: Set<string>): Promise<RebuildImage> {
