@@ -25,8 +25,9 @@ export class KyselyRecommendationStore implements RecommendationStore {
     for (let i = 0; i < unique.length; i += chunk) {
       const part = unique.slice(i, i + chunk);
       let query = this.db.selectFrom('manifest').innerJoin('repository', 'repository.id', 'manifest.repository_id').select(['repository.name', 'repository.id', 'manifest.digest']).where('manifest.digest', 'in', part);
-      // A project's repositories are named `project/...` (names are lower case: LIKE's case folding on SQLite changes nothing).
-      if (options.project !== undefined) query = query.where('repository.name', 'like', `${options.project.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`);
+      // A project's repositories are named `project/...`. LIKE narrows (a `_` in the name matches any
+      // character, and SQLite folds case); the exact check below decides.
+      if (options.project !== undefined) query = query.where('repository.name', 'like', `${options.project}/%`);
       for (const row of await query.execute()) {
         if (options.project !== undefined && projectOf(row.name) !== options.project) continue;
         if (options.scope !== undefined && options.scope !== 'all' && !options.scope.projects.includes(projectOf(row.name))) continue;

@@ -390,6 +390,10 @@ for (const { engine, skip } of await engineMatrix()) {
       await index(pair, debianRelease);
       const app = await push('apps/onpair', '1', [pair.layers[0]!, appLayer('on pair')]);
       await index(app, debianRelease);
+      // A project whose name has an underscore (LIKE's one-character wildcard) finds its own images.
+      await admin.createProject('team_a');
+      const underscored = await push('team_a/svc', '1', [pair.layers[0]!, appLayer('team_a svc')]);
+      await index(underscored, debianRelease);
       expect((await recommendations(dev, 'apps', 'onpair', '1')).base).toMatchObject({ repository: 'library/pair', tag: '1', digest: pair.digest, tagMoved: false });
       const seen = receivers.apps!.received.length;
       const pair2 = await push('library/pair', '1', [rootfs(debianRelease, 1000, 'pair 2')]);
@@ -398,6 +402,8 @@ for (const { engine, skip } of await engineMatrix()) {
       const after = await recommendations(dev, 'apps', 'onpair', '1');
       expect(after.base).toMatchObject({ repository: 'library/pair', tag: '1', digest: pair.digest, tagMoved: true });
       expect(after.recommendations.map((r) => [r.kind, r.image.tag, r.image.digest])).toEqual([['stale-base', '1', pair2.digest]]);
+      const teamHints = await admin.ok<{ hints: Array<{ base: { repository: string }; images: Array<{ repository: string; digest: string }> }> }>('GET', '/projects/team_a/rebuild-hints');
+      expect(teamHints.hints.map((h) => [h.base.repository, h.images.map((i) => `${i.repository}@${i.digest}`)])).toEqual([['library/pair', [`team_a/svc@${underscored.digest}`]]]);
     }, 60_000);
   });
 }
