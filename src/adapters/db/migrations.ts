@@ -817,7 +817,7 @@ async function imageIndexMigration(engine: Engine, db: Kysely<unknown>): Promise
     .addColumn('link_target', 'text')
     .addPrimaryKeyConstraint('layer_entry_pk', ['layer_digest', 'parent', 'name'])
     .execute();
-  await db.schema.createIndex('layer_entry_path').on('layer_entry').columns(['parent', 'name']).execute();
+  await db.schema.createIndex('layer_entry_path').on('layer_entry').columns(['parent', 'name', 'type']).execute();
   await db.schema.createIndex('layer_entry_name').on('layer_entry').columns(['name', 'layer_digest', 'parent']).execute();
 
   await db.schema
