@@ -1,16 +1,10 @@
-import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
-import { cpuSecondsOf, MemorySampler, pssOf, rssOf, startBerth } from './systems.js';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const run = promisify(execFile);
+import { debianFiles, mib, startBigImageBench } from './big-image.js';
+import { cpuSecondsOf, MemorySampler, pssOf, rssOf } from './systems.js';
 
 const opts = new Command()
   .name('bench:index')
@@ -27,43 +21,8 @@ const opts = new Command()
 const layerMib = Number(opts.layerMib);
 const layerCount = Math.max(1, Math.ceil(Number(opts.mib) / layerMib));
 const smallFiles = Number(opts.files);
-const work = await mkdtemp(join(tmpdir(), 'bench-index-'));
-const berth = await startBerth(root, { dataDir: join(work, 'data'), workers: 1 });
-const auth = `Basic ${Buffer.from(`${berth.credentials!.username}:${berth.credentials!.password}`).toString('base64')}`;
-const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
-
-async function fileDigest(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
-}
-
-async function pushBlob(name: string, body: Buffer | string): Promise<{ digest: string; size: number }> {
-  const digest = typeof body === 'string' ? await fileDigest(body) : sha256(body);
-  const size = typeof body === 'string' ? (await stat(body)).size : body.length;
-  const res = await fetch(`${berth.url}/v2/${name}/blobs/uploads/?digest=${digest}`, {
-    method: 'POST',
-    body: typeof body === 'string' ? (createReadStream(body) as unknown as ReadableStream) : body,
-    headers: { authorization: auth, 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    duplex: 'half',
-  } as RequestInit);
-  if (res.status !== 201) throw new Error(`push ${digest}: ${res.status} ${await res.text()}`);
-  return { digest, size };
-}
-
-async function pushImage(name: string, tag: string, layers: Array<{ digest: string; size: number }>): Promise<void> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { User: '1000' }, rootfs: { type: 'layers', diff_ids: [] }, tag }));
-  const configBlob = await pushBlob(name, config);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...configBlob },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
-  });
-  const res = await fetch(`${berth.url}/v2/${name}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
-  if (res.status !== 201) throw new Error(`manifest ${name}:${tag}: ${res.status}`);
-}
+const bench = await startBigImageBench('bench-index-');
+const { berth, work, auth, pushBlob, pushImage } = bench;
 
 /** A gzip layer made by tar from a directory: `small` 4 KiB files in 100 directories, and large random files up to `bytes`. */
 async function layer(label: string, bytes: number, small: number, extra: Record<string, string> = {}): Promise<string> {
@@ -73,14 +32,7 @@ async function layer(label: string, bytes: number, small: number, extra: Record<
   let left = bytes - small * 4096;
   await mkdir(join(dir, 'data', label), { recursive: true });
   for (let f = 0; left > 0; f++, left -= 16 * 2 ** 20) await writeFile(join(dir, 'data', label, `blob${f}.bin`), randomBytes(Math.min(left, 16 * 2 ** 20)));
-  for (const [path, content] of Object.entries(extra)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), content);
-  }
-  const out = join(work, `${label}.tar.gz`);
-  await run('tar', ['--sort=name', '--mtime=@0', '-I', 'gzip -1', '-C', dir, '-cf', out, '.']);
-  await rm(dir, { recursive: true, force: true });
-  return out;
+  return bench.layer(label, extra);
 }
 
 /** Waits until the image's file tree answers (the index has read it: 409 IMAGE_NOT_INDEXED before); resolves its root listing. */
@@ -95,16 +47,13 @@ async function indexed(name: string, tag: string): Promise<{ entries: unknown[] 
   }
 }
 
-const dpkgStatus = Array.from({ length: 120 }, (_, i) => `Package: pkg${i}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.${i}-1\n`).join('\n');
-
 try {
   process.stdout.write(`${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}); Node.js ${process.version}; Berth with 1 worker, SQLite + filesystem\n`);
   // Pushes are indexed, not scanned: the figures are the index's alone.
-  const policy = await fetch(`${berth.url}/api/v1/projects/library/security-policy`, { method: 'PUT', body: JSON.stringify({ scanOnPush: false }), headers: { authorization: auth, 'content-type': 'application/json' } });
-  if (policy.status !== 200) throw new Error(`security policy: ${policy.status}`);
+  await bench.noScanOnPush();
   const layers = [];
   for (let i = 0; i < layerCount; i++) {
-    const extra: Record<string, string> = i === 0 ? { 'etc/os-release': 'ID=debian\nVERSION_ID="12"\n', 'var/lib/dpkg/status': dpkgStatus } : {};
+    const extra: Record<string, string> = i === 0 ? debianFiles : {};
     layers.push(await pushBlob('library/large', await layer(`l${i}`, layerMib * 2 ** 20, smallFiles, extra)));
   }
   const total = layers.reduce((n, l) => n + l.size, 0);
@@ -116,7 +65,7 @@ try {
   sampler.start(100);
   const cpuBefore = cpuSecondsOf(pids);
   const started = performance.now();
-  await pushImage('library/large', 'v1', layers);
+  await pushImage('library/large', 'v1', layers, { User: '1000' });
   const listing = await indexed('large', 'v1');
   const seconds = (performance.now() - started) / 1000;
   const { peakRssBytes, peakPssBytes } = sampler.stop();
@@ -130,10 +79,9 @@ try {
   // The same layers under one more: only the new layer is read.
   const app = await pushBlob('library/large', await layer('app', 2 ** 20, 100));
   const again = performance.now();
-  await pushImage('library/large', 'v2', [...layers, app]);
+  await pushImage('library/large', 'v2', [...layers, app], { User: '1000' });
   await indexed('large', 'v2');
   process.stdout.write(`a second image on the same ${layerCount} layers plus a 1 MiB one: push to indexed ${((performance.now() - again) / 1000).toFixed(2)} s (the shared layers are not read again)\n`);
 } finally {
-  await berth.stop();
-  await rm(work, { recursive: true, force: true });
+  await bench.stop();
 }
