@@ -1,43 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, expectControlsLabelled, openConsole, shot, suiteTitle } from '../helpers/chromium.js';
 import { ContainerTools, missingTools } from '../helpers/clients.js';
 import { writeOciLayout, type WrittenLayout } from '../helpers/oci-layout.js';
-import { consoleRoot } from '../../src/http/console-routes.js';
 import { ApiClient } from '../helpers/api.js';
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, RegistryClient, jsonBlob, sha256 } from '../helpers/oci.js';
 import { until } from '../helpers/wait.js';
 
 // The few browser types that code passed to page.evaluate() uses (it runs in Chromium, not in
 // Node; the project's lib is ES2023 without DOM so Node code cannot use browser globals).
-interface BrowserElement {
-  textContent: string | null;
-  outerHTML: string;
-  labels?: ArrayLike<unknown> | null;
-  getAttribute(name: string): string | null;
-}
 declare const document: {
-  activeElement: BrowserElement | null;
+  activeElement: { textContent: string | null } | null;
   documentElement: { dataset: Record<string, string | undefined> };
-  querySelectorAll(selector: string): Iterable<BrowserElement> & ArrayLike<BrowserElement>;
+  querySelectorAll(selector: string): ArrayLike<unknown>;
 };
 
-const chromiumPath = '/usr/bin/chromium';
 const toolsMissing = await missingTools(['skopeo', 'podman', 'tar']);
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
-  toolsMissing.length > 0 ? `${toolsMissing.join(', ')} missing` : undefined,
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING console end-to-end tests: ${reasons.join('; ')}`);
+const reasons = consoleSkipReasons('console', { extra: [toolsMissing.length > 0 ? `${toolsMissing.join(', ')} missing` : undefined] });
 
-const shots = new URL('../../docs/images/', import.meta.url).pathname;
-
-describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('web console in Chromium', reasons), () => {
   let berth: TestBerth;
   let browser: Browser;
   let page: Page;
@@ -53,17 +38,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     work = await mkdtemp(join(tmpdir(), 'berth-e2e-'));
     tools = new ContainerTools(work);
     layout = await writeOciLayout(join(work, 'layout'), 'v1', [{ architecture: 'amd64', files: { 'app.txt': 'console e2e\n', 'README': 'hello\n' } }]);
-    await mkdir(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light' });
-    page = await context.newPage();
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    ({ browser, page } = await openConsole(consoleErrors));
   });
   afterAll(async () => {
     await browser?.close();
@@ -71,16 +46,14 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  const shot = (name: string) => page.screenshot({ path: `${shots}${name}.png`, fullPage: true });
-
   it('shows the login page in English and 简体中文, with labelled controls', async () => {
     await page.goto(berth.url);
     await page.getByRole('heading', { name: 'Log in to Berth' }).waitFor();
-    await shot('login');
+    await shot(page, 'login');
     await page.getByLabel('Language').selectOption('zh-CN');
     await page.getByRole('heading', { name: '登录 Berth' }).waitFor();
     expect(await page.getByRole('button', { name: '登录', exact: true }).isVisible()).toBe(true);
-    await shot('login-zh');
+    await shot(page, 'login-zh');
     await page.getByLabel('语言').selectOption('en');
     await page.getByRole('heading', { name: 'Log in to Berth' }).waitFor();
   });
@@ -105,7 +78,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     await page.getByRole('heading', { name: /^e2e/ }).waitFor();
     await page.getByText('This project has no repositories yet').waitFor();
     expect(await page.getByText(`podman push --tls-verify=false <image> ${host}/e2e/<name>:<tag>`).isVisible()).toBe(true);
-    await shot('project-empty');
+    await shot(page, 'project-empty');
   });
 
   it('shows an image pushed with skopeo, with its artifact, layers and sizes', async () => {
@@ -117,7 +90,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     await page.locator('table tbody tr .badge.platform').first().waitFor();
     expect(await page.locator('table tbody tr').count()).toBe(1);
     expect(await page.locator('table tbody tr').first().innerText()).toContain('linux/amd64');
-    await shot('repository');
+    await shot(page, 'repository');
     // The index, then its amd64 image.
     await page.getByRole('link', { name: layout.indexDigest.slice(0, 19) }).click();
     await page.getByRole('heading', { name: 'Platforms' }).waitFor();
@@ -128,7 +101,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     expect(await layerRow.first().innerText()).toContain(layout.images[0]!.layerDigest.slice(0, 19));
     expect(await page.getByText('linux/amd64').isVisible()).toBe(true);
     expect(await page.getByText('berth interop test').isVisible()).toBe(true);
-    await shot('artifact');
+    await shot(page, 'artifact');
   });
 
   it('shows a multi-arch index as one artifact with its platforms, signature, SBOM and pulls', async () => {
@@ -180,7 +153,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     expect(await rows.count()).toBe(1);
     const row = await rows.first().innerText();
     for (const text of ['v2', 'linux/amd64', 'linux/arm64', 'signature', 'SBOM', String(pulls)]) expect(row).toContain(text);
-    await shot('console-multiarch');
+    await shot(page, 'console-multiarch');
 
     await rows.first().getByRole('link', { name: multi.indexDigest.slice(0, 19) }).click();
     await page.getByRole('heading', { name: 'Platforms' }).waitFor();
@@ -204,7 +177,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     const secret = await created.getByLabel('Secret', { exact: true }).inputValue();
     expect(name).toBe('robot$e2e+ci');
     expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    await shot('robot-secret');
+    await shot(page, 'robot-secret');
     await created.getByRole('button', { name: 'Close' }).click();
     await page.getByRole('cell', { name: 'robot$e2e+ci' }).waitFor();
     await tools.podman(['login', '--tls-verify=false', '--username', name, '--password', secret, host]);
@@ -231,7 +204,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     await page.getByLabel('Action').fill('robot.create');
     await page.waitForFunction(() => document.querySelectorAll('table tbody tr').length === 1);
     expect(await table.locator('tr').first().innerText()).toContain('robot$e2e+ci');
-    await shot('audit');
+    await shot(page, 'audit');
   });
 
   it('switches the project pages to 简体中文 and remembers it for the user', async () => {
@@ -239,10 +212,10 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     await page.getByLabel('Language').selectOption('zh-CN');
     await page.getByRole('heading', { name: '项目' }).waitFor();
     expect(await page.getByRole('button', { name: '新建项目' }).isVisible()).toBe(true);
-    await shot('projects-zh');
+    await shot(page, 'projects-zh');
     await page.goto(`${berth.url}/projects/e2e`);
     await page.getByRole('tab', { name: '成员' }).waitFor();
-    await shot('project-zh');
+    await shot(page, 'project-zh');
     const me = await berth.api.users.get((await berth.api.identity.getUserByName('admin'))!.id);
     expect(me.preferences.language).toBe('zh-CN');
     await page.getByLabel('语言').selectOption('en');
@@ -252,11 +225,11 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
   it('renders the dark theme and a phone-width layout', async () => {
     await page.getByLabel('Theme').selectOption('dark');
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
-    await shot('projects-dark');
+    await shot(page, 'projects-dark');
     await page.setViewportSize({ width: 390, height: 800 });
     await page.goto(`${berth.url}/projects/e2e`);
     await page.getByRole('tab', { name: 'Repositories' }).waitFor();
-    await shot('project-phone');
+    await shot(page, 'project-phone');
     await page.getByLabel('Theme').selectOption('light');
     await page.setViewportSize({ width: 1280, height: 860 });
   });
@@ -287,7 +260,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     const view = berth.api.settings.view();
     expect(view.rateLimitsFrom).toBe('settings');
     expect(view.rateLimits).toMatchObject({ enabled: true, windowSeconds: 21600, pull: { anonymous: 50, user: 200 }, api: { user: 1000, anonymous: null } });
-    await shot('system-settings');
+    await shot(page, 'system-settings');
     await limits.getByRole('button', { name: 'Use the config file’s' }).click();
     await limits.getByText('From the config file').waitFor();
     expect(berth.api.settings.view().rateLimitsFrom).toBe('file');
@@ -310,7 +283,7 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
     ]);
     await page.getByLabel('Language').selectOption('zh-CN');
     await page.getByRole('heading', { name: '垃圾回收' }).waitFor();
-    await shot('gc-zh');
+    await shot(page, 'gc-zh');
     await page.getByLabel('语言').selectOption('en');
     await page.getByRole('heading', { name: 'Garbage collection' }).waitFor();
   });
@@ -333,18 +306,12 @@ describe.skipIf(reasons.length > 0)(`web console in Chromium${reasons.length ? `
   });
 
   it('labels every form control on every page it visited', async () => {
-    for (const path of ['/projects', '/projects/e2e?tab=members', '/projects/e2e?tab=webhooks', '/users', '/audit', '/system', '/account']) {
-      await page.goto(`${berth.url}${path}`);
-      await page.locator('main h1').first().waitFor();
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll('input, select, textarea')]
-          .filter((el) => {
-            return !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby');
-          })
-          .map((el) => el.outerHTML.slice(0, 120)),
-      );
-      expect(unlabelled, path).toEqual([]);
-    }
+    const paths = ['/projects', '/projects/e2e?tab=members', '/projects/e2e?tab=webhooks', '/users', '/audit', '/system', '/account'];
+    await expectControlsLabelled(
+      page,
+      berth.url,
+      paths.map((path) => [path, () => page.locator('main h1').first().waitFor()]),
+    );
   });
 
   it('logged no error in the browser console during the whole run', () => {

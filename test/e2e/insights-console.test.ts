@@ -1,35 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, expectControlsLabelled, logIn, logInAs, openConsole, shotOf, suiteTitle, tableRows as rows, type BrowserElement } from '../helpers/chromium.js';
+import { formatBytes } from '../helpers/format-bytes.js';
 import { imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 import { gzipTarOf, type TarItem } from '../helpers/layer-tar.js';
-import { consoleRoot } from '../../src/http/console-routes.js';
 
-// The few browser types that code passed to page.evaluate() uses (it runs in Chromium, not in
-// Node; the project's lib is ES2023 without DOM so Node code cannot use browser globals).
-interface BrowserElement {
-  outerHTML: string;
-  labels?: ArrayLike<unknown> | null;
-  getAttribute(name: string): string | null;
-  scrollIntoView(options?: { block: 'start' }): void;
-}
-declare const document: {
-  querySelectorAll(selector: string): Iterable<BrowserElement> & ArrayLike<BrowserElement>;
-};
-
-const chromiumPath = '/usr/bin/chromium';
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING insights console end-to-end tests: ${reasons.join('; ')}`);
-
-const shots = new URL('../../docs/images/', import.meta.url).pathname;
+const reasons = consoleSkipReasons('insights console');
 
 interface Insights {
   digest: string;
@@ -50,17 +29,6 @@ interface LintSummary {
   rules: Array<{ id: string; severity: string; title: string; images: number; findings: number }>;
 }
 
-/** As the console formats sizes (web/src/i18n.tsx, formatBytes). */
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
 /** As the console shows efficiency: a percentage rounded down to one decimal (web/src/pages/Insights.tsx). */
 const percent = (efficiency: number) => `${(Math.floor(efficiency * 1000) / 10).toFixed(1)}%`;
 
@@ -91,7 +59,7 @@ const appHistory = [
 /** The rules the application breaks: no USER (root), no HEALTHCHECK, no OCI annotations, a world-writable file. */
 const appRules = ['BERTH-L001-root-user', 'BERTH-L002-no-healthcheck', 'BERTH-L010-missing-oci-annotations', 'BERTH-L011-world-writable'];
 
-describe.skipIf(reasons.length > 0)(`insights pages of the web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('insights pages of the web console in Chromium', reasons), () => {
   let berth: TestBerth;
   let api: ApiClient;
   let browser: Browser;
@@ -116,34 +84,14 @@ describe.skipIf(reasons.length > 0)(`insights pages of the web console in Chromi
     baseDigest = await push('shop/base', '12', [baseLayer], { User: '1000', Cmd: ['bash'] }, baseHistory);
     // `User` empty: the image runs as root.
     appDigest = await push('shop/app', '1.0', [baseLayer, gzipTarOf(appItems)], { User: '', Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'APP_MODE=production'], Cmd: ['/app/run'] }, appHistory);
-    await mkdir(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light', timezoneId: 'UTC' });
-    page = await context.newPage();
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    ({ browser, page } = await openConsole(consoleErrors, { timezoneId: 'UTC' }));
   });
   afterAll(async () => {
     await browser?.close();
     await berth?.stop();
   });
 
-  /** A screenshot of the viewport with `section` at its top. */
-  const shotOf = async (name: string, section: Locator) => {
-    await section.evaluate((el: BrowserElement) => el.scrollIntoView({ block: 'start' }));
-    await page.screenshot({ path: `${shots}${name}.png` });
-  };
   const region = (name: string) => page.getByRole('region', { name, exact: true });
-  const rows = async (table: Locator) => {
-    const found: string[][] = [];
-    for (let i = 0; i < (await table.locator('tbody tr').count()); i++) found.push(await table.locator('tbody tr').nth(i).locator('td').allInnerTexts());
-    return found;
-  };
   /** The rule ids of the artifact page's lint rows, group by group (worst first). */
   const lintIds = async (section: Locator) => (await section.locator('table.lint-findings tbody tr td:first-child').allInnerTexts()).map((s) => s.trim());
   const openApp = async () => {
@@ -155,11 +103,7 @@ describe.skipIf(reasons.length > 0)(`insights pages of the web console in Chromi
   };
 
   it('logs in and shows the image’s history with its layers’ sizes, the layer chart, wasted space, efficiency and base', async () => {
-    await page.goto(berth.url);
-    await page.getByLabel('Username').fill(adminCredentials.username);
-    await page.getByLabel('Password').fill(adminCredentials.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await logIn(page, berth.url, adminCredentials.username, adminCredentials.password);
     await openApp();
 
     const report = await api.ok<Insights>('GET', '/projects/shop/repositories/app/artifacts/1.0/insights');
@@ -303,14 +247,7 @@ describe.skipIf(reasons.length > 0)(`insights pages of the web console in Chromi
       ['dev', 'Dev-Passw0rd-1'],
       ['viewer', 'Viewer-Passw0rd-1'],
     ] as const) {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', timezoneId: 'UTC' });
-      const other = await context.newPage();
-      other.on('pageerror', (err) => consoleErrors.push(`pageerror (${username}): ${err.message}`));
-      await other.goto(berth.url);
-      await other.getByLabel('Username').fill(username);
-      await other.getByLabel('Password').fill(password);
-      await other.getByRole('button', { name: 'Log in', exact: true }).click();
-      await other.getByRole('heading', { name: 'Projects' }).waitFor();
+      const { context, page: other } = await logInAs(browser, berth.url, username, password, consoleErrors, { timezoneId: 'UTC' });
       await other.goto(`${berth.url}/projects/shop?tab=lint`);
       await other.getByRole('region', { name: 'Best practices', exact: true }).locator('table.lint-summary tbody tr').first().waitFor();
       const policy = other.getByRole('region', { name: 'Rules checked', exact: true });
@@ -333,20 +270,10 @@ describe.skipIf(reasons.length > 0)(`insights pages of the web console in Chromi
   });
 
   it('labels every form control of the new pages', async () => {
-    const pages: Array<[string, () => Promise<void>]> = [
+    await expectControlsLabelled(page, berth.url, [
       ['/projects/shop/repositories/app/artifacts/1.0', () => page.locator('table.lint-findings').first().waitFor()],
       ['/projects/shop?tab=lint', () => page.getByRole('region', { name: 'Rules checked' }).getByRole('checkbox').first().waitFor()],
-    ];
-    for (const [path, loaded] of pages) {
-      await page.goto(`${berth.url}${path}`);
-      await loaded();
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll('input, select, textarea')]
-          .filter((el) => !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-          .map((el) => el.outerHTML.slice(0, 120)),
-      );
-      expect(unlabelled, path).toEqual([]);
-    }
+    ]);
   });
 
   it('shows the insights sections in 简体中文', async () => {

@@ -1,52 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, expectControlsLabelled, expectLoggedFailure, logIn, openConsole, shot, shotOf, suiteTitle } from '../helpers/chromium.js';
+import { formatBytes } from '../helpers/format-bytes.js';
 import { imageManifest, randomImage, type Image } from '../helpers/oci.js';
-import { consoleRoot } from '../../src/http/console-routes.js';
 
-// The few browser types that code passed to page.evaluate() uses (it runs in Chromium, not in
-// Node; the project's lib is ES2023 without DOM so Node code cannot use browser globals).
-interface BrowserElement {
-  outerHTML: string;
-  labels?: ArrayLike<unknown> | null;
-  getAttribute(name: string): string | null;
-  scrollIntoView(options?: { block: 'start' }): void;
-}
-declare const document: {
-  querySelectorAll(selector: string): Iterable<BrowserElement> & ArrayLike<BrowserElement>;
-};
-
-const chromiumPath = '/usr/bin/chromium';
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING lifecycle console end-to-end tests: ${reasons.join('; ')}`);
-
-const shots = new URL('../../docs/images/', import.meta.url).pathname;
-
-/** As the console's formatBytes (web/src/i18n.tsx), to state the exact text a bar shows. */
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+const reasons = consoleSkipReasons('lifecycle console');
 
 interface Quota {
   limits: { storageBytes: number | null; artifacts: number | null };
   usage: { storageBytes: number; artifacts: number };
 }
 
-describe.skipIf(reasons.length > 0)(`lifecycle pages of the web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('lifecycle pages of the web console in Chromium', reasons), () => {
   let berth: TestBerth;
   let api: ApiClient;
   let browser: Browser;
@@ -60,37 +27,17 @@ describe.skipIf(reasons.length > 0)(`lifecycle pages of the web console in Chrom
     await api.createProject('shop');
     // Four artifacts of one repository, one tag each: three versions and a tag no rule selects.
     for (const tag of ['v1.0.0', 'v1.1.0', 'v2.0.0', 'dev']) images[tag] = await api.registry.pushImage('shop/app', tag, randomImage());
-    await mkdir(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light' });
-    page = await context.newPage();
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    ({ browser, page } = await openConsole(consoleErrors));
   });
   afterAll(async () => {
     await browser?.close();
     await berth?.stop();
   });
 
-  const shot = (name: string) => page.screenshot({ path: `${shots}${name}.png`, fullPage: true });
-  /** A screenshot of the viewport with `section` at its top. */
-  const shotOf = async (name: string, section: Locator) => {
-    await section.evaluate((el: BrowserElement) => el.scrollIntoView({ block: 'start' }));
-    await page.screenshot({ path: `${shots}${name}.png` });
-  };
   const region = (name: string) => page.getByRole('region', { name, exact: true });
 
   it('logs in as the administrator and opens the Policies tab of a project', async () => {
-    await page.goto(berth.url);
-    await page.getByLabel('Username').fill(adminCredentials.username);
-    await page.getByLabel('Password').fill(adminCredentials.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await logIn(page, berth.url, adminCredentials.username, adminCredentials.password);
     await page.goto(`${berth.url}/projects/shop`);
     await page.getByRole('tab', { name: 'Policies' }).click();
     await page.getByRole('heading', { name: 'Retention', exact: true }).waitFor();
@@ -115,9 +62,7 @@ describe.skipIf(reasons.length > 0)(`lifecycle pages of the web console in Chrom
     await retention.getByRole('button', { name: 'Save' }).click();
     await retention.getByRole('alert').getByText('schedule: "daily" is not a cron expression (5 or 6 fields), or empty').waitFor();
     // Chromium logs the refused request itself; that one is expected.
-    const isRefusal = (e: string) => e.includes('status of 400') && e.includes('/api/v1/projects/shop/retention');
-    await expect.poll(() => consoleErrors.findIndex(isRefusal)).toBeGreaterThanOrEqual(0);
-    consoleErrors.splice(consoleErrors.findIndex(isRefusal), 1);
+    await expectLoggedFailure(consoleErrors, 400, '/api/v1/projects/shop/retention');
     await retention.getByLabel('Schedule (cron, UTC)').fill('');
     await retention.getByRole('button', { name: 'Save' }).click();
     await retention.getByText('Retention policy saved').waitFor();
@@ -155,7 +100,7 @@ describe.skipIf(reasons.length > 0)(`lifecycle pages of the web console in Chrom
     // A dry run deletes nothing.
     const tags = (await api.registry.fetch('/v2/shop/app/tags/list').then((r) => r.json())) as { tags: string[] };
     expect(tags.tags.sort()).toEqual(['dev', 'v1.0.0', 'v1.1.0', 'v2.0.0']);
-    await shot('retention');
+    await shot(page, 'retention');
   });
 
   it('adds a tag immutability rule, stored exactly, and a push moving a matching tag is refused', async () => {
@@ -250,27 +195,17 @@ describe.skipIf(reasons.length > 0)(`lifecycle pages of the web console in Chrom
     await page.getByRole('button', { name: '运行 1 的报告' }).click();
     await page.getByRole('heading', { name: '运行 1 的报告' }).waitFor();
     await page.getByRole('cell', { name: '由规则 1 保留' }).first().waitFor();
-    await shot('retention-zh');
+    await shot(page, 'retention-zh');
     await page.getByLabel('语言').selectOption('en');
     await page.getByRole('tab', { name: 'Policies' }).waitFor();
   });
 
   it('labels every form control of the new pages', async () => {
     // Each page with what shows last of what it loads.
-    const pages: Array<[string, () => Promise<void>]> = [
+    await expectControlsLabelled(page, berth.url, [
       ['/projects/shop?tab=policies', () => Promise.all([region('Retention').getByLabel('Tags', { exact: true }).waitFor(), region('Tag immutability').getByLabel('Tags', { exact: true }).waitFor(), region('Quota').getByLabel('Artifact limit').waitFor(), page.getByRole('button', { name: 'Report of run 1' }).waitFor()]).then(() => undefined)],
       ['/system', () => Promise.all([page.getByLabel('Artifact limit').waitFor(), page.getByText('Nothing is quarantined').waitFor()]).then(() => undefined)],
-    ];
-    for (const [path, loaded] of pages) {
-      await page.goto(`${berth.url}${path}`);
-      await loaded();
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll('input, select, textarea')]
-          .filter((el) => !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-          .map((el) => el.outerHTML.slice(0, 120)),
-      );
-      expect(unlabelled, path).toEqual([]);
-    }
+    ]);
   });
 
   it('logged no error in the browser console during the whole run', () => {

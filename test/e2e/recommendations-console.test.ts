@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, consoleWindow, launchChromium, logIn, suiteTitle, tableRows } from '../helpers/chromium.js';
 import { imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 import { tarOf, type TarItem } from '../helpers/layer-tar.js';
 import { consoleRoot } from '../../src/http/console-routes.js';
@@ -14,17 +15,12 @@ import { consoleRoot } from '../../src/http/console-routes.js';
  * English and 简体中文 (docs/console.md, "Recommendations and rebuild hints"). The image index
  * is filled through its store, as the indexer does on push.
  */
-const chromiumPath = '/usr/bin/chromium';
 const built = (): boolean => {
   const assets = join(consoleRoot, 'assets');
   if (!existsSync(join(consoleRoot, 'index.html')) || !existsSync(assets)) return false;
   return readdirSync(assets).some((f) => f.endsWith('.js') && readFileSync(join(assets, f), 'utf8').includes('rebuild-hints'));
 };
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  built() ? undefined : 'the console is not built with the Rebuild hints tab (npm run build)',
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING recommendations console end-to-end tests: ${reasons.join('; ')}`);
+const reasons = consoleSkipReasons('recommendations console', { built: { check: built, reason: 'the console is not built with the Rebuild hints tab (npm run build)' } });
 
 const release = 'ID=debian\nVERSION_ID="12"\n';
 const layer = (items: TarItem[]) => {
@@ -34,7 +30,7 @@ const layer = (items: TarItem[]) => {
 };
 const short = (digest: string) => digest.slice(0, 19);
 
-describe.skipIf(reasons.length > 0)(`recommendations and rebuild hints in the web console${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('recommendations and rebuild hints in the web console', reasons), () => {
   let berth: TestBerth;
   let browser: Browser;
   let page: Page;
@@ -81,8 +77,8 @@ describe.skipIf(reasons.length > 0)(`recommendations and rebuild hints in the we
     // The move is worked out right after the push; the hints API lists it once it is.
     const deadline = Date.now() + 15_000;
     while ((await admin.ok<{ hints: unknown[] }>('GET', '/projects/apps/rebuild-hints')).hints.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light', timezoneId: 'UTC' });
+    browser = await launchChromium();
+    const context = await browser.newContext({ ...consoleWindow, timezoneId: 'UTC' });
     page = await context.newPage();
     page.on('pageerror', (err) => errors.push(err.message));
   }, 120_000);
@@ -91,19 +87,10 @@ describe.skipIf(reasons.length > 0)(`recommendations and rebuild hints in the we
     await berth?.stop();
   });
 
-  const rows = async (selector: string) => {
-    const found: string[][] = [];
-    const table = page.locator(selector);
-    for (let i = 0; i < (await table.locator('tbody tr').count()); i++) found.push(await table.locator('tbody tr').nth(i).locator('td').allInnerTexts());
-    return found;
-  };
+  const rows = (selector: string) => tableRows(page.locator(selector));
 
   it("shows an image's recommendations on its Insights tab and the project's rebuild hints, in English and Chinese", async () => {
-    await page.goto(berth.url);
-    await page.getByLabel('Username').fill(adminCredentials.username);
-    await page.getByLabel('Password').fill(adminCredentials.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await logIn(page, berth.url, adminCredentials.username, adminCredentials.password);
 
     await page.goto(`${berth.url}/projects/apps/repositories/web/artifacts/1.0`);
     const recommendations = page.locator('section.recommendations');

@@ -1,32 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, expectControlsLabelled, expectLoggedFailure, logIn, openConsole, shot, suiteTitle } from '../helpers/chromium.js';
 import { OCI_MANIFEST, RegistryClient, randomImage, type Image } from '../helpers/oci.js';
-import { consoleRoot } from '../../src/http/console-routes.js';
 import { StandInDragonfly } from '../helpers/dragonfly.js';
 
-// Browser types used inside page.evaluate() (the project's lib has no DOM).
-interface BrowserElement {
-  outerHTML: string;
-  labels?: ArrayLike<unknown> | null;
-  getAttribute(name: string): string | null;
-}
-declare const document: { querySelectorAll(selector: string): Iterable<BrowserElement> & ArrayLike<BrowserElement> };
+const reasons = consoleSkipReasons('replication console');
 
-const chromiumPath = '/usr/bin/chromium';
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING replication console end-to-end tests: ${reasons.join('; ')}`);
-
-const shots = new URL('../../docs/images/', import.meta.url).pathname;
-
-describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('replication pages of the web console in Chromium', reasons), () => {
   let berth: TestBerth;
   let remote: TestBerth;
   let api: ApiClient;
@@ -46,17 +28,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     await api.createProject('hub');
     image = await api.registry.pushImage('shop/app', 'v1.0', randomImage(2, 8192));
     await api.registry.pushImage('shop/app', 'dev', randomImage(1, 1024));
-    await mkdir(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light' });
-    page = await context.newPage();
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    ({ browser, page } = await openConsole(consoleErrors));
   });
   afterAll(async () => {
     await browser?.close();
@@ -65,20 +37,8 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     await dragonfly?.stop();
   });
 
-  const shot = (name: string) => page.screenshot({ path: `${shots}${name}.png`, fullPage: true });
-  /** Chromium logs a refused request itself: expected once for `path` with `status`, then forgotten. */
-  const expectRefusal = async (status: number, path: string) => {
-    const match = (e: string) => e.includes(`status of ${status}`) && e.includes(path);
-    await expect.poll(() => consoleErrors.findIndex(match)).toBeGreaterThanOrEqual(0);
-    consoleErrors.splice(consoleErrors.findIndex(match), 1);
-  };
-
   it('logs in and adds an endpoint to another Berth, testing the connection first', async () => {
-    await page.goto(berth.url);
-    await page.getByLabel('Username').fill(adminCredentials.username);
-    await page.getByLabel('Password').fill(adminCredentials.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await logIn(page, berth.url, adminCredentials.username, adminCredentials.password);
     await page.getByRole('link', { name: 'Replication' }).click();
     await page.getByRole('heading', { name: 'Replication', exact: true }).waitFor();
     await page.getByText('No registry endpoints yet').waitFor();
@@ -98,7 +58,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     expect(endpoints.items.map((e) => [e.name, e.kind, e.url, e.username, e.hasSecret])).toEqual([['dc2', 'berth', remote.url, 'admin', true]]);
     await page.getByRole('button', { name: 'Test connection to dc2' }).click();
     await page.getByRole('status').getByText('Connected').waitFor();
-    await shot('replication-endpoints');
+    await shot(page, 'replication-endpoints');
   });
 
   it('shows the policy refusing an internal address, naming the setting', async () => {
@@ -112,7 +72,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
       .getByRole('alert')
       .getByText('endpoint url blocked by policy: 169.254.169.254 is a link-local address, which replication requests may not reach; an administrator can allow it with the setting outbound.replication.allowCidrs (or outbound.allowCidrs for every feature)')
       .waitFor();
-    await expectRefusal(400, '/api/v1/registries');
+    await expectLoggedFailure(consoleErrors, 400, '/api/v1/registries');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
 
@@ -145,7 +105,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     // The image arrived at the other Berth under the rewritten name.
     const there = await new RegistryClient(remote.url).fetch('/v2/backup/app/manifests/v1.0', { headers: { Accept: OCI_MANIFEST } });
     expect(Buffer.from(await there.arrayBuffer()).equals(image.manifest)).toBe(true);
-    await shot('replication-execution');
+    await shot(page, 'replication-execution');
   });
 
   it('shows a proxy-cache project’s upstream and health', async () => {
@@ -165,7 +125,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     await health.waitFor();
     expect(await health.locator('dd').nth(0).innerText()).not.toBe('—');
     expect(await health.locator('dd').nth(2).innerText()).toBe('0');
-    await shot('replication-proxy-cache');
+    await shot(page, 'replication-proxy-cache');
   });
 
   it('adds a Dragonfly provider and runs a project’s preheat policy, showing each image’s outcome', async () => {
@@ -197,7 +157,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     const cells = await task.first().locator('td').allInnerTexts();
     expect([cells[0], cells[1], cells[2], cells[3]]).toEqual(['shop/app:v1.0', `sha256:${image.digest.slice(7, 19)}`, '1', 'Preheated']);
     expect(dragonfly.jobs.map((j) => [j.body.args.url.replace(/^http:\/\/localhost:\d+/, ''), j.body.args.scope, j.pullStatus])).toEqual([['/v2/shop/app/manifests/v1.0', 'all_peers', 200]]);
-    await shot('preheat');
+    await shot(page, 'preheat');
   });
 
   it('reads in 简体中文', async () => {
@@ -209,13 +169,13 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
     await page.getByRole('tab', { name: '仓库端点' }).click();
     await page.getByRole('button', { name: '测试到 dc2 的连接' }).click();
     await page.getByRole('status').getByText('已连接').waitFor();
-    await shot('replication-zh');
+    await shot(page, 'replication-zh');
     await page.getByLabel('语言').selectOption('en');
     await page.getByRole('tab', { name: 'Registry endpoints' }).waitFor();
   });
 
   it('labels every form control of the new pages', async () => {
-    const pages: Array<[string, () => Promise<void>]> = [
+    await expectControlsLabelled(page, berth.url, [
       ['/replication?tab=endpoints', async () => {
         await page.getByRole('button', { name: 'New endpoint' }).click();
         await page.getByRole('dialog').waitFor();
@@ -231,17 +191,7 @@ describe.skipIf(reasons.length > 0)(`replication pages of the web console in Chr
         await page.getByRole('dialog').getByLabel('Trigger').selectOption('cron');
         await page.getByRole('dialog').getByLabel('Cron expression (UTC)').waitFor();
       }],
-    ];
-    for (const [path, loaded] of pages) {
-      await page.goto(`${berth.url}${path}`);
-      await loaded();
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll('input, select, textarea')]
-          .filter((el) => !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-          .map((el) => el.outerHTML.slice(0, 120)),
-      );
-      expect(unlabelled, path).toEqual([]);
-    }
+    ]);
   });
 
   it('logged no error in the browser console during the whole run', () => {

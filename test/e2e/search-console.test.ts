@@ -1,40 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, logIn, openConsole, shots, suiteTitle, tableRows } from '../helpers/chromium.js';
+import { formatBytes } from '../helpers/format-bytes.js';
 import { imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 import { gzipTarOf, type TarItem } from '../helpers/layer-tar.js';
 import { until } from '../helpers/wait.js';
-import { consoleRoot } from '../../src/http/console-routes.js';
 
 // The console's Search page and an image's Files (issue 17, docs/search.md) in Chromium: a user
 // searches by file name and path, loads more, opens a result, and browses its files merged and
 // layer by layer; a private project's image never shows. Screenshots for docs/search.md.
 
-const chromiumPath = '/usr/bin/chromium';
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING search console end-to-end tests: ${reasons.join('; ')}`);
-
-const shots = new URL('../../docs/images/', import.meta.url).pathname;
+const reasons = consoleSkipReasons('search console');
 const password = 'Console-Search-Passw0rd';
 
-/** As the console formats sizes (web/src/i18n.tsx, formatBytes). */
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
 const short = (digest: string) => `sha256:${digest.slice(7, 19)}`;
 const blob = (data: Buffer): Blob => ({ data, digest: sha256(data) });
 const dir = (path: string, mode = 0o755): TarItem => ({ path, type: 'directory', mode });
@@ -69,7 +49,7 @@ const vaultLayer = blob(gzipTarOf([dir('srv'), { path: 'srv/id_rsa', content: 'v
 /** Images of the build farm: enough to fill more than one page of results (25). */
 const farm = 26;
 
-describe.skipIf(reasons.length > 0)(`search and files in the web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('search and files in the web console in Chromium', reasons), () => {
   let berth: TestBerth;
   let admin: ApiClient;
   let browser: Browser;
@@ -103,37 +83,18 @@ describe.skipIf(reasons.length > 0)(`search and files in the web console in Chro
     await indexed('shop', 'app', '1.0');
     await indexed('vault', 'keys', '1');
     for (let i = 0; i < farm; i++) await indexed('library', `farm-${String(i).padStart(2, '0')}`, '1');
-    await mkdir(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light', timezoneId: 'UTC' });
-    page = await context.newPage();
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    ({ browser, page } = await openConsole(consoleErrors, { timezoneId: 'UTC' }));
   }, 180_000);
   afterAll(async () => {
     await browser?.close();
     await berth?.stop();
   });
 
-  const rows = async (table: Locator) => {
-    const found: string[][] = [];
-    const count = await table.locator('tbody tr').count();
-    for (let i = 0; i < count; i++) found.push((await table.locator('tbody tr').nth(i).locator('td').allInnerTexts()).map((c) => c.trim()));
-    return found;
-  };
+  const rows = async (table: Locator) => (await tableRows(table)).map((cells) => cells.map((c) => c.trim()));
   const field = (label: string) => page.getByRole('search', { name: 'Search' }).getByLabel(label, { exact: true });
 
   it('searches by file name as a project member: results link to artifacts, a private project’s image never shows', async () => {
-    await page.goto(berth.url);
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await logIn(page, berth.url, 'alice', password);
     await page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Search' }).click();
     await page.getByRole('heading', { name: 'Search', level: 1 }).waitFor();
 

@@ -1,39 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
+import { consoleSkipReasons, expectControlsLabelled, expectLoggedFailure, logIn, logInAs, openConsole, shotOf, suiteTitle, tableRows as rows, type BrowserElement } from '../helpers/chromium.js';
 import { imageIndex, imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 import { cosignSignature, pushCosignSignature } from '../helpers/cosign.js';
 import { gzipTarOf, type TarItem } from '../helpers/layer-tar.js';
 import { osv } from '../helpers/osv.js';
 import { importOsv } from '../../src/services/security/vulndb-import.js';
-import { consoleRoot } from '../../src/http/console-routes.js';
 
-// The few browser types that code passed to page.evaluate() uses (it runs in Chromium, not in
-// Node; the project's lib is ES2023 without DOM so Node code cannot use browser globals).
-interface BrowserElement {
-  outerHTML: string;
-  labels?: ArrayLike<unknown> | null;
-  getAttribute(name: string): string | null;
-  scrollIntoView(options?: { block: 'start' }): void;
-}
-declare const document: {
-  querySelectorAll(selector: string): Iterable<BrowserElement> & ArrayLike<BrowserElement>;
-};
-
-const chromiumPath = '/usr/bin/chromium';
-const reasons = [
-  existsSync(chromiumPath) ? undefined : `${chromiumPath} is missing (Debian: apt-get install -y chromium)`,
-  existsSync(join(consoleRoot, 'index.html')) ? undefined : 'the console is not built (npm run build)',
-].filter(Boolean);
-if (reasons.length > 0) console.warn(`SKIPPING security console end-to-end tests: ${reasons.join('; ')}`);
-
-const shots = new URL('../../docs/images/', import.meta.url).pathname;
+const reasons = consoleSkipReasons('security console');
 
 const dpkg = (name: string, version: string, source: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nSource: ${source}\nVersion: ${version}\n`;
 
@@ -69,7 +49,7 @@ interface Policy {
   exemptRobots: string[];
 }
 
-describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromium${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`, () => {
+describe.skipIf(reasons.length > 0)(suiteTitle('security pages of the web console in Chromium', reasons), () => {
   let berth: TestBerth;
   let api: ApiClient;
   let browser: Browser;
@@ -110,17 +90,7 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
     ]);
     expect((await api.registry.pushManifest('shop/app', 'multi', index, 'application/vnd.oci.image.index.v1+json')).status).toBe(201);
     await api.createRobot('shop', 'scanner', ['pull']);
-    await mkdir(shots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US', colorScheme: 'light' });
-    page = await context.newPage();
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} @ ${msg.location().url}`);
-    });
-    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+    ({ browser, page } = await openConsole(consoleErrors));
   });
   afterAll(async () => {
     await browser?.close();
@@ -128,30 +98,12 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** A screenshot of the viewport with `section` at its top. */
-  const shotOf = async (name: string, section: Locator) => {
-    await section.evaluate((el: BrowserElement) => el.scrollIntoView({ block: 'start' }));
-    await page.screenshot({ path: `${shots}${name}.png` });
-  };
   const region = (name: string) => page.getByRole('region', { name, exact: true });
   /** Chromium logs a request the page expected to fail (a 404 for "not scanned yet"); drop that one. */
-  const expectedFailure = async (status: number, path: string) => {
-    const matches = (e: string) => e.includes(`status of ${status}`) && e.includes(path);
-    await expect.poll(() => consoleErrors.findIndex(matches)).toBeGreaterThanOrEqual(0);
-    consoleErrors.splice(consoleErrors.findIndex(matches), 1);
-  };
-  const rows = async (table: Locator) => {
-    const found: string[][] = [];
-    for (let i = 0; i < (await table.locator('tbody tr').count()); i++) found.push(await table.locator('tbody tr').nth(i).locator('td').allInnerTexts());
-    return found;
-  };
+  const expectedFailure = (status: number, path: string) => expectLoggedFailure(consoleErrors, status, path);
 
   it('logs in and shows an artifact not scanned yet, with its packages and SBOM links', async () => {
-    await page.goto(berth.url);
-    await page.getByLabel('Username').fill(adminCredentials.username);
-    await page.getByLabel('Password').fill(adminCredentials.password);
-    await page.getByRole('button', { name: 'Log in', exact: true }).click();
-    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    await logIn(page, berth.url, adminCredentials.username, adminCredentials.password);
     await page.goto(`${berth.url}/projects/shop/repositories/app/artifacts/1.0`);
     const vulns = region('Vulnerabilities');
     await vulns.getByText('Not scanned yet').waitFor();
@@ -376,14 +328,7 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
       ['dev', 'Dev-Passw0rd-1'],
       ['viewer', 'Viewer-Passw0rd-1'],
     ] as const) {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
-      const other = await context.newPage();
-      other.on('pageerror', (err) => consoleErrors.push(`pageerror (${username}): ${err.message}`));
-      await other.goto(berth.url);
-      await other.getByLabel('Username').fill(username);
-      await other.getByLabel('Password').fill(password);
-      await other.getByRole('button', { name: 'Log in', exact: true }).click();
-      await other.getByRole('heading', { name: 'Projects' }).waitFor();
+      const { context, page: other } = await logInAs(browser, berth.url, username, password, consoleErrors);
       if (username === 'dev') {
         await other.goto(`${berth.url}/projects/shop?tab=security`);
         const policy = other.getByRole('region', { name: 'Security policy', exact: true });
@@ -441,21 +386,11 @@ describe.skipIf(reasons.length > 0)(`security pages of the web console in Chromi
   });
 
   it('labels every form control of the new pages', async () => {
-    const pages: Array<[string, () => Promise<void>]> = [
+    await expectControlsLabelled(page, berth.url, [
       [`/projects/shop/repositories/app/artifacts/1.0`, () => Promise.all([page.locator('table.findings tbody tr').first().waitFor(), page.getByLabel('Filter packages').waitFor()]).then(() => undefined)],
       ['/projects/shop?tab=security', () => page.getByLabel('CVE or advisory id 1').waitFor()],
       ['/system', () => page.locator('table.ecosystems').waitFor()],
-    ];
-    for (const [path, loaded] of pages) {
-      await page.goto(`${berth.url}${path}`);
-      await loaded();
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll('input, select, textarea')]
-          .filter((el) => !(el.labels && el.labels.length > 0) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-          .map((el) => el.outerHTML.slice(0, 120)),
-      );
-      expect(unlabelled, path).toEqual([]);
-    }
+    ]);
   });
 
   it('shows the security sections in 简体中文', async () => {
