@@ -58,6 +58,27 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     expect((await registry.pushManifest(name, options.tag ?? 'v1', manifest)).status).toBe(201);
     return { digest: sha256(manifest), manifest, layers: blobs, config };
   }
+
+  type OpenQuietly = TestBerth['registry']['blobs']['openQuietly'];
+  /** Runs `body` with the registry's blob reads going through what `through` makes of the real one, which is put back after. */
+  async function withBlobReads(through: (original: OpenQuietly) => OpenQuietly, body: () => Promise<void>): Promise<void> {
+    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
+    berth.registry.blobs.openQuietly = through(original);
+    try {
+      await body();
+    } finally {
+      berth.registry.blobs.openQuietly = original;
+    }
+  }
+  /** Runs `body` with the digest of every blob the registry opens added to `opened`. */
+  const recordingOpens = (opened: string[], body: () => Promise<void>) =>
+    withBlobReads(
+      (original) => async (repository, digest) => {
+        opened.push(digest);
+        return original(repository, digest);
+      },
+      body,
+    );
   const indexed = async (digest: string) => {
     await until(async () => (await berth.api.insights.index.getImage(digest)) !== undefined, 30_000, `the index record of ${digest}`);
     return (await berth.api.insights.index.getImage(digest))!;
@@ -158,29 +179,17 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     await indexed(image.digest);
     await until(async () => (await lintEvents(image.digest)).length === 1, 30_000, 'the first lint event');
     const opened: string[] = [];
-    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
-    berth.registry.blobs.openQuietly = async (repository, digest) => {
-      opened.push(digest);
-      return original(repository, digest);
-    };
-    try {
+    await recordingOpens(opened, async () => {
       await push('idx2/again', image.layers.map((l) => l.data));
       await until(async () => (await lintEvents(image.digest)).length === 2, 30_000, 'the second lint event');
       expect(opened.filter((d) => d === image.layers[0]!.digest)).toEqual([]);
       expect((await lintEvents(image.digest)).map((e) => e.repository)).toEqual(['idx/again', 'idx2/again']);
-    } finally {
-      berth.registry.blobs.openQuietly = original;
-    }
+    });
   });
 
   it.skipIf(!!skip)('opens each layer blob once for indexing, scanning, linting and the insights of one pushed image', async () => {
     const opened: string[] = [];
-    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
-    berth.registry.blobs.openQuietly = async (repository, digest) => {
-      opened.push(digest);
-      return original(repository, digest);
-    };
-    try {
+    await recordingOpens(opened, async () => {
       const image = await push('idx/once', [gzipTarOf(baseItems.map((i) => ({ ...i, path: `once/${i.path}` }))), gzipTarOf([{ path: 'once/app', content: 'x' }]), gzipTarOf([{ path: 'once/more', content: 'y' }])], { tag: 'latest' });
       // The push's job indexes, then scans (scan on push is the default policy).
       await indexed(image.digest);
@@ -192,16 +201,13 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
       await admin.ok('POST', '/projects/idx/repositories/once/artifacts/latest/scan');
       const layerOpens = opened.filter((d) => image.layers.some((l) => l.digest === d)).sort();
       expect(layerOpens).toEqual(image.layers.map((l) => l.digest).sort());
-    } finally {
-      berth.registry.blobs.openQuietly = original;
-    }
+    });
   });
 
   it.skipIf(!!skip)('records no failure for a layer whose storage read broke midway: the push is indexed on the job’s next try', async () => {
     const layer = gzipTarOf([{ path: 'srv/flaky', content: randomBytes(64 * 1024) }]);
-    const original = berth.registry.blobs.openQuietly.bind(berth.registry.blobs);
     let broken = 0;
-    berth.registry.blobs.openQuietly = async (repository, digest) => {
+    const breakingOnce = (original: OpenQuietly): OpenQuietly => async (repository, digest) => {
       const content = await original(repository, digest);
       if (digest !== sha256(layer) || broken > 0) return content;
       broken++;
@@ -213,16 +219,14 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
       content.stream.destroy();
       return { ...content, stream: half };
     };
-    try {
+    await withBlobReads(breakingOnce, async () => {
       const image = await push('idx/flaky', [layer]);
       // The job's first attempt failed on the storage error (no record); its retry, 5 s later, reads the layer.
       const record = await indexed(image.digest);
       expect(broken).toBe(1);
       expect(record.status).toBe('indexed');
       expect(await berth.api.insights.index.getLayer(image.layers[0]!.digest)).toMatchObject({ status: 'indexed', files: 1 });
-    } finally {
-      berth.registry.blobs.openQuietly = original;
-    }
+    });
   });
 
   it.skipIf(!!skip)('counts a project’s lint summary from the stored results, with the tag rule and disabled rules applied when read', async () => {
