@@ -6,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { consoleSkipReasons, consoleWindow, launchChromium, logIn, suiteTitle, tableRows } from '../helpers/chromium.js';
+import { indexedImage } from '../helpers/image-index.js';
 import { imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 import { tarOf, type TarItem } from '../helpers/layer-tar.js';
 import { consoleRoot } from '../../src/http/console-routes.js';
@@ -52,21 +53,16 @@ describe.skipIf(reasons.length > 0)(suiteTitle('recommendations and rebuild hint
       );
       expect((await admin.registry.pushManifest(repository, tag, manifest)).status).toBe(201);
       const digest = sha256(manifest);
-      await berth.api.recommendations.index.putImage({
-        digest,
-        status: 'indexed',
-        configDigest: config.digest,
-        platform: 'linux/amd64',
-        layers: layers.map((l) => l.blob.digest),
-        compressedBytes: layers.reduce((n, l) => n + l.blob.data.length, 0),
-        uncompressedBytes: layers.reduce((n, l) => n + l.tarBytes, 0),
-        os: { id: 'debian', versionId: '12' },
-        packages: [],
-        labels: {},
-        annotations: {},
-        createdAt: null,
-        indexedAt: Date.now(),
-      });
+      await berth.api.recommendations.index.putImage(
+        indexedImage({
+          digest,
+          configDigest: config.digest,
+          layers: layers.map((l) => l.blob.digest),
+          compressedBytes: layers.reduce((n, l) => n + l.blob.data.length, 0),
+          uncompressedBytes: layers.reduce((n, l) => n + l.tarBytes, 0),
+          os: { id: 'debian', versionId: '12' },
+        }),
+      );
       return digest;
     }
     digests.base = await push('library/debian', '12', [base]);

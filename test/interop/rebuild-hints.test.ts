@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { ApiClient } from '../helpers/api.js';
 import { ContainerTools, missingTools } from '../helpers/clients.js';
+import { indexedImage } from '../helpers/image-index.js';
 import { WebhookReceiver } from '../helpers/receiver.js';
 
 /**
@@ -50,21 +51,7 @@ describe.skipIf(missing.length > 0 || notRoot)('rebuild hints for images built w
     const digest = res.headers.get('docker-content-digest')!;
     const manifest = (await res.json()) as { config: { digest: string }; layers: Array<{ digest: string; size: number }> };
     const bytes = manifest.layers.reduce((n, l) => n + l.size, 0);
-    await berth.api.recommendations.index.putImage({
-      digest,
-      status: 'indexed',
-      configDigest: manifest.config.digest,
-      platform: 'linux/amd64',
-      layers: manifest.layers.map((l) => l.digest),
-      compressedBytes: bytes,
-      uncompressedBytes: bytes,
-      os: { id: 'tiny', versionId: '1' },
-      packages: [],
-      labels: {},
-      annotations: {},
-      createdAt: null,
-      indexedAt: Date.now(),
-    });
+    await berth.api.recommendations.index.putImage(indexedImage({ digest, configDigest: manifest.config.digest, layers: manifest.layers.map((l) => l.digest), compressedBytes: bytes, uncompressedBytes: bytes, os: { id: 'tiny', versionId: '1' } }));
     return digest;
   }
 

@@ -4,6 +4,7 @@ import { ApiClient } from '../../helpers/api.js';
 import { imageIndex, imageManifest, jsonBlob, sha256, RegistryClient, type Blob } from '../../helpers/oci.js';
 import { gzipSync } from 'node:zlib';
 import { tarOf, type TarItem } from '../../helpers/layer-tar.js';
+import { indexedImage } from '../../helpers/image-index.js';
 import { WebhookReceiver } from '../../helpers/receiver.js';
 import type { Finding } from '../../../src/domain/vulns/match.js';
 import { connect } from '../../../src/adapters/db/connect.js';
@@ -139,21 +140,17 @@ for (const { engine, skip } of await engineMatrix()) {
     /** Fills the image index as the indexer does on push: layers, sizes, distribution. */
     async function index(image: Pushed, release: string, platform = 'linux/amd64'): Promise<void> {
       const alpineOs = release === alpineRelease;
-      await berth.api.recommendations.index.putImage({
-        digest: image.digest,
-        status: 'indexed',
-        configDigest: 'sha256:' + '0'.repeat(64),
-        platform,
-        layers: image.layers.map((l) => l.blob.digest),
-        compressedBytes: image.layers.reduce((n, l) => n + l.blob.data.length, 0),
-        uncompressedBytes: image.layers.reduce((n, l) => n + l.tarBytes, 0),
-        os: alpineOs ? { id: 'alpine', versionId: '3.19.1' } : { id: 'debian', versionId: '12', codename: 'bookworm' },
-        packages: [],
-        labels: {},
-        annotations: {},
-        createdAt: null,
-        indexedAt: Date.now(),
-      });
+      await berth.api.recommendations.index.putImage(
+        indexedImage({
+          digest: image.digest,
+          configDigest: 'sha256:' + '0'.repeat(64),
+          platform,
+          layers: image.layers.map((l) => l.blob.digest),
+          compressedBytes: image.layers.reduce((n, l) => n + l.blob.data.length, 0),
+          uncompressedBytes: image.layers.reduce((n, l) => n + l.tarBytes, 0),
+          os: alpineOs ? { id: 'alpine', versionId: '3.19.1' } : { id: 'debian', versionId: '12', codename: 'bookworm' },
+        }),
+      );
     }
 
     const recommendations = (client: ApiClient, project: string, repository: string, reference: string) =>
