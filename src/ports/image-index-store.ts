@@ -77,6 +77,12 @@ export interface ImageIndexRecord {
   createdAt: number | null;
   lint?: StoredLint;
   indexedAt: number;
+  /**
+   * The indexer's format that made the record (image-indexer.ts `indexFormat`, raised whenever
+   * what an image record holds changes, e.g. a new package detector): older records are indexed
+   * again by the backfill, and their inventory is not used for scans. Absent: 0.
+   */
+  format?: number;
 }
 
 /** A search over every indexed image; every given criterion must hold (AND). */
@@ -162,8 +168,11 @@ export interface ImageIndexStore {
   putImage(record: ImageIndexRecord): Promise<void>;
   /** Stores (or replaces) an indexed image's lint result. */
   putLint(digest: string, lint: StoredLint): Promise<void>;
-  /** Image manifests some repository holds that have no image record yet, oldest first, with one repository holding each. */
-  unindexed(limit: number): Promise<Array<{ digest: string; repository: string }>>;
+  /**
+   * Image manifests some repository holds that have no image record yet (or, with `format`, only
+   * a record of an older format), oldest first, with one repository holding each.
+   */
+  unindexed(limit: number, format?: number): Promise<Array<{ digest: string; repository: string }>>;
 
   search(query: ImageSearchQuery, scope: SearchScope, page: { limit: number; after?: string }): Promise<ImageSearchPage>;
   /**

@@ -10,7 +10,7 @@ import type { ImageIndexStore } from '../ports/image-index-store.js';
 import type { Registry } from '../services/registry/index.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
-import { ImageIndexer, recordsOf } from '../services/insights/image-indexer.js';
+import { ImageIndexer, indexFormat, recordsOf } from '../services/insights/image-indexer.js';
 import { ImageInsightsService } from '../services/insights/image-insights-service.js';
 import { LayerReader } from '../services/insights/layer-reader.js';
 import { LintService } from '../services/insights/lint-service.js';
@@ -87,7 +87,7 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
     backoff: () => 0,
     run: async () => {
       if (!indexer) return;
-      const due = await index.unindexed(backfillBatch);
+      const due = await index.unindexed(backfillBatch, indexFormat);
       for (const { repository, digest } of due) {
         try {
           await indexer.index(repository, digest);
@@ -126,7 +126,8 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
     indexPushed,
     storedInventory: async (digest) => {
       const record = await index.getImage(digest);
-      if (!record || record.status !== 'indexed' || record.layers.length === 0) return undefined;
+      // A record of an older format may lack packages a newer detector finds: the scan walks the layers instead.
+      if (!record || record.status !== 'indexed' || record.layers.length === 0 || (record.format ?? 0) < indexFormat) return undefined;
       return record.os ? { os: record.os, packages: record.packages } : { packages: record.packages };
     },
   };

@@ -56,6 +56,7 @@ function imageRecord(digest: string, layers: string[], over: Partial<ImageIndexR
     annotations: {},
     createdAt: 1_700_000_000_000,
     indexedAt: 2_000,
+    format: 1,
     ...over,
   };
 }
@@ -559,6 +560,14 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     await store.putImage(imageRecord(a, [shared, layerA]));
     await store.putImage(imageRecord(b, [shared]));
     expect((await store.unindexed(1000)).some((u) => u.digest === a || u.digest === b)).toBe(false);
+    // A newer indexer format lists records an older one made (once per image, oldest first); the same or an older one does not.
+    expect((await store.unindexed(1000, 1)).some((u) => u.digest === a || u.digest === b)).toBe(false);
+    expect((await store.unindexed(1000, 2)).filter((u) => u.digest === a || u.digest === b)).toEqual([
+      { digest: a, repository: 'prune/one' },
+      { digest: b, repository: 'prune/three' },
+    ]);
+    await store.putImage(imageRecord(b, [shared], { format: 2 }));
+    expect((await store.unindexed(1000, 2)).filter((u) => u.digest === a || u.digest === b)).toEqual([{ digest: a, repository: 'prune/one' }]);
     // Nothing to prune while every image is held (other tests' unheld records go too).
     await store.prune();
     expect(await store.prune()).toEqual({ images: 0, layers: 0 });

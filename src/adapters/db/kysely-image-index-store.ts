@@ -169,6 +169,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       created_at: record.createdAt,
       lint: record.lint ? JSON.stringify(record.lint) : null,
       indexed_at: record.indexedAt,
+      format: record.format ?? 0,
     };
     const { digest, ...update } = row;
     const chain = chainIds(record.layers);
@@ -211,13 +212,15 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     await this.db.updateTable('image_index').set({ lint: JSON.stringify(lint) }).where('digest', '=', digest).execute();
   }
 
-  async unindexed(limit: number): Promise<Array<{ digest: string; repository: string }>> {
+  async unindexed(limit: number, format = 0): Promise<Array<{ digest: string; repository: string }>> {
     const rows = await this.db
       .selectFrom('manifest')
       .innerJoin('repository', 'repository.id', 'manifest.repository_id')
       .select(['manifest.digest', (eb) => eb.fn.min('repository.name').as('repository'), (eb) => eb.fn.min('manifest.created_at').as('first')])
       .where('manifest.media_type', 'in', imageMediaTypes)
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('image_index').select('image_index.digest').whereRef('image_index.digest', '=', 'manifest.digest'))))
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('image_index').select('image_index.digest').whereRef('image_index.digest', '=', 'manifest.digest').where('image_index.format', '>=', format))),
+      )
       .groupBy('manifest.digest')
       .orderBy('first')
       .orderBy('manifest.digest')
@@ -905,6 +908,7 @@ function imageRecordOf(row: Selectable<ImageIndexTable>, layers: string[]): Imag
     annotations: JSON.parse(row.annotations) as Record<string, string>,
     createdAt: row.created_at === null ? null : Number(row.created_at),
     indexedAt: Number(row.indexed_at),
+    format: Number(row.format),
   };
   if (row.error !== null) record.error = row.error;
   if (row.os !== null) record.os = JSON.parse(row.os) as OperatingSystem;

@@ -189,6 +189,12 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable('base_tag_move').addColumn('kind', 'text', (c) => c.notNull().defaultTo('move')).execute();
       },
     },
+    // Which indexer format made each image record: records of an older one are indexed again.
+    '0022_image_index_format': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('image_index').addColumn('format', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

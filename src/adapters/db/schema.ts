@@ -127,6 +127,8 @@ export interface ImageIndexTable {
   /** JSON: StoredLint. */
   lint: string | null;
   indexed_at: number;
+  /** The indexer's format that made the record (ImageIndexRecord.format). */
+  format: Generated<number>;
 }
 
 /** An image's layer at `position` (0 = lowest) with its chain id (domain/layer-chain.ts). */

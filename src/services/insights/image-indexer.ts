@@ -12,6 +12,13 @@ import { isImage } from './image-insights-service.js';
 import type { LayerRead, LayerReader, WalkedLayer } from './layer-reader.js';
 import { factsOf, lintOf } from './lint-service.js';
 
+/**
+ * What the records this indexer writes hold, as a number: raise it whenever that changes (a new
+ * package detector, a new field), and the backfill indexes every older record again (their
+ * layers' entries are kept; only the image records are made anew).
+ */
+export const indexFormat = 1;
+
 /** A config larger than this is read as empty (real ones are a few KiB), as the insights read it. */
 const maxConfigBytes = 4 * 2 ** 20;
 
@@ -94,7 +101,7 @@ export class ImageIndexer {
    * it by annotation and the backfill does not ask for it again.
    */
   private async indexArtifact(digest: string, parsed: ParsedManifest): Promise<IndexOutcome> {
-    if (await this.store.getImage(digest)) return { kind: 'skipped', digest, reason: 'not a container image' };
+    if (((await this.store.getImage(digest))?.format ?? -1) >= indexFormat) return { kind: 'skipped', digest, reason: 'not a container image' };
     await this.store.putImage({
       digest,
       status: 'indexed',
@@ -108,6 +115,7 @@ export class ImageIndexer {
       annotations: parsed.annotations ?? {},
       createdAt: null,
       indexedAt: this.now(),
+      format: indexFormat,
     });
     return { kind: 'skipped', digest, reason: `not a container image (${parsed.artifactType ?? 'unknown type'})` };
   }
@@ -135,7 +143,7 @@ export class ImageIndexer {
 
   private async indexImage(repository: string, digest: string, parsed: ParsedManifest & { config: Descriptor }): Promise<IndexOutcome> {
     const known = await this.store.getImage(digest);
-    if (known) return { kind: 'known', digest, record: known };
+    if (known && (known.format ?? 0) >= indexFormat) return { kind: 'known', digest, record: known };
     const config = await this.configOf(repository, parsed.config);
     const base = {
       digest,
@@ -152,7 +160,7 @@ export class ImageIndexer {
       reads = await this.read(repository, parsed.layers);
     } catch (err) {
       if (!(err instanceof BerthError) || err.key !== 'LAYER_UNREADABLE') throw err;
-      const record: ImageIndexRecord = { ...base, status: 'failed', error: describe(err), uncompressedBytes: 0, packages: [], indexedAt: this.now() };
+      const record: ImageIndexRecord = { ...base, status: 'failed', error: describe(err), uncompressedBytes: 0, packages: [], indexedAt: this.now(), format: indexFormat };
       await this.store.putImage(record);
       return { kind: 'failed', digest, record };
     }
@@ -169,6 +177,7 @@ export class ImageIndexer {
       packages: inventory.packages,
       lint,
       indexedAt: this.now(),
+      format: indexFormat,
     };
     // The record carries its lint result: one write.
     await this.store.putImage(record);

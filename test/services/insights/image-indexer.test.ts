@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { renderPayload } from '../../../src/services/webhooks/payload.js';
+import { indexFormat } from '../../../src/services/insights/image-indexer.js';
 import { connect, type Database } from '../../../src/adapters/db/connect.js';
 import { engineMatrix, startTestBerth, type TestBerth } from '../../helpers/berth.js';
 import { ApiClient } from '../../helpers/api.js';
@@ -257,6 +258,23 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     berth.jobs.runner.notify();
     expect((await indexed(image.digest)).status).toBe('indexed');
     expect(await berth.api.insights.index.unindexed(1000)).toEqual([]);
+
+    // A record an older indexer format made (as a newer Berth finds it) is indexed again by the
+    // backfill, and the scanner does not take its inventory meanwhile.
+    expect((await berth.api.insights.index.getImage(image.digest))?.format).toBe(indexFormat);
+    await sql`update image_index set format = ${indexFormat - 1}, indexed_at = 1 where digest = ${image.digest}`.execute(db.db);
+    expect(await berth.api.insights.storedInventory(image.digest)).toBeUndefined();
+    expect((await berth.api.insights.index.unindexed(1000, indexFormat)).map((u) => u.digest)).toEqual([image.digest]);
+    await berth.jobs.runner.enqueue({ type: 'index.backfill', payload: {} });
+    berth.jobs.runner.notify();
+    for (const deadline = Date.now() + 20_000; (await berth.api.insights.index.getImage(image.digest))?.format !== indexFormat; ) {
+      if (Date.now() > deadline) throw new Error('the backfill did not index the older record again');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const again = (await berth.api.insights.index.getImage(image.digest))!;
+    expect(again.indexedAt).toBeGreaterThan(1);
+    expect(await berth.api.insights.storedInventory(image.digest)).toEqual({ packages: [] });
+    expect(await berth.api.insights.index.unindexed(1000, indexFormat)).toEqual([]);
 
     expect((await registry.fetch(`/v2/idx/backfill/manifests/${image.digest}`, { method: 'DELETE' })).status).toBe(202);
     await berth.jobs.runner.enqueue({ type: 'index.prune', payload: {} });
