@@ -124,11 +124,11 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     );
   }
 
-  async function all(query: ImageSearchQuery, scope: SearchScope = 'all'): Promise<ImageSearchHit[]> {
+  async function all(query: ImageSearchQuery, scope: SearchScope = 'all', from: KyselyImageIndexStore = store): Promise<ImageSearchHit[]> {
     const hits: ImageSearchHit[] = [];
     let after: string | undefined;
     for (let i = 0; i < 100; i++) {
-      const page = await store.search(query, scope, { limit: 50, after });
+      const page = await from.search(query, scope, { limit: 50, after });
       hits.push(...page.hits);
       if (!page.next) return hits;
       after = page.next;
@@ -313,6 +313,15 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
       const [pkgApp] = (await all({ path: 'var/cache/apt/pkg.bin' })).filter((h) => h.repository === 'merge/app');
       expect(pkgApp?.matched.files).toEqual([{ path: 'var/cache/apt/pkg.bin', layer: 2, size: 41 }]);
       expect(pkgApp?.tags).toEqual(['v1']);
+
+      // A path most images have is asked manifest by manifest in push order: the same answers.
+      const walking = new KyselyImageIndexStore(database, { commonPathImages: 1 });
+      const walked = async (query: ImageSearchQuery) => (await all(query, 'all', walking)).filter((h) => h.repository.startsWith('merge/')).map((h) => h.repository);
+      for (const path of ['etc/secret.key', '/usr/lib/a.so', 'usr/lib/deep/c.so', 'usr/lib/new.so', 'opt/app/run.sh', 'var/cache/apt/pkg.bin', 'bin/sh', 'etc/nothing']) {
+        expect(await walked({ path }), path).toEqual(await at({ path }));
+      }
+      const [walkedApp] = (await all({ path: 'var/cache/apt/pkg.bin' }, 'all', walking)).filter((h) => h.repository === 'merge/app');
+      expect(walkedApp).toEqual(pkgApp);
     });
   });
 

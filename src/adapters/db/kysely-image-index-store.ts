@@ -59,13 +59,16 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   private readonly db: Kysely<Schema>;
   private readonly engine: Engine;
 
+  /** Images having a path beyond which it is asked manifest by manifest (see search). */
+  private readonly commonPathImages: number;
   private readonly maxBatchCandidates: number;
 
   /** `batchCandidates`: copies of a file name a search reads at once before going image by image (tests lower it). */
-  constructor(database: Database, options: { batchCandidates?: number } = {}) {
+  constructor(database: Database, options: { batchCandidates?: number; commonPathImages?: number } = {}) {
     this.db = database.db;
     this.engine = database.engine;
     this.maxBatchCandidates = options.batchCandidates ?? 2000;
+    this.commonPathImages = options.commonPathImages ?? defaultCommonPathImages;
   }
 
   async getLayer(digest: string): Promise<LayerIndexRecord | undefined> {
@@ -248,8 +251,11 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       const path = normalizeIndexPath(query.path);
       if (path === '') return { hits: [] };
       files = await this.fileCriterion({ parent: parentDirectory(path) ?? '', name: baseName(path) });
-      if (files.subquery === undefined) return { hits: [] };
-      conditions.push(sql`m.digest IN (${this.fenced(files.subquery)})`);
+      if (files.subquery === undefined || files.correlated === undefined) return { hits: [] };
+      // A path most images have (usr/bin/bash) is asked of each manifest in push order, newest
+      // first, until the page is full (manifest_created); a rarer one lists its images first.
+      const common = await this.atLeast(files.subquery, this.commonPathImages);
+      conditions.push(common ? sql`EXISTS (${files.correlated})` : sql`m.digest IN (${this.fenced(files.subquery)})`);
     }
     const fileName = query.fileName;
     if (fileName !== undefined) {
@@ -339,6 +345,12 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   }
 
   /** Manifests meeting `conditions` in result order (newest push first), after a keyset position. */
+  /** Whether `subquery` yields at least `n` rows (read no further than that). */
+  private async atLeast(subquery: RawBuilder<unknown>, n: number): Promise<boolean> {
+    const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM (${subquery} LIMIT ${n}) enough`.execute(this.db);
+    return Number(rows[0]?.n ?? 0) >= n;
+  }
+
   private async candidates(conditions: RawBuilder<unknown>[], after: [number, string, string] | undefined, limit: number): Promise<SearchRow[]> {
     const all = [...conditions];
     if (after !== undefined) {
@@ -621,7 +633,8 @@ export class KyselyImageIndexStore implements ImageIndexStore {
             sql` OR `,
           )}))`;
     const subquery = sql`SELECT il.image_digest FROM layer_entry e JOIN image_layer il ON il.layer_digest = e.layer_digest WHERE ${where} AND ${defining}${hidden}`;
-    return { paths, deleters, subquery, where };
+    const correlated = sql`SELECT 1 FROM image_layer il JOIN layer_entry e ON e.layer_digest = il.layer_digest WHERE il.image_digest = m.digest AND ${where} AND ${defining}${hidden}`;
+    return { paths, deleters, subquery, correlated, where };
   }
 
   /**
@@ -776,12 +789,17 @@ function keyOf(row: SearchRow): [number, string, string] {
   return [Number(row.created_at), row.repository, row.digest];
 }
 
+/** Images having a path beyond which it is asked manifest by manifest in push order (a page fills long before the list would be read). */
+const defaultCommonPathImages = 1_000;
+
 interface FileCriterion {
   paths: Array<{ parent: string; name: string }>;
   /** Per candidate path (`parent\0name`), the layers that hide it from the layers below them. */
   deleters: Map<string, Set<string>>;
   /** Image digests having a candidate not hidden; absent when no candidate exists at all. */
   subquery?: RawBuilder<unknown>;
+  /** The same for one manifest `m`, as an EXISTS subquery. */
+  correlated?: RawBuilder<unknown>;
   /** The candidate entries' condition on `e` (layer_entry). */
   where?: RawBuilder<unknown>;
 }

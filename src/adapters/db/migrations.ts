@@ -195,6 +195,12 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.alterTable('image_index').addColumn('format', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    // Search answers newest push first: a criterion most images meet walks this instead of sorting them all.
+    '0023_manifest_push_order': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.createIndex('manifest_created').on('manifest').column('created_at').execute();
+      },
+    },
   };
 }
 
