@@ -41,7 +41,6 @@ const imageMediaTypes = [MediaType.ociManifest, MediaType.dockerManifest];
  * Entry types that can hide what lower layers have below them, listed (not `<> 'directory'`) so
  * the (parent, name, type) index skips directories: every application layer has an `app` directory.
  */
-const nonDirectoryTypes: IndexedEntryType[] = ['file', 'symlink', 'hardlink', 'whiteout', 'opaque', 'other'];
 
 /**
  * The image index on SQLite and PostgreSQL (ports/image-index-store.ts).
@@ -660,7 +659,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       const { rows } = await sql<{ layer_digest: string; parent: string; name: string; type: string }>`
         WITH k(parent, name) AS (VALUES ${sql.join(part.map(([parent, name]) => sql`(${parent}, ${name})`))})
         SELECT e.layer_digest, e.parent, e.name, e.type FROM k JOIN layer_entry e ON e.parent = k.parent AND e.name = k.name
-        WHERE e.type IN (${sql.join(nonDirectoryTypes)})${inLayers}`.execute(this.db);
+        WHERE e.type <> 'directory'${inLayers}`.execute(this.db);
       for (const r of rows) for (const t of byKey.get(`${r.parent}\0${r.name}`) ?? []) found.push({ ...t, type: r.type, layer: r.layer_digest });
     }
     return found;

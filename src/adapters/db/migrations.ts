@@ -199,6 +199,9 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0023_manifest_push_order': {
       async up(db: Kysely<unknown>) {
         await db.schema.createIndex('manifest_created').on('manifest').column('created_at').execute();
+        // The entries that can hide a path (search and file trees): directories never do, and every
+        // application layer lists the same few (app, app/src), thousands of rows per key otherwise.
+        await sql`CREATE INDEX layer_entry_masks ON layer_entry (parent, name) WHERE type <> 'directory'`.execute(db);
       },
     },
   };
