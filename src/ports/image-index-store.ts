@@ -166,8 +166,6 @@ export interface ImageIndexStore {
   getImage(digest: string): Promise<ImageIndexRecord | undefined>;
   /** Stores an image's record with its packages, labels and layer chain, replacing any earlier one. */
   putImage(record: ImageIndexRecord): Promise<void>;
-  /** Stores (or replaces) an indexed image's lint result. */
-  putLint(digest: string, lint: StoredLint): Promise<void>;
   /**
    * Image manifests some repository holds that have no image record yet (or, with `format`, only
    * a record of an older format), oldest first, with one repository holding each.

@@ -198,7 +198,7 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     await store.putImage(record);
     expect(await store.getImage(img)).toEqual(record);
     const lint = { findings: [], omitted: { 'root-user': 2 }, summary: { info: 0, warning: 2, error: 0 } } as never;
-    await store.putLint(img, lint);
+    await store.putImage({ ...record, lint });
     expect(await store.getImage(img)).toEqual({ ...record, lint });
     const replaced = imageRecord(img, [layers[0]!], { status: 'failed', error: 'decompression bomb' });
     await store.putImage(replaced);

@@ -210,10 +210,6 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     });
   }
 
-  async putLint(digest: string, lint: StoredLint): Promise<void> {
-    await this.db.updateTable('image_index').set({ lint: JSON.stringify(lint) }).where('digest', '=', digest).execute();
-  }
-
   async unindexed(limit: number, format = 0): Promise<Array<{ digest: string; repository: string }>> {
     const rows = await this.db
       .selectFrom('manifest')

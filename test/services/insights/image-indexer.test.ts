@@ -236,7 +236,7 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     const image = await push('idxsum/app', [gzipTarOf(appItems.filter((i) => !i.path.includes('.wh.')))], { tag: 'latest' });
     const record = await indexed(image.digest);
     // A stored result the live lint would not give: proof the summary reads what is stored.
-    await berth.api.insights.index.putLint(image.digest, { ...record.lint!, findings: [...record.lint!.findings, { rule: 'BERTH-L009-too-many-layers', severity: 'warning', title: 't', message: 'm', fix: 'f' }] });
+    await berth.api.insights.index.putImage({ ...record, lint: { ...record.lint!, findings: [...record.lint!.findings, { rule: 'BERTH-L009-too-many-layers', severity: 'warning', title: 't', message: 'm', fix: 'f' }] } });
     await admin.ok('PUT', '/projects/idxsum/lint-policy', { disabledRules: ['BERTH-L002-no-healthcheck'] });
     const summary = await admin.ok<{ images: number; failed: unknown[]; skipped: number; rules: Array<{ id: string; images: number; findings: number }> }>('GET', '/projects/idxsum/lint-summary');
     const count = (id: string) => summary.rules.find((r) => r.id === id);
