@@ -112,8 +112,12 @@ describe.skipIf(skip)(`Berth's container image${skip ? ' (skipped)' : ''}`, () =
     work = await mkdtemp(join(tmpdir(), 'berth-image-'));
     await timed('local base images (reused when present)', () => run(join(root, 'deploy/image/local-base.sh'), [], { timeout: 20 * 60_000 }));
     const baseArgs = (await run(join(root, 'deploy/image/local-base.sh'), ['--build-args'])).trim().split(/\s+/);
-    // Only this store's leftovers of earlier runs (untagged images) go; the bases and the
-    // dependency stage stay tagged, so their layers are reused.
+    // Only this store's leftovers of earlier runs go: working containers a killed run left behind
+    // (they hold their images), then untagged images. The bases and the dependency stage stay
+    // tagged, so their layers are reused. The store is this test's own, so no one else's go.
+    const stale = (await readFile('/proc/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${cache}/`));
+    for (const m of stale.reverse()) await exec('umount', ['-l', m]).catch(() => undefined);
+    await run('buildah', ['rm', '--all']);
     await run('buildah', ['rmi', '--prune']);
     await timed('buildah build --target deps (cached until package-lock.json changes)', () =>
       run('buildah', ['build', '--format', 'docker', '--layers', ...baseArgs, '--target', 'deps', '-t', 'localhost/berth-cache:deps', '.'], { timeout: 30 * 60_000 }),
