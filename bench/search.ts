@@ -22,9 +22,11 @@ const opts = new Command()
   .option('--seconds <n>', 'time limit per kind', '60')
   .option('--engines <list>', 'sqlite,postgres', 'sqlite,postgres')
   .option('--keep', 'keep the filled databases (their location is printed) to look at query plans')
+  .option('--reuse <url>', 'time the searches on a database an earlier --keep run filled (one engine: the URL\'s)')
+  .option('--kinds <list>', 'the kinds of search to time', 'package,path,fileName,base,label,vulnerability,digest')
   .option('--postgres <url>', 'PostgreSQL server (a fresh database is made and dropped)', 'postgres://postgres@127.0.0.1:5432/test')
   .parse()
-  .opts<{ images: string; queries: string; seconds: string; engines: string; postgres: string; keep?: boolean }>();
+  .opts<{ images: string; queries: string; seconds: string; engines: string; postgres: string; keep?: boolean; reuse?: string; kinds: string }>();
 
 // Built modules, as the other benchmarks load them (tsconfig.bench.json compiles bench/ alone).
 const modules = '../dist/modules';
@@ -197,7 +199,7 @@ async function fill(database: Db, store: Store, all: App[]): Promise<void> {
 }
 
 type Kind = 'package' | 'path' | 'fileName' | 'base' | 'label' | 'vulnerability' | 'digest';
-const kinds: Kind[] = ['package', 'path', 'fileName', 'base', 'label', 'vulnerability', 'digest'];
+const kinds = opts.kinds.split(',') as Kind[];
 function queryOf(kind: Kind, r: () => number, all: App[]): Record<string, unknown> {
   const app = all[Math.floor(r() * all.length)]!;
   const base = bases[app.base]!;
@@ -237,19 +239,22 @@ const userScope = { projects: ['library', ...Array.from({ length: 100 }, (_, i) 
 
 const all = apps();
 const results: Array<{ engine: string; kind: Kind; queries: number; p50: number; p99: number; max: number; hitsPerQuery: number }> = [];
-for (const engine of opts.engines.split(',')) {
+const engines = opts.reuse ? [opts.reuse.startsWith('postgres') ? 'postgres' : 'sqlite'] : opts.engines.split(',');
+for (const engine of engines) {
   const dir = await mkdtemp(join(tmpdir(), 'bench-search-'));
-  const pgDb = engine === 'postgres' ? await createDatabase(opts.postgres) : undefined;
-  const database = connect({ url: pgDb?.url ?? `sqlite:${join(dir, 'search.db')}` });
+  const pgDb = engine === 'postgres' && !opts.reuse ? await createDatabase(opts.postgres) : undefined;
+  const database = connect({ url: opts.reuse ?? pgDb?.url ?? `sqlite:${join(dir, 'search.db')}` });
   try {
     await migrate(database);
     const store = new KyselyImageIndexStore(database);
-    process.stderr.write(`${engine}: filling ${images} images\n`);
-    const t0 = performance.now();
-    await fill(database, store, all);
-    process.stderr.write(`${engine}: filled in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
-    // What autovacuum does after a bulk load (SQLite keeps no statistics unless asked, and Berth does not ask).
-    if (engine === 'postgres') await sql`ANALYZE`.execute(database.db as never);
+    if (!opts.reuse) {
+      process.stderr.write(`${engine}: filling ${images} images\n`);
+      const t0 = performance.now();
+      await fill(database, store, all);
+      process.stderr.write(`${engine}: filled in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+      // What autovacuum does after a bulk load (SQLite keeps no statistics unless asked, and Berth does not ask).
+      if (engine === 'postgres') await sql`ANALYZE`.execute(database.db as never);
+    }
     const r = prng(2024);
     for (const kind of kinds) {
       // Warm-up: the first queries of a kind prepare statements and fault pages in.
@@ -272,7 +277,8 @@ for (const engine of opts.engines.split(',')) {
     }
   } finally {
     await database.db.destroy();
-    if (opts.keep) process.stderr.write(`${engine}: kept ${pgDb?.url ?? join(dir, 'search.db')}\n`);
+    if (opts.reuse) await rm(dir, { recursive: true, force: true });
+    else if (opts.keep) process.stderr.write(`${engine}: kept ${pgDb?.url ?? join(dir, 'search.db')}\n`);
     else {
       await pgDb?.drop();
       await rm(dir, { recursive: true, force: true });

@@ -322,6 +322,11 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
       }
       const [walkedApp] = (await all({ path: 'var/cache/apt/pkg.bin' }, 'all', walking)).filter((h) => h.repository === 'merge/app');
       expect(walkedApp).toEqual(pkgApp);
+      // A walk that looks at one candidate per call lists the path's images for the rest: still the same answers.
+      const listing = new KyselyImageIndexStore(database, { commonPathImages: 1, examinedPerCall: 1 });
+      for (const path of ['/usr/lib/a.so', 'var/cache/apt/pkg.bin', 'bin/sh']) {
+        expect(await all({ path }, 'all', listing), path).toEqual(await all({ path }));
+      }
     });
   });
 

@@ -61,12 +61,18 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   /** Images having a path beyond which it is asked manifest by manifest (see search). */
   private readonly commonPathImages: number;
   private readonly maxBatchCandidates: number;
+  /** Candidates a search with a per-candidate check (file name, common path) looks at per call at most. */
+  private readonly maxExamined: number;
 
-  /** `batchCandidates`: copies of a file name a search reads at once before going image by image (tests lower it). */
-  constructor(database: Database, options: { batchCandidates?: number; commonPathImages?: number } = {}) {
+  /**
+   * `batchCandidates`: copies of a file name a search reads at once before going image by image;
+   * `examinedPerCall`: see maxExamined (tests lower both).
+   */
+  constructor(database: Database, options: { batchCandidates?: number; commonPathImages?: number; examinedPerCall?: number } = {}) {
     this.db = database.db;
     this.engine = database.engine;
-    this.maxBatchCandidates = options.batchCandidates ?? 2000;
+    this.maxBatchCandidates = options.batchCandidates ?? 500;
+    this.maxExamined = options.examinedPerCall ?? 2000;
     this.commonPathImages = options.commonPathImages ?? defaultCommonPathImages;
   }
 
@@ -231,6 +237,10 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     if (scope !== 'all' && scope.projects.length === 0) return { hits: [] };
     const conditions: RawBuilder<unknown>[] = [];
     let files: FileCriterion | undefined;
+    // A path most images have, checked on each page of candidates instead of listed whole.
+    let walked: FileCriterion | undefined;
+    // Conditions a walk leaves out (common path or file name), applied once it has looked at maxExamined candidates.
+    const deferred: RawBuilder<unknown>[] = [];
 
     if (query.digest !== undefined) {
       const prefix = query.digest.toLowerCase();
@@ -246,19 +256,28 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       const path = normalizeIndexPath(query.path);
       if (path === '') return { hits: [] };
       files = await this.fileCriterion({ parent: parentDirectory(path) ?? '', name: baseName(path) });
-      if (files.subquery === undefined || files.correlated === undefined) return { hits: [] };
-      // A path most images have (usr/bin/bash) is asked of each manifest in push order, newest
-      // first, until the page is full (manifest_created); a rarer one lists its images first.
-      const common = await this.atLeast(files.subquery, this.commonPathImages);
-      conditions.push(common ? sql`EXISTS (${files.correlated})` : sql`m.digest IN (${this.fenced(files.subquery)})`);
+      if (files.subquery === undefined) return { hits: [] };
+      // A path most images have (usr/bin/bash) is checked on the manifests in push order, newest
+      // first, a page of candidates at a time, until the page is full; a rarer one lists its
+      // images first. (Left to PostgreSQL's planner, the common path listed all 10,000 images of
+      // the benchmark before sorting: its estimate of images per base layer is the average, 5.)
+      const listed = sql`m.digest IN (${this.fenced(files.subquery)})`;
+      if (await this.atLeast(files.subquery, this.commonPathImages)) {
+        walked = files;
+        deferred.push(listed);
+      } else conditions.push(listed);
     }
     const fileName = query.fileName;
     if (fileName !== undefined) {
       if (fileName === '' || fileName.includes('/')) return { hits: [] };
       // Necessary (a layer of the image lists the name); whether the merged filesystem still has it
-      // is checked per hit below. The layers listing it are found by one index seek per layer (a
-      // loose index scan), not by reading every copy: a common name has tens of thousands.
-      conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (${layersListing(fileName)})`)})`);
+      // is checked per candidate below. The layers listing it are found by one index seek per
+      // layer (a loose index scan), not by reading every copy: a common name has tens of
+      // thousands. A name most images have (copyright) is only checked per candidate, as a common path.
+      const holders = sql`SELECT il.image_digest FROM image_layer il WHERE il.layer_digest IN (${layersListing(fileName)})`;
+      const listed = sql`m.digest IN (${this.fenced(holders)})`;
+      if (await this.atLeast(holders, this.commonPathImages)) deferred.push(listed);
+      else conditions.push(listed);
     }
     if (query.package !== undefined) conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT p.image_digest FROM image_package p WHERE ${packageCondition(query.package)}`)})`);
     if (query.vulnerability !== undefined) conditions.push(sql`m.digest IN (${this.fenced(sql`SELECT f.digest FROM scan_finding f WHERE f.vuln_id = ${query.vulnerability}`)})`);
@@ -278,18 +297,22 @@ export class KyselyImageIndexStore implements ImageIndexStore {
 
     // Pages of candidates in result order; with a file name, each candidate is kept only when a
     // file of that name survives the merge, and at most maxExamined candidates are looked at per
-    // call (a short page then still carries `next`, after the last one looked at).
+    // call (a short page then still carries `next`, after the last one looked at). A common path
+    // is checked the same way; past maxExamined its images are listed instead, so pages stay full.
     let after = page.after === undefined ? undefined : decodeAfter(page.after);
     const accepted: SearchRow[] = [];
     const named = new Map<string, MatchedFile[]>();
+    const atPaths = new Map<string, MatchedFile[]>();
     let examined = 0;
     let lastExamined: SearchRow | undefined;
     let exhausted = false;
     for (;;) {
       const want = limit + 1 - accepted.length;
-      const fetch = fileName === undefined ? want : Math.max(want + 10, 200);
+      const fetch = fileName === undefined && walked === undefined ? want : Math.max(want + 10, 200);
       const rows = await this.candidates(conditions, after, fetch);
-      const present = fileName === undefined ? undefined : await this.filesNamed([...new Set(rows.map((r) => r.digest))], fileName, want);
+      const digests = [...new Set(rows.map((r) => r.digest))];
+      const present = fileName === undefined ? undefined : await this.filesNamed(digests, fileName, want);
+      const onPath = walked === undefined ? undefined : await this.matchedFiles(digests, walked);
       let undecided = false;
       for (const r of rows) {
         const found = present?.get(r.digest);
@@ -301,7 +324,10 @@ export class KyselyImageIndexStore implements ImageIndexStore {
         examined++;
         lastExamined = r;
         if (found?.length === 0) continue;
+        const atPath = onPath?.get(r.digest);
+        if (onPath && atPath === undefined) continue;
         if (found) named.set(r.digest, found);
+        if (atPath) atPaths.set(r.digest, atPath);
         accepted.push(r);
         if (accepted.length > limit) break;
       }
@@ -310,7 +336,15 @@ export class KyselyImageIndexStore implements ImageIndexStore {
         exhausted = true;
         break;
       }
-      if (examined >= maxExamined || lastExamined === undefined) break;
+      if (lastExamined === undefined) break;
+      if (examined >= this.maxExamined) {
+        if (deferred.length === 0) break;
+        // Common, but not among the newest pushes: list its images for the rest (a path is then
+        // decided by the listing; a file name still needs its check).
+        conditions.push(...deferred.splice(0));
+        walked = undefined;
+        examined = 0;
+      }
       after = keyOf(lastExamined);
     }
     const pageRows = accepted.slice(0, limit);
@@ -325,7 +359,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       matched: {},
     }));
     await this.fillTagsAndIndexes(hits, pageRows);
-    await this.fillMatched(hits, query, files, fileName === undefined ? undefined : named);
+    await this.fillMatched(hits, query, files, atPaths, named);
     const resumeAt = accepted.length > limit ? pageRows[pageRows.length - 1] : exhausted ? undefined : lastExamined;
     return resumeAt ? { hits, next: encodeAfter(keyOf(resumeAt)) } : { hits };
   }
@@ -339,13 +373,13 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     return this.engine === 'postgres' ? sql`SELECT * FROM (${subquery} OFFSET 0) criterion` : subquery;
   }
 
-  /** Manifests meeting `conditions` in result order (newest push first), after a keyset position. */
   /** Whether `subquery` yields at least `n` rows (read no further than that). */
   private async atLeast(subquery: RawBuilder<unknown>, n: number): Promise<boolean> {
     const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM (${subquery} LIMIT ${n}) enough`.execute(this.db);
     return Number(rows[0]?.n ?? 0) >= n;
   }
 
+  /** Manifests meeting `conditions` in result order (newest push first), after a keyset position. */
   private async candidates(conditions: RawBuilder<unknown>[], after: [number, string, string] | undefined, limit: number): Promise<SearchRow[]> {
     const all = [...conditions];
     if (after !== undefined) {
@@ -412,9 +446,11 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     }
     let have = 0;
     // A name in thousands of directories: image by image in result order, a few directories at a
-    // time, until `need` images have it (the rest stay undecided: absent, and looked at again on the next page).
+    // time, until `need` images have it (the rest stay undecided: absent, and looked at again on
+    // the next page). Images share base layers, so what is read of a layer serves them all.
+    const walk: NameWalk = { name, holding: await this.layersHolding(union, name), copies: new Map(), masks: new Map() };
     for (const digest of digests) {
-      const files = await this.presentNamed(layersOf.get(digest) ?? [], name, 10);
+      const files = await this.presentNamed(layersOf.get(digest) ?? [], walk, 10);
       found.set(digest, files);
       if (files.length > 0 && ++have >= need) break;
     }
@@ -426,25 +462,32 @@ export class KyselyImageIndexStore implements ImageIndexStore {
    * the top down, a few directories at a time in path order: a copy is the merged one unless a
    * higher layer had the path (seen already) or hides it, so the first survivors end the walk.
    */
-  private async presentNamed(layers: readonly string[], name: string, want: number): Promise<MatchedFile[]> {
+  private async presentNamed(layers: readonly string[], walk: NameWalk, want: number): Promise<MatchedFile[]> {
+    const { name } = walk;
     const order = [...topPositions(layers)].sort((a, b) => b[1] - a[1]);
     const seen = new Set<string>();
     const out: MatchedFile[] = [];
     const batch = want + 6;
     for (const [layer, position] of order) {
-      const above = order.filter(([, p]) => p > position).map(([l]) => l);
+      if (!walk.holding.has(layer)) continue;
+      const above = new Set(order.filter(([, p]) => p > position).map(([l]) => l));
       let afterParent: string | undefined;
       for (;;) {
-        let q = this.db.selectFrom('layer_entry').select(['parent', 'type', 'size']).where('name', '=', name).where('layer_digest', '=', layer);
-        if (afterParent !== undefined) q = q.where('parent', '>', afterParent);
-        const rows = await q.orderBy('parent').limit(batch).execute();
+        const key = `${layer}\0${afterParent ?? ''}`;
+        let rows = walk.copies.get(key);
+        if (rows === undefined) {
+          let q = this.db.selectFrom('layer_entry').select(['parent', 'type', 'size']).where('name', '=', name).where('layer_digest', '=', layer);
+          if (afterParent !== undefined) q = q.where('parent', '>', afterParent);
+          rows = await q.orderBy('parent').limit(batch).execute();
+          walk.copies.set(key, rows);
+        }
         const fresh = rows.filter((r) => !seen.has(r.parent));
         for (const r of fresh) seen.add(r.parent);
         const candidates = fresh.filter((r) => r.type !== 'whiteout' && r.type !== 'opaque');
         const levels =
-          above.length === 0 || candidates.length === 0
+          above.size === 0 || candidates.length === 0
             ? new Map<string, number>()
-            : maskLevels(await this.masksOf(above, candidates.map((c) => ({ parent: c.parent, name }))), topPositions(layers));
+            : maskLevels((await this.masksCached(walk, candidates.map((c) => c.parent))).filter((m) => above.has(m.layer)), topPositions(layers));
         for (const c of candidates) if (!levels.has(`${c.parent}\0${name}`)) out.push({ path: joinPath(c.parent, name), layer: position, size: Number(c.size) });
         if (out.length >= want) return out.sort((a, b) => compare(a.path, b.path)).slice(0, want);
         if (rows.length < batch) break;
@@ -452,6 +495,28 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       }
     }
     return out.sort((a, b) => compare(a.path, b.path));
+  }
+
+  /** Of `layers`, those listing an entry named `name` (one index seek each). */
+  private async layersHolding(layers: readonly string[], name: string): Promise<Set<string>> {
+    const holding = new Set<string>();
+    for (const part of chunks(layers, chunk)) {
+      const { rows } = await sql<{ d: string }>`
+        WITH l(d) AS (VALUES ${sql.join(part.map((d) => sql`(${d})`))})
+        SELECT l.d FROM l WHERE EXISTS (SELECT 1 FROM layer_entry e WHERE e.name = ${name} AND e.layer_digest = l.d)`.execute(this.db);
+      for (const r of rows) holding.add(r.d);
+    }
+    return holding;
+  }
+
+  /** What could hide `parent/name` for each parent, in any layer; read once per walk. */
+  private async masksCached(walk: NameWalk, parents: readonly string[]) {
+    const missing = parents.filter((p) => !walk.masks.has(p));
+    if (missing.length > 0) {
+      for (const p of missing) walk.masks.set(p, []);
+      for (const m of await this.masksOf(undefined, missing.map((parent) => ({ parent, name: walk.name })))) walk.masks.get(m.target.parent)!.push(m);
+    }
+    return parents.flatMap((p) => walk.masks.get(p)!);
   }
 
   async listDirectory(layers: readonly string[], path: string, options: { layer?: number; limit: number; nameContains?: string }): Promise<DirectoryListing> {
@@ -628,8 +693,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
             sql` OR `,
           )}))`;
     const subquery = sql`SELECT il.image_digest FROM layer_entry e JOIN image_layer il ON il.layer_digest = e.layer_digest WHERE ${where} AND ${defining}${hidden}`;
-    const correlated = sql`SELECT 1 FROM image_layer il JOIN layer_entry e ON e.layer_digest = il.layer_digest WHERE il.image_digest = m.digest AND ${where} AND ${defining}${hidden}`;
-    return { paths, deleters, subquery, correlated, where };
+    return { paths, deleters, subquery, where };
   }
 
   /**
@@ -699,7 +763,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
   }
 
   /** `matched` of the page's hits only: what inside each image satisfied the criteria. */
-  private async fillMatched(hits: ImageSearchHit[], query: ImageSearchQuery, files: FileCriterion | undefined, named: Map<string, MatchedFile[]> | undefined): Promise<void> {
+  private async fillMatched(hits: ImageSearchHit[], query: ImageSearchQuery, files: FileCriterion | undefined, atPaths: Map<string, MatchedFile[]>, named: Map<string, MatchedFile[]>): Promise<void> {
     if (hits.length === 0) return;
     const digests = [...new Set(hits.map((h) => h.digest))];
     const per = <T>(rows: T[], digestOf: (r: T) => string) => {
@@ -711,10 +775,12 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       }
       return map;
     };
-    if (files || named) {
-      const found = files ? await this.matchedFiles(digests, files) : new Map<string, MatchedFile[]>();
+    if (files || named.size > 0) {
+      // The path's files of images the walk looked at are known already.
+      const unknown = digests.filter((d) => !atPaths.has(d));
+      const found = files && unknown.length > 0 ? await this.matchedFiles(unknown, files) : new Map<string, MatchedFile[]>();
       for (const h of hits) {
-        const list = [...(found.get(h.digest) ?? []), ...(named?.get(h.digest) ?? [])].filter((f, i, all) => all.findIndex((g) => g.path === f.path) === i);
+        const list = [...(atPaths.get(h.digest) ?? found.get(h.digest) ?? []), ...(named.get(h.digest) ?? [])].filter((f, i, all) => all.findIndex((g) => g.path === f.path) === i);
         if (list.length > 0) h.matched.files = list.sort((a, b) => compare(a.path, b.path)).slice(0, 10);
       }
     }
@@ -745,39 +811,57 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     }
   }
 
-  /** For each image, its present files matching the file criteria (at most 10, by path), with the layer each comes from. */
+  /**
+   * For each image having the path, the file there with the layer it comes from (images without
+   * it are absent). Two reads, both by primary key: the images' layers, then the path in each
+   * distinct layer. (One join let PostgreSQL start from the path and read every image of each
+   * base layer holding it: 10,000 rows for a page of 200 images.)
+   */
   private async matchedFiles(digests: string[], files: FileCriterion): Promise<Map<string, MatchedFile[]>> {
     const result = new Map<string, MatchedFile[]>();
-    if (files.where === undefined) return result;
-    const { rows } = await sql<{ image_digest: string; position: number; parent: string; name: string; size: number | string }>`
-      SELECT il.image_digest, il.position, e.parent, e.name, e.size
-      FROM image_layer il JOIN layer_entry e ON e.layer_digest = il.layer_digest
-      WHERE il.image_digest IN (${sql.join(digests)}) AND e.type NOT IN ('whiteout', 'opaque') AND ${files.where}`.execute(this.db);
+    if (files.where === undefined || digests.length === 0) return result;
+    const layerRows: Array<{ image_digest: string; position: number; layer_digest: string }> = [];
+    for (const part of chunks(digests, chunk)) {
+      layerRows.push(...(await this.db.selectFrom('image_layer').select(['image_digest', 'position', 'layer_digest']).where('image_digest', 'in', part).execute()));
+    }
+    const entriesOf = new Map<string, Array<{ parent: string; name: string; size: number | string }>>();
+    for (const part of chunks([...new Set(layerRows.map((l) => l.layer_digest))], chunk)) {
+      const { rows } = await sql<{ layer_digest: string; parent: string; name: string; size: number | string }>`
+        SELECT e.layer_digest, e.parent, e.name, e.size FROM layer_entry e
+        WHERE e.layer_digest IN (${sql.join(part)}) AND e.type NOT IN ('whiteout', 'opaque') AND ${files.where}`.execute(this.db);
+      for (const r of rows) entriesOf.set(r.layer_digest, [...(entriesOf.get(r.layer_digest) ?? []), r]);
+    }
     const layersOf = new Map<string, Map<number, string>>();
-    const { rows: layerRows } = await sql<{ image_digest: string; position: number; layer_digest: string }>`
-      SELECT image_digest, position, layer_digest FROM image_layer WHERE image_digest IN (${sql.join(digests)})`.execute(this.db);
     for (const l of layerRows) {
       const map = layersOf.get(l.image_digest) ?? new Map<number, string>();
       map.set(Number(l.position), l.layer_digest);
       layersOf.set(l.image_digest, map);
     }
-    for (const r of rows) {
-      const position = Number(r.position);
-      const hiders = files.deleters.get(`${r.parent}\0${r.name}`);
-      const layers = layersOf.get(r.image_digest) ?? new Map<number, string>();
-      if (hiders && [...layers].some(([p, layer]) => p > position && hiders.has(layer))) continue;
-      const seen = result.get(r.image_digest)?.[0];
-      if (!seen || seen.layer < position) result.set(r.image_digest, [{ path: joinPath(r.parent, r.name), layer: position, size: Number(r.size) }]);
+    for (const [image, layers] of layersOf) {
+      for (const [position, layer] of layers) {
+        for (const r of entriesOf.get(layer) ?? []) {
+          const hiders = files.deleters.get(`${r.parent}\0${r.name}`);
+          if (hiders && [...layers].some(([p, l]) => p > position && hiders.has(l))) continue;
+          const seen = result.get(image)?.[0];
+          if (!seen || seen.layer < position) result.set(image, [{ path: joinPath(r.parent, r.name), layer: position, size: Number(r.size) }]);
+        }
+      }
     }
     return result;
   }
 }
 
+/** One file-name search's reads of copies (by layer and position) and of masks (by parent), shared by the images it checks. */
+interface NameWalk {
+  name: string;
+  /** The layers listing the name at all. */
+  holding: Set<string>;
+  copies: Map<string, Array<{ parent: string; type: string; size: number }>>;
+  masks: Map<string, Array<{ target: { parent: string; name: string }; kind: 'self' | 'ancestor' | 'opaque'; type: string; layer: string }>>;
+}
+
 type SearchRow = { repository_id: number; repository: string; digest: string; media_type: string; artifact_type: string | null; created_at: number | string };
 type MatchedFile = { path: string; layer: number; size: number };
-
-/** Candidates a file-name search looks at per call at most. */
-const maxExamined = 2000;
 
 
 function keyOf(row: SearchRow): [number, string, string] {
@@ -793,8 +877,6 @@ interface FileCriterion {
   deleters: Map<string, Set<string>>;
   /** Image digests having a candidate not hidden; absent when no candidate exists at all. */
   subquery?: RawBuilder<unknown>;
-  /** The same for one manifest `m`, as an EXISTS subquery. */
-  correlated?: RawBuilder<unknown>;
   /** The candidate entries' condition on `e` (layer_entry). */
   where?: RawBuilder<unknown>;
 }
