@@ -94,11 +94,20 @@ export class LintService {
     return value;
   }
 
-  /** Lints the image `reference` names in `repository` with the project's policy. */
+  /**
+   * Lints the image `reference` names in `repository` with the project's policy: the result the
+   * index stored at push, with the policy and the tag rule applied now; an image not indexed yet
+   * (or whose indexing failed, to report why) is linted from its layers.
+   */
   async lint(project: ProjectRow, repository: string, reference: string): Promise<LintReport> {
     const { repositoryId, digest, parsed, config } = await storedImage(this.registry, repository, reference, 'lint reads images');
     const { disabledRules } = await this.policy(project);
     const tags = (await this.registry.meta.tagsOf(repositoryId, digest)).map((t) => t.name).sort();
+    const record = await this.options.index?.getImage(digest);
+    if (record?.status === 'indexed' && record.lint) {
+      const packages = record.packages.filter((p) => osPackageTypes.has(p.type)).length;
+      return { repository, digest, tags, layers: record.layers.length, os: record.os ?? null, packages, disabledRules, ...appliedLint(record.lint, tags, disabledRules) };
+    }
     const layers = await Promise.all(parsed.layers.map((layer, index) => this.summary(repository, layer.digest, index)));
     return { repository, digest, tags, layers: parsed.layers.length, ...lintOf(factsOf(config, parsed.annotations ?? {}, tags, layers), disabledRules) };
   }
@@ -200,6 +209,9 @@ export function appliedLint(stored: StoredLint, tags: string[], disabledRules: r
   return { summary, findings, omitted };
 }
 
+/** The operating system's package managers: the packages the large-base and toolchain rules look at. */
+const osPackageTypes = new Set(['deb', 'apk', 'rpm']);
+
 /** The one rule that reads an artifact's tags: stored results leave it out, as tags move. */
 const tagRule: LintRuleId = 'BERTH-L008-latest-only-tag';
 
@@ -236,7 +248,7 @@ export function factsOf(config: Record<string, unknown>, annotations: Record<str
     files: notableFiles(layers),
     caches,
     docFiles: layers.reduce((n, l) => n + l.docFiles, 0),
-    packages: inventory.packages.filter((p) => p.type === 'deb' || p.type === 'apk' || p.type === 'rpm'),
+    packages: inventory.packages.filter((p) => osPackageTypes.has(p.type)),
   };
   if (typeof run.User === 'string') facts.user = run.User;
   if (healthcheck && typeof healthcheck === 'object') facts.healthcheck = { test: strings(healthcheck.Test) };

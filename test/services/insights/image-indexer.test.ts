@@ -115,9 +115,16 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     expect(rules).not.toContain('BERTH-L012-setuid-binary');
     expect(rules).not.toContain('BERTH-L001-root-user');
     expect(rules).not.toContain('BERTH-L008-latest-only-tag');
-    // The same findings as the lint API gives for the image (its tag v1 fires no tag rule).
-    const report = await admin.ok<{ findings: Array<{ rule: string; message: string }> }>('GET', '/projects/idx/repositories/app/artifacts/v1/lint');
+    // The lint API answers from the stored result (its tag v1 fires no tag rule): the same report,
+    // field for field, as linting the layers gives when the image has no record.
+    const lintUrl = '/projects/idx/repositories/app/artifacts/v1/lint';
+    const report = await admin.ok<{ findings: Array<{ rule: string; message: string }> }>('GET', lintUrl);
     expect(record.lint!.findings.map((f) => [f.rule, f.message])).toEqual(report.findings.map((f) => [f.rule, f.message]));
+    await sql`delete from image_index where digest = ${image.digest}`.execute(db.db);
+    const live = await admin.ok<Record<string, unknown>>('GET', lintUrl);
+    expect(live).toMatchObject({ layers: 2, os: { id: 'debian', versionId: '12' }, packages: 2, tags: ['v1'] });
+    expect(report).toEqual(live);
+    await berth.api.insights.index.putImage(record);
 
     // The base layer: 6 entries, 5 stored (insights.index.maxEntriesPerLayer), 4 files.
     const baseLayer = await berth.api.insights.index.getLayer(image.layers[0]!.digest);
@@ -245,6 +252,12 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     expect(count('BERTH-L008-latest-only-tag')).toMatchObject({ images: 1, findings: 1 });
     expect(count('BERTH-L003-secret-file')).toMatchObject({ images: 1, findings: 1 });
     expect(count('BERTH-L002-no-healthcheck')).toBeUndefined();
+    // The image's lint report reads the same stored result, with the same policy and tag rule.
+    const report = await admin.ok<{ findings: Array<{ rule: string }>; summary: Record<string, number> }>('GET', '/projects/idxsum/repositories/app/artifacts/latest/lint');
+    const rules = report.findings.map((f) => f.rule);
+    expect(rules).toEqual(expect.arrayContaining(['BERTH-L009-too-many-layers', 'BERTH-L008-latest-only-tag', 'BERTH-L003-secret-file']));
+    expect(rules).not.toContain('BERTH-L002-no-healthcheck');
+    expect(report.summary.warning + report.summary.error + report.summary.info).toBe(report.findings.length);
   });
 
   it.skipIf(!!skip)('backfills images pushed while indexing was off, and prunes records of deleted images', async () => {
