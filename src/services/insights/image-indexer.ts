@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { ConcurrencyLimit } from '../../domain/concurrency-limit.js';
 import { BerthError } from '../../domain/errors.js';
+import { joinPath } from '../../domain/layer-merge.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { maxIndexedEntriesPerLayer, type ImageIndexRecord, type ImageIndexStore, type IndexedEntry, type LayerIndexRecord, type StoredLint } from '../../ports/image-index-store.js';
 import type { Registry } from '../registry/index.js';
@@ -228,7 +229,13 @@ export class ImageIndexer {
   }
 }
 
-/** A layer's index record and entries from its walk: opaque directories and whiteouts first, then the entries in tar order; the first `maxEntries` stored. */
+/**
+ * A layer's index record and entries from its walk: opaque directories and whiteouts first, then
+ * the entries in tar order, the first `maxEntries` stored; then the directories those lie in
+ * that were not stored (past the limit: the tar's own entry; not in the tar at all, as some image
+ * builders write layers: 0755 and owned by root, as the runtime creates them), so the file tree
+ * can be browsed down to every stored entry. The record's counts are of what the tar lists.
+ */
 export function indexedLayer(digest: string, walk: LayerWalk, maxEntries: number, now: number): { record: LayerIndexRecord; entries: IndexedEntry[] } {
   const all: IndexedEntry[] = [];
   let count = 0;
@@ -240,6 +247,7 @@ export function indexedLayer(digest: string, walk: LayerWalk, maxEntries: number
   for (const path of walk.whiteouts) add({ ...split(path), type: 'whiteout', size: 0, mode: 0, uid: 0, gid: 0 });
   let files = 0;
   let fileBytes = 0;
+  const directories = new Map<string, IndexedEntry>();
   for (const entry of walk.entries) {
     // The root's own entry (`./`) names nothing.
     if (entry.path === '') continue;
@@ -249,12 +257,29 @@ export function indexedLayer(digest: string, walk: LayerWalk, maxEntries: number
     }
     const indexed: IndexedEntry = { ...split(entry.path), type: entry.type, size: entry.size, mode: entry.mode, uid: entry.uid, gid: entry.gid };
     if (entry.linkTarget !== undefined) indexed.linkTarget = entry.linkTarget;
+    if (entry.type === 'directory') directories.set(entry.path, indexed);
     add(indexed);
   }
   return {
     record: { digest, status: 'indexed', entries: count, files, fileBytes, uncompressedBytes: walk.uncompressedBytes, truncated: count > all.length, indexedAt: now },
-    entries: all,
+    entries: [...all, ...containingDirectories(all, directories)],
   };
+}
+
+/** The directories `stored` entries lie in (an opaque marker's: its own) that are not stored themselves, parents first. */
+function containingDirectories(stored: readonly IndexedEntry[], listed: ReadonlyMap<string, IndexedEntry>): IndexedEntry[] {
+  // An opaque marker (parent = its directory, name '') does not stand for the directory itself.
+  const present = new Set(stored.filter((e) => e.name !== '').map((e) => joinPath(e.parent, e.name)));
+  const out: IndexedEntry[] = [];
+  for (const e of stored) {
+    const chain: string[] = [];
+    for (let dir = e.parent; dir !== '' && !present.has(dir); dir = split(dir).parent) chain.push(dir);
+    for (const dir of chain.reverse()) {
+      present.add(dir);
+      out.push(listed.get(dir) ?? { ...split(dir), type: 'directory', size: 0, mode: 0o755, uid: 0, gid: 0 });
+    }
+  }
+  return out;
 }
 
 function failedLayer(digest: string, error: BerthError, now: number): LayerIndexRecord {
