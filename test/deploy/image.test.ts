@@ -137,7 +137,12 @@ describe.skipIf(skip)(`Berth's container image${skip ? ' (skipped)' : ''}`, () =
     }
     for (const m of mounts.reverse()) await exec('umount', ['-l', m]).catch(() => undefined);
     if (container) await run('buildah', ['rm', container]).catch(() => undefined);
-    // vfs keeps a full copy of the root filesystem per layer: drop this run's intermediate images.
+    // vfs keeps a full copy of the root filesystem per layer: drop the images the CI steps built
+    // (tagged with this run's port, never reused) and this run's intermediate images.
+    if (host) {
+      const names = (await run('buildah', ['images', '--format', '{{.Name}}:{{.Tag}}']).catch(() => '')).split('\n').filter((n) => n.startsWith(`${host}/`));
+      if (names.length > 0) await run('buildah', ['rmi', ...names]).catch(() => undefined);
+    }
     await run('buildah', ['rmi', '--prune']).catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true });
     console.log(`image test timings:\n  ${timings.join('\n  ')}`);
