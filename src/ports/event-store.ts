@@ -14,6 +14,8 @@ export interface EventData {
   previousDigest?: string;
   mediaType?: string;
   size?: number;
+  /** A push: whether it created the manifest in its repository (false: the artifact was there, pushed again). */
+  created?: boolean;
   /** What else the event carries (a garbage-collection run's figures). */
   details?: Record<string, unknown>;
 }

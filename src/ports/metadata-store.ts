@@ -179,7 +179,10 @@ export interface MetadataStore {
    * With `tagMustNotMove`, an existing `tag` pointing at another manifest is a TagMovedError
    * (an immutable tag), checked in the same transaction. A new manifest is counted in its
    * project's usage; with `quota`, one that takes storage or artifacts beyond a limit is a
-   * QuotaExceededError, and reaching 80% or 100% of one adds a `quota` event.
+   * QuotaExceededError, and reaching 80% or 100% of one adds a `quota` event. A `push` event
+   * of this manifest is recorded with `created`: whether this put created the manifest in its
+   * repository (false: pushed again, under another tag or the same), so consumers that act once
+   * per artifact (scan and index on push) can tell.
    */
   putManifest(
     manifest: NewManifest,

@@ -34,8 +34,9 @@ export interface ScanStore {
   prune(): Promise<number>;
   /**
    * Scan on push: reads the outbox after `consumer`'s cursor and queues a `scan.artifact` job
-   * for each manifest pushed, in one transaction with the cursor's move (the job decides whether
-   * the project wants it). Resolves how many events were read and jobs queued.
+   * for each manifest pushed that the push created in its repository (not one pushed again under
+   * another tag), in one transaction with the cursor's move (the job decides whether the project
+   * wants it). Resolves how many events were read and jobs queued.
    */
   fanOutPushes(options: { consumer: string; batch: number; now: number; maxAttempts: number }): Promise<{ events: number; jobs: number }>;
 }

@@ -36,6 +36,11 @@ export interface VulnStore {
   /** Records a finished import; its id becomes the database's version when anything changed. */
   recordImport(row: Omit<VulnImportRow, 'id'>): Promise<VulnImportRow>;
   status(): Promise<VulnDatabaseStatus>;
+  /**
+   * The database's version alone (`status().version`): what a scan records and rescans compare.
+   * One read of the import log, where `status` also counts every advisory and affected package.
+   */
+  version(): Promise<number>;
   /** What the advisories say about these packages (by exact ecosystem and name). */
   candidates(lookups: ReadonlyArray<{ ecosystem: string; name: string }>): Promise<Candidate[]>;
   /** The highest severity any advisory with one of these ids or aliases states. */

@@ -181,7 +181,7 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
     backoff: () => 0,
     run: async () => {
       await reports.prune();
-      const { version } = await vulns.status();
+      const version = await vulns.version();
       if (version === 0) return;
       const due = await reports.due(version, rescanBatch, false);
       for (const { repository, digest } of due) await deps.runner.enqueue({ type: 'scan.artifact', payload: { repository, digest, trigger: 'rescan' }, maxAttempts: scanAttempts });

@@ -396,6 +396,7 @@ export class KyselyMetadataStore implements MetadataStore {
             .execute();
         }
       }
+      events = events.map((e) => (e.type === 'push' && e.data.digest === manifest.digest ? { ...e, data: { ...e.data, created: isNew } } : e));
       await insertEvents(trx, events, now);
       const referenced = [...new Set(manifest.references.map((r) => r.digest))];
       if (this.engine === 'postgres' && options.repositoryName !== undefined && !options.tagMustNotMove) {

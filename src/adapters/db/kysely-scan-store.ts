@@ -108,8 +108,9 @@ export class KyselyScanStore implements ScanStore {
       const seen = new Set<string>();
       for (const event of events) {
         if (event.type !== 'push' || event.repository === null) continue;
-        const { digest } = JSON.parse(event.payload) as { digest?: unknown };
-        if (typeof digest !== 'string' || seen.has(digest)) continue;
+        const { digest, created } = JSON.parse(event.payload) as { digest?: unknown; created?: unknown };
+        // Pushed again (a new tag for an artifact the repository has): scanned and indexed at its first push.
+        if (typeof digest !== 'string' || created === false || seen.has(digest)) continue;
         seen.add(digest);
         jobs.push(jobValues({ type: 'scan.artifact', payload: { repository: event.repository, digest, trigger: 'push' }, maxAttempts: options.maxAttempts, runAt: options.now }, options.now));
       }

@@ -65,13 +65,18 @@ export class KyselyVulnStore implements VulnStore {
     return { ...row, id: Number(inserted.id) };
   }
 
+  async version(): Promise<number> {
+    const row = await this.db
+      .selectFrom('vuln_import')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .where((eb) => eb.or([eb('added', '>', 0), eb('updated', '>', 0)]))
+      .executeTakeFirst();
+    return Number(row?.id ?? 0);
+  }
+
   async status(): Promise<VulnDatabaseStatus> {
     const [version, advisories, ecosystems, last] = await Promise.all([
-      this.db
-        .selectFrom('vuln_import')
-        .select((eb) => eb.fn.max('id').as('id'))
-        .where((eb) => eb.or([eb('added', '>', 0), eb('updated', '>', 0)]))
-        .executeTakeFirst(),
+      this.version(),
       this.db
         .selectFrom('vuln_advisory')
         .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -85,7 +90,7 @@ export class KyselyVulnStore implements VulnStore {
       this.db.selectFrom('vuln_import').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirst(),
     ]);
     const status: VulnDatabaseStatus = {
-      version: Number(version?.id ?? 0),
+      version,
       advisories: Number(advisories.n),
       ecosystems: Object.fromEntries(ecosystems.map((e) => [e.ecosystem, Number(e.n)])),
     };

@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import { type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { EventType } from '../../ports/event-store.js';
 import type { DeliveryRow, DeliveryStatus, FanOutOptions, WebhookFormat, WebhookRow, WebhookStore } from '../../ports/webhook-store.js';
+import { lockCursor } from './event-cursor.js';
 import type { Database } from './connect.js';
 import { jobValues } from './kysely-job-store.js';
 import type { Engine } from './migrations.js';
@@ -65,15 +66,8 @@ export class KyselyWebhookStore implements WebhookStore {
 
   async fanOut(options: FanOutOptions): Promise<{ events: number; jobs: number }> {
     return this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('event_cursor')
-        .values({ consumer: options.consumer, last_id: 0, updated_at: options.now })
-        .onConflict((oc) => oc.column('consumer').doNothing())
-        .execute();
       // The cursor row is the lock: one instance fans out a batch at a time.
-      const lock = this.engine === 'postgres' ? sql`FOR UPDATE` : sql``;
-      const cursor = await sql<{ last_id: number }>`SELECT last_id FROM event_cursor WHERE consumer = ${options.consumer} ${lock}`.execute(trx);
-      const after = Number(cursor.rows[0]?.last_id ?? 0);
+      const after = await lockCursor(trx, this.engine, options.consumer, options.now, 'beginning');
       const events = await trx.selectFrom('event_outbox').selectAll().where('id', '>', after).orderBy('id').limit(options.batch).execute();
       if (events.length === 0) return { events: 0, jobs: 0 };
 

@@ -16,7 +16,9 @@ export abstract class OutboxLoop {
   private readonly coalesceMs: number;
 
   constructor(private readonly loopOptions: { intervalMs: number; coalesceMs?: number; onError?: (err: unknown) => void }) {
-    this.coalesceMs = loopOptions.coalesceMs ?? 50;
+    // 250 ms: a burst of pushes (each process runs five consumers) costs each consumer four
+    // drains a second per process, not twenty; a webhook or a scan waits that much longer.
+    this.coalesceMs = loopOptions.coalesceMs ?? 250;
   }
 
   /** Consumes everything pending now; resolves how many events it read. */

@@ -61,7 +61,7 @@ export class ExternalScanner {
 
   private async run(scanner: ChosenScanner, repository: string, digest: string): Promise<ScanReport> {
     const started = performance.now();
-    const { version } = await this.options.vulns.status();
+    const version = await this.options.vulns.version();
     const images = await this.images(repository, digest);
     const base = { digest, dbVersion: version, scanner: scanner.name };
     let report: ScanReport;

@@ -73,7 +73,7 @@ export class ScanService {
    */
   async match(source: ImageSource, repository: string, digest: string): Promise<{ findings: Finding[]; packages: number; dbVersion: number }> {
     return this.limit.run(async () => {
-      const { version } = await this.vulns.status();
+      const version = await this.vulns.version();
       return { ...(await this.findings(source, repository, digest, 0)), dbVersion: version };
     });
   }
@@ -81,7 +81,7 @@ export class ScanService {
   private async run(repository: string, digest: string): Promise<ScanReport> {
     const now = this.options.now ?? Date.now;
     const started = performance.now();
-    const { version } = await this.vulns.status();
+    const version = await this.vulns.version();
     let report: ScanReport;
     try {
       const { findings, packages } = await this.findings(this.local, repository, digest, 0);

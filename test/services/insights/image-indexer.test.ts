@@ -197,12 +197,21 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     await indexed(image.digest);
     await until(async () => (await lintEvents(image.digest)).length === 1, 30_000, 'the first lint event');
     const opened: string[] = [];
+    const scanJobs = async () => (await sql<{ n: number | string }>`select count(*) as n from job where type = 'scan.artifact' and payload like ${`%${image.digest}%`}`.execute(db.db)).rows[0]!.n;
+    expect(Number(await scanJobs())).toBe(1);
     await recordingOpens(opened, async () => {
+      // Pushed again under another tag of the same repository: the artifact is there already, so
+      // no job (no index lookup, no scan, no lint event); the next repository's push queues one,
+      // and its lint event shows the fan-out has read past the first.
+      expect((await registry.pushManifest('idx/again', 'v2', image.manifest)).status).toBe(201);
       await push('idx2/again', image.layers.map((l) => l.data));
       await until(async () => (await lintEvents(image.digest)).length === 2, 30_000, 'the second lint event');
       expect(opened.filter((d) => d === image.layers[0]!.digest)).toEqual([]);
       expect((await lintEvents(image.digest)).map((e) => e.repository)).toEqual(['idx/again', 'idx2/again']);
+      expect(Number(await scanJobs())).toBe(2);
     });
+    const pushes = (await sql<{ payload: string }>`select payload from event_outbox where type = 'push' and repository = 'idx/again' order by id`.execute(db.db)).rows.map((r) => JSON.parse(r.payload) as { tag: string; created: boolean });
+    expect(pushes.map((p) => [p.tag, p.created])).toEqual([['v1', true], ['v2', false]]);
   });
 
   it.skipIf(!!skip)('opens each layer blob once for indexing, scanning, linting and the insights of one pushed image', async () => {
