@@ -299,7 +299,9 @@ describe('a worker crashing under load', () => {
     await Promise.all([0, 1, 2, 3].map(loop));
     expect(killed).toBe(true);
     // Four clients, one request each in flight at most: at most four could have been on the worker that died.
-    expect(failures.length, failures.join('\n')).toBeLessThanOrEqual(4);
+    // The server's errors beside them (a 500 from a surviving worker was seen once on Node.js 24 under load).
+    const errors = berth.output.join('').split('\n').filter((l) => /"level":(50|60)/.test(l)).slice(-10);
+    expect(failures.length, [...failures, ...errors].join('\n')).toBeLessThanOrEqual(4);
     expect(pushed.length).toBeGreaterThan(20);
 
     const now = await workers();
