@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { consoleSkipReasons, expectControlsLabelled, expectLoggedFailure, logIn, openConsole, shot, shotOf, suiteTitle } from '../helpers/chromium.js';
-import { formatBytes } from '../helpers/format-bytes.js';
+import { formatBytes } from '../../web/src/format-bytes.js';
 import { imageManifest, randomImage, type Image } from '../helpers/oci.js';
 
 const reasons = consoleSkipReasons('lifecycle console');

@@ -3,7 +3,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { ApiClient } from '../helpers/api.js';
 import { adminCredentials, startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { consoleSkipReasons, logIn, openConsole, shots, suiteTitle, tableRows } from '../helpers/chromium.js';
-import { formatBytes } from '../helpers/format-bytes.js';
+import { formatBytes } from '../../web/src/format-bytes.js';
 import { imageManifest, jsonBlob, sha256, type Blob } from '../helpers/oci.js';
 import { gzipTarOf, type TarItem } from '../helpers/layer-tar.js';
 import { until } from '../helpers/wait.js';

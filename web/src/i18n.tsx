@@ -1,4 +1,5 @@
 import { createContext, useContext, type ReactNode } from 'react';
+import { formatBytes } from './format-bytes';
 
 const en = {
   'preheat.title': 'P2P preheat',
@@ -1527,16 +1528,7 @@ export function makeI18n(language: Language, setLanguage: (l: Language) => void)
     setLanguage,
     t: (key, vars) => dict[key].replace(/\{(\w+)\}/g, (_m, name: string) => String(vars?.[name] ?? `{${name}}`)),
     formatTime: (iso) => (iso ? time.format(new Date(iso)) : '—'),
-    formatBytes: (bytes) => {
-      const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-      let value = bytes;
-      let unit = 0;
-      while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-      }
-      return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-    },
+    formatBytes,
   };
 }
 

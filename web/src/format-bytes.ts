@@ -1,4 +1,4 @@
-/** As the console formats sizes (web/src/i18n.tsx, formatBytes), to state the exact text a page shows. */
+/** A size as the console shows it: binary units, one decimal above bytes ("1.5 MiB"). The e2e tests state page texts with it too. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
