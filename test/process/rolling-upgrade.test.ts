@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readlink, rm, symlink } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -41,6 +41,13 @@ async function olderBerth(): Promise<{ cli: string; commit: string; newest: stri
       await symlink(join(root, 'node_modules'), join(dir, 'node_modules'));
       await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir });
       if (bundling.includes('scripts/bundle.mjs')) await run(process.execPath, ['scripts/bundle.mjs'], { cwd: dir });
+    }
+    // A build kept from an earlier run links the node_modules of the checkout that made it, which
+    // may be gone since (a removed worktree or CI clone): it uses this checkout's.
+    const modules = join(dir, 'node_modules');
+    if ((await readlink(modules).catch(() => undefined)) !== join(root, 'node_modules')) {
+      await rm(modules, { force: true });
+      await symlink(join(root, 'node_modules'), modules);
     }
     return { cli, commit, newest };
   } catch (err) {
