@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
 
@@ -114,7 +114,7 @@ export async function startDistribution(): Promise<RunningSystem> {
 }
 
 export interface BerthSettings {
-  /** `--workers`; undefined keeps Berth's default (one per core). */
+  /** `--workers`; undefined keeps Berth's default (one per core; one on 2 cores or fewer). */
   workers?: number;
   /** Extra `--set key=value` settings (e.g. PostgreSQL, S3). */
   set?: string[];
@@ -132,7 +132,9 @@ export async function startBerth(root: string, settings: BerthSettings = {}): Pr
   const dataDir = settings.dataDir ?? join(dir, 'data');
   const port = await freePort();
   const password = settings.env?.BERTH_ADMIN_PASSWORD ?? `Bench-${Math.random().toString(36).slice(2)}-Aa1`;
-  const args = [join(root, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir];
+  // BENCH_BERTH_NODE_ARGS: Node.js flags for Berth's process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` with `--workers 1`.
+  const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const args = [...nodeArgs, join(root, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir];
   if (settings.workers !== undefined) args.push('--workers', String(settings.workers));
   for (const s of settings.set ?? []) args.push('--set', s);
   const log = openSync(join(dir, 'berth.log'), 'a');
@@ -142,7 +144,9 @@ export async function startBerth(root: string, settings: BerthSettings = {}): Pr
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, (s) => s === 200, child, 'berth');
-  const workers = settings.workers && settings.workers > 0 ? settings.workers : availableParallelism();
+  // The rule Berth applies to `--workers 0` (built modules, as the other benchmarks load them).
+  const { defaultWorkers } = (await import(`${'../dist/modules'}/cli/worker-count.js`)) as { defaultWorkers(): number };
+  const workers = settings.workers && settings.workers > 0 ? settings.workers : defaultWorkers();
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
   return {
     name: 'berth',

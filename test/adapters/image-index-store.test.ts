@@ -200,13 +200,24 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     const lint = { findings: [], omitted: { 'root-user': 2 }, summary: { info: 0, warning: 2, error: 0 } } as never;
     await store.putImage({ ...record, lint });
     expect(await store.getImage(img)).toEqual({ ...record, lint });
-    const replaced = imageRecord(img, [layers[0]!], { status: 'failed', error: 'decompression bomb' });
+    // Fewer layers, another first layer, no packages or labels: nothing of the earlier record stays.
+    const other = d('rt-l2');
+    const replaced = imageRecord(img, [other], { status: 'failed', error: 'decompression bomb' });
     await store.putImage(replaced);
     expect(await store.getImage(img)).toEqual(replaced);
     const rows = await database.db.selectFrom('image_package').select('name').where('image_digest', '=', img).execute();
     expect(rows).toEqual([]);
+    expect(await database.db.selectFrom('image_label').select('key').where('image_digest', '=', img).execute()).toEqual([]);
     const chain = await database.db.selectFrom('image_layer').select(['position', 'layer_digest', 'chain_id']).where('image_digest', '=', img).execute();
-    expect(chain).toEqual([{ position: 0, layer_digest: layers[0], chain_id: layers[0] }]);
+    expect(chain).toEqual([{ position: 0, layer_digest: other, chain_id: other }]);
+    // And back: the record's rows as they were.
+    await store.putImage(record);
+    expect(await store.getImage(img)).toEqual(record);
+    expect((await database.db.selectFrom('image_label').select(['origin', 'key', 'value']).where('image_digest', '=', img).orderBy('origin').execute())).toEqual([
+      { origin: 'annotation', key: 'org.opencontainers.image.source', value: 'https://example.test/repo' },
+      { origin: 'label', key: 'maintainer', value: 'team' },
+    ]);
+    expect((await database.db.selectFrom('image_package').select('name').where('image_digest', '=', img).orderBy('name').execute()).map((r) => r.name)).toEqual(['openssl', 'requests']);
   });
 
   describe('merged filesystem', () => {

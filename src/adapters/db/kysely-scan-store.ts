@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Severity } from '../../domain/vulns/cvss.js';
 import type { Finding } from '../../domain/vulns/match.js';
 import { MediaType } from '../../domain/media-types.js';
@@ -7,7 +7,8 @@ import type { Database } from './connect.js';
 import { advanceCursor, readAfterCursor } from './event-cursor.js';
 import { jobValues } from './kysely-job-store.js';
 import { findingRows } from './scan-finding.js';
-import type { ScanReportTable } from './schema.js';
+import { inOneStatement } from './one-statement.js';
+import type { ScanReportTable, Schema } from './schema.js';
 import { inTransaction } from './transaction.js';
 
 const chunk = 500;
@@ -38,12 +39,15 @@ export class KyselyScanStore implements ScanStore {
     const { digest: _digest, ...update } = row;
     // The report's vulnerability ids, flattened for search by CVE (ports/image-index-store.ts), replaced with it.
     const findings = findingRows(report.digest, report.findings);
+    const upsert = (db: Kysely<Schema>) => db.insertInto('scan_report').values(row).onConflict((oc) => oc.column('digest').doUpdateSet(update));
+    if (this.database.engine === 'postgres' && findings.length <= 1000) {
+      // One round trip (scan_finding has no unique key: the delete removes only the rows from before).
+      const db = this.db;
+      await inOneStatement(db, [upsert(db), db.deleteFrom('scan_finding').where('digest', '=', report.digest), ...(findings.length === 0 ? [] : [db.insertInto('scan_finding').values(findings)])]);
+      return;
+    }
     await inTransaction(this.db, async (trx) => {
-      await trx
-        .insertInto('scan_report')
-        .values(row)
-        .onConflict((oc) => oc.column('digest').doUpdateSet(update))
-        .execute();
+      await upsert(trx).execute();
       await trx.deleteFrom('scan_finding').where('digest', '=', report.digest).execute();
       for (let i = 0; i < findings.length; i += 1000) await trx.insertInto('scan_finding').values(findings.slice(i, i + 1000)).execute();
     });

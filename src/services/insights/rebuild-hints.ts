@@ -288,18 +288,21 @@ export class RebuildHints {
 
 /**
  * Runs RebuildHints.drain when this process writes events (pushes and tags), one drain at a
- * time, notices during a drain taken together by one more. No timer: a push on another instance
- * wakes that instance's own drain, and a drain at start takes up what a stop left; an idle
- * registry costs nothing.
+ * time, notices during a drain taken together by one more, which starts no sooner than
+ * `coalesceMs` after the one before did (a burst of pushes costs a few drains a second, not one
+ * per push, as OutboxLoop does). No timer: a push on another instance wakes that instance's own
+ * drain, and a drain at start takes up what a stop left; an idle registry costs nothing.
  */
 export class RebuildTriggers {
   private running: Promise<void> | undefined;
   private again = false;
   private started = false;
+  private lastStartedAt = -Infinity;
 
   constructor(
     private readonly hints: Pick<RebuildHints, 'drain'>,
     private readonly onError: (err: unknown) => void,
+    private readonly coalesceMs = 250,
   ) {}
 
   start(): void {
@@ -315,7 +318,12 @@ export class RebuildTriggers {
     }
     this.running = (async () => {
       do {
+        // The next drain starts `coalesceMs` after the last one did, at the soonest.
+        const wait = Math.ceil(this.lastStartedAt + this.coalesceMs - performance.now());
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (!this.started) break;
         this.again = false;
+        this.lastStartedAt = performance.now();
         try {
           await this.hints.drain();
         } catch (err) {

@@ -52,4 +52,26 @@ describe('rebuild hint triggers', () => {
     expect(drains).toBe(3);
     await triggers.stop();
   });
+
+  it('takes a burst of notices together: one drain per coalescing interval, not one per notice', async () => {
+    const started: number[] = [];
+    const triggers = new RebuildTriggers({ drain: async () => (started.push(performance.now()), 0) }, () => undefined, 100);
+    triggers.start();
+    await triggers.idle();
+    // A notice every 5 ms for 450 ms, each arriving while a drain runs or waits its turn.
+    const burstStart = performance.now();
+    for (let i = 0; i < 90; i++) {
+      triggers.notify();
+      await sleep(5);
+    }
+    const burstMs = performance.now() - burstStart;
+    await triggers.idle();
+    const during = started.slice(1);
+    // Drains start 100 ms apart at the closest: at most one per interval of the burst, plus the last one.
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    expect(during.length).toBeLessThanOrEqual(Math.floor(burstMs / 100) + 2);
+    // (Timers run on the event loop's millisecond clock, which can read up to a millisecond behind.)
+    for (let i = 1; i < during.length; i++) expect(during[i]! - during[i - 1]!).toBeGreaterThanOrEqual(98);
+    await triggers.stop();
+  });
 });
