@@ -2,7 +2,6 @@
 import cluster from 'node:cluster';
 import nodeModule from 'node:module';
 import { writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { configReference, loadConfig, type ResolvedConfig } from '../config/load.js';
@@ -13,6 +12,7 @@ import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { printError } from './output.js';
 import { settingFlags } from './set-flags.js';
 import { collectOnceSettled } from './idle-collection.js';
+import { defaultWorkers } from './worker-count.js';
 
 // Node.js 22.1 and later keep V8's compiled code of what loads from here on (the server's
 // chunks) in a cache directory (NODE_COMPILE_CACHE, by default in the temporary directory), so
@@ -33,7 +33,7 @@ program
   .option('--data-dir <dir>', 'data directory (dataDir)')
   .option('--database-url <url>', 'sqlite:<path> or postgres://… (database.url)')
   .addOption(new Option('--log-level <level>', 'log level (log.level)'))
-  .option('-w, --workers <n>', 'processes serving the port; 0 = one per CPU core (server.workers)')
+  .option('-w, --workers <n>', 'processes serving the port; 0 = one per CPU core, one on 2 cores or fewer (server.workers)')
   .option('--set <key=value...>', 'any setting by its dotted key, e.g. --set registry.maxManifestBytes=8388608')
   .action(async (opts: Record<string, unknown>) => {
     const flags: Record<string, unknown> = {
@@ -46,10 +46,13 @@ program
       ...settingFlags(opts.set as string[] | undefined),
     };
     const config = loadConfig({ file: opts.config as string | undefined, flags });
-    const workers = config.server.workers === 0 ? availableParallelism() : config.server.workers;
+    // Chosen automatically (0), even one worker runs under the primary: it gets a worker's memory
+    // settings (cluster.ts) and is restarted when it dies. `--workers 1` is one process alone.
+    const automatic = config.server.workers === 0;
+    const workers = automatic ? defaultWorkers() : config.server.workers;
     const channel = workerChannel();
 
-    if (workers > 1 && cluster.isPrimary) {
+    if ((workers > 1 || automatic) && cluster.isPrimary) {
       // The primary only supervises: the registry itself (and first-start work) is the workers'.
       const logger = createLogger(config.log.level);
       runPrimary({

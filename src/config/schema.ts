@@ -99,7 +99,7 @@ export const configSchema = z.strictObject({
         .min(0)
         .max(256)
         .default(0)
-        .describe('Processes serving requests on the one port (Node cluster); 0 means one per CPU core, 1 runs in a single process.'),
+        .describe('Processes serving requests on the one port (Node cluster); 0 means one per CPU core, or one (under a supervising primary) on a machine of 2 cores or fewer; 1 runs in a single process.'),
       trustProxy: z
         .boolean()
         .default(false)

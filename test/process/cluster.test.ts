@@ -122,6 +122,25 @@ describe('cluster mode (--workers)', () => {
     expect(berth.output.join('')).toContain('worker died; starting a new one');
   });
 
+  it('chooses the worker count itself by default, and runs even one worker under the primary', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const berth = await spawnBerth(['--port', '0', '--data-dir', dataDir, '--workers', '0']);
+    running.push(berth);
+    const { defaultWorkers } = await import('../../src/cli/worker-count.js');
+    const expected = defaultWorkers();
+    const listening = JSON.parse(berth.output.join('').split('\n').find((l) => l.includes('"message":"berth is listening"'))!) as { workers: number; 'process.pid': number };
+    expect(listening.workers).toBe(expected);
+    // The primary announces; the workers it forked are its children and serve the requests.
+    expect(listening['process.pid']).toBe(berth.proc.pid);
+    const registry = new RegistryClient(berth.url);
+    for (let i = 0; i < 4 * expected; i++) expect((await registry.fetch('/v2/')).status).toBe(200);
+    const serving = [...servingPids(berth)];
+    expect(serving.length).toBeGreaterThan(0);
+    expect(serving.length).toBeLessThanOrEqual(expected);
+    expect(serving).not.toContain(berth.proc.pid);
+    for (const pid of serving) expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]).toBe(String(berth.proc.pid));
+  });
+
   it('keeps the primary a supervisor: the database driver is loaded in the workers and not in it', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
     const berth = await spawnBerth(['--port', '0', '--data-dir', dataDir, '--workers', '2']);
