@@ -23,7 +23,7 @@ export interface StoredImage {
  * (`insights read images`).
  */
 export async function storedImage(registry: Registry, repository: string, reference: string, what: string): Promise<StoredImage> {
-  const repo = await registry.meta.getRepository(repository);
+  const repo = await registry.findRepository(repository);
   if (!repo) throw new BerthError('NOT_FOUND', { message: `repository ${repository} not found` });
   const manifest = await registry.manifests.get(repository, reference);
   const parsed = parseManifest(manifest.body, manifest.mediaType);

@@ -3,7 +3,8 @@ import { BerthError } from '../../domain/errors.js';
 import { parseDigest, type Digest } from '../../domain/digest.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
 import type { BlobRow, MetadataStore } from '../../ports/metadata-store.js';
-import { existingRepository } from './repositories.js';
+import { existingRepository, readableRepository } from './repositories.js';
+import type { RepositoryCache } from './repository-cache.js';
 import { quarantineMessage } from '../../domain/quarantine.js';
 
 export interface BlobContent {
@@ -19,12 +20,14 @@ export class BlobService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly store: BlobStore,
+    /** Repository rows kept current by tag changes (PostgreSQL): a blob read then costs one lookup, not two. */
+    private readonly repositories?: RepositoryCache,
   ) {}
 
   /** The blob's size when the repository holds it (as a layer/config, or a manifest fetched by digest). */
   async stat(repositoryName: string, digestValue: string, touch = true): Promise<BlobRow> {
     const { digest } = parseDigest(digestValue);
-    const repository = await existingRepository(this.meta, repositoryName);
+    const repository = await readableRepository(this.meta, repositoryName, this.repositories);
     const blob =
       (await this.meta.getRepositoryBlob(repository.id, digest, touch)) ?? (await this.meta.getManifest(repository.id, digest));
     if (!blob) throw new BerthError('BLOB_UNKNOWN', { detail: { digest } });

@@ -1,6 +1,6 @@
 import type { Digest } from '../../domain/digest.js';
 import type { BlobStore } from '../../ports/blob-store.js';
-import type { MetadataStore } from '../../ports/metadata-store.js';
+import type { MetadataStore, RepositoryRow } from '../../ports/metadata-store.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { BlobService } from './blob-service.js';
 import { CatalogService } from './catalog-service.js';
@@ -36,12 +36,15 @@ export class Registry {
   readonly manifests: ManifestService;
   readonly catalog: CatalogService;
 
+  private readonly repositories: RepositoryCache | undefined;
+
   constructor(
     readonly meta: MetadataStore,
     readonly store: BlobStore,
     options: RegistryOptions,
   ) {
-    this.blobs = new BlobService(meta, store);
+    this.repositories = options.repositories;
+    this.blobs = new BlobService(meta, store, options.repositories);
     this.uploads = new UploadService(meta, store, {
       maxBlobBytes: options.maxBlobBytes,
       automaticMount: options.automaticMount,
@@ -61,5 +64,10 @@ export class Registry {
       gcLeaseMs: options.gcLeaseMs,
     });
     this.catalog = new CatalogService(meta, { maxPageSize: options.maxPageSize, defaultPageSize: options.defaultPageSize, tags, repositories: options.repositories });
+  }
+
+  /** The row of repository `name`, from the repository cache where there is one (PostgreSQL); undefined when never pushed to. */
+  findRepository(name: string): Promise<RepositoryRow | undefined> {
+    return this.repositories ? this.repositories.get(name, () => this.meta.getRepository(name)) : this.meta.getRepository(name);
   }
 }
