@@ -41,9 +41,12 @@ export class KyselyScanStore implements ScanStore {
     const findings = findingRows(report.digest, report.findings);
     const upsert = (db: Kysely<Schema>) => db.insertInto('scan_report').values(row).onConflict((oc) => oc.column('digest').doUpdateSet(update));
     if (this.database.engine === 'postgres' && findings.length <= 1000) {
-      // One round trip (scan_finding has no unique key: the delete removes only the rows from before).
-      const db = this.db;
-      await inOneStatement(db, [upsert(db), db.deleteFrom('scan_finding').where('digest', '=', report.digest), ...(findings.length === 0 ? [] : [db.insertInto('scan_finding').values(findings)])]);
+      // The report first, alone (it waits for a concurrent put of the same digest to commit), then
+      // its findings replaced in one statement: four round trips instead of six.
+      await inTransaction(this.db, async (db) => {
+        await upsert(db).execute();
+        await inOneStatement(db, [db.deleteFrom('scan_finding').where('digest', '=', report.digest), ...(findings.length === 0 ? [] : [db.insertInto('scan_finding').values(findings)])]);
+      });
       return;
     }
     await inTransaction(this.db, async (trx) => {
