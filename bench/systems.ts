@@ -144,8 +144,10 @@ export async function startBerth(root: string, settings: BerthSettings = {}): Pr
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, (s) => s === 200, child, 'berth');
-  // The rule Berth applies to `--workers 0` (built modules, as the other benchmarks load them).
-  const { defaultWorkers } = (await import(`${'../dist/modules'}/cli/worker-count.js`)) as { defaultWorkers(): number };
+  // The rule Berth applies to `--workers 0`, from the built modules as the other benchmarks load
+  // them (tsconfig.bench.json compiles bench/ alone).
+  const modules = '../dist/modules';
+  const { defaultWorkers } = (await import(`${modules}/cli/worker-count.js`)) as { defaultWorkers(): number };
   const workers = settings.workers && settings.workers > 0 ? settings.workers : defaultWorkers();
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
   return {

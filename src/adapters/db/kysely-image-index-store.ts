@@ -212,14 +212,14 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       await inTransaction(this.db, async (db) => {
         await upsert(db).execute();
         await inOneStatement(db, [
-        db.deleteFrom('image_layer').where('image_digest', '=', digest).where('position', '>=', layers.length),
-        ...(layers.length === 0
-          ? []
-          : [db.insertInto('image_layer').values(layers).onConflict((oc) => oc.columns(['image_digest', 'position']).doUpdateSet((eb) => ({ layer_digest: eb.ref('excluded.layer_digest'), chain_id: eb.ref('excluded.chain_id') })))]),
-        db.deleteFrom('image_package').where('image_digest', '=', digest),
-        ...(packages.length === 0 ? [] : [db.insertInto('image_package').values(packages)]),
-        db.deleteFrom('image_label').where('image_digest', '=', digest),
-        ...(labels.length === 0 ? [] : [db.insertInto('image_label').values(labels)]),
+          db.deleteFrom('image_layer').where('image_digest', '=', digest).where('position', '>=', layers.length),
+          ...(layers.length === 0
+            ? []
+            : [db.insertInto('image_layer').values(layers).onConflict((oc) => oc.columns(['image_digest', 'position']).doUpdateSet((eb) => ({ layer_digest: eb.ref('excluded.layer_digest'), chain_id: eb.ref('excluded.chain_id') })))]),
+          db.deleteFrom('image_package').where('image_digest', '=', digest),
+          ...(packages.length === 0 ? [] : [db.insertInto('image_package').values(packages)]),
+          db.deleteFrom('image_label').where('image_digest', '=', digest),
+          ...(labels.length === 0 ? [] : [db.insertInto('image_label').values(labels)]),
         ]);
       });
       return;

@@ -5,6 +5,7 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import { BlobService } from './blob-service.js';
 import { CatalogService } from './catalog-service.js';
 import { ManifestService, type ManifestGuard } from './manifest-service.js';
+import { cachedRepository } from './repositories.js';
 import type { RepositoryCache } from './repository-cache.js';
 import { TagCache } from './tag-cache.js';
 import { UploadService } from './upload-service.js';
@@ -68,6 +69,6 @@ export class Registry {
 
   /** The row of repository `name`, from the repository cache where there is one (PostgreSQL); undefined when never pushed to. */
   findRepository(name: string): Promise<RepositoryRow | undefined> {
-    return this.repositories ? this.repositories.get(name, () => this.meta.getRepository(name)) : this.meta.getRepository(name);
+    return cachedRepository(this.meta, name, this.repositories);
   }
 }

@@ -18,9 +18,14 @@ export async function existingRepository(meta: MetadataStore, name: string): Pro
 export async function readableRepository(meta: MetadataStore, name: string, cache: RepositoryCache | undefined): Promise<RepositoryRow> {
   if (!cache) return existingRepository(meta, name);
   assertRepositoryName(name);
-  const repository = await cache.get(name, () => meta.getRepository(name));
+  const repository = await cachedRepository(meta, name, cache);
   if (!repository) throw new BerthError('NAME_UNKNOWN', { message: `repository ${name} not known to registry`, detail: { name } });
   return repository;
+}
+
+/** The row of repository `name`, from `cache` when one is given; undefined when it has never been pushed to. */
+export function cachedRepository(meta: MetadataStore, name: string, cache: RepositoryCache | undefined): Promise<RepositoryRow | undefined> {
+  return cache ? cache.get(name, () => meta.getRepository(name)) : meta.getRepository(name);
 }
 
 /** The repository a write names, created on first push. */
