@@ -92,6 +92,8 @@ export interface StartOptions {
   siblingGroup?: string;
   /** Replaces the bus chosen by engine (PostgreSQL: LISTEN/NOTIFY; SQLite: this process only). */
   invalidationBus?: InvalidationBus;
+  /** Told when a large request body starts arriving (AppOptions.onLargeBody). */
+  onLargeBody?: () => () => void;
 }
 
 /**
@@ -444,6 +446,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
 
   const app = await buildApp({
     beforeReply: () => (telling.size === 0 ? undefined : atMost(1000, Promise.all([...telling]))),
+    onLargeBody: options.onLargeBody,
     registry,
     logger,
     maxManifestBytes: config.registry.maxManifestBytes,

@@ -31,18 +31,11 @@ function isBerthMessage(message: unknown): message is ClusterMessage {
  * Memory settings a worker starts with unless the operator chose them (docs/performance.md
  * has the measurements). With Node's defaults, a worker keeps up to 32 MiB of V8 young
  * generation and glibc gives each thread that allocates its own malloc arena, which keep what
- * they once held: 207-212 MiB peak RSS under the full benchmark. A 16 MiB young generation and
- * two arenas: 164-188 MiB, with the same throughput.
- *
- * Every request body arrives as fresh 64 KiB buffers (Node's HTTP parser copies each piece),
- * and V8 counts their bytes against the old generation's limit until a scavenge frees them,
- * which it runs for them only once ~32 MiB are young. With V8's own growth (the limit ~1.6×
- * the live heap, 15 MiB of room in a 23 MiB worker) a push started a full collection every
- * ~15 MiB received, 40% of the CPU a push cost. A limit of 2.5× the live heap leaves the
- * scavenges room to run first (0-1 full collections per 2 GB); the young generation halved
- * to 8 MiB pays back part of the memory that costs.
+ * they once held: 207-212 MiB peak RSS under the full benchmark. A smaller young generation and
+ * two arenas: 164-188 MiB, with the same throughput. The old generation's room is set while the
+ * worker runs (heap-room.ts): wide while request bodies arrive, narrow otherwise.
  */
-export const workerMemory = { semiSpaceMiB: 4, heapGrowingPercent: 150, mallocArenas: 2 } as const;
+export const workerMemory = { semiSpaceMiB: 4, mallocArenas: 2 } as const;
 
 /**
  * libuv's thread pool per worker (Node's default is 4): file reads of pulls share it with
@@ -54,16 +47,22 @@ export const workerThreadPool = 16;
 /** The V8 flags a worker adds, each unless the operator set it (names as Node spells them on the command line). */
 const workerV8Flags = [
   ['max-semi-space-size', workerMemory.semiSpaceMiB],
-  ['heap-growing-percent', workerMemory.heapGrowingPercent],
   // For one collection once the worker has settled (idle-collection.ts).
   ['expose-gc', undefined],
 ] as const;
 
+/** Whether the Node.js flag `name` (spelled with dashes) was given, on the command line or in NODE_OPTIONS. */
+export function nodeFlagGiven(name: string, execArgv: readonly string[], nodeOptions = ''): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((given) => {
+    const flag = given.replace(/_/g, '-');
+    return flag === `--${name}` || flag.startsWith(`--${name}=`);
+  });
+}
+
 /** The Node.js flags a worker starts with: the primary's, plus each memory flag not already chosen. */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
-  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((flag) => flag.replace(/_/g, '-'));
   const added = workerV8Flags
-    .filter(([name]) => !given.some((flag) => flag === `--${name}` || flag.startsWith(`--${name}=`)))
+    .filter(([name]) => !nodeFlagGiven(name, execArgv, nodeOptions))
     .map(([name, value]) => (value === undefined ? `--${name}` : `--${name}=${value}`));
   return [...execArgv, ...added];
 }

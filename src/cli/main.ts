@@ -13,6 +13,7 @@ import { printError } from './output.js';
 import { settingFlags } from './set-flags.js';
 import { collectOnceSettled } from './idle-collection.js';
 import { defaultWorkers } from './worker-count.js';
+import { heapRoom } from './heap-room.js';
 
 // Node.js 22.1 and later keep V8's compiled code of what loads from here on (the server's
 // chunks) in a cache directory (NODE_COMPILE_CACHE, by default in the temporary directory), so
@@ -84,7 +85,11 @@ program
         channel.send({ berth: 'changed', key, invalidation });
       });
     };
-    const berth = await startBerth(config, { relay: channel ? relay : undefined, siblingGroup: channel ? process.env.BERTH_SIBLING_GROUP : undefined });
+    const berth = await startBerth(config, {
+      relay: channel ? relay : undefined,
+      siblingGroup: channel ? process.env.BERTH_SIBLING_GROUP : undefined,
+      onLargeBody: heapRoom()?.open,
+    });
     collectOnceSettled();
     if (channel) {
       channel.onMessage((message) => {

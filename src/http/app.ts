@@ -39,6 +39,21 @@ export interface AppOptions {
   invalidation?: () => InvalidationBusStatus;
   /** Work a response must wait for before it leaves (telling other processes of a change). */
   beforeReply?: () => Promise<void> | undefined;
+  /**
+   * Called when a request body of at least `largeBodyBytes` (or of undeclared length) starts
+   * arriving; what it returns is called once the request ended (the process's heap room, cli/heap-room.ts).
+   */
+  onLargeBody?: () => () => void;
+}
+
+/** What counts as a large request body: a layer's, not a manifest's or an API call's. */
+export const largeBodyBytes = 1 << 20;
+
+/** Whether `req` carries a large body: declared at `largeBodyBytes` or more, or streamed without a length. */
+export function hasLargeBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) >= largeBodyBytes;
+  return req.headers['transfer-encoding'] !== undefined;
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -73,6 +88,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // handler runs; streams reading the body see the failure themselves, but an 'error' with no
   // listener would crash the process. Listen from the very first moment.
   app.server.prependListener('request', (req: IncomingMessage) => req.on('error', ignore));
+  const { onLargeBody } = options;
+  if (onLargeBody) {
+    app.server.prependListener('request', (req: IncomingMessage) => {
+      if (hasLargeBody(req)) req.once('close', onLargeBody());
+    });
+  }
 
   // Graceful shutdown: once closing, every response ends its connection, so keep-alive
   // clients cannot hold the process open after their in-flight request is answered.

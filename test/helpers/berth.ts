@@ -30,6 +30,8 @@ export interface TestBerthOptions {
   databaseUrl?: string;
   /** Replaces the bus chosen by engine (e.g. one whose connection a test slows down). */
   invalidationBus?: InvalidationBus;
+  /** Told when a large request body starts arriving (StartOptions.onLargeBody). */
+  onLargeBody?: () => () => void;
 }
 
 /** Starts Berth in this process on a free loopback port with its own data directory. */
@@ -60,7 +62,7 @@ export async function startTestBerth(options: TestBerthOptions = {}): Promise<Te
       callback();
     },
   });
-  const berth = await startBerth(config, { logger: pino({ level: 'info', messageKey: 'message' }, sink), invalidationBus: options.invalidationBus });
+  const berth = await startBerth(config, { logger: pino({ level: 'info', messageKey: 'message' }, sink), invalidationBus: options.invalidationBus, onLargeBody: options.onLargeBody });
   return {
     ...berth,
     config,
