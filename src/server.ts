@@ -1,43 +1,31 @@
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createLogger } from './wiring/logger.js';
 import { berthVersion } from './version.js';
 import type { ResolvedConfig } from './config/load.js';
-import { connect, migrate, type Database } from './adapters/db/connect.js';
+import { connect, migrate } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
 import { createBlobStore } from './adapters/storage/index.js';
 import { KyselyAuditStore } from './adapters/db/kysely-audit-store.js';
-import { KyselyIdentityStore } from './adapters/db/kysely-identity-store.js';
-import { LocalInvalidationBus } from './adapters/bus/local-invalidation-bus.js';
-import { PgInvalidationBus } from './adapters/bus/pg-invalidation-bus.js';
 import { buildApp } from './http/app.js';
 import type { ApiServices } from './http/api/index.js';
-import { Authorizer } from './services/access/authorizer.js';
 import { AuditLog } from './services/audit/audit-log.js';
-import { Authenticator } from './services/identity/authenticator.js';
-import { RobotService } from './services/identity/robot-service.js';
-import { TokenService } from './services/identity/token-service.js';
-import { UserService } from './services/identity/user-service.js';
-import { ProjectService } from './services/projects/project-service.js';
 import { Registry } from './services/registry/index.js';
 import { RepositoryCache, repositoriesChannel } from './services/registry/repository-cache.js';
-import { KyselyEventStore } from './adapters/db/kysely-event-store.js';
-import { KyselyJobStore } from './adapters/db/kysely-job-store.js';
-import { KyselyWebhookStore } from './adapters/db/kysely-webhook-store.js';
 import { Metrics } from './http/metrics.js';
 import type { OutboxEvent } from './ports/event-store.js';
 import type { BlobStore } from './ports/blob-store.js';
-import type { Digest } from './domain/digest.js';
 import type { Invalidation, InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
-import { BatchWriter } from './services/batch-writer.js';
-import { JobRunner, exponentialBackoff } from './services/jobs/job-runner.js';
-import { Scheduler } from './services/jobs/scheduler.js';
-import { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
-import { WebhookSender } from './services/webhooks/webhook-sender.js';
-import { WebhookService } from './services/webhooks/webhook-service.js';
+import type { BatchWriter } from './services/batch-writer.js';
+import type { JobRunner } from './services/jobs/job-runner.js';
+import type { Scheduler } from './services/jobs/scheduler.js';
+import type { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
 import { wireHardening } from './wiring/hardening.js';
+import { wireHousekeeping } from './wiring/housekeeping.js';
+import { wireIdentity, type Identity, type InitialAdmin } from './wiring/identity.js';
+import { wireInvalidation } from './wiring/invalidation.js';
+import { wireJobs } from './wiring/jobs.js';
 import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
 import { wireReplication } from './wiring/replication.js';
 import { wirePreheat } from './wiring/preheat.js';
@@ -47,6 +35,7 @@ import { wireInsights } from './wiring/insights.js';
 import { wireSearch } from './wiring/search.js';
 import { wireBackup } from './wiring/backup.js';
 import { wireRecommendations } from './wiring/rebuild-hints.js';
+import { wireWebhooks } from './wiring/webhooks.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
 
 export interface RunningBerth {
@@ -72,7 +61,7 @@ export interface RunningBerth {
   jobs: { runner: JobRunner; dispatcher: WebhookDispatcher; scheduler: Scheduler; pulls: BatchWriter<OutboxEvent> };
   metrics: Metrics;
   /** Set on the very first start: the administrator created, with its password to show once. */
-  initialAdmin?: { username: string; password: string; generated: boolean };
+  initialAdmin?: InitialAdmin;
   /** Stops accepting requests, lets in-flight ones finish, closes the database. */
   close(): Promise<void>;
 }
@@ -96,20 +85,6 @@ export interface StartOptions {
   onLargeBody?: () => () => void;
 }
 
-/**
- * First-start work: the first administrator and the public `library` project. In cluster mode
- * the first worker does it (after the migrations) before the primary starts the others.
- */
-async function bootstrapIdentity(config: ResolvedConfig, identity: KyselyIdentityStore, onChange: () => void, logger: Logger): Promise<RunningBerth['initialAdmin']> {
-  const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange });
-  const initialAdmin = await users.ensureInitialAdmin(config.auth.initialAdminPassword);
-  if (initialAdmin) {
-    if (!(await identity.getProject('library'))) await identity.createProject({ name: 'library', public: true, createdBy: 'admin' }, Date.now());
-    logger.info({ username: initialAdmin.username, generated: initialAdmin.generated }, 'created the first system administrator');
-  }
-  return initialAdmin;
-}
-
 /** The composition root: config in, a listening registry out. */
 export async function startBerth(config: ResolvedConfig, options: StartOptions = {}): Promise<RunningBerth> {
   const logger = options.logger ?? createLogger(config.log.level);
@@ -124,64 +99,29 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     await database.db.destroy();
     throw err;
   }
-  // A blob a client was told exists outlives its push: its grace period restarts at most this often, well within the GC's.
   // eslint-disable-next-line prefer-const -- assigned once the job runner and scheduler exist; the registry's guard asks it later
   let lifecycle: Lifecycle;
+  const invalidations = await wireInvalidation(database, config, { logger, relay: options.relay, siblingGroup: options.siblingGroup, invalidationBus: options.invalidationBus });
+  const { bus, announce } = invalidations;
   // PostgreSQL: pulls read repository rows from here, so a warm tag costs the database nothing;
   // every change of a repository's tags drops its row here, then on other instances and in
-  // sibling workers (announceTags, once the bus exists). SQLite: the row is read in-process in
-  // microseconds, which keeps every process on the file exact without being told.
-  let busFresh = () => true;
-  const repositories = database.engine === 'postgres' ? new RepositoryCache({ ttlMs: repositoryCacheTtlMs, trusted: () => busFresh() }) : undefined;
-  let announceTags = (_repositoryId: number): void => undefined;
+  // sibling workers. SQLite: the row is read in-process in microseconds, which keeps every
+  // process on the file exact without being told.
+  const repositories = database.engine === 'postgres' ? new RepositoryCache({ ttlMs: repositoryCacheTtlMs, trusted: () => bus.fresh() }) : undefined;
   const meta = new KyselyMetadataStore(database, {
+    // A blob a client was told exists outlives its push: its grace period restarts at most this often, well within the GC's.
     touchIntervalMs: touchIntervalMs(config),
     onTagsChanged: repositories
       ? (repositoryId) => {
           repositories.forget(repositoryId);
-          announceTags(repositoryId);
+          announce({ kind: 'cache', channel: repositoriesChannel, keys: [String(repositoryId)] });
         }
       : undefined,
   });
-  const eventStore = new KyselyEventStore(database);
-  const jobStore = new KyselyJobStore(database);
-  const webhookStore = new KyselyWebhookStore(database);
-  const metrics = new Metrics({ meta, events: eventStore, jobs: jobStore });
+  const jobs = wireJobs(database, config, { meta, logger });
+  const { runner, dispatcher, scheduler, pulls } = jobs;
+  const metrics = new Metrics({ meta, events: jobs.events, jobs: jobs.jobs });
 
-  // Events flow: a change writes its events in its own transaction, then wakes the dispatcher,
-  // which turns them into webhook deliveries run by the job runner.
-  const runner = new JobRunner(jobStore, {
-    concurrency: config.jobs.concurrency,
-    pollIntervalMs: config.jobs.pollIntervalMs,
-    leaseMs: config.jobs.leaseSeconds * 1000,
-    onError: (job, err) => logger.warn({ job: { id: job.id, type: job.type, attempt: job.attempts }, err: { message: (err as Error)?.message } }, 'job attempt failed'),
-  });
-  const dispatcher = new WebhookDispatcher(webhookStore, {
-    intervalMs: config.jobs.pollIntervalMs,
-    maxAttempts: config.webhooks.maxAttempts,
-    onJobs: () => runner.notify(),
-    onError: (err) => logger.warn({ err }, 'dispatching events to webhooks failed; will retry'),
-  });
-  // Pull events, and with them each manifest's last-pulled time (retention's "most recently pulled").
-  const pulls = new BatchWriter<OutboxEvent>(
-    async (events) => {
-      const now = Date.now();
-      await eventStore.append(events, now);
-      // The events are written: a failure here must not write them again.
-      await meta
-        .recordPulls(events.flatMap((e) => (e.type === 'pull' && e.repository && e.data.digest ? [{ repository: e.repository, digest: e.data.digest as Digest, at: now }] : [])))
-        .catch((err: unknown) => logger.warn({ err }, 'recording last-pulled times failed'));
-    },
-    {
-    // Once a second or every 500 pulls: a steady stream of pulls costs PostgreSQL a few
-    // transactions a second, whatever its rate (test/http/pull-transactions.test.ts).
-    intervalMs: 1000,
-    maxBatch: 500,
-    maxPending: 50_000,
-    onWritten: () => dispatcher.notify(),
-    onError: (err) => logger.warn({ err }, 'recording pull events failed; kept for the next attempt'),
-    },
-  );
   // Scan on push hears of pushes at once (else within its poll interval); wired once security is.
   let pushedNotice = (): void => undefined;
   // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
@@ -209,88 +149,43 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     repositories,
   });
 
-  const identity = new KyselyIdentityStore(database);
   const audit = new AuditLog(new KyselyAuditStore(database), {
     retentionDays: config.audit.retentionDays,
     onError: (err) => logger.error({ err }, 'writing the audit log failed; entries are kept for the next attempt'),
   });
-  const { ldap, oidc: oidcSettings } = config.auth;
-  const newProjectQuota = () => hardening.settings.newProjectQuota();
-  const authorizer = new Authorizer(identity, { projectCreation: config.auth.projectCreation, newProjectQuota });
+  // Identity needs hardening's login back-off and settings; hardening asks identity's authorizer for projects later.
+  // eslint-disable-next-line prefer-const -- assigned right after hardening, which asks it only later
+  let access: Identity;
   // Settings changes reach other instances on the bus, and sibling workers through the cluster relay.
-  let announceSettings = () => undefined as void;
+  const announceSettings = () => announce({ kind: 'cache', channel: 'settings' });
   const hardening = await wireHardening(database, config, {
     metrics,
     logger,
     version: berthVersion(),
-    project: (name) => authorizer.project(name),
-    onSettingsChange: () => announceSettings(),
+    project: (name) => access.authorizer.project(name),
+    onSettingsChange: announceSettings,
   });
-  const authenticator = new Authenticator(identity, {
-    throttle: hardening.loginThrottle,
-    // LDAP and OIDC client libraries load only when configured (memory of every process).
-    ldap: ldap.enabled ? new (await import('./services/identity/ldap-directory.js')).LdapDirectory({ ...ldap, baseDn: ldap.baseDn }) : undefined,
-    ldapAdminGroupDn: ldap.adminGroupDn,
+  access = await wireIdentity(database, config, {
+    logger,
+    meta,
+    announce,
+    loginThrottle: hardening.loginThrottle,
+    newProjectQuota: () => hardening.settings.newProjectQuota(),
+    outbound: hardening.outbound,
   });
-  const invalidateIdentity = () => {
-    authenticator.invalidate();
-    authorizer.invalidate();
-  };
+  const { identity, authorizer, onIdentityChange } = access;
   const reloadSettings = () => {
     // Settings and project policies share the announcement (rare changes, cheap to re-read).
     lifecycle?.policies.invalidate();
     return hardening.settings.reload().catch((err: unknown) => logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
   };
-  const bus = options.invalidationBus ?? (await startInvalidationBus(config, database, logger, options.relay ? options.siblingGroup : undefined));
-  const tell = (invalidation: PublishedInvalidation) =>
-    bus.publish(invalidation).catch((err: unknown) => logger.warn({ err, invalidation: invalidation.kind }, 'telling other instances failed; their caches expire on their own (2-60 s)'));
-  // Telling others is under way while the change's response is prepared; the response
-  // leaves when they are done (see buildApp's beforeReply), so a client's next request sees
-  // the change on whichever process or instance it lands.
-  const telling = new Set<Promise<unknown>>();
-  const track = (work: Promise<unknown> | undefined) => {
-    if (!work) return;
-    telling.add(work);
-    void work.finally(() => telling.delete(work));
-  };
-  /** Tells other instances (bus) and sibling workers (relay) what changed here; the change's response waits for both. */
-  const announce = (invalidation: PublishedInvalidation) => {
-    track(tell(invalidation));
-    track(options.relay?.(invalidation));
-  };
-  const onIdentityChange = () => {
-    invalidateIdentity();
-    announce({ kind: 'identity' });
-  };
-  announceSettings = () => announce({ kind: 'cache', channel: 'settings' });
-  announceTags = (repositoryId) => announce({ kind: 'cache', channel: repositoriesChannel, keys: [String(repositoryId)] });
-  busFresh = () => bus.fresh();
-  const tokens = new TokenService(
-    identity,
-    {
-      issuer: config.auth.issuer,
-      service: config.auth.service,
-      accessTtlSeconds: config.auth.tokenTtlSeconds,
-      refreshTtlSeconds: config.auth.refreshTokenTtlSeconds,
-      sessionTtlSeconds: config.auth.sessionTtlSeconds,
-      keyRotationDays: config.auth.keyRotationDays,
-    },
-    {
-      // Instances hear it on the bus; cluster workers on SQLite through the primary's relay
-      // (their bus is local), which re-reads keys with every identity change it passes on.
-      onKeysChanged: () => announce({ kind: 'signing-keys' }),
-    },
-  );
-  /** Re-reads the signing keys a sibling changed; a failure is logged, and the next unknown key retries. */
-  const reloadKeys = () => tokens.reload().catch((err: unknown) => logger.warn({ err }, 'reloading token signing keys failed; retried on the next unknown key'));
-  // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
   /** Forgets what another instance or a sibling worker changed; resolves once what must be re-read is read. */
   const forget = async (invalidation: Invalidation): Promise<void> => {
     const resync = invalidation.kind === 'resync';
     const rereads: Array<Promise<unknown>> = [];
-    if (invalidation.kind === 'identity' || resync) invalidateIdentity();
+    if (invalidation.kind === 'identity' || resync) access.invalidate();
     if ((invalidation.kind === 'cache' && invalidation.channel === 'settings') || resync) rereads.push(reloadSettings());
-    if (invalidation.kind === 'signing-keys' || resync) rereads.push(reloadKeys());
+    if (invalidation.kind === 'signing-keys' || resync) rereads.push(access.reloadKeys());
     if (invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel && invalidation.keys) {
       for (const key of invalidation.keys) repositories?.forget(Number(key));
     } else if ((invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel) || resync) {
@@ -299,39 +194,20 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     await Promise.all(rereads);
   };
   // The sender's response waits until this has applied the message (and re-read what it must).
+  // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
   bus.subscribe((invalidation) => forget(invalidation));
-  await tokens.init();
-  const users = new UserService(identity, { passwordPolicy: { minLength: config.auth.passwordMinLength }, onChange: onIdentityChange });
-  const projects = new ProjectService(identity, meta, { onChange: onIdentityChange, newProjectQuota });
-  const initialAdmin = await bootstrapIdentity(config, identity, onIdentityChange, logger);
+  const initialAdmin = await access.init();
   let listeningPort = config.server.port;
-  const sender = new WebhookSender(webhookStore, eventStore, identity, hardening.outbound, {
-    timeoutMs: config.webhooks.timeoutMs,
-    onBlocked: (webhook, address, reason) => logger.warn({ webhook: { id: webhook.id, project: webhook.projectId }, address }, `webhook delivery ${reason}`),
+  const registryUrl = () => config.server.publicUrl ?? `http://localhost:${listeningPort}`;
+  const webhooks = wireWebhooks(config, {
+    jobs,
+    identity,
+    outbound: hardening.outbound,
+    metrics,
+    logger,
     registryHost: () => (config.server.publicUrl ? new URL(config.server.publicUrl).host : `localhost:${listeningPort}`),
-    onResult: (result) => metrics.webhookDeliveries.inc({ result }),
   });
-  runner.register('webhook.deliver', {
-    run: (job) => sender.deliverJob(job),
-    maxAttempts: config.webhooks.maxAttempts,
-    backoff: exponentialBackoff(config.webhooks.backoffBaseMs, config.webhooks.backoffMaxMs),
-  });
-  runner.register('housekeeping', {
-    maxAttempts: 3,
-    backoff: exponentialBackoff(60_000, 600_000),
-    run: async () => {
-      const now = Date.now();
-      const uploads = await registry.uploads.purgeStale(now - config.registry.uploadTtlHours * 3600_000);
-      const auditRows = await audit.applyRetention();
-      const events = await eventStore.prune(now - config.events.retentionDays * 86_400_000);
-      const jobs = await jobStore.prune(now - config.events.retentionDays * 86_400_000);
-      const { loginFailures, rateCounters } = await hardening.housekeeping();
-      await tokens.init();
-      logger.info({ uploads, auditRows, events, jobs, loginFailures, rateCounters }, 'housekeeping done');
-    },
-  });
-  const scheduler = new Scheduler(jobStore, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
-  await scheduler.define({ name: 'housekeeping', cron: '7 * * * *', jobType: 'housekeeping' });
+  await wireHousekeeping(config, { jobs, registry, audit, hardening, tokens: access.tokens, logger });
   lifecycle = await wireLifecycle(database, config, {
     registry,
     store,
@@ -339,7 +215,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     project: (name) => authorizer.project(name),
     onPoliciesChange: () => announceSettings(),
     onProjectChange: onIdentityChange,
-    events: eventStore,
+    events: jobs.events,
     runner,
     scheduler,
     metrics,
@@ -353,32 +229,31 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registry,
     runner,
     scheduler,
-    events: eventStore,
+    events: jobs.events,
     onEvents: () => dispatcher.notify(),
     metrics,
     project: (name) => authorizer.project(name),
   });
 
-  const robots = new RobotService(identity, onIdentityChange);
   const preheat = await wirePreheat(database, config, {
     outbound: hardening.outbound,
     box: replication.box,
     logger,
     registry,
     identity,
-    robots,
+    robots: access.robots,
     runner,
     scheduler,
     metrics,
-    registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
+    registryUrl,
   });
 
-  const insights = await wireInsights(database, config, { registry, runner, scheduler, events: eventStore, onEvents: () => dispatcher.notify(), logger });
+  const insights = await wireInsights(database, config, { registry, runner, scheduler, events: jobs.events, onEvents: () => dispatcher.notify(), logger });
   const security = await wireSecurity(database, config, {
     registry,
     runner,
     scheduler,
-    events: eventStore,
+    events: jobs.events,
     onEvents: () => {
       dispatcher.notify();
       scannedNotice();
@@ -389,8 +264,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     version: berthVersion(),
     outbound: hardening.outbound,
     box: replication.box,
-    robots,
-    registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
+    robots: access.robots,
+    registryUrl,
     layers: insights.layers,
     indexImage: config.insights.index.enabled ? insights.indexPushed : undefined,
     storedInventory: insights.storedInventory,
@@ -415,37 +290,30 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     search,
     recommendations,
     identity,
-    users,
-    robots,
+    users: access.users,
+    robots: access.robots,
     preheat: preheat.service,
-    projects,
-    authenticator,
+    projects: access.projects,
+    authenticator: access.authenticator,
     loginThrottle: hardening.loginThrottle,
     authorizer,
-    tokens,
+    tokens: access.tokens,
     audit,
     settings: hardening.settings,
     limits: hardening.limits,
     lifecycle,
     replication,
-    webhooks: new WebhookService(webhookStore, sender, hardening.outbound),
-    jobs: jobStore,
-    oidc:
-      oidcSettings.enabled && oidcSettings.issuer && oidcSettings.clientId
-        ? new (await import('./services/identity/oidc-login.js')).OidcLogin(
-            { ...oidcSettings, issuer: oidcSettings.issuer, clientId: oidcSettings.clientId },
-            identity,
-            hardening.outbound.fetchFor('oidc'),
-          )
-        : undefined,
-    ldapEnabled: ldap.enabled,
+    webhooks,
+    jobs: jobs.jobs,
+    oidc: access.oidc,
+    ldapEnabled: config.auth.ldap.enabled,
     onIdentityChange,
     publicUrl: config.server.publicUrl?.replace(/\/$/, ''),
     secureCookies: config.server.publicUrl?.startsWith('https://') ?? false,
   };
 
   const app = await buildApp({
-    beforeReply: () => (telling.size === 0 ? undefined : atMost(1000, Promise.all([...telling]))),
+    beforeReply: invalidations.beforeReply,
     onLargeBody: options.onLargeBody,
     registry,
     logger,
@@ -516,44 +384,6 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     },
   };
 }
-
-/**
- * PostgreSQL: LISTEN/NOTIFY on the shared database, so every instance hears every other.
- * SQLite: one machine, one process (cluster workers relay through their primary).
- */
-async function startInvalidationBus(config: ResolvedConfig, database: Database, logger: Logger, siblingGroup: string | undefined): Promise<InvalidationBus> {
-  const instanceId = siblingGroup && /^[0-9a-f]{16}$/.test(siblingGroup) ? `${siblingGroup}.${randomUUID().slice(0, 13)}` : randomUUID();
-  if (database.engine !== 'postgres') return new LocalInvalidationBus(undefined, instanceId);
-  const bus = new PgInvalidationBus({
-    url: config.database.url,
-    db: database.db,
-    instanceId,
-    siblingPrefix: siblingGroup && instanceId.startsWith(`${siblingGroup}.`) ? `${siblingGroup}.` : undefined,
-    onStatus: (status) =>
-      status.connected
-        ? logger.info({ instanceId }, 'listening for invalidations from other instances')
-        : logger.warn({ instanceId, reason: status.error }, 'lost the invalidation channel; reconnecting (meanwhile caches expire on their own, 2-60 s)'),
-    onError: (err) => logger.error({ err }, 'an invalidation handler failed'),
-    onUnconfirmed: (instances, invalidation) =>
-      logger.warn({ instances, invalidation: invalidation.kind }, 'instances did not confirm an invalidation in time; they trust their caches again only once they have heard it'),
-  });
-  await bus.start();
-  return bus;
-}
-
-/** Resolves when `work` settles or after `ms`, whichever comes first; never rejects. */
-function atMost(ms: number, work: Promise<unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    work.then(done, done);
-  });
-}
-
-
 
 /**
  * How long a pull trusts a repository row whose change it was not told of (PostgreSQL: a

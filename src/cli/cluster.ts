@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
+import type { InitialAdmin } from '../wiring/identity.js';
 import { randomBytes } from 'node:crypto';
 
 /** Messages between the primary and its workers. */
@@ -15,13 +16,6 @@ export type ClusterMessage =
   | { berth: 'forgotten'; key: string }
   /** Every other worker forgot it (sent to the one that made the change). */
   | { berth: 'relayed'; key: string };
-
-/** The administrator a first start created, with the password to show once. */
-export interface InitialAdmin {
-  username: string;
-  password: string;
-  generated: boolean;
-}
 
 function isBerthMessage(message: unknown): message is ClusterMessage {
   return typeof message === 'object' && message !== null && 'berth' in message;

@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../config/load.js';
+import type { Database } from '../adapters/db/connect.js';
+import { KyselyEventStore } from '../adapters/db/kysely-event-store.js';
+import { KyselyJobStore } from '../adapters/db/kysely-job-store.js';
+import type { KyselyMetadataStore } from '../adapters/db/kysely-metadata-store.js';
+import { KyselyWebhookStore } from '../adapters/db/kysely-webhook-store.js';
+import type { Digest } from '../domain/digest.js';
+import type { OutboxEvent } from '../ports/event-store.js';
+import { BatchWriter } from '../services/batch-writer.js';
+import { JobRunner } from '../services/jobs/job-runner.js';
+import { Scheduler } from '../services/jobs/scheduler.js';
+import { WebhookDispatcher } from '../services/webhooks/webhook-dispatcher.js';
+
+/** The outbox and the job queue every feature hands its background work to. */
+export interface Jobs {
+  events: KyselyEventStore;
+  jobs: KyselyJobStore;
+  webhooks: KyselyWebhookStore;
+  runner: JobRunner;
+  /** Turns outbox events into webhook deliveries; `notify()` after writing events. */
+  dispatcher: WebhookDispatcher;
+  scheduler: Scheduler;
+  /** Pull events, and with them each manifest's last-pulled time, written in batches. */
+  pulls: BatchWriter<OutboxEvent>;
+}
+
+/**
+ * Wires the event outbox and the job queue. A change writes its events in its own transaction,
+ * then wakes the dispatcher, which turns them into webhook deliveries run by the job runner.
+ */
+export function wireJobs(database: Database, config: ResolvedConfig, deps: { meta: KyselyMetadataStore; logger: Logger }): Jobs {
+  const { logger } = deps;
+  const events = new KyselyEventStore(database);
+  const jobs = new KyselyJobStore(database);
+  const webhooks = new KyselyWebhookStore(database);
+  const runner = new JobRunner(jobs, {
+    concurrency: config.jobs.concurrency,
+    pollIntervalMs: config.jobs.pollIntervalMs,
+    leaseMs: config.jobs.leaseSeconds * 1000,
+    onError: (job, err) => logger.warn({ job: { id: job.id, type: job.type, attempt: job.attempts }, err: { message: (err as Error)?.message } }, 'job attempt failed'),
+  });
+  const dispatcher = new WebhookDispatcher(webhooks, {
+    intervalMs: config.jobs.pollIntervalMs,
+    maxAttempts: config.webhooks.maxAttempts,
+    onJobs: () => runner.notify(),
+    onError: (err) => logger.warn({ err }, 'dispatching events to webhooks failed; will retry'),
+  });
+  // Pull events, and with them each manifest's last-pulled time (retention's "most recently pulled").
+  const pulls = new BatchWriter<OutboxEvent>(
+    async (batch) => {
+      const now = Date.now();
+      await events.append(batch, now);
+      // The events are written: a failure here must not write them again.
+      await deps.meta
+        .recordPulls(batch.flatMap((e) => (e.type === 'pull' && e.repository && e.data.digest ? [{ repository: e.repository, digest: e.data.digest as Digest, at: now }] : [])))
+        .catch((err: unknown) => logger.warn({ err }, 'recording last-pulled times failed'));
+    },
+    {
+      // Once a second or every 500 pulls: a steady stream of pulls costs PostgreSQL a few
+      // transactions a second, whatever its rate (test/http/pull-transactions.test.ts).
+      intervalMs: 1000,
+      maxBatch: 500,
+      maxPending: 50_000,
+      onWritten: () => dispatcher.notify(),
+      onError: (err) => logger.warn({ err }, 'recording pull events failed; kept for the next attempt'),
+    },
+  );
+  const scheduler = new Scheduler(jobs, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
+  return { events, jobs, webhooks, runner, dispatcher, scheduler, pulls };
+}
