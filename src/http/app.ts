@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BerthError } from '../domain/errors.js';
@@ -41,7 +41,8 @@ export interface AppOptions {
   beforeReply?: () => Promise<void> | undefined;
   /**
    * Called when a request body of at least `largeBodyBytes` (or of undeclared length) starts
-   * arriving; what it returns is called once the request ended (the process's heap room, cli/heap-room.ts).
+   * arriving; what it returns is called once its response was sent or its connection closed (the
+   * process's heap room, cli/heap-room.ts).
    */
   onLargeBody?: () => () => void;
 }
@@ -90,8 +91,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.server.prependListener('request', (req: IncomingMessage) => req.on('error', ignore));
   const { onLargeBody } = options;
   if (onLargeBody) {
-    app.server.prependListener('request', (req: IncomingMessage) => {
-      if (hasLargeBody(req)) req.once('close', onLargeBody());
+    // Ended by the response, not the request: a request refused before its body was read may
+    // never end on its own (its connection waits until a timeout closes it).
+    app.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (hasLargeBody(req)) res.once('close', onLargeBody());
     });
   }
 

@@ -94,7 +94,7 @@ describe('large request bodies reaching the server', () => {
     await berth?.stop();
   });
 
-  it('are told of once each, monolithic or streamed in chunks, and end when their request does; manifests and small blobs are not', async () => {
+  it('are told of once each, monolithic or streamed in chunks, and end with their response, refused ones included; manifests and small blobs are not', async () => {
     const client = new RegistryClient(berth.url);
     const base = { ...bodies };
     const small = randomBlob(1000);
@@ -104,7 +104,7 @@ describe('large request bodies reaching the server', () => {
     const large = randomBlob(2 * largeBodyBytes);
     expect((await client.pushBlob('heap/room', large)).status).toBe(201);
     expect(bodies.started).toBe(base.started + 1);
-    // The request ends (Node's 'close') as its response goes out.
+    // The body ends with its response ('close' on it, just after the client has it).
     await until(() => bodies.ended === base.ended + 1, 2000, 'the large body to end');
 
     // A PATCH whose body is a stream goes out chunked, without a length.
@@ -121,8 +121,18 @@ describe('large request bodies reaching the server', () => {
     expect(bodies.started).toBe(base.started + 2);
     await until(() => bodies.ended === base.ended + 2, 2000, 'the streamed body to end');
 
+    // Refused before its body is read: the request still ends, so the room does not stay wide.
+    const refused = await client.fetch('/v2/heap/room/blobs/uploads/00000000-0000-4000-8000-000000000000', {
+      method: 'PATCH',
+      body: randomBlob(2 * largeBodyBytes).data,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    expect(refused.status).toBe(404);
+    expect(bodies.started).toBe(base.started + 3);
+    await until(() => bodies.ended === base.ended + 3, 2000, 'the refused body to end');
+
     const image = await client.pushImage('heap/room', 'v1');
     expect(image.manifest.length).toBeLessThan(largeBodyBytes);
-    expect(bodies).toEqual({ started: base.started + 2, ended: base.ended + 2 });
+    expect(bodies).toEqual({ started: base.started + 3, ended: base.ended + 3 });
   });
 });
