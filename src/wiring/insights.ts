@@ -6,7 +6,7 @@ import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { BerthError } from '../domain/errors.js';
 import type { EventStore, OutboxEvent } from '../ports/event-store.js';
-import type { ImageIndexStore } from '../ports/image-index-store.js';
+import type { ImageIndexRecord, ImageIndexStore } from '../ports/image-index-store.js';
 import type { Registry } from '../services/registry/index.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
@@ -59,9 +59,20 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   // The reader's hook calls it only once layers are read, after this line.
   const indexer: ImageIndexer | undefined = settings.enabled ? new ImageIndexer(deps.registry, index, layers, { concurrency: settings.concurrency, maxEntriesPerLayer: settings.maxEntriesPerLayer }) : undefined;
 
+  // What a push's job just indexed, for its scan that follows at once: one read of the record
+  // and its rows fewer per push. Null: the record holds no inventory for the scanner (a layer
+  // that is no tar, say), which walks the layers itself. A digest's inventory never changes
+  // within a format, so an entry is right whenever it is taken; each is taken once, and a few
+  // at most wait (scanning off).
+  const justIndexed = new Map<string, Inventory | null>();
   const indexPushed = async (repository: string, digest: string): Promise<void> => {
     if (!indexer) return;
     const outcome = await indexer.index(repository, digest);
+    for (const record of recordsOf(outcome)) {
+      justIndexed.delete(record.digest);
+      justIndexed.set(record.digest, inventoryOf(record) ?? null);
+      if (justIndexed.size > justIndexedMax) justIndexed.delete(justIndexed.keys().next().value!);
+    }
     const project = repository.split('/', 1)[0]!;
     const events: OutboxEvent[] = recordsOf(outcome)
       .filter((record) => record.lint || record.status === 'failed')
@@ -125,10 +136,23 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
     indexer,
     indexPushed,
     storedInventory: async (digest) => {
+      const fresh = justIndexed.get(digest);
+      if (fresh !== undefined) {
+        justIndexed.delete(digest);
+        return fresh ?? undefined;
+      }
       const record = await index.getImage(digest);
-      // A record of an older format may lack packages a newer detector finds: the scan walks the layers instead.
-      if (!record || record.status !== 'indexed' || record.layers.length === 0 || (record.format ?? 0) < indexFormat) return undefined;
-      return record.os ? { os: record.os, packages: record.packages } : { packages: record.packages };
+      return record ? inventoryOf(record) : undefined;
     },
   };
+}
+
+/** Inventories of just-indexed images kept for their scans (scanning off, they would pile up). */
+const justIndexedMax = 32;
+
+/** The inventory a record holds for the scanner, unless the scan must walk the layers itself. */
+function inventoryOf(record: ImageIndexRecord): Inventory | undefined {
+  // A record of an older format may lack packages a newer detector finds: the scan walks the layers instead.
+  if (record.status !== 'indexed' || record.layers.length === 0 || (record.format ?? 0) < indexFormat) return undefined;
+  return record.os ? { os: record.os, packages: record.packages } : { packages: record.packages };
 }

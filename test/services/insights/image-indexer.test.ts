@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
@@ -229,6 +229,22 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
       const layerOpens = opened.filter((d) => image.layers.some((l) => l.digest === d)).sort();
       expect(layerOpens).toEqual(image.layers.map((l) => l.digest).sort());
     });
+  });
+
+  it.skipIf(!!skip)('reads the image’s record once per push: its scan takes the inventory the index just built', async () => {
+    const reads = vi.spyOn(berth.api.insights.index, 'getImage');
+    try {
+      const image = await push('idx/handoff', [gzipTarOf(baseItems.map((i) => ({ ...i, path: `handoff/${i.path}` })))]);
+      await until(async () => (await berth.api.security.scans.report(image.digest)) !== undefined, 30_000, 'the scan report');
+      const record = (await berth.api.insights.index.getImage(image.digest))!;
+      const report = (await berth.api.security.scans.report(image.digest))!;
+      expect(report.status).toBe('succeeded');
+      expect(report.packages).toBe(record.packages.length);
+      // The indexer's own look for a known record, then the line above: none by the scan.
+      expect(reads.mock.calls.filter(([digest]) => digest === image.digest)).toHaveLength(2);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it.skipIf(!!skip)('records no failure for a layer whose storage read broke midway: the push is indexed on the job’s next try', async () => {
