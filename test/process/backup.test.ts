@@ -108,7 +108,7 @@ describe('berth backup and berth restore (SQLite + filesystem)', () => {
     const dir = await runBerthCommand(['backup', join(work, 'backup-dir'), '--data-dir', dataDir, '--json']);
     backingUp = false;
     const loopErrors = await loop;
-    if (loopErrors.length > 0) console.log(server!.output.join('').split('\n').filter((l) => /"level":(50|40)/.test(l)).slice(0, 5).join('\n'));
+    if (loopErrors.length > 0) console.log(server!.output.join('').split('\n').filter((l) => /"log.level":"(error|warn|fatal)"/.test(l)).slice(0, 5).join('\n'));
     expect(loopErrors).toEqual([]);
     expect(tar.stderr).toBe('');
     expect(tar.code).toBe(0);
