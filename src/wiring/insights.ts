@@ -67,14 +67,14 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   const justIndexed = new Map<string, Inventory | null>();
   const indexPushed = async (repository: string, digest: string): Promise<void> => {
     if (!indexer) return;
-    const outcome = await indexer.index(repository, digest);
-    for (const record of recordsOf(outcome)) {
+    const records = recordsOf(await indexer.index(repository, digest));
+    for (const record of records) {
       justIndexed.delete(record.digest);
       justIndexed.set(record.digest, inventoryOf(record) ?? null);
       if (justIndexed.size > justIndexedMax) justIndexed.delete(justIndexed.keys().next().value!);
     }
     const project = repository.split('/', 1)[0]!;
-    const events: OutboxEvent[] = recordsOf(outcome)
+    const events: OutboxEvent[] = records
       .filter((record) => record.lint || record.status === 'failed')
       .map((record) => ({
         type: 'lint',
