@@ -4,10 +4,20 @@ import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
 import type { InitialAdmin } from '../wiring/identity.js';
 import { randomBytes } from 'node:crypto';
 
+/** What a worker tells the primary of its configuration when it listens: the primary loads none itself. */
+export interface Serving {
+  publicUrl?: string;
+  /** The database's kind: sqlite or postgres. */
+  database: string;
+  dataDir: string;
+  /** server.shutdownTimeoutMs. */
+  shutdownTimeoutMs: number;
+}
+
 /** Messages between the primary and its workers. */
 export type ClusterMessage =
   /** A worker listens; the first one also says whom it created on a first start (shown once, never logged). */
-  | { berth: 'listening'; url: string; port: number; initialAdmin?: InitialAdmin }
+  | { berth: 'listening'; url: string; port: number; initialAdmin?: InitialAdmin; serving: Serving }
   /** A worker changed what the others may cache; `key` names this change in the acknowledgements. */
   | { berth: 'changed'; key: string; invalidation: PublishedInvalidation }
   /** The primary passes a change on to every other worker. */
@@ -79,9 +89,8 @@ export function workerEnv(env: NodeJS.ProcessEnv, group = siblingGroup): Record<
 export interface PrimaryOptions {
   workers: number;
   logger: Logger;
-  shutdownTimeoutMs: number;
   /** Called once, when every worker listens. */
-  onListening: (url: string, port: number, initialAdmin: InitialAdmin | undefined) => void;
+  onListening: (url: string, port: number, initialAdmin: InitialAdmin | undefined, serving: Serving) => void;
 }
 
 /**
@@ -89,11 +98,13 @@ export interface PrimaryOptions {
  * cluster module), relays identity-cache invalidations between them, restarts a worker that
  * dies unexpectedly, and on SIGTERM/SIGINT stops them gracefully and exits 0 when all did.
  *
- * It does nothing else, so it loads neither the HTTP stack nor the database: the first worker
- * migrates the database and creates the first administrator as it starts, and the others are
- * forked once it listens (so they never race it through first-start work). If the first
- * worker dies before it listens, the primary exits with its code: a start that cannot work
- * (an unreachable database, say) fails at once, with the worker's own message.
+ * It does nothing else, so it loads neither the HTTP stack nor the database, nor the
+ * configuration's schema (main.ts reads the two settings it needs as given, and the first worker
+ * reports the rest). The first worker validates the configuration, migrates the database and
+ * creates the first administrator as it starts, and the others are forked once it listens (so
+ * they never race it through first-start work). If the first worker dies before it listens,
+ * the primary exits with its code: a start that cannot work (an invalid configuration, an
+ * unreachable database) fails at once, with the worker's own message.
  */
 export function runPrimary(options: PrimaryOptions): void {
   const { logger } = options;
@@ -102,6 +113,8 @@ export function runPrimary(options: PrimaryOptions): void {
   let announced = false;
   let started = false;
   let initialAdmin: InitialAdmin | undefined;
+  /** server.shutdownTimeoutMs, once a worker said it. */
+  let shutdownTimeoutMs: number | undefined;
   const restarts: number[] = [];
   /** Changes being relayed: who made each, and the workers that have not acknowledged it yet. */
   const relays = new Map<string, { origin: Worker; waiting: Set<number> }>();
@@ -119,13 +132,14 @@ export function runPrimary(options: PrimaryOptions): void {
       if (message.berth === 'listening') {
         listening++;
         initialAdmin ??= message.initialAdmin;
+        shutdownTimeoutMs = message.serving.shutdownTimeoutMs;
         if (!started) {
           started = true;
           for (let i = 1; i < options.workers; i++) fork();
         }
         if (!announced && listening >= options.workers) {
           announced = true;
-          options.onListening(message.url, message.port, initialAdmin);
+          options.onListening(message.url, message.port, initialAdmin, message.serving);
         }
       } else if (message.berth === 'changed') {
         const others = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w !== worker && w.isConnected());
@@ -178,10 +192,12 @@ export function runPrimary(options: PrimaryOptions): void {
     stopping = true;
     logger.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'shutting down: finishing in-flight requests');
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    // Before any worker listened, none has requests to finish either, nor a handler for the signal.
+    if (shutdownTimeoutMs === undefined) return;
     const force = setTimeout(() => {
       logger.warn('shutdown timed out; exiting with requests still in flight');
       process.exit(1);
-    }, options.shutdownTimeoutMs + 2000);
+    }, shutdownTimeoutMs + 2000);
     force.unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -4,10 +4,11 @@ import nodeModule from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { configReference, loadConfig, type ResolvedConfig } from '../config/load.js';
-import { createLogger } from '../wiring/logger.js';
+import type { ResolvedConfig } from '../config/load.js';
+import { peekSetting, type ConfigSources } from '../config/sources.js';
+import { createLogger, isLogLevel } from '../wiring/logger.js';
 import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
-import { runPrimary, workerChannel } from './cluster.js';
+import { runPrimary, workerChannel, type Serving } from './cluster.js';
 import type { InitialAdmin } from '../wiring/identity.js';
 import { exitCodeFor, exitCodes } from './exit-codes.js';
 import { printError } from './output.js';
@@ -47,24 +48,19 @@ program
       'server.workers': opts.workers,
       ...settingFlags(opts.set as string[] | undefined),
     };
-    const config = loadConfig({ file: opts.config as string | undefined, flags });
-    // Chosen automatically (0), even one worker runs under the primary: it gets a worker's memory
-    // settings (cluster.ts) and is restarted when it dies. `--workers 1` is one process alone.
-    const automatic = config.server.workers === 0;
-    const workers = automatic ? defaultWorkers() : config.server.workers;
-    const channel = workerChannel();
-
-    if ((workers > 1 || automatic) && cluster.isPrimary) {
+    const sources: ConfigSources = { file: opts.config as string | undefined, flags };
+    if (cluster.isPrimary) {
       // The primary only supervises: the registry itself (and first-start work) is the workers'.
-      const logger = createLogger(config.log.level);
-      runPrimary({
-        workers,
-        logger,
-        shutdownTimeoutMs: config.server.shutdownTimeoutMs,
-        onListening: (url, port, initialAdmin) => announce(config, logger, url, port, initialAdmin, workers),
-      });
-      return;
+      // It reads the two settings it needs as given; the first worker loads and validates the
+      // whole configuration, and the primary exits with its code when it cannot start.
+      const workers = clusterWorkers(await peekSetting(sources, ['server', 'workers']));
+      if (workers !== undefined) return supervise(workers, await peekSetting(sources, ['log', 'level']));
     }
+    const { loadConfig } = await import('../config/load.js');
+    const config = loadConfig(sources);
+    const channel = workerChannel();
+    // The peeked value was not one the primary could use, and the configuration is valid after all.
+    if (cluster.isPrimary && config.server.workers !== 1) return supervise(clusterWorkers(config.server.workers)!, config.log.level);
 
     const { startBerth } = await import('../server.js');
     // A change here (users, robots, projects, keys, settings, a repository's tags) answers its
@@ -100,11 +96,11 @@ program
           relayed.get(message.key)?.();
         }
       });
-      channel.send({ berth: 'listening', url: berth.url, port: berth.port, initialAdmin: berth.initialAdmin });
+      channel.send({ berth: 'listening', url: berth.url, port: berth.port, initialAdmin: berth.initialAdmin, serving: servingOf(config) });
       // The primary is gone (killed): nobody will route requests here any more.
       process.on('disconnect', () => void berth.close().finally(() => process.exit(0)));
     } else {
-      announce(config, berth.logger, berth.url, berth.port, berth.initialAdmin, 1);
+      announce(servingOf(config), berth.logger, berth.url, berth.port, berth.initialAdmin, 1);
     }
 
     let stopping = false;
@@ -132,10 +128,39 @@ program
     process.on('SIGINT', () => stop('SIGINT'));
   });
 
+/**
+ * How many workers a cluster primary forks for the `server.workers` setting as given (a number,
+ * or a string from the command line or the environment): one per core or one (0, or not set),
+ * or the number. Undefined for 1 (one process alone) and for a value the schema would refuse.
+ */
+function clusterWorkers(given: unknown): number | undefined {
+  const workers = given === undefined ? 0 : typeof given === 'string' && /^\d+$/.test(given.trim()) ? Number(given) : given;
+  if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 0 || workers > 256 || workers === 1) return undefined;
+  // Chosen automatically (0), even one worker runs under the primary: it gets a worker's memory
+  // settings (cluster.ts) and is restarted when it dies. `--workers 1` is one process alone.
+  return workers === 0 ? defaultWorkers() : workers;
+}
+
+/** Runs this process as the cluster primary of `workers` workers, logging at `level` (a level pino knows, or info). */
+function supervise(workers: number, level: unknown): void {
+  const logger = createLogger(isLogLevel(level) ? level : 'info');
+  runPrimary({ workers, logger, onListening: (url, port, initialAdmin, serving) => announce(serving, logger, url, port, initialAdmin, workers) });
+}
+
+/** What the operator is told of a serving configuration (the cluster's first worker sends it to the primary). */
+function servingOf(config: ResolvedConfig): Serving {
+  return {
+    publicUrl: config.server.publicUrl,
+    database: config.database.url.split(':', 1)[0]!,
+    dataDir: config.dataDir,
+    shutdownTimeoutMs: config.server.shutdownTimeoutMs,
+  };
+}
+
 /** Tells the operator where Berth listens, and the first admin's password once. */
-function announce(config: ResolvedConfig, logger: Logger, listen: string, port: number, initialAdmin: InitialAdmin | undefined, workers: number): void {
-  const shown = config.server.publicUrl ?? `http://localhost:${port}`;
-  logger.info({ url: { full: shown }, listen, workers, database: config.database.url.split(':', 1)[0], dataDir: config.dataDir }, 'berth is listening');
+function announce(serving: Serving, logger: Logger, listen: string, port: number, initialAdmin: InitialAdmin | undefined, workers: number): void {
+  const shown = serving.publicUrl ?? `http://localhost:${port}`;
+  logger.info({ url: { full: shown }, listen, workers, database: serving.database, dataDir: serving.dataDir }, 'berth is listening');
   const host = new URL(shown).host;
   if (initialAdmin) {
     // Shown on the terminal once, never written to the log.
@@ -189,8 +214,8 @@ configCommand
   .command('docs')
   .description('print the configuration reference (docs/config.md) generated from the schema')
   .option('-o, --output <file>', 'write to a file instead of stdout')
-  .action((opts: { output?: string }) => {
-    const text = configReference();
+  .action(async (opts: { output?: string }) => {
+    const text = (await import('../config/load.js')).configReference();
     if (opts.output) writeFileSync(opts.output, text);
     else process.stdout.write(text);
   });
@@ -198,8 +223,8 @@ configCommand
   .command('show')
   .description('print the effective configuration after file, environment and flags')
   .option('-c, --config <file>', 'YAML config file')
-  .action((opts: { config?: string }) => {
-    const config = loadConfig({ file: opts.config });
+  .action(async (opts: { config?: string }) => {
+    const config = (await import('../config/load.js')).loadConfig({ file: opts.config });
     const shown = JSON.stringify(
       { ...config, database: { ...config.database, url: config.database.url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') } },
       (key, value: unknown) =>

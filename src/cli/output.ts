@@ -1,5 +1,5 @@
 /** How the admin commands print: one JSON document with `--json`, aligned text otherwise. */
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
 
 /** Prints `value` as one line of JSON when `json` is set, otherwise the text `text()` makes. */
 export function printResult(json: boolean | undefined, value: unknown, text: () => string): void {

@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
 
 /** `--set key=value` pairs as the dotted-key flags loadConfig takes. */
 export function settingFlags(pairs: string[] | undefined): Record<string, string> {

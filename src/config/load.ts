@@ -3,6 +3,11 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { ConfigError } from './config-error.js';
+import { envNameOf, type ConfigSources } from './sources.js';
+
+export { ConfigError } from './config-error.js';
+export type { ConfigSources } from './sources.js';
 
 /** One setting of the schema: its dotted path, environment variable and kind. */
 export interface ConfigKey {
@@ -13,21 +18,6 @@ export interface ConfigKey {
   defaultValue?: unknown;
   description: string;
   optional: boolean;
-}
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-export interface ConfigSources {
-  /** Path of a YAML file (from --config or BERTH_CONFIG). */
-  file?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Values from command-line flags, as dotted paths (`server.port`) to strings or typed values. */
-  flags?: Record<string, unknown>;
 }
 
 /** Resolved paths and defaults that depend on other settings. */
@@ -174,7 +164,7 @@ function walk(schema: z.ZodType, path: string[]): ConfigKey[] {
   }
   const key: ConfigKey = {
     path,
-    env: `BERTH_${path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')}`,
+    env: envNameOf(path),
     kind: 'string',
     description: description ?? '',
     optional,

@@ -19,3 +19,8 @@ export function createLogger(level: string): Logger {
     redact: redactedPaths,
   });
 }
+
+/** Whether pino knows `level` (the schema's `log.level` allows the same). */
+export function isLogLevel(level: unknown): level is string {
+  return typeof level === 'string' && (level === 'silent' || Object.hasOwn(pino.levels.values, level));
+}

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath, spawnBerth, type BerthProcess } from '../helpers/process.js';
@@ -25,8 +25,11 @@ describe('cluster mode (--workers)', () => {
   let dataDir: string | undefined;
   let database: TempDatabase | undefined;
   const running: BerthProcess[] = [];
+  /** Primaries a test spawned itself, killed if it failed before stopping them. */
+  const spawned: ChildProcess[] = [];
 
   afterEach(async () => {
+    for (const proc of spawned.splice(0)) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     for (const p of running.splice(0)) {
       if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill('SIGKILL');
       await p.exited;
@@ -175,5 +178,69 @@ describe('cluster mode (--workers)', () => {
     expect(output).toContain('ECONNREFUSED');
     expect(output).toContain('the first worker stopped before it listened; not starting');
     expect(output).not.toContain('worker died; starting a new one');
+  });
+
+  it('leaves the configuration to the first worker: its error and exit status for an invalid one', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const proc = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--workers', '2', '--set', 'server.keepAliveTimeoutMs=-5'], {
+      env: { ...process.env, BERTH_BANNER: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    // As `--workers 1` reports it: usage (2), the key, where it came from, what is allowed.
+    expect(code).toBe(2);
+    expect(stderr).toContain('berth: invalid configuration:\n  server.keepAliveTimeoutMs [from command line]:');
+    expect(stdout).toContain('the first worker stopped before it listened; not starting');
+  });
+
+  it('forks as many workers as the configuration file or the environment says', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    const file = join(dataDir, 'berth.yaml');
+    writeFileSync(file, `dataDir: ${dataDir}\nserver:\n  workers: 2\n  publicUrl: https://registry.example.test\n`);
+    const children = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    type ListeningLine = { workers: number; url: { full: string }; dataDir: string; database: string };
+    const listeningLine = (berth: BerthProcess) => JSON.parse(berth.output.join('').split('\n').find((line) => line.includes('berth is listening'))!) as ListeningLine;
+
+    // The command line first.
+    const flagged = await spawnBerth(['--port', '0', '--config', file, '--workers', '3']);
+    running.push(flagged);
+    expect(listeningLine(flagged).workers).toBe(3);
+    expect(children(flagged.pid)).toHaveLength(3);
+    flagged.proc.kill('SIGTERM');
+    expect((await flagged.exited).code).toBe(0);
+
+    // Without the flag: the file's 2, and what the primary announces comes from the worker's configuration.
+    const proc = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], {
+      env: { ...process.env, BERTH_BANNER: '0', BERTH_ADMIN_PASSWORD: 'Admin-Passw0rd' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    spawned.push(proc);
+    let output = '';
+    proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+    await expect.poll(() => output.includes('berth is listening'), { timeout: 30_000 }).toBe(true);
+    const line = JSON.parse(output.split('\n').find((l) => l.includes('berth is listening'))!) as ListeningLine;
+    expect(line).toMatchObject({ workers: 2, url: { full: 'https://registry.example.test' }, dataDir, database: 'sqlite' });
+    expect(children(proc.pid!)).toHaveLength(2);
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+
+    // A value the primary does not read itself ("2.0" from the environment) still counts, once the whole configuration is loaded.
+    const proc2 = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], {
+      env: { ...process.env, BERTH_BANNER: '0', BERTH_ADMIN_PASSWORD: 'Admin-Passw0rd', BERTH_SERVER_WORKERS: '3.0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    spawned.push(proc2);
+    let output2 = '';
+    proc2.stdout.on('data', (chunk: Buffer) => (output2 += chunk.toString()));
+    const exited2 = new Promise<number | null>((resolve) => proc2.once('exit', (c) => resolve(c)));
+    await expect.poll(() => output2.includes('berth is listening'), { timeout: 30_000 }).toBe(true);
+    expect(children(proc2.pid!)).toHaveLength(3);
+    proc2.kill('SIGTERM');
+    expect(await exited2).toBe(0);
   });
 });
