@@ -39,6 +39,13 @@ export interface PingResult {
   metadata?: ScannerMetadata;
 }
 
+/**
+ * How long the default scanner, once read, is used without reading it again: every scan of a
+ * push asks for it. A change made in this process applies at once; one made by another
+ * process or instance within this time.
+ */
+export const defaultScannerTtlMs = 5_000;
+
 /** What Berth hands a scanner, and the report it asks for. */
 const consumed = [MediaType.ociManifest, MediaType.dockerManifest];
 const produced = [ScannerMime.vulnReport, ScannerMime.harborReport];
@@ -50,6 +57,8 @@ const produced = [ScannerMime.vulnReport, ScannerMime.harborReport];
  */
 export class ScannerRegistrations {
   private readonly now: () => number;
+  /** The default scanner's last read, and when it started. */
+  private defaultRead?: { at: number; scanner: Promise<ScannerRow | undefined> };
 
   constructor(
     private readonly store: ScannerStore,
@@ -76,7 +85,7 @@ export class ScannerRegistrations {
     reserved(input.name);
     await this.options.checkUrl(url);
     const now = this.now();
-    return this.store.create({
+    const created = await this.store.create({
       name: input.name,
       description: input.description ?? null,
       url,
@@ -89,6 +98,9 @@ export class ScannerRegistrations {
       createdAt: now,
       updatedAt: now,
     });
+    // After the write: a read that started before it must not be kept.
+    this.defaultRead = undefined;
+    return created;
   }
 
   async update(id: number, patch: Partial<ScannerInput>): Promise<ScannerRow> {
@@ -112,12 +124,14 @@ export class ScannerRegistrations {
       isDefault: patch.isDefault,
       updatedAt: this.now(),
     });
+    this.defaultRead = undefined;
     return updated!;
   }
 
   async delete(id: number): Promise<ScannerRow> {
     const scanner = await this.get(id);
     await this.store.delete(id);
+    this.defaultRead = undefined;
     return scanner;
   }
 
@@ -150,8 +164,22 @@ export class ScannerRegistrations {
       if (!named.enabled) throw new BerthError('CONFLICT', { message: `scanner ${name} is disabled` });
       return { name: named.name, adapter: this.client(named) };
     }
-    const chosen = await this.store.defaultScanner();
+    const chosen = await this.defaultScanner();
     return chosen?.enabled ? { name: chosen.name, adapter: this.client(chosen) } : undefined;
+  }
+
+  /** The default external scanner, read at most every defaultScannerTtlMs (a failed read is not kept). */
+  private defaultScanner(): Promise<ScannerRow | undefined> {
+    const now = this.now();
+    if (!this.defaultRead || now - this.defaultRead.at >= defaultScannerTtlMs) {
+      const read = this.store.defaultScanner();
+      const entry = { at: now, scanner: read };
+      this.defaultRead = entry;
+      read.catch(() => {
+        if (this.defaultRead === entry) this.defaultRead = undefined;
+      });
+    }
+    return this.defaultRead.scanner;
   }
 
   private client(scanner: ScannerRow): ScannerAdapter {
