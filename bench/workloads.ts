@@ -102,6 +102,12 @@ async function putManifest(ctx: SystemContext, repository: string, tag: string, 
   return manifest.length;
 }
 
+async function deleteManifest(ctx: SystemContext, repository: string, digest: string): Promise<number> {
+  const path = `/v2/${repository}/manifests/${digest}`;
+  expectStatus(await ctx.http.sendBasic('DELETE', path), 202, `DELETE ${path}`);
+  return 0;
+}
+
 async function getManifest(ctx: SystemContext, repository: string, tag: string, expected: string, method: 'GET' | 'HEAD'): Promise<number> {
   const res = await ctx.http.send(method, `/v2/${repository}/manifests/${tag}`, scopeOf(repository), { headers: { Accept: ociManifest } });
   expectStatus(res, 200, `${method} manifest ${repository}:${tag}`);
@@ -373,6 +379,27 @@ export function workloads(options: RunOptions): Workload[] {
         maxMs: readTimeMs,
         op: () => listAll(ctx, '/v2/_catalog', 'registry:catalog:*', 'repositories', expected),
       });
+    },
+  });
+  // The other writes: moving tags to manifests a repository holds (no upload, nothing new to
+  // store), and deleting manifests. Last, as they change what the reads above count.
+  list.push({
+    name: `tag moves (${tagCount.toLocaleString('en-US')} PUTs of manifests the repository holds)`,
+    unit: 'req/s',
+    needs: tagPuts,
+    run: (ctx, o) => {
+      const base = scaleBase();
+      // Each tag to the manifest of the next one, pushed under that tag by the workload it needs.
+      return fully(tagCount, o.concurrency, (i) => putManifest(ctx, bigRepository, `t${String(i).padStart(5, '0')}`, manifestFor(base.config, base.layer, `tag-${(i + 1) % tagCount}`).manifest));
+    },
+  });
+  list.push({
+    name: `manifest DELETE (${repositoryCount.toLocaleString('en-US')} repositories, by digest)`,
+    unit: 'req/s',
+    needs: createRepositories,
+    run: (ctx, o) => {
+      const base = scaleBase();
+      return fully(repositoryCount, o.concurrency, (i) => deleteManifest(ctx, `library/catalog/r${String(i).padStart(5, '0')}`, base.manifestDigest));
     },
   });
   return list;
