@@ -213,34 +213,34 @@ describe('cluster mode (--workers)', () => {
     flagged.proc.kill('SIGTERM');
     expect((await flagged.exited).code).toBe(0);
 
-    // Without the flag: the file's 2, and what the primary announces comes from the worker's configuration.
-    const proc = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], {
-      env: { ...process.env, BERTH_BANNER: '0', BERTH_ADMIN_PASSWORD: 'Admin-Passw0rd' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    spawned.push(proc);
-    let output = '';
-    proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-    await expect.poll(() => output.includes('berth is listening'), { timeout: 30_000 }).toBe(true);
-    const line = JSON.parse(output.split('\n').find((l) => l.includes('berth is listening'))!) as ListeningLine;
-    expect(line).toMatchObject({ workers: 2, url: { full: 'https://registry.example.test' }, dataDir, database: 'sqlite' });
-    expect(children(proc.pid!)).toHaveLength(2);
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    // Without --workers (spawnBerth would add `--workers 1`): the primary as a user starts it.
+    const serve = async (env: Record<string, string>) => {
+      const proc = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], {
+        env: { ...process.env, BERTH_BANNER: '0', BERTH_ADMIN_PASSWORD: 'Admin-Passw0rd', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      spawned.push(proc);
+      let output = '';
+      proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+      await expect.poll(() => output.includes('berth is listening'), { timeout: 30_000 }).toBe(true);
+      const line = JSON.parse(output.split('\n').find((l) => l.includes('berth is listening'))!) as ListeningLine;
+      const stop = async () => {
+        proc.kill('SIGTERM');
+        return exited;
+      };
+      return { line, workers: children(proc.pid!).length, stop };
+    };
 
-    // A value the primary does not read itself ("2.0" from the environment) still counts, once the whole configuration is loaded.
-    const proc2 = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--config', file], {
-      env: { ...process.env, BERTH_BANNER: '0', BERTH_ADMIN_PASSWORD: 'Admin-Passw0rd', BERTH_SERVER_WORKERS: '3.0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    spawned.push(proc2);
-    let output2 = '';
-    proc2.stdout.on('data', (chunk: Buffer) => (output2 += chunk.toString()));
-    const exited2 = new Promise<number | null>((resolve) => proc2.once('exit', (c) => resolve(c)));
-    await expect.poll(() => output2.includes('berth is listening'), { timeout: 30_000 }).toBe(true);
-    expect(children(proc2.pid!)).toHaveLength(3);
-    proc2.kill('SIGTERM');
-    expect(await exited2).toBe(0);
+    // The file's 2, and what the primary announces comes from the worker's configuration.
+    const fromFile = await serve({});
+    expect(fromFile.line).toMatchObject({ workers: 2, url: { full: 'https://registry.example.test' }, dataDir, database: 'sqlite' });
+    expect(fromFile.workers).toBe(2);
+    expect(await fromFile.stop()).toBe(0);
+
+    // A value the primary does not read itself ("3.0" from the environment) still counts, once the whole configuration is loaded.
+    const fromEnv = await serve({ BERTH_SERVER_WORKERS: '3.0' });
+    expect(fromEnv.workers).toBe(3);
+    expect(await fromEnv.stop()).toBe(0);
   });
 });
