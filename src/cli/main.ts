@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.js';
-import { peekSetting, type ConfigSources } from '../config/sources.js';
+import { peekSettings, type ConfigSources } from '../config/sources.js';
 import { createLogger, isLogLevel } from '../wiring/logger.js';
 import type { PublishedInvalidation } from '../ports/invalidation-bus.js';
 import { runPrimary, workerChannel, type Serving } from './cluster.js';
@@ -53,8 +53,12 @@ program
       // The primary only supervises: the registry itself (and first-start work) is the workers'.
       // It reads the two settings it needs as given; the first worker loads and validates the
       // whole configuration, and the primary exits with its code when it cannot start.
-      const workers = clusterWorkers(await peekSetting(sources, ['server', 'workers']));
-      if (workers !== undefined) return supervise(workers, await peekSetting(sources, ['log', 'level']));
+      const [givenWorkers, givenLevel] = await peekSettings(sources, [
+        ['server', 'workers'],
+        ['log', 'level'],
+      ]);
+      const workers = clusterWorkers(givenWorkers);
+      if (workers !== undefined) return supervise(workers, givenLevel);
     }
     const { loadConfig } = await import('../config/load.js');
     const config = loadConfig(sources);

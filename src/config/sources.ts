@@ -15,27 +15,40 @@ export function envNameOf(path: readonly string[]): string {
 }
 
 /**
- * One setting as given, before any validation: the command line's value, else the environment's,
- * else the YAML file's; undefined when none gives it, or when the file cannot be read or parsed
- * (loadConfig says why). The cluster primary reads the few settings it needs this way, so it
- * loads neither the schema nor its validator (docs/performance.md, "Footprint"); the YAML parser
- * only when a file is given.
+ * Settings as given, before any validation: for each path, the command line's value, else the
+ * environment's, else the YAML file's; undefined when none gives it, or when the file cannot be
+ * read or parsed (loadConfig says why). The file is read and parsed at most once. The cluster
+ * primary reads the few settings it needs this way, so it loads neither the schema nor its
+ * validator (docs/performance.md, "Footprint"); the YAML parser only when a file is given.
  */
-export async function peekSetting(sources: ConfigSources, path: readonly string[]): Promise<unknown> {
-  const flag = sources.flags?.[path.join('.')];
-  if (flag !== undefined) return flag;
+export async function peekSettings(sources: ConfigSources, paths: ReadonlyArray<readonly string[]>): Promise<unknown[]> {
   const env = sources.env ?? process.env;
-  const fromEnv = env[envNameOf(path)];
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const file = sources.file ?? env.BERTH_CONFIG;
-  if (!file) return undefined;
-  let node: unknown;
-  try {
-    const { parse } = await import('yaml');
-    node = parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
+  let document: Promise<unknown> | undefined;
+  const fromFile = (): Promise<unknown> =>
+    (document ??= (async () => {
+      const file = sources.file ?? env.BERTH_CONFIG;
+      if (!file) return undefined;
+      try {
+        const { parse } = await import('yaml');
+        return parse(readFileSync(file, 'utf8')) as unknown;
+      } catch {
+        return undefined;
+      }
+    })());
+  const values: unknown[] = [];
+  for (const path of paths) {
+    const flag = sources.flags?.[path.join('.')];
+    const fromEnv = env[envNameOf(path)];
+    if (flag !== undefined) values.push(flag);
+    else if (fromEnv !== undefined && fromEnv !== '') values.push(fromEnv);
+    else values.push(valueAt(await fromFile(), path));
   }
+  return values;
+}
+
+/** The value at `path` in a parsed YAML document; undefined where the path runs through something that is not a mapping. */
+function valueAt(document: unknown, path: readonly string[]): unknown {
+  let node = document;
   for (const segment of path) {
     if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
     node = (node as Record<string, unknown>)[segment];

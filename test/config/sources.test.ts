@@ -3,7 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configKeys, loadConfig } from '../../src/config/load.js';
-import { envNameOf, peekSetting } from '../../src/config/sources.js';
+import { envNameOf, peekSettings, type ConfigSources } from '../../src/config/sources.js';
+
+/** One setting as given. */
+const peekSetting = async (sources: ConfigSources, path: readonly string[]) => (await peekSettings(sources, [path]))[0];
 
 describe('settings as given (what the cluster primary reads)', () => {
   it('names every setting\'s environment variable as the schema\'s reference does', () => {
@@ -24,6 +27,8 @@ describe('settings as given (what the cluster primary reads)', () => {
       expect(await peekSetting({ file, env: { BERTH_SERVER_WORKERS: '' } }, workers)).toBe(3);
       expect(await peekSetting({ file, env: { BERTH_SERVER_WORKERS: '4' }, flags: { 'server.workers': '5' } }, workers)).toBe('5');
       expect(await peekSetting({ file, env: {} }, ['log', 'level'])).toBe('debug');
+      // Several at once, from different sources, the file read once for all of them.
+      expect(await peekSettings({ file, env: { BERTH_SERVER_WORKERS: '4' } }, [['server', 'workers'], ['log', 'level'], ['server', 'port'], ['server', 'host']])).toEqual(['4', 'debug', 6001, undefined]);
       // Each agrees with what the whole configuration resolves to.
       expect(loadConfig({ file, env: { BERTH_SERVER_WORKERS: '4' } }).server.workers).toBe(4);
       expect(loadConfig({ file, env: {} }).log.level).toBe('debug');
