@@ -323,6 +323,9 @@ export function workloads(options: RunOptions): Workload[] {
     return () => (base ??= smallImage('scale', 1024));
   })();
   const bigRepository = 'library/tags-10k';
+  // Names the later workloads find again: the tags of bigRepository, the repositories created by mount.
+  const scaleTag = (i: number) => `t${String(i).padStart(5, '0')}`;
+  const catalogRepository = (i: number) => `library/catalog/r${String(i).padStart(5, '0')}`;
   const tagCount = count(10_000, options);
   const tagPuts = `manifest PUT (${tagCount.toLocaleString('en-US')} tags)`;
   list.push({
@@ -332,7 +335,7 @@ export function workloads(options: RunOptions): Workload[] {
       const base = scaleBase();
       await pushBlob(ctx, bigRepository, base.config);
       await pushBlob(ctx, bigRepository, base.layer);
-      return fully(tagCount, o.concurrency, (i) => putManifest(ctx, bigRepository, `t${String(i).padStart(5, '0')}`, manifestFor(base.config, base.layer, `tag-${i}`).manifest));
+      return fully(tagCount, o.concurrency, (i) => putManifest(ctx, bigRepository, scaleTag(i), manifestFor(base.config, base.layer, `tag-${i}`).manifest));
     },
   });
   list.push({
@@ -356,7 +359,7 @@ export function workloads(options: RunOptions): Workload[] {
     run: (ctx, o) => {
       const base = scaleBase();
       return fully(repositoryCount, o.concurrency, async (i) => {
-        const repository = `library/catalog/r${String(i).padStart(5, '0')}`;
+        const repository = catalogRepository(i);
         for (const digest of [base.configDigest, base.layer.digest]) {
           const path = `/v2/${repository}/blobs/uploads/?mount=${digest}&from=${bigRepository}`;
           expectStatus(await ctx.http.sendBasic('POST', path), 201, `POST ${path}`);
@@ -390,7 +393,7 @@ export function workloads(options: RunOptions): Workload[] {
     run: (ctx, o) => {
       const base = scaleBase();
       // Each tag to the manifest of the next one, pushed under that tag by the workload it needs.
-      return fully(tagCount, o.concurrency, (i) => putManifest(ctx, bigRepository, `t${String(i).padStart(5, '0')}`, manifestFor(base.config, base.layer, `tag-${(i + 1) % tagCount}`).manifest));
+      return fully(tagCount, o.concurrency, (i) => putManifest(ctx, bigRepository, scaleTag(i), manifestFor(base.config, base.layer, `tag-${(i + 1) % tagCount}`).manifest));
     },
   });
   list.push({
@@ -399,7 +402,7 @@ export function workloads(options: RunOptions): Workload[] {
     needs: createRepositories,
     run: (ctx, o) => {
       const base = scaleBase();
-      return fully(repositoryCount, o.concurrency, (i) => deleteManifest(ctx, `library/catalog/r${String(i).padStart(5, '0')}`, base.manifestDigest));
+      return fully(repositoryCount, o.concurrency, (i) => deleteManifest(ctx, catalogRepository(i), base.manifestDigest));
     },
   });
   return list;
