@@ -332,7 +332,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   });
   // Berth as a scanner for Harbor (docs/scanners.md), when configured.
   if (security.adapter) await app.register(scannerAdapterApi, { prefix: '/scanner-adapter/api/v1', adapter: security.adapter, apiKey: config.security.scannerAdapter.apiKey! });
-  await app.listen({ host: config.server.host, port: config.server.port });
+  await app.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog });
   const address = app.server.address() as AddressInfo;
   listeningPort = address.port;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -390,3 +390,13 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
  * notification lost before the bus noticed it was cut). Announced changes take effect at once.
  */
 const repositoryCacheTtlMs = 5_000;
+
+/**
+ * Connections the kernel queues, handshake done, until the process accepts them; the kernel caps
+ * it at net.core.somaxconn (4096 on Linux since 5.4). Node's default of 511 overflowed in a burst
+ * of 1,000 connects while the process was busy: the kernel then drops the client's handshake ACK,
+ * and the client, already connected, waits for a SYN-ACK resent 1, 3, 7 s later before Berth sees
+ * it at all (docs/hardening.md, "Connection bursts"). Go's listeners, distribution's among them,
+ * take somaxconn as well.
+ */
+const listenBacklog = 4096;
