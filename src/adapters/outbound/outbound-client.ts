@@ -61,15 +61,13 @@ export class OutboundClient implements Outbound {
     const timeout = request.timeoutMs ?? this.options.timeoutMs;
     const maxRedirects = request.maxRedirects ?? this.options.maxRedirects;
     for (let hop = 0; ; hop++) {
-      const response = await undici().request(current, {
-        dispatcher: this.agent(feature, request.tls),
-        method: method as 'GET',
-        headers,
-        body,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: request.signal,
-      });
+      const options = { dispatcher: this.agent(feature, request.tls), method: method as 'GET', headers, body, headersTimeout: timeout, bodyTimeout: timeout, signal: request.signal };
+      const response = await undici()
+        .request(current, options)
+        .catch((err: unknown) => {
+          if (!resendable(method, body, request.signal) || !closedUnanswered(err)) throw err;
+          return undici().request(current, options);
+        });
       const location = response.headers.location;
       const replayable = body === undefined || typeof body === 'string' || Buffer.isBuffer(body);
       if (redirectStatuses.has(response.statusCode) && typeof location === 'string' && hop < maxRedirects && replayable) {
@@ -252,6 +250,22 @@ export class OutboundClient implements Outbound {
       },
     };
   }
+}
+
+/**
+ * A GET or HEAD whose connection closed before any answer is sent once more, on another
+ * connection: most likely the server closed a kept-alive connection just as it was reused, which
+ * no client can avoid. Go's transport does the same. Other methods fail, as the server may have
+ * acted on them.
+ */
+function resendable(method: string, body: OutboundRequest['body'], signal: AbortSignal | undefined): boolean {
+  return (method === 'GET' || method === 'HEAD') && body === undefined && !signal?.aborted;
+}
+
+/** undici rejects a request only before the response's headers; these codes mean the peer closed or reset the connection. */
+function closedUnanswered(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function bare(hostname: string): string {
