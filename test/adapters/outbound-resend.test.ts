@@ -45,7 +45,7 @@ describe('the outbound client resending a request whose connection closed unansw
   it('sends a GET once more, and then has the answer', async () => {
     const upstream = await closingServer(1);
     server = upstream.server;
-    const got = await client.request('proxy', upstream.url);
+    const got = await client.request('proxyCache', upstream.url);
     expect([got.status, await got.text()]).toEqual([200, 'ok']);
     expect(upstream.requests).toEqual(['GET /v2/ HTTP/1.1', 'GET /v2/ HTTP/1.1']);
   });
@@ -53,7 +53,7 @@ describe('the outbound client resending a request whose connection closed unansw
   it('sends a HEAD once more only: a server that never answers fails it after two tries', async () => {
     const upstream = await closingServer(10);
     server = upstream.server;
-    const failed = await client.request('proxy', upstream.url, { method: 'HEAD' }).then(
+    const failed = await client.request('proxyCache', upstream.url, { method: 'HEAD' }).then(
       () => undefined,
       (err: { code?: string }) => err.code,
     );
@@ -64,7 +64,7 @@ describe('the outbound client resending a request whose connection closed unansw
   it('never sends again a request the server may have acted on (a PUT)', async () => {
     const upstream = await closingServer(10);
     server = upstream.server;
-    const put = await client.request('proxy', upstream.url, { method: 'PUT', body: '{}' }).then(
+    const put = await client.request('proxyCache', upstream.url, { method: 'PUT', body: '{}' }).then(
       () => undefined,
       (err: { code?: string }) => err.code,
     );
