@@ -22,7 +22,8 @@ import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
 import { inTransaction, isForeignKeyViolation } from './transaction.js';
 import { likeContains } from './like.js';
-import { countIn, countInCreated, countOut, finishPushOnPostgres } from './project-usage.js';
+import { projectOf } from '../../domain/names.js';
+import { countIn, countInCreated, countOut, finishDeleteOnPostgres, finishPushOnPostgres } from './project-usage.js';
 import { sortArtifactsBySemver } from '../../domain/tag-order.js';
 import { cosignTagsFor } from '../../domain/artifact-kind.js';
 
@@ -500,6 +501,16 @@ export class KyselyMetadataStore implements MetadataStore {
     return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       // The manifest row, the usage rows, then the repository row (its tags may go): the order
       // pushes and the collector take them in (docs/lifecycle.md, "One lock order").
+      if (this.engine === 'postgres') {
+        // Locked with its repository's name, so the project is known. Once the row is locked, this
+        // transaction deletes it, so its events go in before the usage row is locked.
+        const locked = await sql<{ name: string }>`select r.name from manifest m join repository r on r.id = m.repository_id
+          where m.repository_id = ${repositoryId} and m.digest = ${digest} for update of m`.execute(trx);
+        const name = locked.rows[0]?.name;
+        if (name === undefined) return false;
+        await insertEvents(trx, events, Date.now());
+        return finishDeleteOnPostgres(trx, { project: projectOf(name), repositoryId, digest });
+      }
       await this.lockManifest(trx, repositoryId, digest);
       await countOut(trx, repositoryId, [digest]);
       await this.lockRepository(trx, repositoryId);

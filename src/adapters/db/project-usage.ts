@@ -300,3 +300,34 @@ export async function finishPushOnPostgres(
   const after = { bytes: Number(row.bytes), artifacts: Number(row.artifacts) };
   checkQuota({ project, repository: push.repository }, bytes, 1, after, push.limits, push.events);
 }
+
+/**
+ * PostgreSQL: a manifest delete after its row is locked: countOut for it, its tags (the
+ * repository row locked first, as every tag change does), its references and its row, in one
+ * statement after the usage row's lock. Concurrent changes of the project's usage wait for each
+ * other over that statement and the commit only. All of the statement's parts see the rows as
+ * they were before it, so the references are counted out and deleted at once. False when the
+ * manifest was not there.
+ */
+export async function finishDeleteOnPostgres(trx: Transaction<Schema>, deletion: { project: string; repositoryId: number; digest: string }): Promise<boolean> {
+  const { project, repositoryId: id, digest } = deletion;
+  await lockUsage(trx, project);
+  const { rows } = await sql<{ deleted: string }>`with
+    counted as (
+      select x.digest, count(*) as n from (
+        select digest from manifest where repository_id = ${id} and digest = ${digest}
+        union all select child_digest from manifest_reference where repository_id = ${id} and parent_digest = ${digest}
+      ) x group by x.digest),
+    gone as (delete from project_blob pb using counted c where pb.project = ${project} and pb.digest = c.digest and pb.refs <= c.n returning pb.size),
+    kept as (update project_blob pb set refs = pb.refs - c.n from counted c where pb.project = ${project} and pb.digest = c.digest and pb.refs > c.n),
+    usage as (
+      update project_usage set bytes = bytes - (select coalesce(sum(size), 0) from gone), artifacts = artifacts - (select count(*) from counted where digest = ${digest})
+      where project = ${project}),
+    locked as (select id from repository where id = ${id} for no key update),
+    untagged as (delete from tag where repository_id = (select id from locked) and manifest_digest = ${digest} returning 1),
+    bumped as (update repository set tag_version = tag_version + 1 where id = ${id} and exists (select 1 from untagged)),
+    unreferenced as (delete from manifest_reference where repository_id = ${id} and parent_digest = ${digest}),
+    deleted as (delete from manifest where repository_id = ${id} and digest = ${digest} returning 1)
+    select count(*) as deleted from deleted`.execute(trx);
+  return Number(rows[0]!.deleted) > 0;
+}
