@@ -192,6 +192,22 @@ export interface MetadataStore {
     /** `repositoryName`: the name of `manifest.repositoryId`, when the caller knows it (saves reading it). */
     options?: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits; repositoryName?: string },
   ): Promise<void>;
+  /**
+   * A push of a manifest the repository holds already (a tag moved to it, or the same push
+   * again), with nothing to write or count: in one transaction its grace period starts again,
+   * `tag` (when given) points at it and `events` are recorded, its `push` event with `created:
+   * false`; `tagMustNotMove` and `repositoryName` as for putManifest. False, with nothing
+   * changed, when the repository does not hold it or its stored content is being deleted or is
+   * quarantined: the push then writes it with putManifest.
+   */
+  pushHeldManifest(
+    repositoryId: number,
+    digest: Digest,
+    tag: string | undefined,
+    now: number,
+    events?: OutboxEvent[],
+    options?: { tagMustNotMove?: boolean; repositoryName?: string },
+  ): Promise<boolean>;
   /** Deletes the manifest, its tags and its references; false when it did not exist. */
   deleteManifest(repositoryId: number, digest: Digest, events?: OutboxEvent[]): Promise<boolean>;
   deleteTag(repositoryId: number, tag: string, events?: OutboxEvent[]): Promise<boolean>;

@@ -422,20 +422,62 @@ export class KyselyMetadataStore implements MetadataStore {
         else await countInCreated(trx, options.repositoryName, manifest.digest, referenced, options.quota, counted);
         await insertEvents(trx, counted.slice(events.length), now);
       }
-      if (tag !== undefined) {
-        await bumpTagVersion(trx, manifest.repositoryId);
-        if (options.tagMustNotMove) {
-          const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', manifest.repositoryId).where('name', '=', tag).executeTakeFirst();
-          if (current && current.manifest_digest !== manifest.digest) throw new TagMovedError(tag, current.manifest_digest as Digest);
-        }
-        await trx
-          .insertInto('tag')
-          .values({ repository_id: manifest.repositoryId, name: tag, manifest_digest: manifest.digest, updated_at: now })
-          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: manifest.digest, updated_at: now }))
-          .execute();
-      }
+      await this.pointTag(trx, manifest.repositoryId, manifest.digest, tag, now, options);
     }));
     await (tag === undefined ? write() : this.changingTags(manifest.repositoryId, write));
+  }
+
+  async pushHeldManifest(
+    repositoryId: number,
+    digest: Digest,
+    tag: string | undefined,
+    now: number,
+    events: OutboxEvent[] = [],
+    options: { tagMustNotMove?: boolean; repositoryName?: string } = {},
+  ): Promise<boolean> {
+    const write = () => onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
+      // The content's row held against the collector, then the manifest's, as putManifest takes them.
+      const content = await this.shared(trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest)).executeTakeFirst();
+      if (!content || content.deleting !== 0 || content.quarantine !== null) return false;
+      // Pushed again: its grace period starts again, as in putManifest.
+      const held = await trx.updateTable('manifest').set({ touched_at: now }).where('repository_id', '=', repositoryId).where('digest', '=', digest).returning('digest').executeTakeFirst();
+      if (!held) return false;
+      if (this.touchDue(content.touched_at, now)) await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).execute();
+      await insertEvents(trx, events.map((e) => (e.type === 'push' && e.data.digest === digest ? { ...e, data: { ...e.data, created: false } } : e)), now);
+      await this.pointTag(trx, repositoryId, digest, tag, now, options);
+      return true;
+    }));
+    return tag === undefined ? write() : this.changingTags(repositoryId, write);
+  }
+
+  /**
+   * Points `tag` (when given) at a manifest the transaction did not create; with `tagMustNotMove`,
+   * a TagMovedError when it points at another. On PostgreSQL, given the repository's name, in one
+   * statement with the tag version bump (finishPushOnPostgres).
+   */
+  private async pointTag(
+    trx: Transaction<Schema>,
+    repositoryId: number,
+    digest: Digest,
+    tag: string | undefined,
+    now: number,
+    options: { tagMustNotMove?: boolean; repositoryName?: string },
+  ): Promise<void> {
+    if (tag === undefined) return;
+    if (this.engine === 'postgres' && options.repositoryName !== undefined && !options.tagMustNotMove) {
+      await finishPushOnPostgres(trx, { repository: options.repositoryName, repositoryId, digest, tag, now });
+      return;
+    }
+    await bumpTagVersion(trx, repositoryId);
+    if (options.tagMustNotMove) {
+      const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+      if (current && current.manifest_digest !== digest) throw new TagMovedError(tag, current.manifest_digest as Digest);
+    }
+    await trx
+      .insertInto('tag')
+      .values({ repository_id: repositoryId, name: tag, manifest_digest: digest, updated_at: now })
+      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: digest, updated_at: now }))
+      .execute();
   }
 
   /** A manifest row's lock, taken before the repository row's (PostgreSQL; SQLite orders writers already). */

@@ -88,15 +88,35 @@ export class ManifestService {
       throw new BerthError('DIGEST_INVALID', { message: 'manifest digest did not match its content', detail: { expected: byDigest.digest, actual: digest } });
     }
     const manifest = parseManifest(body, contentType);
+    const tag = byDigest ? undefined : reference;
     await onWritableRepository(this.meta, repositoryName, async (repository) => {
+      const previousDigest = tag === undefined ? undefined : await this.previousDigest(repository, tag, digest);
+      const events = [event('push', repositoryName, actor, { digest, tag, previousDigest, mediaType: manifest.mediaType, size: body.length })];
+      if (await this.pushHeld(repositoryName, repository, digest, tag, events)) return;
       await this.assertReferencesExist(repository, manifest);
-      const previousDigest = byDigest ? undefined : await this.previousDigest(repository, reference, digest);
-      await this.record(repositoryName, repository, digest, body, manifest, byDigest ? undefined : reference, [
-        event('push', repositoryName, actor, { digest, tag: byDigest ? undefined : reference, previousDigest, mediaType: manifest.mediaType, size: body.length }),
-      ]);
+      await this.record(repositoryName, repository, digest, body, manifest, tag, events);
     });
     this.remember(digest, body);
     return { digest, subject: manifest.subject?.digest };
+  }
+
+  /**
+   * A push of a manifest the repository holds (a tag moved to an image it has, a copy pushed
+   * again): its content is stored and its references are held, so only the tag and the event
+   * are written. False when the repository does not hold it, or its stored copy is quarantined
+   * or being deleted (the push then writes it again).
+   */
+  private async pushHeld(repositoryName: string, repository: RepositoryRow, digest: Digest, tag: string | undefined, events: OutboxEvent[]): Promise<boolean> {
+    if (!(await this.meta.getManifest(repository.id, digest))) return false;
+    const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
+    try {
+      if (!(await this.meta.pushHeldManifest(repository.id, digest, tag, this.now(), events, { tagMustNotMove: immutable !== undefined, repositoryName }))) return false;
+    } catch (err) {
+      if (err instanceof TagMovedError) throw immutableTag(repositoryName, err.tag, immutable!, 'moved');
+      throw err;
+    }
+    this.options.onEvents?.();
+    return true;
   }
 
   /**
