@@ -551,7 +551,8 @@ export class KyselyMetadataStore implements MetadataStore {
         const name = locked.rows[0]?.name;
         if (name === undefined) return false;
         await insertEvents(trx, events, Date.now());
-        return finishDeleteOnPostgres(trx, { project: projectOf(name), repositoryId, digest });
+        if (!(await finishDeleteOnPostgres(trx, { project: projectOf(name), repositoryId, digest }))) throw new Error(`manifest ${digest} was not deleted although its row was locked`);
+        return true;
       }
       await this.lockManifest(trx, repositoryId, digest);
       await countOut(trx, repositoryId, [digest]);
