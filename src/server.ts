@@ -273,7 +273,16 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   // A file tree asked of an image its push job has not indexed yet indexes it at once (the job's lint event still follows, from the stored record).
   const indexer = insights.indexer;
   const search = wireSearch(database, { registry, authorizer, index: insights.index, indexNow: indexer ? async (repository, digest) => void (await indexer.index(repository, digest)) : undefined });
-  const recommendations = wireRecommendations(database, { registry, authorizer, onEvents: () => dispatcher.notify(), onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push') });
+  const recommendations = await wireRecommendations(database, {
+    registry,
+    authorizer,
+    onEvents: () => dispatcher.notify(),
+    onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push'),
+    runner,
+    scheduler,
+    logger,
+    indexing: config.insights.index.enabled,
+  });
   pushedNotice = () => {
     security.triggers.notify();
     recommendations.triggers.notify();

@@ -73,6 +73,10 @@ export interface RecommendationStore {
    * did it first.
    */
   completeMove(id: number, previousLayers: string[][], events: readonly OutboxEvent[], now: number, keep: boolean): Promise<boolean>;
+  /** Worked-out moves kept (kind `move`) with an id above `afterId`, in id order, at most `limit`. */
+  keptMoves(afterId: number, limit: number): Promise<BaseTagMove[]>;
+  /** Removes worked-out moves by id; resolves how many there were. */
+  deleteMoves(ids: readonly number[]): Promise<number>;
   /** Worked-out moves whose tag names another digest now than the move's previous one, newest first, at most `limit`. */
   movedOn(limit: number): Promise<BaseTagMove[]>;
   /** Worked-out moves of `repository` to `digest` or to an index listing it there, newest first, at most `limit`. */

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Database } from '../adapters/db/connect.js';
 import { KyselyImageIndexStore } from '../adapters/db/kysely-image-index-store.js';
 import { KyselyRecommendationStore } from '../adapters/db/kysely-recommendation-store.js';
@@ -9,6 +10,8 @@ import { anonymous } from '../services/identity/principal.js';
 import { RebuildHints, RebuildTriggers } from '../services/insights/rebuild-hints.js';
 import { RecommendationService } from '../services/insights/recommendations.js';
 import type { Registry } from '../services/registry/index.js';
+import type { JobRunner } from '../services/jobs/job-runner.js';
+import type { Scheduler } from '../services/jobs/scheduler.js';
 
 export interface RecommendationDependencies {
   registry: Registry;
@@ -18,6 +21,11 @@ export interface RecommendationDependencies {
   /** Events were written (the webhook dispatcher's notice). */
   onEvents: () => void;
   onError: (err: unknown) => void;
+  runner: JobRunner;
+  scheduler: Scheduler;
+  logger: Logger;
+  /** Whether images are indexed (insights.index.enabled): without the index, no move is kept. */
+  indexing: boolean;
 }
 
 /**
@@ -33,7 +41,7 @@ export interface Recommendations {
   scans: ScanStore;
 }
 
-export function wireRecommendations(database: Database, deps: RecommendationDependencies): Recommendations {
+export async function wireRecommendations(database: Database, deps: RecommendationDependencies): Promise<Recommendations> {
   const index = deps.index ?? new KyselyImageIndexStore(database);
   const store = new KyselyRecommendationStore(database);
   const scans = new KyselyScanStore(database);
@@ -46,6 +54,17 @@ export function wireRecommendations(database: Database, deps: RecommendationDepe
     publiclyPullable: async (repository) => (await deps.authorizer.repositoryActions(anonymous, repository)).has('pull'),
     onEvents: deps.onEvents,
   });
+  // Kept moves nothing is built on any more go once a day, after the index's own pruning (index.prune at 04:17).
+  deps.runner.register('rebuild-hints.prune', {
+    maxAttempts: 1,
+    backoff: () => 0,
+    run: async () => {
+      const moves = await hints.pruneMoves();
+      deps.logger.info({ moves }, 'rebuild hints pruned');
+    },
+  });
+  if (deps.indexing) await deps.scheduler.define({ name: 'rebuild-hints.prune', cron: '37 4 * * *', jobType: 'rebuild-hints.prune', maxAttempts: 1 });
+  else await deps.scheduler.remove('rebuild-hints.prune');
   return {
     images: new RecommendationService({ registry: deps.registry, index, store, access: deps.authorizer, scans }),
     hints,

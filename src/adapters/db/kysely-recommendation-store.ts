@@ -157,6 +157,17 @@ export class KyselyRecommendationStore implements RecommendationStore {
     });
   }
 
+  async keptMoves(afterId: number, limit: number): Promise<BaseTagMove[]> {
+    const rows = await this.db.selectFrom('base_tag_move').selectAll().where('kind', '=', 'move').where('done', '=', 1).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return rows.map(moveOf);
+  }
+
+  async deleteMoves(ids: readonly number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.db.deleteFrom('base_tag_move').where('id', 'in', [...ids]).where('done', '=', 1).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async movedOn(limit: number): Promise<BaseTagMove[]> {
     const rows = await this.db
       .selectFrom('base_tag_move')

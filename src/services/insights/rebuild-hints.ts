@@ -114,6 +114,30 @@ export class RebuildHints {
   }
 
   /**
+   * Removes the kept moves that no indexed image is built on any more (the images built on the
+   * previous digest were deleted, and the index pruned): the rule `workOut` keeps a move by,
+   * applied again. Nothing would list them, and no base is looked up through them that an image
+   * needs. Resolves how many went.
+   */
+  async pruneMoves(): Promise<number> {
+    let removed = 0;
+    for (let after = 0; ; ) {
+      const moves = await this.deps.store.keptMoves(after, batch);
+      const unused: number[] = [];
+      for (const move of moves) if (!(await this.builtOn(move.previousLayers ?? []))) unused.push(move.id);
+      removed += await this.deps.store.deleteMoves(unused);
+      if (moves.length < batch) return removed;
+      after = moves.at(-1)!.id;
+    }
+  }
+
+  /** Whether an indexed image is built on any of `layers` (each list one image, lowest layer first). */
+  private async builtOn(layers: readonly string[][]): Promise<boolean> {
+    for (const list of layers) if (list.length > 0 && (await this.deps.index.derivedFrom(list, 1)).length > 0) return true;
+    return false;
+  }
+
+  /**
    * The events a move makes: one per project holding tagged images built on the previous digest.
    * `keep`: whether the move is kept for the project listings and the tag an untagged base had —
    * only when something is built on the previous digest (most moves are of application tags
@@ -121,12 +145,9 @@ export class RebuildHints {
    */
   async workOut(move: BaseTagMove): Promise<{ layers: string[][]; events: OutboxEvent[]; keep: boolean }> {
     if (move.kind === 'scan') return { layers: [], events: await this.workOutScan(move), keep: false };
-    const { registry, index } = this.deps;
-    const previous = await imagesOf(registry, index, move.repository, move.previousDigest);
+    const previous = await imagesOf(this.deps.registry, this.deps.index, move.repository, move.previousDigest);
     const layers = previous.map((p) => p.layers).filter((l) => l.length > 0);
-    let builtOn = false;
-    for (const list of layers) if (!builtOn && (await index.derivedFrom(list, 1)).length > 0) builtOn = true;
-    if (!builtOn) return { layers, events: [], keep: false };
+    if (!(await this.builtOn(layers))) return { layers, events: [], keep: false };
     const images = await this.derived(move.repository, layers, move.digest, undefined);
     if (images.length === 0) return { layers, events: [], keep: true };
     const fixed = await this.fixes(previous.map((p) => p.digest), move.repository, move.digest);

@@ -8,6 +8,7 @@ import { indexedImage } from '../../helpers/image-index.js';
 import { WebhookReceiver } from '../../helpers/receiver.js';
 import type { Finding } from '../../../src/domain/vulns/match.js';
 import { connect } from '../../../src/adapters/db/connect.js';
+import { until } from '../../helpers/wait.js';
 
 /**
  * Recommendations and rebuild hints (docs/insights.md) through a started Berth: images pushed
@@ -401,6 +402,29 @@ for (const { engine, skip } of await engineMatrix()) {
       expect(after.recommendations.map((r) => [r.kind, r.image.tag, r.image.digest])).toEqual([['stale-base', '1', pair2.digest]]);
       const teamHints = await admin.ok<{ hints: Array<{ base: { repository: string }; images: Array<{ repository: string; digest: string }> }> }>('GET', '/projects/team_a/rebuild-hints');
       expect(teamHints.hints.map((h) => [h.base.repository, h.images.map((i) => `${i.repository}@${i.digest}`)])).toEqual([['library/pair', [`team_a/svc@${underscored.digest}`]]]);
+
+      // Once the images built on the old pair are deleted and the index pruned, the daily job
+      // removes that move, and only that one: nothing would list it any more.
+      const keptMoves = async () => {
+        const database = connect({ url: berth.config.database.url, poolSize: 1 });
+        try {
+          const rows = await database.db.selectFrom('base_tag_move').select(['repository', 'tag', 'previous_digest']).where('kind', '=', 'move').where('done', '=', 1).orderBy('id').execute();
+          return rows.map((m) => `${m.repository}:${m.tag}@${m.previous_digest}`);
+        } finally {
+          await database.db.destroy();
+        }
+      };
+      const before = await keptMoves();
+      expect(before).toContain(`library/pair:1@${pair.digest}`);
+      for (const [repository, digest] of [['apps/onpair', app.digest], ['team_a/svc', underscored.digest]]) {
+        expect((await registry.fetch(`/v2/${repository}/manifests/${digest}`, { method: 'DELETE' })).status).toBe(202);
+      }
+      await berth.api.recommendations.index.prune();
+      await berth.jobs.runner.enqueue({ type: 'rebuild-hints.prune', payload: {} });
+      berth.jobs.runner.notify();
+      await until(async () => !(await keptMoves()).includes(`library/pair:1@${pair.digest}`), 20_000, 'the pruned move');
+      expect(await keptMoves()).toEqual(before.filter((m) => m !== `library/pair:1@${pair.digest}`));
+      expect((await admin.ok<{ hints: unknown[] }>('GET', '/projects/team_a/rebuild-hints')).hints).toEqual([]);
     }, 60_000);
   });
 }
