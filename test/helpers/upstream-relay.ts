@@ -23,6 +23,8 @@ export async function pushTo(url: string, repository: string, tag: string, image
 export class LoggingRelay {
   readonly log: string[] = [];
   mode: 'up' | 'down' | 'limited' = 'up';
+  /** While `down`: requests hang until this resolves, then are dropped (an outage that times out); dropped at once when unset. */
+  dropAfter: Promise<void> | undefined;
   /** Holds a blob's body after its first `bytes` until `open` resolves (a slow upstream). */
   gate: { digest: string; bytes: number; open: Promise<void> } | undefined;
   private server: Server | undefined;
@@ -34,7 +36,7 @@ export class LoggingRelay {
     const target = new URL(this.target);
     this.server = createServer((req, res) => {
       this.log.push(`${req.method} ${req.url}`);
-      if (this.mode === 'down') return req.socket.destroy();
+      if (this.mode === 'down') return void (this.dropAfter ?? Promise.resolve()).then(() => req.socket.destroy());
       if (this.mode === 'limited') return res.writeHead(429, { 'retry-after': '60', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
       const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
         res.writeHead(upstream.statusCode ?? 502, upstream.headers);

@@ -6,6 +6,7 @@ import { ApiClient } from '../helpers/api.js';
 import { startTestBerth, type TestBerth } from '../helpers/berth.js';
 import { OCI_MANIFEST, RegistryClient, randomImage, sha256, type Image } from '../helpers/oci.js';
 import { LoggingRelay as Upstream, pushTo } from '../helpers/upstream-relay.js';
+import { until } from '../helpers/wait.js';
 
 const distributionMissing = !existsSync('/usr/bin/docker-registry');
 if (distributionMissing) console.warn('SKIPPED: CNCF distribution (Debian docker-registry) is not installed; the proxy cache is not checked against it');
@@ -165,6 +166,39 @@ describe.skipIf(distributionMissing)('a proxy-cache project in front of CNCF dis
       upstream.mode = 'up';
     }
     expect(upstream.blobGets(layer.digest)).toBe(1);
+  });
+
+  it('serves an image whose storing ended while the upstream, down, was being asked', async () => {
+    const late = await pushTo(distribution.url, 'lib/app', 'late', randomImage(1, 1024 * 1024));
+    const layer = late.layers[0]!;
+    let openLayer!: () => void;
+    let drop!: () => void;
+    upstream.gate = { digest: layer.digest, bytes: 1024, open: new Promise<void>((resolve) => (openLayer = resolve)) };
+    try {
+      // The first pull starts storing the image, which waits for the rest of its layer.
+      const first = await client().fetch('/v2/hub/lib/app/manifests/late', { headers: { Accept: OCI_MANIFEST } });
+      expect([first.status, sha256(Buffer.from(await first.arrayBuffer()))]).toEqual([200, late.digest]);
+      await until(async () => upstream.blobGets(layer.digest) === 1 && (await berthHasBlob(late.config.digest)), 10_000, 'the fill at the layer');
+      // The upstream goes down, slowly: the next pull's check hangs, and fails once the image is stored.
+      upstream.dropAfter = new Promise<void>((resolve) => (drop = resolve));
+      upstream.mode = 'down';
+      const checks = upstream.log.length;
+      const second = client().fetch('/v2/hub/lib/app/manifests/late', { headers: { Accept: OCI_MANIFEST } });
+      await until(() => upstream.log.length > checks, 10_000, "the second pull's check upstream");
+      openLayer();
+      await until(() => berthHasTag('hub/lib/app', 'late', late.digest), 10_000, 'the image stored');
+      // The fill is over (and forgotten) before the check fails.
+      await new Promise((r) => setTimeout(r, 300));
+      drop();
+      const res = await second;
+      expect([res.status, sha256(Buffer.from(await res.arrayBuffer()))]).toEqual([200, late.digest]);
+    } finally {
+      upstream.mode = 'up';
+      upstream.dropAfter = undefined;
+      upstream.gate = undefined;
+      openLayer();
+      drop?.();
+    }
   });
 
   it('streams a new blob to the client as it arrives, before the upstream has sent all of it', async () => {

@@ -218,10 +218,10 @@ export class ProxyCache {
       if (!(err instanceof UpstreamError)) throw err;
       const health = this.failed(projectName, err);
       let cached = local;
-      // An image this process is storing right now is served once stored.
-      const filling = this.fills.get(key);
-      if (!cached && filling) {
-        await filling.done;
+      if (!cached) {
+        // An image this process is storing right now is served once stored, and so is one whose
+        // storing ended while the upstream was asked (its fill is gone by now, its tag is here).
+        await this.fills.get(key)?.done;
         cached = await this.options.local.headManifest(repository, reference);
       }
       if (cached) {
