@@ -6,11 +6,14 @@ import { spawnBerth, type BerthProcess } from '../helpers/process.js';
 
 /**
  * Issue 19's target for an idle Berth with two workers, summed over every process (primary and
- * workers), and the margin this test allows above it (docs/performance.md, "Footprint"). PSS
- * counts a page shared by several processes once in all; other Node.js processes running at
- * the same time (the test runner's) share Node's code with Berth's and make the sum smaller.
+ * workers), per Node.js major, and the margin this test allows above it (docs/performance.md,
+ * "Footprint"). PSS counts a page shared by several processes once in all; other Node.js
+ * processes running at the same time (the test runner's) share Node's code with Berth's and make
+ * the sum smaller. Node.js 24 starts bigger (a larger binary, and about 4 MiB more heap per
+ * worker in V8's trusted space): this test measured 131-144 MiB on it (seven runs), and 152-153 MiB before
+ * each worker's settling collection returned V8's pooled pages (idle-collection.ts).
  */
-const targetBytes = 120_000_000;
+const targets: Record<number, number> = { 20: 120_000_000, 24: 130_000_000 };
 const margin = 0.2;
 
 /** Proportional set size of a process, from /proc/PID/smaps_rollup. */
@@ -29,15 +32,12 @@ async function tree(pid: number): Promise<number[]> {
   return out;
 }
 
-/**
- * The target and margin were measured on Node.js 20. Node.js 24 starts bigger: 155 MiB summed for
- * the same two workers on 2026-12-04, which issue 19 has not yet worked on. On other versions the
- * test says so and does not run.
- */
+/** On Node.js versions without a measured bound, the test says so and does not run. */
 const nodeMajor = Number(process.versions.node.split('.')[0]);
-if (nodeMajor !== 20) console.warn(`SKIPPING the idle-footprint bound: measured for Node.js 20, this is ${process.version} (docs/performance.md, "Footprint")`);
+const targetBytes = targets[nodeMajor] ?? 0;
+if (!targetBytes) console.warn(`SKIPPING the idle-footprint bound: measured for Node.js ${Object.keys(targets).join(' and ')}, this is ${process.version} (docs/performance.md, "Footprint")`);
 
-describe.skipIf(nodeMajor !== 20)('idle footprint', () => {
+describe.skipIf(!targetBytes)('idle footprint', () => {
   let dataDir: string | undefined;
   let berth: BerthProcess | undefined;
 
