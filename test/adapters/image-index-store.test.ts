@@ -626,6 +626,55 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     expect(await database.db.selectFrom('image_layer').select('position').where('image_digest', '=', a).execute()).toEqual([]);
   });
 
+  it.skipIf(Boolean(skip))('marks each image\'s last layer row, and reports as built on a base only images with more layers, whatever the rows say', async () => {
+    const [x, y, z] = [d('tp-x'), d('tp-y'), d('tp-z')];
+    const copies = [0, 1, 2, 3, 4].map((i) => d(`tp-copy-${i}`));
+    const derived = d('tp-derived');
+    for (const [i, copy] of copies.entries()) {
+      await pushImage(`tp/copy${i}`, copy, [x, y]);
+      await store.putImage(imageRecord(copy, [x, y]));
+    }
+    await pushImage('tp/derived', derived, [x, y, z]);
+    await store.putImage(imageRecord(derived, [x, y, z]));
+    const tops = async (digest: string) =>
+      (await database.db.selectFrom('image_layer').select(['position', 'top']).where('image_digest', '=', digest).orderBy('position').execute()).map((r) => Number(r.top));
+    expect(await tops(derived)).toEqual([0, 0, 1]);
+    expect(await tops(copies[0]!)).toEqual([0, 1]);
+    // Put again with fewer layers: the new last row is marked.
+    await store.putImage(imageRecord(derived, [x, y]));
+    expect(await tops(derived)).toEqual([0, 1]);
+    await store.putImage(imageRecord(derived, [x, y, z]));
+    expect(await tops(derived)).toEqual([0, 0, 1]);
+    // Images that end where the base ends are copies of it, not built on it.
+    expect((await store.derivedFrom([x, y], 10)).map((i) => i.digest)).toEqual([derived]);
+    expect((await store.derivedFrom([x], 10)).map((i) => i.digest)).toEqual([...copies, derived].sort());
+    expect(names(await all({ baseLayers: [x, y] }))).toEqual([`tp/derived@${derived}`]);
+    // Rows an older Berth wrote during an upgrade carry no mark: the answers stay the same.
+    await database.db.updateTable('image_layer').set({ top: 0 }).where('image_digest', 'in', copies).execute();
+    expect((await store.derivedFrom([x, y], 10)).map((i) => i.digest)).toEqual([derived]);
+    expect(names(await all({ baseLayers: [x, y] }))).toEqual([`tp/derived@${derived}`]);
+  });
+
+  it.skipIf(Boolean(skip))('marks the last layer rows indexed before migration 0024', async () => {
+    const t = engine === 'postgres' ? await createTempDatabase() : undefined;
+    const old = connect({ url: t?.url ?? `sqlite:${join(dir_, 'old-top.db')}` });
+    try {
+      await migrate(old, { upTo: '0023_manifest_push_order' });
+      const image = d('mt-image');
+      await sql`INSERT INTO image_index (digest, status, config_digest, platform, layer_count, compressed_bytes, uncompressed_bytes, packages, labels, annotations, indexed_at) VALUES (${image}, 'indexed', ${d('mt-config')}, 'linux/amd64', 2, 0, 0, '[]', '{}', '{}', 1)`.execute(old.db);
+      for (const position of [0, 1]) await sql`INSERT INTO image_layer (image_digest, position, layer_digest, chain_id) VALUES (${image}, ${position}, ${d(`mt-l${position}`)}, ${d(`mt-c${position}`)})`.execute(old.db);
+      expect(await migrate(old)).toEqual(['0024_image_layer_top']);
+      const rows = await old.db.selectFrom('image_layer').select(['position', 'top']).where('image_digest', '=', image).orderBy('position').execute();
+      expect(rows.map((r) => [r.position, Number(r.top)])).toEqual([
+        [0, 0],
+        [1, 1],
+      ]);
+    } finally {
+      await old.db.destroy();
+      await t?.drop();
+    }
+  });
+
   it.skipIf(Boolean(skip))('backfills scan_finding from the reports stored before migration 0019', async () => {
     const t = engine === 'postgres' ? await createTempDatabase() : undefined;
     const old = connect({ url: t?.url ?? `sqlite:${join(dir_, 'old.db')}` });

@@ -182,7 +182,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     };
     const { digest, ...update } = row;
     const chain = chainIds(record.layers);
-    const layers = record.layers.map((layer, position) => ({ image_digest: digest, position, layer_digest: layer, chain_id: chain[position]! }));
+    const layers = record.layers.map((layer, position) => ({ image_digest: digest, position, layer_digest: layer, chain_id: chain[position]!, top: position === record.layers.length - 1 ? 1 : 0 }));
     const seen = new Set<string>();
     const packages: Array<Insertable<ImagePackageTable>> = [];
     for (const p of record.packages) {
@@ -215,7 +215,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
           db.deleteFrom('image_layer').where('image_digest', '=', digest).where('position', '>=', layers.length),
           ...(layers.length === 0
             ? []
-            : [db.insertInto('image_layer').values(layers).onConflict((oc) => oc.columns(['image_digest', 'position']).doUpdateSet((eb) => ({ layer_digest: eb.ref('excluded.layer_digest'), chain_id: eb.ref('excluded.chain_id') })))]),
+            : [db.insertInto('image_layer').values(layers).onConflict((oc) => oc.columns(['image_digest', 'position']).doUpdateSet((eb) => ({ layer_digest: eb.ref('excluded.layer_digest'), chain_id: eb.ref('excluded.chain_id'), top: eb.ref('excluded.top') })))]),
           db.deleteFrom('image_package').where('image_digest', '=', digest),
           ...(packages.length === 0 ? [] : [db.insertInto('image_package').values(packages)]),
           db.deleteFrom('image_label').where('image_digest', '=', digest),
@@ -304,7 +304,7 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       if (query.baseLayers.length === 0) return { hits: [] };
       const chain = chainIds(query.baseLayers).at(-1)!;
       conditions.push(
-        sql`m.digest IN (${this.fenced(sql`SELECT bl.image_digest FROM image_layer bl JOIN image_index bi ON bi.digest = bl.image_digest WHERE bl.chain_id = ${chain} AND bl.position = ${query.baseLayers.length - 1} AND bi.layer_count > ${query.baseLayers.length}`)})`,
+        sql`m.digest IN (${this.fenced(sql`SELECT bl.image_digest FROM image_layer bl JOIN image_index bi ON bi.digest = bl.image_digest WHERE bl.chain_id = ${chain} AND bl.position = ${query.baseLayers.length - 1} AND bl.top = 0 AND bi.layer_count > ${query.baseLayers.length}`)})`,
       );
     }
     if (query.label !== undefined) {
@@ -617,6 +617,9 @@ export class KyselyImageIndexStore implements ImageIndexStore {
       .select(['ii.digest', 'ii.layer_count', 'ii.created_at'])
       .where('il.chain_id', '=', chainIds(baseLayers).at(-1)!)
       .where('il.position', '=', baseLayers.length - 1)
+      // The index walks only rows that are not their image's last; the layer count is checked
+      // too, for rows an older Berth wrote (schema.ts, ImageLayerTable.top).
+      .where('il.top', '=', 0)
       .where('ii.layer_count', '>', baseLayers.length)
       .where('ii.status', '=', 'indexed')
       .orderBy('ii.digest')

@@ -204,6 +204,16 @@ function migrations(engine: Engine): Record<string, Migration> {
         await sql`CREATE INDEX layer_entry_masks ON layer_entry (parent, name) WHERE type <> 'directory'`.execute(db);
       },
     },
+    // Which layer row is its image's last: "what is built on this image" walks the rows of its
+    // chain that are not, instead of every image that ends where it ends (rebuild hints, search).
+    '0024_image_layer_top': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('image_layer').addColumn('top', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await sql`UPDATE image_layer SET top = 1 WHERE position + 1 = (SELECT layer_count FROM image_index WHERE image_index.digest = image_layer.image_digest)`.execute(db);
+        await db.schema.createIndex('image_layer_chain_top').on('image_layer').columns(['chain_id', 'position', 'top', 'image_digest']).execute();
+        await db.schema.dropIndex('image_layer_chain').execute();
+      },
+    },
   };
 }
 

@@ -137,6 +137,8 @@ export interface ImageLayerTable {
   position: number;
   layer_digest: string;
   chain_id: string;
+  /** 1 on the image's last layer. Rows written before it existed, or by an older Berth during an upgrade, say 0: the queries that use it check the image's layer count as well. */
+  top: Generated<number>;
 }
 
 export interface ImagePackageTable {
