@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { connect, migrate, type Database } from '../../src/adapters/db/connect.js';
 import { KyselyJobStore } from '../../src/adapters/db/kysely-job-store.js';
 import type { JobRow } from '../../src/ports/job-store.js';
@@ -186,6 +187,25 @@ for (const engine of engines) {
       expect(await store.get(ok!)).toMatchObject({ status: 'succeeded', attempts: 2 });
       expect(await store.get(doomed!)).toMatchObject({ status: 'failed', attempts: 3, lastError: 'attempt 3 fails' });
       expect(attempts).toHaveLength(5);
+    });
+
+    it('claims the oldest due job past finished jobs and jobs not yet due, walking queued jobs in id order', async () => {
+      const store = new KyselyJobStore(dbs.a);
+      const now = Date.now();
+      const job = (runAt: number) => ({ type: 'test.claim-order', payload: {}, maxAttempts: 1, runAt });
+      const finished = await store.enqueue(Array.from({ length: 200 }, () => job(now)), now);
+      await sql`UPDATE job SET status = 'succeeded', finished_at = ${now} WHERE id IN (${sql.join(finished)})`.execute(dbs.a.db);
+      const [later] = await store.enqueue([job(now + 60_000)], now);
+      const due = await store.enqueue([job(now), job(now)], now);
+      expect((await store.claim('w', now, 1000, ['test.claim-order']))?.id).toBe(due[0]);
+      expect((await store.claim('w', now, 1000, ['test.claim-order']))?.id).toBe(due[1]);
+      expect(await store.claim('w', now, 1000, ['test.claim-order'])).toBeUndefined();
+      expect((await store.claim('w', now + 60_000, 1000, ['test.claim-order']))?.id).toBe(later);
+      if (engine.name === 'sqlite') {
+        // The claim's search as SQLite plans it: queued jobs from the (status, id) index, no sort.
+        const plan = await sql<{ detail: string }>`EXPLAIN QUERY PLAN SELECT j.id FROM job j WHERE j.status = 'queued' AND j.run_at <= ${now} AND j.type IN ('test.claim-order') ORDER BY j.id LIMIT 1`.execute(dbs.a.db);
+        expect(plan.rows.map((r) => r.detail)).toEqual(['SEARCH j USING INDEX job_status_id (status=?)']);
+      }
     });
 
     it('returns the job of a vanished worker to the queue when its lease runs out', async () => {

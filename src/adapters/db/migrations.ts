@@ -214,6 +214,15 @@ function migrations(engine: Engine): Record<string, Migration> {
         await db.schema.dropIndex('image_layer_chain').execute();
       },
     },
+    // A claim takes the oldest runnable job: with queued jobs in id order it stops at the first
+    // that is due, where (status, run_at) made it sort every queued job, and PostgreSQL often
+    // walked the primary key past every finished job kept for the retention period instead.
+    '0025_job_claim_order': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.createIndex('job_status_id').on('job').columns(['status', 'id']).execute();
+        await db.schema.dropIndex('job_runnable').execute();
+      },
+    },
   };
 }
 
