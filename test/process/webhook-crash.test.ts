@@ -12,6 +12,10 @@ const fastRetries = {
   BERTH_WEBHOOKS_BACKOFF_BASE_MS: '100',
   BERTH_WEBHOOKS_BACKOFF_MAX_MS: '300',
   BERTH_JOBS_POLL_INTERVAL_MS: '100',
+  // A kill can land while a retry is being attempted: the job is then 'running' under the dead
+  // process's lease until it runs out (300 s by default), and the next life takes it up after
+  // that. Five seconds keep that case within the test's wait (CI failure, 2026-12-05: no delivery in 20 s).
+  BERTH_JOBS_LEASE_SECONDS: '5',
   BERTH_OUTBOUND_WEBHOOK_ALLOW_CIDRS: '127.0.0.1/32',
 };
 
