@@ -10,7 +10,7 @@ type ExposedGc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'as
  *
  * The collection is V8's last-resort kind, which compacts the heap and returns the pages it
  * freed. A regular one, on Node.js 24, keeps the freed pages in V8's page pool (7 MiB per
- * worker here) and compacts less: an idle two-worker Berth measured 175-182 MiB summed PSS with
+ * worker here) and compacts less: an idle two-worker Berth measured 179-181 MiB summed PSS with
  * it and 156-163 with this. Node.js 20 knows no flavor and collects as before.
  */
 export function collectOnceSettled(delayMs = 5000): void {
