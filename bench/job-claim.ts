@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import type { Kysely, sql as Sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { createDatabase } from './systems.js';
 
 /**
  * The job queue's claim with a backlog: how long one claim and its success take when many jobs
- * are queued, or finished and kept for the retention period (docs/performance.md, "Job claims").
+ * are queued, or finished and kept for the retention period (docs/performance.md, "Write paths on PostgreSQL", job claims).
  * Runs Berth's own job store (the build in dist/) against a fresh SQLite file or PostgreSQL
  * database, after `ANALYZE`, as a database that has been running a while has statistics.
  */
@@ -34,10 +34,8 @@ interface DatabaseLike {
 // The built server's modules, by a path the bench's compiler does not follow.
 const connectModule = '../dist/modules/adapters/db/connect.js';
 const storeModule = '../dist/modules/adapters/db/kysely-job-store.js';
-const kyselyModule = 'kysely';
 const { connect, migrate } = (await import(connectModule)) as { connect(o: { url: string }): DatabaseLike; migrate(d: DatabaseLike): Promise<string[]> };
 const { KyselyJobStore } = (await import(storeModule)) as { KyselyJobStore: new (d: DatabaseLike) => JobStoreLike };
-const { sql } = (await import(kyselyModule)) as { sql: typeof Sql };
 
 const finished = Number(opts.finished);
 const queued = Number(opts.queued);
