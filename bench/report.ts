@@ -13,6 +13,11 @@ export interface SystemFigures {
   peakPssBytes: number;
   /** PostgreSQL only (Berth): transactions per operation, from pg_stat_database. */
   dbTransactionsPerOp?: number;
+  /**
+   * PostgreSQL only (Berth): CPU time of the PostgreSQL server's processes per operation (those
+   * alive when the workload started; the pool keeps its connections).
+   */
+  dbCpuMsPerOp?: number;
 }
 
 export interface Row {
@@ -41,7 +46,7 @@ function cells(row: Row): string[] {
     `${num(d.p99Ms)} / ${num(b.p99Ms)}`,
     `${num(d.cpuMsPerOp)} / ${num(b.cpuMsPerOp)}`,
     `${mib(d.peakPssBytes)} / ${mib(b.peakPssBytes)}`,
-    ...(withTransactions(row) ? [b.dbTransactionsPerOp === undefined ? '' : num(b.dbTransactionsPerOp)] : []),
+    ...(withTransactions(row) ? [b.dbTransactionsPerOp === undefined ? '' : num(b.dbTransactionsPerOp), b.dbCpuMsPerOp === undefined ? '' : num(b.dbCpuMsPerOp)] : []),
     `${ratio(row).toFixed(2)}× ${row.unit}`,
   ];
 }
@@ -57,7 +62,7 @@ function headersFor(rows: Row[]): string[] {
     'p99 ms',
     'CPU ms/op',
     'summed PSS MiB',
-    ...(rows.some(withTransactions) ? ['db tx/op (berth)'] : []),
+    ...(rows.some(withTransactions) ? ['db tx/op (berth)', 'db CPU ms/op'] : []),
     'berth ÷ dist',
   ];
 }

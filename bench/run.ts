@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { RegistryHttp } from './http.js';
 import { percentile } from './load.js';
 import { markdownTable, textTable, type Row, type SystemFigures } from './report.js';
-import { MemorySampler, cpuSecondsOf, createDatabase, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
+import { MemorySampler, cpuSecondsOf, createDatabase, postgresCpu, postgresCpuSince, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
 import { TransactionCounter } from './transactions.js';
 import { warmUp, workloads, type SystemContext, type Workload } from './workloads.js';
 
@@ -78,8 +78,10 @@ async function main(): Promise<void> {
         const sampler = new MemorySampler(system);
         sampler.start();
         const cpuBefore = cpuSecondsOf(system.pids());
+        const databaseCpuBefore = counted ? postgresCpu() : undefined;
         const result = await runOn(workload, contexts.get(system)!);
         const cpu = cpuSecondsOf(system.pids()) - cpuBefore;
+        const databaseCpu = databaseCpuBefore ? postgresCpuSince(databaseCpuBefore) : 0;
         const memory = sampler.stop();
         const transactionsAfter = await counted?.settled();
         if (transactionsAfter !== undefined) lastTransactions = transactionsAfter;
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
           p99Ms: percentile(result.latencies, 99),
           cpuMsPerOp: (cpu * 1000) / result.ops,
           ...memory,
-          ...(transactionsAfter === undefined ? {} : { dbTransactionsPerOp: (transactionsAfter - transactionsBefore!) / result.ops }),
+          ...(transactionsAfter === undefined ? {} : { dbTransactionsPerOp: (transactionsAfter - transactionsBefore!) / result.ops, dbCpuMsPerOp: (databaseCpu * 1000) / result.ops }),
         };
       }
       const row: Row = { workload: workload.name, unit: workload.unit, distribution: figures.distribution!, berth: figures.berth! };

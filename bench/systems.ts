@@ -249,6 +249,31 @@ export function cpuSecondsOf(pids: number[]): number {
   return ticks / 100;
 }
 
+/**
+ * CPU seconds of each process of the PostgreSQL server on this machine (postmaster, backends,
+ * background workers): Berth's database work is part of its cost, as distribution's storage
+ * work is part of its own.
+ */
+export function postgresCpu(): Map<number, number> {
+  const cpu = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) cpu.set(Number(entry), cpuSecondsOf([Number(entry)]));
+    } catch {
+      // gone
+    }
+  }
+  return cpu;
+}
+
+/** PostgreSQL's CPU seconds since `before` (postgresCpu): backends started since count whole (the pool opens them under load). */
+export function postgresCpuSince(before: Map<number, number>): number {
+  let seconds = 0;
+  for (const [pid, now] of postgresCpu()) seconds += now - (before.get(pid) ?? 0);
+  return seconds;
+}
+
 /** s3rver (the S3 API server the tests use) on a loopback port, in a child process, with one bucket. */
 export async function startS3rver(root: string): Promise<{ settings: string[]; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-s3rver-'));

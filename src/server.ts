@@ -89,7 +89,7 @@ export interface StartOptions {
 export async function startBerth(config: ResolvedConfig, options: StartOptions = {}): Promise<RunningBerth> {
   const logger = options.logger ?? createLogger(config.log.level);
 
-  const database = connect({ url: config.database.url, poolSize: config.database.poolSize, connectRetryMs: config.database.connectRetryMs });
+  const database = connect({ url: config.database.url, poolSize: config.database.poolSize, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
   let store: BlobStore | undefined;
   try {
     const applied = await migrate(database);

@@ -68,7 +68,7 @@ export interface AdminContext {
  * expire within 60 s (docs/cli.md).
  */
 export async function openAdmin(config: ResolvedConfig): Promise<AdminContext> {
-  const database = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs });
+  const database = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
   try {
     await migrate(database);
   } catch (err) {

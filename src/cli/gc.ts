@@ -41,7 +41,7 @@ export function registerGc(program: Command): void {
       const config = loadConfig({ file: opts.config, flags: { dataDir: opts.dataDir, ...settingFlags(opts.set) } });
       const graceHours = opts.graceHours === undefined ? config.lifecycle.gc.graceHours : Number(opts.graceHours);
       if (!Number.isFinite(graceHours) || graceHours < 0) throw new ConfigError(`--grace-hours expects a number of hours, got "${opts.graceHours}"`);
-      const database = connect({ url: config.database.url, poolSize: 4, connectRetryMs: config.database.connectRetryMs });
+      const database = connect({ url: config.database.url, poolSize: 4, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
       const store = await createBlobStore(config.storage);
       try {
         await migrate(database);

@@ -31,7 +31,7 @@ export interface LocalBerth {
  * (a running server delivers them), and the audit log. Works while the server runs.
  */
 export async function openLocalBerth(config: ResolvedConfig, actor: string): Promise<LocalBerth> {
-  const database = connect({ url: config.database.url, poolSize: 4, connectRetryMs: config.database.connectRetryMs });
+  const database = connect({ url: config.database.url, poolSize: 4, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
   const store = await createBlobStore(config.storage);
   try {
     await migrate(database);

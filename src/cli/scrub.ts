@@ -36,7 +36,7 @@ export function registerScrub(program: Command): void {
       const config = loadConfig({ file: opts.config, flags: { dataDir: opts.dataDir, ...settingFlags(opts.set) } });
       const rate = opts.rate === undefined ? undefined : Number(opts.rate);
       if (rate !== undefined && (!Number.isFinite(rate) || rate < 0)) throw new ConfigError(`--rate expects MiB per second (0: unthrottled), got "${opts.rate}"`);
-      const database = connect({ url: config.database.url, poolSize: 4, connectRetryMs: config.database.connectRetryMs });
+      const database = connect({ url: config.database.url, poolSize: 4, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
       const store = await createBlobStore(config.storage);
       try {
         await migrate(database);

@@ -21,7 +21,7 @@ export function registerVulndb(program: Command): void {
     'print the import as JSON',
   ).action(async (source: string, opts: ConfigFlags & { rescan: boolean }) => {
     const config = configFrom(opts);
-    const database = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs });
+    const database = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
     try {
       await migrate(database);
       const store = new KyselyVulnStore(database);
@@ -52,7 +52,7 @@ export function registerVulndb(program: Command): void {
   });
   withConfigFlags(vulndb.command('status').description('what the vulnerability database holds: advisories per ecosystem, the last import')).action(async (opts: ConfigFlags) => {
     const config = configFrom(opts);
-    const database = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs });
+    const database = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
     try {
       await migrate(database);
       const status = await new KyselyVulnStore(database).status();

@@ -136,6 +136,12 @@ export const configSchema = z.strictObject({
           'Metadata database: `sqlite:<path>` or `postgres://user:pass@host:5432/db`. Default: `sqlite:<dataDir>/berth.db`. PostgreSQL on the same machine is cheaper through its Unix socket: `postgres://berth@%2Fvar%2Frun%2Fpostgresql/berth` (docs/performance.md, "Write paths on PostgreSQL").',
         ),
       poolSize: z.number().int().min(1).max(1000).default(10).describe('PostgreSQL connections per process.'),
+      preparedStatements: z
+        .boolean()
+        .default(true)
+        .describe(
+          'PostgreSQL: each connection prepares the queries it runs once, instead of the server parsing and planning each anew. Turn off behind a pooler in transaction mode that does not keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).',
+        ),
       connectRetryMs: z
         .number()
         .int()

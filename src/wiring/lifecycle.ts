@@ -192,7 +192,7 @@ export function createGarbageCollector(
     openWorkStore: async () => {
       if (database.engine === 'postgres') {
         // A pool of the run's own: its long statements never wait for, or hold up, request connections.
-        const own = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs });
+        const own = connect({ url: config.database.url, poolSize: 2, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
         return { store: new KyselyGcStore(own), close: () => own.db.destroy() };
       }
       // SQLite: the process's one connection (a second one would wait for the first's write lock

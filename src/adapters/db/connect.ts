@@ -21,6 +21,7 @@ import { Sqlite, type SqliteDatabase, type SqliteStatement } from './sqlite-driv
 import type { Schema } from './schema.js';
 import { migrationProvider, type Engine } from './migrations.js';
 import { pgModule } from './pg-module.js';
+import { preparedStatements } from './pg-prepared.js';
 
 export interface Database {
   db: Kysely<Schema>;
@@ -37,6 +38,8 @@ export interface ConnectOptions {
    * failover) before the request fails; 0 fails at once.
    */
   connectRetryMs?: number;
+  /** PostgreSQL: name each distinct query so a connection parses and plans it once (pg-prepared.ts); default true. */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -159,7 +162,12 @@ export function connect(options: ConnectOptions): Database {
     pool.on('error', () => undefined);
     pool.on('connect', (client) => client.on('error', () => undefined));
     const retryMs = options.connectRetryMs ?? 0;
-    return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool: { connect: () => connectPatiently(pool, retryMs), end: () => pool.end() } }) }) };
+    const prepared = options.preparedStatements === false ? undefined : preparedStatements();
+    const connectClient = async () => {
+      const client = await connectPatiently(pool, retryMs);
+      return prepared ? prepared.prepare(client) : client;
+    };
+    return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool: { connect: connectClient, end: () => pool.end() } }) }) };
   }
   const path = options.url.slice('sqlite:'.length);
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });

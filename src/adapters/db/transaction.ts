@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from './schema.js';
+import { isStalePlan } from './pg-prepared.js';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole and may simply run again. */
 const retryable = new Set(['40P01', '40001']);
@@ -8,7 +9,8 @@ const retryable = new Set(['40P01', '40001']);
  * Runs `work` in a transaction, again (up to three times) when PostgreSQL rolled it back to
  * break a deadlock. Transactions here take their locks in one order (repository, manifest,
  * references, blobs), so deadlocks are rare; when one happens anyway, the loser retries
- * instead of failing a client's push.
+ * instead of failing a client's push. So does a transaction that met a prepared statement a
+ * schema change made stale (pg-prepared.ts: its connection runs unnamed from then on).
  */
 export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -16,7 +18,7 @@ export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transacti
       return await db.transaction().execute(work);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (attempt >= 3 || code === undefined || !retryable.has(code)) throw err;
+      if (attempt >= 3 || code === undefined || !(retryable.has(code) || isStalePlan(err))) throw err;
       await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
     }
   }
