@@ -39,6 +39,32 @@ describe('RepositoryCache', () => {
     expect((await cache.get('team/app', async () => row(7, 'team/app', 1)))!.tagVersion).toBe(1);
   });
 
+  it('keeps a row read while other repositories changed, and not one read across a forgotten change', async () => {
+    const cache = new RepositoryCache({ ttlMs: 60_000 });
+    let loads = 0;
+    const during = (changes: () => void, id = 7) => async () => {
+      loads++;
+      changes();
+      return row(id, 'team/app', loads);
+    };
+    // A burst of pushes to other repositories while the row is read: it is kept.
+    await cache.get('team/app', during(() => [1, 2, 3].forEach((id) => cache.forget(id))));
+    await cache.get('team/app', during(() => undefined));
+    expect(loads).toBe(1);
+    // Its own repository changed while it was read: not kept.
+    cache.forget(7);
+    await cache.get('team/app', during(() => cache.forget(7)));
+    await cache.get('team/app', during(() => undefined));
+    expect(loads).toBe(3);
+    // 4,097 other repositories changed while it was read: the change of the first is no longer
+    // remembered, so the read might have crossed a change of its own and is not kept.
+    cache.forget(7);
+    await cache.get('team/other', during(() => Array.from({ length: 4097 }, (_, i) => cache.forget(1000 + i)), 8));
+    await cache.get('team/other', during(() => undefined, 8));
+    expect(loads).toBe(5);
+    expect((await cache.get('team/other', during(() => undefined, 8)))!.tagVersion).toBe(5);
+  });
+
   it('does not keep unknown names, expires rows after the TTL, and reads through while untrusted', async () => {
     let now = 0;
     let trusted = true;

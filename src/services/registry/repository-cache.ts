@@ -3,6 +3,9 @@ import type { RepositoryRow } from '../../ports/metadata-store.js';
 /** The invalidation bus channel a repository's tag changes travel on (keys: repository ids as strings). */
 export const repositoriesChannel = 'repositories';
 
+/** Changes remembered per repository; a load that ran across an older, forgotten one keeps nothing. */
+const maxChanges = 4096;
+
 export interface RepositoryCacheOptions {
   /** How long a row is trusted without being told of a change: the bound for a change nobody announced. */
   ttlMs: number;
@@ -17,15 +20,19 @@ export interface RepositoryCacheOptions {
  * `tagVersion` keys the tag cache, and it changes only with the tags. Every transaction that
  * changes a repository's tags tells this cache afterwards (the metadata store's `onTagsChanged`),
  * here, in sibling workers and on other instances through the invalidation bus; the response to
- * that change waits until every instance listening has applied the message. A load that overlaps a change is not kept, so a
- * row read before a change is never served after it. `ttlMs` bounds what a change nobody
+ * that change waits until every instance listening has applied the message. A load that overlaps a change of its
+ * repository is not kept, so a row read before a change is never served after it. `ttlMs` bounds what a change nobody
  * announced (a lost message the bus has not noticed yet) can leave stale.
  */
 export class RepositoryCache {
   private readonly entries = new Map<string, { row: RepositoryRow; expires: number }>();
   private readonly names = new Map<number, string>();
-  /** Bumped by every change heard; a load started before one does not fill the cache. */
+  /** Counts the changes heard; a load keeps its row only when its repository did not change while it ran. */
   private generation = 0;
+  /** The generation of the last change heard, per repository id (the most recent `maxChanges`). */
+  private readonly changed = new Map<number, number>();
+  /** Loads started before this generation keep nothing: changes at or before it may have been forgotten, or all were (clear). */
+  private floor = 0;
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -38,16 +45,24 @@ export class RepositoryCache {
     if (this.options.trusted && !this.options.trusted()) return load();
     const hit = this.entries.get(name);
     if (hit && hit.expires > this.now()) return hit.row;
-    const generation = this.generation;
+    const started = this.generation;
     const row = await load();
-    // Unknown names are not kept: the first push creates them.
-    if (row && generation === this.generation) this.keep(name, row);
+    // Unknown names are not kept: the first push creates them. A change of another repository
+    // does not spoil this read: under a burst of pushes, reads of the others still fill the cache.
+    if (row && started >= this.floor && (this.changed.get(row.id) ?? 0) <= started) this.keep(name, row);
     return row;
   }
 
   /** The repository's tags changed (or it was deleted). */
   forget(repositoryId: number): void {
     this.generation++;
+    this.changed.delete(repositoryId);
+    this.changed.set(repositoryId, this.generation);
+    if (this.changed.size > maxChanges) {
+      const [oldest, at] = this.changed.entries().next().value as [number, number];
+      this.changed.delete(oldest);
+      this.floor = Math.max(this.floor, at);
+    }
     const name = this.names.get(repositoryId);
     if (name === undefined) return;
     this.names.delete(repositoryId);
@@ -57,6 +72,8 @@ export class RepositoryCache {
   /** Changes may have been missed (the bus reconnected): nothing cached is trusted. */
   clear(): void {
     this.generation++;
+    this.floor = this.generation;
+    this.changed.clear();
     this.entries.clear();
     this.names.clear();
   }
