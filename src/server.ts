@@ -269,6 +269,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     layers: insights.layers,
     indexImage: config.insights.index.enabled ? insights.indexPushed : undefined,
     storedInventory: insights.storedInventory,
+    pushedManifest: config.insights.index.enabled ? insights.pushedManifest : undefined,
   });
   // A file tree asked of an image its push job has not indexed yet indexes it at once (the job's lint event still follows, from the stored record).
   const indexer = insights.indexer;

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { BerthError } from '../domain/errors.js';
 import type { EventStore, OutboxEvent } from '../ports/event-store.js';
 import type { ImageIndexRecord, ImageIndexStore } from '../ports/image-index-store.js';
-import type { Registry } from '../services/registry/index.js';
+import type { ManifestContent, Registry } from '../services/registry/index.js';
 import type { JobRunner } from '../services/jobs/job-runner.js';
 import type { Scheduler } from '../services/jobs/scheduler.js';
 import { ImageIndexer, indexFormat, recordsOf } from '../services/insights/image-indexer.js';
@@ -42,6 +42,8 @@ export interface Insights {
   indexPushed: (repository: string, digest: string) => Promise<void>;
   /** The inventory the index stored for an image, for the scanner. */
   storedInventory: (digest: string) => Promise<Inventory | undefined>;
+  /** The content of a manifest indexPushed just read, for the scan of the same job (taken once). */
+  pushedManifest: (repository: string, digest: string) => ManifestContent | undefined;
 }
 
 /** Images the backfill indexes per job (it queues the next batch as its last act). */
@@ -65,9 +67,17 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   // within a format, so an entry is right whenever it is taken; each is taken once, and a few
   // at most wait (scanning off).
   const justIndexed = new Map<string, Inventory | null>();
+  // The manifest a push's job just read to index it, for its scan that follows at once: one
+  // read of the manifest's row (and the repository's) fewer per push. A manifest deleted in
+  // between is scanned all the same, as it would be had the delete come a moment later.
+  const justRead = new Map<string, { repository: string; manifest: ManifestContent }>();
   const indexPushed = async (repository: string, digest: string): Promise<void> => {
     if (!indexer) return;
-    const records = recordsOf(await indexer.index(repository, digest));
+    const manifest = await deps.registry.manifests.get(repository, digest);
+    justRead.delete(digest);
+    if (manifest.size <= justReadMaxBytes) justRead.set(digest, { repository, manifest });
+    if (justRead.size > justIndexedMax) justRead.delete(justRead.keys().next().value!);
+    const records = recordsOf(await indexer.index(repository, digest, manifest));
     for (const record of records) {
       justIndexed.delete(record.digest);
       justIndexed.set(record.digest, inventoryOf(record) ?? null);
@@ -135,6 +145,12 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
     index,
     indexer,
     indexPushed,
+    pushedManifest: (repository, digest) => {
+      const read = justRead.get(digest);
+      if (read?.repository !== repository) return undefined;
+      justRead.delete(digest);
+      return read.manifest;
+    },
     storedInventory: async (digest) => {
       const fresh = justIndexed.get(digest);
       if (fresh !== undefined) {
@@ -149,6 +165,8 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
 
 /** Inventories of just-indexed images kept for their scans (scanning off, they would pile up). */
 const justIndexedMax = 32;
+/** Larger manifests (rare: an image's is a few KiB) are read again by their scan rather than held here. */
+const justReadMaxBytes = 256 * 1024;
 
 /** The inventory a record holds for the scanner, unless the scan must walk the layers itself. */
 function inventoryOf(record: ImageIndexRecord): Inventory | undefined {

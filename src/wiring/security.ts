@@ -55,6 +55,8 @@ export interface SecurityDependencies {
   indexImage?: (repository: string, digest: string) => Promise<void>;
   /** The inventory the image index stored for an image: a scan reads it instead of the layers. */
   storedInventory?: (digest: string) => Promise<Inventory | undefined>;
+  /** Insights' pushedManifest: the manifest the push's job has just read to index it. */
+  pushedManifest?: (repository: string, digest: string) => { body: Buffer; mediaType: string } | undefined;
 }
 
 /** Supply-chain security (docs/inventory.md, docs/vulnerabilities.md): inventory, scans, pull policies. */
@@ -92,7 +94,7 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
         .append([{ type: 'scan', project, repository, data: { operator: 'scanner', repository, digest: report.digest, details } }], Date.now())
         .then(deps.onEvents, (err: unknown) => deps.logger.warn({ err }, 'recording the scan event failed'));
   };
-  const builtIn = new ScanService(deps.registry, inventory, vulns, reports, { concurrency: config.security.scanConcurrency, onScanned, storedInventory: deps.storedInventory });
+  const builtIn = new ScanService(deps.registry, inventory, vulns, reports, { concurrency: config.security.scanConcurrency, onScanned, storedInventory: deps.storedInventory, pushedManifest: deps.pushedManifest });
   const scanners = new ScannerRegistrations(new KyselyScannerStore(database), {
     box: deps.box,
     connect: (scanner, credential) => new HarborScannerClient({ outbound: deps.outbound, url: scanner.url, auth: scanner.auth, credential, skipCertVerify: scanner.skipCertVerify }),

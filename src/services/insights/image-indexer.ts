@@ -5,7 +5,7 @@ import { BerthError } from '../../domain/errors.js';
 import { joinPath } from '../../domain/layer-merge.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { maxIndexedEntriesPerLayer, type ImageIndexRecord, type ImageIndexStore, type IndexedEntry, type LayerIndexRecord, type StoredLint } from '../../ports/image-index-store.js';
-import type { Registry } from '../registry/index.js';
+import type { ManifestContent, Registry } from '../registry/index.js';
 import { inventoryOf, type Inventory } from '../security/inventory.js';
 import { LayerView } from '../security/layer-view.js';
 import type { LayerWalk } from '../security/layer-walker.js';
@@ -73,10 +73,11 @@ export class ImageIndexer {
   /**
    * Indexes the manifest `digest` of `repository`: an image, or each platform image of an index
    * (not BuildKit's `unknown/unknown` attestations); anything else (signatures, SBOMs) has
-   * nothing to index. A manifest that is gone is MANIFEST_UNKNOWN.
+   * nothing to index. A manifest that is gone is MANIFEST_UNKNOWN. `read`: its content, when the
+   * caller has just read it.
    */
-  async index(repository: string, digest: string): Promise<IndexOutcome> {
-    const manifest = await this.registry.manifests.get(repository, digest);
+  async index(repository: string, digest: string, read?: ManifestContent): Promise<IndexOutcome> {
+    const manifest = read?.digest === digest ? read : await this.registry.manifests.get(repository, digest);
     const parsed = parseManifest(manifest.body, manifest.mediaType);
     if (parsed.manifests.length > 0) {
       const images: IndexOutcome[] = [];

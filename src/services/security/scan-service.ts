@@ -31,6 +31,8 @@ export interface ScanServiceOptions {
    * one: a pushed image is indexed before it is scanned, so its scan reads no layer.
    */
   storedInventory?: (digest: string) => Promise<Inventory | undefined>;
+  /** The content of a manifest its push's job has just read (insights' indexPushed), so the scan reads it no more. */
+  pushedManifest?: (repository: string, digest: string) => { body: Buffer; mediaType: string } | undefined;
 }
 
 /**
@@ -50,7 +52,7 @@ export class ScanService {
     private readonly options: ScanServiceOptions = {},
   ) {
     this.local = {
-      manifest: (repository, digest) => registry.manifests.get(repository, digest),
+      manifest: async (repository, digest) => options.pushedManifest?.(repository, digest) ?? registry.manifests.get(repository, digest),
       // Else through the walk shared with the file index, which stores what it walks.
       inventory: async (repository, layers, digest) => (await options.storedInventory?.(digest)) ?? inventory.ofImage(repository, layers),
     };

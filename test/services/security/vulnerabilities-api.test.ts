@@ -88,6 +88,29 @@ describe('vulnerability scanning and pull policies through the API and /v2', () 
 
   const report = (path: string) => admin.ok<Report>('GET', `/projects/library/repositories/${path}/vulnerabilities`);
 
+  it("reads a pushed manifest once for its job: the scan takes what the index step read", async () => {
+    const reads: string[] = [];
+    const manifests = berth.registry.manifests;
+    const original = manifests.get.bind(manifests);
+    manifests.get = (repository, reference, ...rest) => {
+      reads.push(`${repository}@${reference}`);
+      return original(repository, reference, ...rest);
+    };
+    try {
+      const digest = await push('library/vuln-once', appLayers);
+      const scanned = await waitFor(async () => {
+        const res = await admin.call('GET', `/projects/library/repositories/vuln-once/artifacts/v1/vulnerabilities`);
+        return res.status === 200 ? ((await res.json()) as Report) : undefined;
+      }, 10_000);
+      expect(scanned).toMatchObject({ digest, status: 'succeeded', packages: 4 });
+      // The report's own GET above resolves the artifact through the registry too: count the job's reads only.
+      const jobReads = reads.filter((r) => r === `library/vuln-once@${digest}`);
+      expect(jobReads.length).toBe(1);
+    } finally {
+      manifests.get = original;
+    }
+  });
+
   it('scans each image on push, and again, with findings, once advisories are imported', async () => {
     const digest = await push('library/vuln-app', appLayers);
     // Scan on push: a report before any advisory exists, with the packages counted and nothing found.
