@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,12 +18,16 @@ blobStoreContract('filesystem', {
 });
 
 describe('filesystem driver specifics', () => {
-  it('clears staging files a crash left behind when it starts', async () => {
+  it('clears staging files a crash left behind when it starts, and not those of a put running beside it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-fs-'));
     await mkdir(join(root, 'tmp'), { recursive: true });
     await writeFile(join(root, 'tmp', 'half-written'), 'partial');
+    const hourAgo = (Date.now() - 3_601_000) / 1000;
+    await utimes(join(root, 'tmp', 'half-written'), hourAgo, hourAgo);
+    // Another process on the same root (a sibling worker, `berth backup`) is writing this one now.
+    await writeFile(join(root, 'tmp', 'being-written'), 'partial');
     await new FsBlobStore(root).init();
-    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect(await readdir(join(root, 'tmp'))).toEqual(['being-written']);
     await rm(root, { recursive: true, force: true });
   });
 });

@@ -26,6 +26,9 @@ const unlinkConcurrency = 4;
  * Every commit is write → fsync → rename → fsync(dir), so a crash never leaves a torn object
  * under a digest's name.
  */
+/** A staging file older than this was left by a crash (a put writes and renames its file within seconds). */
+const stagingMaxAgeMs = 3_600_000;
+
 export class FsBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly uploadsDir: string;
@@ -39,8 +42,15 @@ export class FsBlobStore implements BlobStore {
 
   async init(): Promise<this> {
     await Promise.all([this.blobsDir, this.uploadsDir, this.tmpDir].map((dir) => mkdir(dir, { recursive: true })));
-    // Staging files left by a crash are garbage by definition.
-    for (const name of await readdir(this.tmpDir)) await rm(join(this.tmpDir, name), { force: true, recursive: true });
+    // Staging files left by a crash are garbage. Only old ones are: another process on the same
+    // root (a sibling worker starting, `berth backup`, `berth gc`) must not take the file a
+    // running put is about to rename into place (that push failed with ENOENT).
+    const before = Date.now() - stagingMaxAgeMs;
+    for (const name of await readdir(this.tmpDir)) {
+      const path = join(this.tmpDir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && info.mtimeMs < before) await rm(path, { force: true, recursive: true });
+    }
     return this;
   }
 
