@@ -1,24 +1,25 @@
 /**
- * Buffers items and writes them in batches (every `intervalMs`, or at `maxBatch` items), so a
- * hot path such as pulls costs one insert per batch instead of one per request. Items that
- * fail to write are kept for the next attempt, up to `maxPending`.
+ * Buffers items and writes them in batches (`intervalMs` after the first item of a batch, or at
+ * `maxBatch` items), so a hot path such as pulls costs one insert per batch instead of one per
+ * request. Items that fail to write are kept for the next attempt, up to `maxPending`. Nothing
+ * runs while nothing is pending: an idle process is not woken.
  */
 export class BatchWriter<T> {
   private pending: T[] = [];
   private flushing: Promise<void> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly write: (items: T[]) => Promise<void>,
     private readonly options: { intervalMs: number; maxBatch: number; maxPending: number; onError?: (err: unknown) => void; onWritten?: () => void },
-  ) {
-    this.timer = setInterval(() => void this.flush(), options.intervalMs);
-    this.timer.unref();
-  }
+  ) {}
 
   add(item: T): void {
     this.pending.push(item);
-    if (this.pending.length >= this.options.maxBatch) void this.flush();
+    // Once closed, nothing waits: the item is written at once.
+    if (this.closed || this.pending.length >= this.options.maxBatch) void this.flush();
+    else this.schedule();
   }
 
   flush(): Promise<void> {
@@ -33,12 +34,24 @@ export class BatchWriter<T> {
         this.pending = [...batch, ...this.pending].slice(-this.options.maxPending);
         this.options.onError?.(err);
       }
+      if (this.pending.length > 0) this.schedule();
     });
     return this.flushing;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.flush();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.options.intervalMs);
+    this.timer.unref();
   }
 }

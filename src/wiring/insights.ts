@@ -20,7 +20,8 @@ export interface InsightsDependencies {
   registry: Registry;
   runner: JobRunner;
   scheduler: Scheduler;
-  events: EventStore;
+  /** Where their events go (the server queues them and writes them in batches). */
+  events: Pick<EventStore, 'append'>;
   onEvents: () => void;
   logger: Logger;
 }

@@ -38,7 +38,8 @@ export interface SecurityDependencies {
   registry: Registry;
   runner: JobRunner;
   scheduler: Scheduler;
-  events: EventStore;
+  /** Where their events go (the server queues them and writes them in batches). */
+  events: Pick<EventStore, 'append'>;
   onEvents: () => void;
   metrics: Metrics;
   logger: Logger;

@@ -152,6 +152,8 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     // The application layer's own root: the directories it implies (its tar lists only opt/app).
     expect((await berth.api.insights.index.listDirectory(layers, '', { layer: 1, limit: 100 })).entries.map((e) => e.name)).toEqual(['app', 'opt', 'usr']);
 
+    // Background events are written in batches, 50 ms after the first of a batch.
+    await until(async () => (await lintEvents(image.digest)).length > 0, 10_000, 'the lint event');
     const events = await lintEvents(image.digest);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ repository: 'idx/app', details: { status: 'succeeded', summary: record.lint!.summary, findings: record.lint!.findings.length } });
