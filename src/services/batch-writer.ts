@@ -4,6 +4,8 @@
  * request. Items that fail to write are kept for the next attempt, up to `maxPending`. Nothing
  * runs while nothing is pending: an idle process is not woken.
  */
+const retryMs = 1000;
+
 export class BatchWriter<T> {
   private pending: T[] = [];
   private flushing: Promise<void> = Promise.resolve();
@@ -25,6 +27,9 @@ export class BatchWriter<T> {
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       if (this.pending.length === 0) return;
+      // This write takes what the timer was set for (a batch that filled up before it ran).
+      clearTimeout(this.timer);
+      this.timer = undefined;
       const batch = this.pending;
       this.pending = [];
       try {
@@ -34,7 +39,9 @@ export class BatchWriter<T> {
         this.pending = [...batch, ...this.pending].slice(-this.options.maxPending);
         this.options.onError?.(err);
       }
-      if (this.pending.length > 0) this.schedule();
+      // A failed batch is tried again a second later at the soonest: a database that is down is
+      // not asked, and its failure logged, 20 times a second.
+      if (this.pending.length > 0) this.schedule(Math.max(this.options.intervalMs, retryMs));
     });
     return this.flushing;
   }
@@ -46,12 +53,12 @@ export class BatchWriter<T> {
     await this.flush();
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.options.intervalMs): void {
     if (this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
-    }, this.options.intervalMs);
+    }, delayMs);
     this.timer.unref();
   }
 }

@@ -18,6 +18,9 @@ const uploadIdPattern = /^[A-Za-z0-9_-]{1,128}$/;
  */
 const unlinkConcurrency = 4;
 
+/** A staging file older than this was left by a crash (a put writes and renames its file within seconds). */
+const stagingMaxAgeMs = 3_600_000;
+
 /**
  * Content-addressed objects on a local filesystem:
  *   <root>/blobs/<algorithm>/<first two hex>/<hex>
@@ -26,9 +29,6 @@ const unlinkConcurrency = 4;
  * Every commit is write → fsync → rename → fsync(dir), so a crash never leaves a torn object
  * under a digest's name.
  */
-/** A staging file older than this was left by a crash (a put writes and renames its file within seconds). */
-const stagingMaxAgeMs = 3_600_000;
-
 export class FsBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly uploadsDir: string;
