@@ -86,6 +86,33 @@ for (const { engine, skip } of engines) {
       }
     };
 
+    /**
+     * Waits until the pushes' background work is done: no job queued or running, and every outbox
+     * consumer past the last event, twice 300 ms apart (events of background work are written
+     * 50 ms after they happen). A job or consumer that read an object after the test damaged it
+     * would quarantine it before the scrub finds it (seen once under a loaded CI run: 2 corrupt
+     * found instead of 3).
+     */
+    const backgroundSettled = async () => {
+      const database = connect({ url: berth.config.database.url, poolSize: 1 });
+      const quiet = async () => {
+        const busy = await database.db.selectFrom('job').select('id').where('status', 'in', ['queued', 'running']).execute();
+        const last = await database.db.selectFrom('event_outbox').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+        const cursors = await database.db.selectFrom('event_cursor').select('last_id').execute();
+        return busy.length === 0 && cursors.every((c) => Number(c.last_id) >= Number(last?.id ?? 0));
+      };
+      try {
+        const deadline = Date.now() + 30_000;
+        for (let calm = 0; calm < 2; ) {
+          if (Date.now() > deadline) throw new Error('background work did not settle within 30 s');
+          calm = (await quiet()) ? calm + 1 : 0;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      } finally {
+        await database.db.destroy();
+      }
+    };
+
     it('finds every object corrupted or deleted behind its back and nothing else, quarantines them, and a push repairs them', async () => {
       const shared = randomBlob(3000);
       const a1 = randomBlob(5000);
@@ -110,7 +137,8 @@ for (const { engine, skip } of engines) {
       const clean = await scrub();
       expect(clean).toMatchObject({ status: 'succeeded', objectsChecked: objects.length, bytesChecked: objects.reduce((s, o) => s + o.size, 0), corrupt: 0, missing: 0, released: 0, problems: [] });
 
-      // Behind Berth's back: a flipped byte, a truncated file, a deleted file, a corrupt manifest.
+      // Behind Berth's back, once nothing of Berth's reads them any more: a flipped byte, a truncated file, a deleted file, a corrupt manifest.
+      await backgroundSettled();
       const flipped = await objectFile(berth.dataDir, a1.digest);
       const bytes = await readFile(flipped);
       bytes[100] = bytes[100]! ^ 0xff;
