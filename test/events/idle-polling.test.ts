@@ -104,5 +104,29 @@ describe('idle polling', () => {
       expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(250);
       expect(attempts[1]! - attempts[0]!).toBeLessThan(1500);
     });
+
+    it('runs again when its backoff ends even when its timer fires early by the clock jobs are due by', async () => {
+      // A clock at nine tenths of real time: the retry timer (300 ms real) fires when only 270 ms
+      // have passed by it, as a timer counted from a lagging event-loop time does.
+      const start = Date.now();
+      const runner = new JobRunner(new KyselyJobStore(database), { concurrency: 2, pollIntervalMs: 2000, leaseMs: 30_000, now: () => start + Math.floor((Date.now() - start) * 0.9) });
+      const attempts: number[] = [];
+      runner.register('test.flaky-slow-clock', {
+        maxAttempts: 3,
+        backoff: () => 300,
+        async run() {
+          attempts.push(Date.now());
+          if (attempts.length === 1) throw new Error('first attempt fails');
+        },
+      });
+      runner.start();
+      await runner.enqueue({ type: 'test.flaky-slow-clock', payload: {} });
+      const deadline = Date.now() + 5000;
+      while (attempts.length < 2 && Date.now() < deadline) await sleep(20);
+      await runner.stop();
+      expect(attempts).toHaveLength(2);
+      expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(300);
+      expect(attempts[1]! - attempts[0]!).toBeLessThan(1500);
+    });
   });
 });

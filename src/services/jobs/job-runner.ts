@@ -150,8 +150,13 @@ export class JobRunner {
     if (!this.running) return;
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
-      this.notify();
-    }, Math.max(0, at - this.now()));
+      // A timer can fire early by the clock the jobs are due by: it counts from the event loop's
+      // time, taken when the loop's turn began, which lags after a long synchronous stretch (SQLite
+      // work under load). Woken early, the slots would find the job not due yet and go back to
+      // their backed-off poll timer, seconds away. So it waits out the rest first.
+      if (this.now() < at) this.wakeAt(at);
+      else this.notify();
+    }, Math.max(1, at - this.now()));
     timer.unref();
     this.retryTimers.add(timer);
   }
