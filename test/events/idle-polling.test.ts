@@ -83,10 +83,11 @@ describe('idle polling', () => {
       await rm(dir, { recursive: true, force: true });
     });
 
-    it('runs again when its backoff ends, not when the backed-off poll timer fires', async () => {
-      const runner = new JobRunner(new KyselyJobStore(database), { concurrency: 2, pollIntervalMs: 2000, leaseMs: 30_000 });
+    /** A job of `type` that fails once with 300 ms of backoff, on an idle runner polling every 2 s: the times of its attempts. */
+    async function attemptsOfRetried(type: string, now?: () => number): Promise<number[]> {
+      const runner = new JobRunner(new KyselyJobStore(database), { concurrency: 2, pollIntervalMs: 2000, leaseMs: 30_000, now });
       const attempts: number[] = [];
-      runner.register('test.flaky', {
+      runner.register(type, {
         maxAttempts: 3,
         backoff: () => 300,
         async run() {
@@ -95,10 +96,15 @@ describe('idle polling', () => {
         },
       });
       runner.start();
-      await runner.enqueue({ type: 'test.flaky', payload: {} });
+      await runner.enqueue({ type, payload: {} });
       const deadline = Date.now() + 5000;
       while (attempts.length < 2 && Date.now() < deadline) await sleep(20);
       await runner.stop();
+      return attempts;
+    }
+
+    it('runs again when its backoff ends, not when the backed-off poll timer fires', async () => {
+      const attempts = await attemptsOfRetried('test.flaky');
       expect(attempts).toHaveLength(2);
       // 300 ms of backoff; the poll timer alone would have waited 2 s or more.
       expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(250);
@@ -109,21 +115,7 @@ describe('idle polling', () => {
       // A clock at nine tenths of real time: the retry timer (300 ms real) fires when only 270 ms
       // have passed by it, as a timer counted from a lagging event-loop time does.
       const start = Date.now();
-      const runner = new JobRunner(new KyselyJobStore(database), { concurrency: 2, pollIntervalMs: 2000, leaseMs: 30_000, now: () => start + Math.floor((Date.now() - start) * 0.9) });
-      const attempts: number[] = [];
-      runner.register('test.flaky-slow-clock', {
-        maxAttempts: 3,
-        backoff: () => 300,
-        async run() {
-          attempts.push(Date.now());
-          if (attempts.length === 1) throw new Error('first attempt fails');
-        },
-      });
-      runner.start();
-      await runner.enqueue({ type: 'test.flaky-slow-clock', payload: {} });
-      const deadline = Date.now() + 5000;
-      while (attempts.length < 2 && Date.now() < deadline) await sleep(20);
-      await runner.stop();
+      const attempts = await attemptsOfRetried('test.flaky-slow-clock', () => start + Math.floor((Date.now() - start) * 0.9));
       expect(attempts).toHaveLength(2);
       expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(300);
       expect(attempts[1]! - attempts[0]!).toBeLessThan(1500);
