@@ -14,8 +14,8 @@ export interface SystemFigures {
   /** PostgreSQL only (Berth): transactions per operation, from pg_stat_database. */
   dbTransactionsPerOp?: number;
   /**
-   * PostgreSQL only (Berth): CPU time of the PostgreSQL server's processes per operation (those
-   * alive when the workload started; the pool keeps its connections).
+   * PostgreSQL only (Berth): CPU time of the PostgreSQL server's processes per operation
+   * (backends the pool opened during the workload count whole).
    */
   dbCpuMsPerOp?: number;
 }

@@ -1,11 +1,12 @@
+/** How soon a batch that failed to write is tried again, at the earliest. */
+const retryMs = 1000;
+
 /**
  * Buffers items and writes them in batches (`intervalMs` after the first item of a batch, or at
  * `maxBatch` items), so a hot path such as pulls costs one insert per batch instead of one per
  * request. Items that fail to write are kept for the next attempt, up to `maxPending`. Nothing
  * runs while nothing is pending: an idle process is not woken.
  */
-const retryMs = 1000;
-
 export class BatchWriter<T> {
   private pending: T[] = [];
   private flushing: Promise<void> = Promise.resolve();

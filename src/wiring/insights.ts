@@ -5,6 +5,7 @@ import { KyselyImageIndexStore } from '../adapters/db/kysely-image-index-store.j
 import { KyselyPolicyStore } from '../adapters/db/kysely-policy-store.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { BerthError } from '../domain/errors.js';
+import { LruCache } from '../domain/lru-cache.js';
 import type { EventStore, OutboxEvent } from '../ports/event-store.js';
 import type { ImageIndexRecord, ImageIndexStore } from '../ports/image-index-store.js';
 import type { ManifestContent, Registry } from '../services/registry/index.js';
@@ -67,23 +68,18 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   // that is no tar, say), which walks the layers itself. A digest's inventory never changes
   // within a format, so an entry is right whenever it is taken; each is taken once, and a few
   // at most wait (scanning off).
-  const justIndexed = new Map<string, Inventory | null>();
+  const justIndexed = new LruCache<string, Inventory | null>(justIndexedMax);
   // The manifest a push's job just read to index it, for its scan that follows at once: one
   // read of the manifest's row (and the repository's) fewer per push. A manifest deleted in
   // between is scanned all the same, as it would be had the delete come a moment later.
-  const justRead = new Map<string, { repository: string; manifest: ManifestContent }>();
+  const justRead = new LruCache<string, { repository: string; manifest: ManifestContent }>(justIndexedMax);
   const indexPushed = async (repository: string, digest: string): Promise<void> => {
     if (!indexer) return;
     const manifest = await deps.registry.manifests.get(repository, digest);
     justRead.delete(digest);
     if (manifest.size <= justReadMaxBytes) justRead.set(digest, { repository, manifest });
-    if (justRead.size > justIndexedMax) justRead.delete(justRead.keys().next().value!);
     const records = recordsOf(await indexer.index(repository, digest, manifest));
-    for (const record of records) {
-      justIndexed.delete(record.digest);
-      justIndexed.set(record.digest, inventoryOf(record) ?? null);
-      if (justIndexed.size > justIndexedMax) justIndexed.delete(justIndexed.keys().next().value!);
-    }
+    for (const record of records) justIndexed.set(record.digest, inventoryOf(record) ?? null);
     const project = repository.split('/', 1)[0]!;
     const events: OutboxEvent[] = records
       .filter((record) => record.lint || record.status === 'failed')
