@@ -17,7 +17,7 @@ import { Metrics } from './http/metrics.js';
 import type { OutboxEvent } from './ports/event-store.js';
 import type { BlobStore } from './ports/blob-store.js';
 import type { Invalidation, InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
-import { BatchWriter } from './services/batch-writer.js';
+import type { BatchWriter } from './services/batch-writer.js';
 import type { JobRunner } from './services/jobs/job-runner.js';
 import type { Scheduler } from './services/jobs/scheduler.js';
 import type { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
@@ -118,33 +118,14 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         }
       : undefined,
   });
-  const jobs = wireJobs(database, config, { meta, logger });
-  const { runner, dispatcher, scheduler, pulls } = jobs;
+  // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
+  let scannedNotice = (): void => undefined;
+  const jobs = wireJobs(database, config, { meta, logger, onBackgroundEvents: () => scannedNotice() });
+  const { runner, dispatcher, scheduler, pulls, background, queuedEvents } = jobs;
   const metrics = new Metrics({ meta, events: jobs.events, jobs: jobs.jobs });
 
   // Scan on push hears of pushes at once (else within its poll interval); wired once security is.
   let pushedNotice = (): void => undefined;
-  // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
-  let scannedNotice = (): void => undefined;
-  // Events of background work (a pushed image's lint and scan results, a refused pull), written
-  // together every 50 ms: under a burst of pushes, one insert for many jobs' events instead of two
-  // per push. They are results already stored (the index record, the scan report); only the
-  // notice of the last 50 ms is lost if the process dies.
-  const backgroundEvents = new BatchWriter<OutboxEvent>((batch) => jobs.events.append(batch, Date.now()), {
-    intervalMs: 50,
-    maxBatch: 200,
-    maxPending: 10_000,
-    onWritten: () => {
-      dispatcher.notify();
-      scannedNotice();
-    },
-    onError: (err) => logger.warn({ err }, 'recording lint, scan or policy events failed; kept for the next attempt'),
-  });
-  const queuedEvents = {
-    append: async (events: OutboxEvent[]): Promise<void> => {
-      for (const event of events) backgroundEvents.add(event);
-    },
-  };
   const registry = new Registry(meta, store, {
     maxManifestBytes: config.registry.maxManifestBytes,
     maxBlobBytes: config.registry.maxBlobBytes,
@@ -267,7 +248,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     registryUrl,
   });
 
-  // Their events are queued (backgroundEvents), whose writes wake the consumers.
+  // Their events are queued (jobs.background), whose writes wake the consumers.
   const insights = await wireInsights(database, config, { registry, runner, scheduler, events: queuedEvents, onEvents: () => undefined, logger });
   const security = await wireSecurity(database, config, {
     registry,
@@ -401,7 +382,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await security.triggers.stop();
         await recommendations.triggers.stop();
         await runner.stop();
-        await backgroundEvents.close();
+        await background.close();
         await audit.close();
         await hardening.close();
         await bus.close();

@@ -6,7 +6,7 @@ import { KyselyJobStore } from '../adapters/db/kysely-job-store.js';
 import type { KyselyMetadataStore } from '../adapters/db/kysely-metadata-store.js';
 import { KyselyWebhookStore } from '../adapters/db/kysely-webhook-store.js';
 import type { Digest } from '../domain/digest.js';
-import type { OutboxEvent } from '../ports/event-store.js';
+import type { EventStore, OutboxEvent } from '../ports/event-store.js';
 import { BatchWriter } from '../services/batch-writer.js';
 import { JobRunner } from '../services/jobs/job-runner.js';
 import { Scheduler } from '../services/jobs/scheduler.js';
@@ -23,13 +23,23 @@ export interface Jobs {
   scheduler: Scheduler;
   /** Pull events, and with them each manifest's last-pulled time, written in batches. */
   pulls: BatchWriter<OutboxEvent>;
+  /**
+   * Events of background work (a pushed image's lint and scan results, a refused pull), written
+   * in batches 50 ms after the first: under a burst of pushes, one insert for many jobs' events
+   * instead of two per push. What they tell of is stored already (the index record, the scan
+   * report); only the notices of the last 50 ms are lost if the process dies. Their writes wake
+   * the dispatcher and `deps.onBackgroundEvents`.
+   */
+  background: BatchWriter<OutboxEvent>;
+  /** `background` as the features that record such events take it. */
+  queuedEvents: Pick<EventStore, 'append'>;
 }
 
 /**
  * Wires the event outbox and the job queue. A change writes its events in its own transaction,
  * then wakes the dispatcher, which turns them into webhook deliveries run by the job runner.
  */
-export function wireJobs(database: Database, config: ResolvedConfig, deps: { meta: KyselyMetadataStore; logger: Logger }): Jobs {
+export function wireJobs(database: Database, config: ResolvedConfig, deps: { meta: KyselyMetadataStore; logger: Logger; onBackgroundEvents: () => void }): Jobs {
   const { logger } = deps;
   const events = new KyselyEventStore(database);
   const jobs = new KyselyJobStore(database);
@@ -67,5 +77,20 @@ export function wireJobs(database: Database, config: ResolvedConfig, deps: { met
     },
   );
   const scheduler = new Scheduler(jobs, { intervalMs: 15_000, onJob: () => runner.notify(), onError: (err) => logger.warn({ err }, 'scheduler tick failed') });
-  return { events, jobs, webhooks, runner, dispatcher, scheduler, pulls };
+  const background = new BatchWriter<OutboxEvent>((batch) => events.append(batch, Date.now()), {
+    intervalMs: 50,
+    maxBatch: 200,
+    maxPending: 10_000,
+    onWritten: () => {
+      dispatcher.notify();
+      deps.onBackgroundEvents();
+    },
+    onError: (err) => logger.warn({ err }, 'recording lint, scan or policy events failed; kept for the next attempt'),
+  });
+  const queuedEvents = {
+    append: async (queued: OutboxEvent[]): Promise<void> => {
+      for (const event of queued) background.add(event);
+    },
+  };
+  return { events, jobs, webhooks, runner, dispatcher, scheduler, pulls, background, queuedEvents };
 }
