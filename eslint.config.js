@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', 'node_modules/', 'data/', 'web/dist/', 'coverage/', 'bench/results/'] },
+  { ignores: ['native/*/build/', 'dist/', 'dist-bench/', 'node_modules/', 'data/', 'web/dist/', 'coverage/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -14,6 +14,8 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // The native addon's loader is a CommonJS package (native/malloc-trim).
+  { files: ['native/**/*.js'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   {
     ignores: ['src/adapters/db/sqlite-driver.ts'],
     rules: {

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { nodeFlagGiven } from './cluster.js';
+import { trimNativeHeap } from './native-heap.js';
 
 /**
  * How far V8 lets the old generation grow past what survived its last full collection, as
@@ -19,12 +20,17 @@ export const heapGrowingPercent = { receiving: 150, otherwise: 60 } as const;
 /** After the last large body ended, how long the room stays (the next push's layers follow). */
 const settleMs = 2000;
 
+/** How long after the narrowing collection began the C heap is trimmed (the collection runs as a task). */
+const trimAfterMs = 1000;
+
 type Collect = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
 
 export interface HeapRoomOptions {
   setFlags?: (flags: string) => void;
   /** The full collection that applies the narrower limit at once (else the heap first grows to the wide one). */
   collect?: Collect;
+  /** Gives the C heap's free pages back (native-heap.ts), a second after that collection began. */
+  trim?: () => unknown;
   settleMs?: number;
 }
 
@@ -72,13 +78,20 @@ export class HeapRoom {
     this.wide = false;
     this.setFlags(`--heap-growing-percent=${heapGrowingPercent.otherwise}`);
     this.options.collect?.({ type: 'major', execution: 'async' });
+    // The bodies' buffers are freed as the collection finds them dead; the pages they leave
+    // free in the C heap go back once it is done.
+    const trim = this.options.trim;
+    if (!trim) return;
+    setTimeout(() => {
+      if (!this.wide) trim();
+    }, trimAfterMs).unref();
   }
 }
 
 /** This process's heap room, unless the operator chose the growth (then V8 keeps what they chose). */
 export function heapRoom(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS): HeapRoom | undefined {
   if (nodeFlagGiven('heap-growing-percent', execArgv, nodeOptions)) return undefined;
-  return new HeapRoom({ collect: (globalThis as { gc?: Collect }).gc ?? exposedCollector() });
+  return new HeapRoom({ collect: (globalThis as { gc?: Collect }).gc ?? exposedCollector(), trim: trimNativeHeap });
 }
 
 /**
