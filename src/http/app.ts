@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { BerthError } from '../domain/errors.js';
 import { projectOf } from '../domain/names.js';
 import type { InvalidationBusStatus } from '../ports/invalidation-bus.js';
 import { principalName } from '../services/identity/principal.js';
 import type { Registry } from '../services/registry/index.js';
 import { managementApi, type ApiServices } from './api/index.js';
 import { tokenRoutes } from './auth/token-routes.js';
-import { sendError } from './error-response.js';
+import { endpointNotFound, sendError } from './error-response.js';
 import { V2Access } from './v2/access.js';
 import { v2AuditEntry } from './v2/audit-hook.js';
 import { distributionRoutes } from './v2/distribution-routes.js';
@@ -129,7 +128,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
   const consoleFallback = await installConsole(app);
   app.setNotFoundHandler((request, reply) =>
-    isConsolePath(request) ? consoleFallback(request, reply) : sendError(request, reply, notFound(request.method, request.url)),
+    isConsolePath(request) ? consoleFallback(request, reply) : sendError(request, reply, endpointNotFound(request.method, request.url)),
   );
 
   const { api } = options;
@@ -172,12 +171,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       if (entry) api.audit.record(entry);
     },
   });
-  await app.register(managementApi, api);
+  const { metrics } = options;
+  await app.register(managementApi, { services: api, label: metrics ? (request, route) => metrics.label(request, route) : undefined });
   return app;
 }
 
 function ignore(): void {}
 
-function notFound(method: string, url: string): BerthError {
-  return new BerthError('NOT_FOUND', { message: `no such endpoint: ${method} ${url.split('?', 1)[0]!.slice(0, 200)}` });
-}

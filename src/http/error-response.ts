@@ -58,6 +58,11 @@ export function ociErrorBody(err: BerthError): string {
   return JSON.stringify({ errors: [entry] });
 }
 
+/** A request no route answers (404): Fastify's own and the management API's router say the same. */
+export function endpointNotFound(method: string, url: string): BerthError {
+  return new BerthError('NOT_FOUND', { message: `no such endpoint: ${method} ${url.split('?', 1)[0]!.slice(0, 200)}` });
+}
+
 /** RFC 9457 problem details, for the management API. */
 export function problemBody(err: BerthError, instance: string): string {
   const body: Record<string, unknown> = {

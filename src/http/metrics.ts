@@ -5,6 +5,9 @@ import type { JobStore } from '../ports/job-store.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import { webhookConsumer } from '../services/webhooks/webhook-dispatcher.js';
 
+/** The route label of a request no route answered. */
+export const unmatchedRoute = 'unmatched';
+
 export interface MetricSources {
   meta: MetadataStore;
   events: EventStore;
@@ -182,7 +185,7 @@ export class Metrics {
   /** Counts every response and serves /metrics. */
   install(app: FastifyInstance): void {
     app.addHook('onResponse', async (request, reply) => {
-      const route = this.routes.get(request) ?? request.routeOptions.url ?? 'unmatched';
+      const route = this.routes.get(request) ?? request.routeOptions.url ?? unmatchedRoute;
       this.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
       this.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
       const length = Number(reply.getHeader('content-length') ?? 0);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { BerthError } from '../../domain/errors.js';
 import type { ProjectAction } from '../../domain/permissions.js';
@@ -61,60 +61,62 @@ export interface ApiContext {
   audit: (request: FastifyRequest, principal: Principal, entry: { action: string; resourceType: string; resource: string; project: string | null; result: 'success' | 'failure'; detail?: Record<string, unknown> }) => void;
 }
 
-/** Registers the routes on Fastify with validation, authorization, audit and problem errors. */
-export function registerRoutes(app: FastifyInstance, routes: AnyRoute[], context: ApiContext): void {
-  for (const spec of routes) {
-    app.route({
-      method: spec.method,
-      url: `/api/v1${spec.path.replace(/\{(\w+)\}/g, ':$1')}`,
-      handler: async (request, reply) => {
-        const principal = await context.principalOf(request);
-        const input: RouteInput<unknown, unknown, unknown> = {
-          params: parse(spec.params, request.params, 'path'),
-          query: parse(spec.query, request.query, 'query'),
-          body: spec.body ? parse(spec.body, request.body, 'body') : undefined,
-          principal,
-          request,
-          reply,
-        };
-        if (context.limit) {
-          const project = (input.params as { project?: unknown }).project;
-          const headers = await context.limit(request, principal, typeof project === 'string' ? project : undefined);
-          if (headers) reply.headers(headers);
-        }
-        await authorize(context.authorizer, spec.auth, input);
-        let result: unknown;
-        try {
-          result = await spec.handler(input);
-        } catch (err) {
-          if (spec.audit && err instanceof BerthError && err.status < 500 && err.key !== 'NOT_FOUND') {
-            context.audit(request, principal, {
-              action: spec.audit.action,
-              resourceType: spec.audit.resourceType,
-              resource: safe(() => spec.audit!.resource(input, undefined)) ?? request.url.split('?', 1)[0]!,
-              project: safe(() => spec.audit!.project?.(input, undefined)) ?? null,
-              result: 'failure',
-              detail: { code: err.code, message: err.message },
-            });
-          }
-          throw err;
-        }
-        if (spec.audit) {
-          context.audit(request, principal, {
-            action: spec.audit.action,
-            resourceType: spec.audit.resourceType,
-            resource: spec.audit.resource(input, result),
-            project: spec.audit.project?.(input, result) ?? null,
-            result: 'success',
-          });
-        }
-        if (reply.sent) return reply;
-        const status = spec.status ?? 200;
-        if (status === 204 || result === undefined) return reply.code(status === 200 && result === undefined ? 204 : status).send();
-        return reply.code(status).send(result);
-      },
-    });
-  }
+/** Answers one route's requests; `params` are the request path's, decoded (api-router.ts finds them). */
+export type RouteHandler = (request: FastifyRequest, reply: FastifyReply, params: Record<string, string | undefined>) => Promise<unknown>;
+
+/** A route's path in Fastify's syntax (`/api/v1/projects/:project`), as the router and the metrics name it. */
+export function routePath(spec: AnyRoute): string {
+  return `/api/v1${spec.path.replace(/\{(\w+)\}/g, ':$1')}`;
+}
+
+/** The handler of one route: validation, authorization, audit and problem errors. */
+export function routeHandler(spec: AnyRoute, context: ApiContext): RouteHandler {
+  return async (request, reply, params) => {
+    const principal = await context.principalOf(request);
+    const input: RouteInput<unknown, unknown, unknown> = {
+      params: parse(spec.params, params, 'path'),
+      query: parse(spec.query, request.query, 'query'),
+      body: spec.body ? parse(spec.body, request.body, 'body') : undefined,
+      principal,
+      request,
+      reply,
+    };
+    if (context.limit) {
+      const project = (input.params as { project?: unknown }).project;
+      const headers = await context.limit(request, principal, typeof project === 'string' ? project : undefined);
+      if (headers) reply.headers(headers);
+    }
+    await authorize(context.authorizer, spec.auth, input);
+    let result: unknown;
+    try {
+      result = await spec.handler(input);
+    } catch (err) {
+      if (spec.audit && err instanceof BerthError && err.status < 500 && err.key !== 'NOT_FOUND') {
+        context.audit(request, principal, {
+          action: spec.audit.action,
+          resourceType: spec.audit.resourceType,
+          resource: safe(() => spec.audit!.resource(input, undefined)) ?? request.url.split('?', 1)[0]!,
+          project: safe(() => spec.audit!.project?.(input, undefined)) ?? null,
+          result: 'failure',
+          detail: { code: err.code, message: err.message },
+        });
+      }
+      throw err;
+    }
+    if (spec.audit) {
+      context.audit(request, principal, {
+        action: spec.audit.action,
+        resourceType: spec.audit.resourceType,
+        resource: spec.audit.resource(input, result),
+        project: spec.audit.project?.(input, result) ?? null,
+        result: 'success',
+      });
+    }
+    if (reply.sent) return reply;
+    const status = spec.status ?? 200;
+    if (status === 204 || result === undefined) return reply.code(status === 200 && result === undefined ? 204 : status).send();
+    return reply.code(status).send(result);
+  };
 }
 
 function safe<T>(fn: () => T): T | undefined {
