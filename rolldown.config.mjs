@@ -7,6 +7,22 @@ import { builtinModules } from 'node:module';
 
 const bundled = new Set(['kysely', 'zod', 'jose']);
 
+/**
+ * V8 keeps each loaded chunk's source text, in one byte per character unless a single character
+ * is beyond Latin-1: then in two. A "…" or "’" in one message doubled the server chunk's 0.6 MB of
+ * source in every worker's heap. Such characters (all in string and template literals; nothing
+ * in the bundle reads a template's raw text) are written as \u escapes, which mean the same.
+ */
+const latin1Source = {
+  name: 'latin1-source',
+  // After rendering (renderChunk sees code that rolldown still finalizes).
+  generateBundle(_options, bundle) {
+    for (const file of Object.values(bundle)) {
+      if (file.type === 'chunk') file.code = file.code.replace(/[\u0100-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    }
+  },
+};
+
 function packageName(id) {
   return id.startsWith('@') ? id.split('/').slice(0, 2).join('/') : id.split('/')[0];
 }
@@ -14,6 +30,7 @@ function packageName(id) {
 export default {
   input: { main: 'dist/modules/cli/main.js' },
   platform: 'node',
+  plugins: [latin1Source],
   external: (id) => {
     if (id.startsWith('node:') || builtinModules.includes(id)) return true;
     if (id.startsWith('.') || id.startsWith('/')) return false;

@@ -30,6 +30,7 @@ export interface ResolvedConfig extends Config {
 /** Loads config: schema defaults < YAML file < BERTH_* environment < flags. Throws ConfigError naming the key. */
 export function loadConfig(sources: ConfigSources = {}): ResolvedConfig {
   let env = sources.env ?? process.env;
+  const schema = configSchema();
   const origin = new Map<string, string>();
   const raw: Record<string, unknown> = {};
 
@@ -59,7 +60,7 @@ export function loadConfig(sources: ConfigSources = {}): ResolvedConfig {
     if (env[alias] !== undefined && env[canonical] === undefined) env = { ...env, [canonical]: env[alias] };
   }
 
-  for (const key of configKeys()) {
+  for (const key of configKeys(schema)) {
     const value = env[key.env];
     if (value === undefined || value === '') continue;
     setPath(raw, key.path, coerce(value, key));
@@ -75,7 +76,7 @@ export function loadConfig(sources: ConfigSources = {}): ResolvedConfig {
     origin.set(path, 'command line');
   }
 
-  const result = configSchema.safeParse(raw);
+  const result = schema.safeParse(raw);
   if (!result.success) throw new ConfigError(formatIssues(result.error, origin));
   return resolveDerived(result.data);
 }
@@ -151,9 +152,9 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 
 let keysCache: ConfigKey[] | undefined;
 
-/** Every leaf setting of the schema, in declaration order. */
-export function configKeys(): ConfigKey[] {
-  keysCache ??= walk(configSchema, []);
+/** Every leaf setting of the schema, in declaration order (walked in `schema`, when the caller has built one). */
+export function configKeys(schema?: z.ZodType): ConfigKey[] {
+  keysCache ??= walk(schema ?? configSchema(), []);
   return keysCache;
 }
 
