@@ -187,7 +187,10 @@ describe.skipIf(skip)(`Berth's container image${skip ? ' (skipped)' : ''}`, () =
     mnt = (await run('buildah', ['mount', container])).trim();
     const ls = (p: string) => run('sh', ['-c', `ls ${p} 2>/dev/null || true`]);
     expect((await ls(`${mnt}/usr/bin/g++ ${mnt}/usr/local/bin/npm ${mnt}/app/src ${mnt}/app/node_modules/typescript ${mnt}/app/node_modules/vite`)).trim()).toBe('');
-    expect((await ls(`${mnt}/app`)).trim().split('\n').sort()).toEqual(['dist', 'node_modules', 'package.json', 'web']);
+    expect((await ls(`${mnt}/app`)).trim().split('\n').sort()).toEqual(['dist', 'native', 'node_modules', 'package.json', 'web']);
+    // Berth's own addon (native/malloc-trim): its binary and loader only, not its C source.
+    const addon = await run('sh', ['-c', `cd ${mnt}/app/native && find . -type f | sort`]);
+    expect(addon.trim().split('\n')).toEqual(['./malloc-trim/build/Release/malloc_trim.node', './malloc-trim/index.js', './malloc-trim/package.json']);
   });
 
   it('Berth starts from the image’s root filesystem as its user, answers /healthz, and its HEALTHCHECK passes', async () => {
@@ -204,6 +207,9 @@ describe.skipIf(skip)(`Berth's container image${skip ? ' (skipped)' : ''}`, () =
       `--userspec=${uid}:${gid}`, mnt, '/usr/bin/env', '-i', '-C', config.WorkingDir, ...config.Env,
       `BERTH_SERVER_HOST=127.0.0.1`, `BERTH_SERVER_PORT=${port}`, ...extraEnv, ...args,
     ];
+    // The addon loads from the image's node_modules and can trim (the base's C library is glibc).
+    const trim = await run('chroot', inImage(['node', '-e', "const m = require('/app/node_modules/@berth/malloc-trim'); process.stdout.write(String(m.supported && typeof m.trim() === 'boolean'))"]));
+    expect(trim.trim()).toBe('true');
     const output: string[] = [];
     berth = spawn('chroot', inImage([...config.Entrypoint, ...config.Cmd], [`BERTH_ADMIN_PASSWORD=${adminPassword}`, 'BERTH_SERVER_WORKERS=1']), { stdio: ['ignore', 'pipe', 'pipe'] });
     berth.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
