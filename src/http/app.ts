@@ -9,6 +9,7 @@ import type { Registry } from '../services/registry/index.js';
 import { managementApi, type ApiServices } from './api/index.js';
 import { tokenRoutes } from './auth/token-routes.js';
 import { endpointNotFound, sendError } from './error-response.js';
+import { routerOptions } from './router-options.js';
 import { V2Access } from './v2/access.js';
 import { v2AuditEntry } from './v2/audit-hook.js';
 import { distributionRoutes } from './v2/distribution-routes.js';
@@ -74,7 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: options.trustProxy,
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();

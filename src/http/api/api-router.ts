@@ -3,6 +3,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { identify } from '../auth/request-principal.js';
 import { endpointNotFound } from '../error-response.js';
 import { unmatchedRoute } from '../metrics.js';
+import { routerOptions } from '../router-options.js';
 import { openApiDocument, routeHandler, routePath, type AnyRoute, type ApiContext, type RouteHandler } from './api-route.js';
 import { projectRoutes } from './project-routes.js';
 import { repositoryRoutes } from './repository-routes.js';
@@ -34,8 +35,8 @@ import { recommendationRoutes } from './recommendation-routes.js';
  * settings, so paths match as they did when each route was registered with Fastify.
  */
 export class ApiRouter {
-  // As app.ts configures Fastify's router (maxParamLength), the rest at Fastify's defaults.
-  private readonly router = FindMyWay({ maxParamLength: 1024 });
+  // As Fastify's router is configured (app.ts), the rest at Fastify's defaults.
+  private readonly router = FindMyWay({ ...routerOptions });
   private document: Record<string, unknown> | undefined;
 
   constructor(
