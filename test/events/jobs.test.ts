@@ -136,6 +136,40 @@ for (const engine of engines) {
       expect(maxActive).toBe(4);
     });
 
+    it('wakes one idle slot per job queued here, so a trickle of jobs costs about two claims each, not one per slot', async () => {
+      let claims = 0;
+      let found = 0;
+      class CountingStore extends KyselyJobStore {
+        override async claim(...args: Parameters<KyselyJobStore['claim']>) {
+          claims++;
+          const job = await super.claim(...args);
+          if (job) found++;
+          return job;
+        }
+      }
+      // The poll timer stays out of it: every claim below was woken by a job.
+      const trickle = new JobRunner(new CountingStore(dbs.a), { concurrency: 4, pollIntervalMs: 60_000, leaseMs: 30_000 });
+      let done = 0;
+      trickle.register('test.trickle', { maxAttempts: 1, backoff: () => 0, run: async () => void (await new Promise((r) => setTimeout(r, 2)), done++) });
+      trickle.start();
+      // Each slot looks once as it starts.
+      await until(() => claims === 4, 5_000);
+      await new Promise((r) => setTimeout(r, 100));
+      claims = 0;
+      // One job at a time, each after the last one finished, as pushes that come a few ms apart queue them.
+      for (let i = 0; i < 40; i++) {
+        await trickle.enqueue({ type: 'test.trickle', payload: { i } });
+        await until(() => done === i + 1, 5_000);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await trickle.stop();
+      expect(found).toBe(40);
+      // Per job: the claim that finds it, the look for more by a second slot it wakes, and the
+      // finishing slot's look for the next. Waking every idle slot cost 11 per job.
+      console.log(`claims for 40 jobs queued one by one: ${claims}`);
+      expect(claims).toBeLessThanOrEqual(3 * 40);
+    });
+
     it('runs jobs with one ordering key strictly one after another, in order, even across instances', async () => {
       const order: number[] = [];
       let active = 0;
