@@ -10,6 +10,15 @@ export interface RepositoryRow {
   tagVersion: number;
 }
 
+/** MetadataStore.pushState's answer. */
+export interface PushState {
+  held: boolean;
+  /** The manifest the tag points at now; undefined without a tag or when it is new. */
+  tagged: Digest | undefined;
+  missingBlobs: Digest[];
+  missingManifests: Digest[];
+}
+
 export interface BlobRow {
   digest: Digest;
   size: number;
@@ -169,6 +178,12 @@ export interface MetadataStore {
 
   getManifest(repositoryId: number, digest: Digest): Promise<ManifestRow | undefined>;
   getTaggedManifest(repositoryId: number, tag: string): Promise<ManifestRow | undefined>;
+  /**
+   * What a manifest push checks before it writes, read together (one statement where the lists
+   * are short): whether the repository holds manifest `digest`, the manifest `tag` points at now,
+   * and which of the references are missing (as missingBlobs and missingManifests answer).
+   */
+  pushState(repositoryId: number, digest: Digest, tag: string | undefined, references: { blobs: Digest[]; manifests: Digest[] }): Promise<PushState>;
   /** The subset of `digests` that are not manifests of the repository. */
   missingManifests(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
   /**

@@ -74,6 +74,31 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       expect(await meta.missingBlobs(repo.id, digests)).toEqual(digests.filter((_, i) => i % 3 === 0));
     });
 
+    it('answers what a push checks in one read: the held manifest, the tag, the missing references', async () => {
+      const repo = await meta.ensureRepository('push/state');
+      const other = await meta.ensureRepository('push/other');
+      await meta.linkBlob(repo.id, { digest: d('state-layer'), size: 5 });
+      await meta.linkBlob(other.id, { digest: d('other-layer'), size: 5 });
+      await meta.linkBlob(repo.id, { digest: d('bad-layer'), size: 5 });
+      await meta.quarantineBlob(d('bad-layer'), 'corrupt', 10);
+      await meta.putManifest(bareManifest(repo.id, d('state-m1')), 'v1', 10);
+      await meta.putManifest(bareManifest(other.id, d('state-m2')), 'v1', 10);
+      const references = { blobs: [d('state-layer'), d('other-layer'), d('bad-layer')], manifests: [d('state-m1'), d('state-m2')] };
+      expect(await meta.pushState(repo.id, d('state-m1'), 'v1', references)).toEqual({
+        held: true,
+        tagged: d('state-m1'),
+        missingBlobs: [d('other-layer'), d('bad-layer')],
+        missingManifests: [d('state-m2')],
+      });
+      expect(await meta.pushState(repo.id, d('state-m2'), 'v2', { blobs: [], manifests: [] })).toEqual({ held: false, tagged: undefined, missingBlobs: [], missingManifests: [] });
+      expect(await meta.pushState(other.id, d('state-m1'), undefined, { blobs: [d('other-layer')], manifests: [] })).toEqual({ held: false, tagged: undefined, missingBlobs: [], missingManifests: [] });
+      // Past one query's list: the rest are asked about as missingBlobs does.
+      const many = Array.from({ length: 1100 }, (_, i) => d(`state-many-${i}`));
+      for (const digest of many.filter((_, i) => i % 4 === 0)) await meta.linkBlob(repo.id, { digest, size: 1 });
+      const state = await meta.pushState(repo.id, d('state-m3'), 'v1', { blobs: many, manifests: [d('state-m1')] });
+      expect(state).toEqual({ held: false, tagged: d('state-m1'), missingBlobs: many.filter((_, i) => i % 4 !== 0), missingManifests: [] });
+    });
+
     it('tracks an upload offset with compare-and-set', async () => {
       const repo = await meta.ensureRepository('uploads/a');
       await meta.createUpload({ id: 'u1', repositoryId: repo.id, offset: 0, startedAt: 1, updatedAt: 1 });

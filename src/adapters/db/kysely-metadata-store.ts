@@ -16,7 +16,7 @@ import type {
   TagRow,
   UploadRow,
 } from '../../ports/metadata-store.js';
-import { MissingReferencesError, RepositoryGoneError, TagMovedError, type ProjectUsage, type Quarantine, type QuotaLimits } from '../../ports/metadata-store.js';
+import { MissingReferencesError, RepositoryGoneError, TagMovedError, type ProjectUsage, type PushState, type Quarantine, type QuotaLimits } from '../../ports/metadata-store.js';
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
@@ -330,6 +330,48 @@ export class KyselyMetadataStore implements MetadataStore {
       .where('tag.name', '=', tag)
       .executeTakeFirst();
     return row && toManifestRow(row);
+  }
+
+  async pushState(repositoryId: number, digest: Digest, tag: string | undefined, references: { blobs: Digest[]; manifests: Digest[] }): Promise<PushState> {
+    const [blobs, moreBlobs] = [references.blobs.slice(0, inListChunk), references.blobs.slice(inListChunk)];
+    const [manifests, moreManifests] = [references.manifests.slice(0, inListChunk), references.manifests.slice(inListChunk)];
+    // Every part answers rows of (what, digest): the held manifest, the tag's, the references present.
+    let query = this.db
+      .selectFrom('manifest')
+      .select([sql.lit('held').as('what'), 'digest'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest);
+    if (tag !== undefined) {
+      query = query.unionAll(
+        this.db.selectFrom('tag').select([sql.lit('tag').as('what'), 'manifest_digest as digest']).where('repository_id', '=', repositoryId).where('name', '=', tag),
+      );
+    }
+    if (blobs.length > 0) {
+      query = query.unionAll(
+        this.db
+          .selectFrom('repository_blob')
+          .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
+          .select([sql.lit('blob').as('what'), 'blob.digest'])
+          .where('repository_blob.repository_id', '=', repositoryId)
+          .where('repository_blob.digest', 'in', blobs)
+          .where('blob.deleting', '=', 0)
+          .where('blob.quarantine', 'is', null),
+      );
+    }
+    if (manifests.length > 0) {
+      query = query.unionAll(
+        this.db.selectFrom('manifest').select([sql.lit('manifest').as('what'), 'digest']).where('repository_id', '=', repositoryId).where('digest', 'in', manifests),
+      );
+    }
+    const rows = await query.execute();
+    const present = (what: string) => new Set(rows.filter((r) => r.what === what).map((r) => r.digest));
+    const [blobsPresent, manifestsPresent] = [present('blob'), present('manifest')];
+    return {
+      held: rows.some((r) => r.what === 'held'),
+      tagged: rows.find((r) => r.what === 'tag')?.digest as Digest | undefined,
+      missingBlobs: [...blobs.filter((d) => !blobsPresent.has(d)), ...(moreBlobs.length > 0 ? await this.missingBlobs(repositoryId, moreBlobs) : [])],
+      missingManifests: [...manifests.filter((d) => !manifestsPresent.has(d)), ...(moreManifests.length > 0 ? await this.missingManifests(repositoryId, moreManifests) : [])],
+    };
   }
 
   async missingManifests(repositoryId: number, digests: Digest[]): Promise<Digest[]> {

@@ -89,11 +89,15 @@ export class ManifestService {
     }
     const manifest = parseManifest(body, contentType);
     const tag = byDigest ? undefined : reference;
+    const required = requiredReferences(manifest);
     await onWritableRepository(this.meta, repositoryName, async (repository) => {
-      const previousDigest = tag === undefined ? undefined : await this.previousDigest(repository, tag, digest);
+      // One read before anything is written: does the repository hold it, where the tag points,
+      // and which references are missing (a clear error early; putManifest checks again, holding them).
+      const state = await this.meta.pushState(repository.id, digest, tag, required);
+      const previousDigest = state.tagged !== digest ? state.tagged : undefined;
       const events = [event('push', repositoryName, actor, { digest, tag, previousDigest, mediaType: manifest.mediaType, size: body.length })];
-      if (await this.pushHeld(repositoryName, repository, digest, tag, events)) return;
-      await this.assertReferencesExist(repository, manifest);
+      if (state.held && (await this.pushHeld(repositoryName, repository, digest, tag, events))) return;
+      if (state.missingBlobs.length > 0 || state.missingManifests.length > 0) throw missingReferences(state.missingBlobs, state.missingManifests);
       await this.record(repositoryName, repository, digest, body, manifest, tag, events);
     });
     this.remember(digest, body);
@@ -103,11 +107,10 @@ export class ManifestService {
   /**
    * A push of a manifest the repository holds (a tag moved to an image it has, a copy pushed
    * again): its content is stored and its references are held, so only the tag and the event
-   * are written. False when the repository does not hold it, or its stored copy is quarantined
-   * or being deleted (the push then writes it again).
+   * are written (pushState found the repository holds it). False when its stored copy is
+   * quarantined or being deleted meanwhile (the push then writes it again).
    */
   private async pushHeld(repositoryName: string, repository: RepositoryRow, digest: Digest, tag: string | undefined, events: OutboxEvent[]): Promise<boolean> {
-    if (!(await this.meta.getManifest(repository.id, digest))) return false;
     const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
     try {
       if (!(await this.meta.pushHeldManifest(repository.id, digest, tag, this.now(), events, { tagMustNotMove: immutable !== undefined, repositoryName }))) return false;
@@ -321,14 +324,6 @@ export class ManifestService {
     }
     this.content.set(digest, owned);
     return owned;
-  }
-
-  /** Before anything is written (putManifest checks again, holding them): a clear error early. */
-  private async assertReferencesExist(repository: RepositoryRow, manifest: ParsedManifest): Promise<void> {
-    const required = requiredReferences(manifest);
-    const missingBlobs = await this.meta.missingBlobs(repository.id, required.blobs);
-    const missingManifests = await this.meta.missingManifests(repository.id, required.manifests);
-    if (missingBlobs.length > 0 || missingManifests.length > 0) throw missingReferences(missingBlobs, missingManifests);
   }
 }
 
