@@ -73,7 +73,10 @@ const roomMatters = v8Major === 11;
 if (!roomMatters) console.warn(`SKIPPING the room's V8 check: measured on V8 11 (Node.js 20); this is V8 ${process.versions.v8}, whose collections for body buffers the growth does not move`);
 
 describe('the room in V8', () => {
-  it.skipIf(!roomMatters)('spares the full collections while a large body is open: none or one per GiB received, against three or more when narrow', () => {
+  // V8 finishes a full collection for external memory after concurrent marking, so a probe that
+  // shares the cores with other test files can see fewer: CI once counted 1 narrow again (3-8
+  // alone). Up to two more probes then; one where the room does not narrow again fails all three.
+  it.skipIf(!roomMatters)('spares the full collections while a large body is open: none or one per GiB received, against three or more when narrow', { retry: 2 }, () => {
     const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
     const probe = join(root, 'test', 'helpers', 'heap-room-probe.mjs');
     const output = execFileSync(process.execPath, ['--max-semi-space-size=4', '--expose-gc', probe, join(root, 'dist', 'modules', 'cli', 'heap-room.js')], { encoding: 'utf8', timeout: 60_000 });
