@@ -80,29 +80,28 @@ describe('memory stays bounded', () => {
     expect(`sha256:${hash.digest('hex')}`).toBe(digest);
   }
 
-  it('pushes and pulls a 1 GiB blob with less than 64 MiB of RSS growth', async (ctx) => {
+  it('pushes and pulls a 1 GiB blob at the peak RSS of a 512 MiB one (less than 32 MiB more), less than 128 MiB over idle', async (ctx) => {
     if (skipReason) {
       console.warn(`SKIPPED 1 GiB memory test: ${skipReason}`);
       ctx.skip();
     }
     const client = new RegistryClient(server.url);
-    // Warm up with a 512 MiB push and pull, so lazily loaded code and the JavaScript heap reach
-    // their steady state first: V8 grows the heap with the allocation rate, to about 32 MiB over
-    // idle on Node.js 20 and 70 MiB on 24 (measured over three 1 GiB transfers: that much after
-    // the first, a few MiB more after the third). What the 1 GiB transfer adds beyond that is
-    // what a blob's size costs.
-    await pull(client, 'mem/warm', await push(client, 'mem/warm', 512 * MiB), 512 * MiB);
-    const before = await memoryOf(server.pid);
-    // From here the peak is the 1 GiB transfer's own: "5" sets the high-water mark to the RSS now
-    // (proc(5), clear_refs). Without it the warm-up's peak counts as well, and a worker that had
-    // already given its free pages back after the warm-up (heap-room.ts) measured from lower down.
+    // Each transfer's peak is its own: "5" sets the high-water mark to the RSS now (proc(5),
+    // clear_refs). A transfer's working set (V8's heap, grown with the allocation rate: peaks
+    // 48-52 MiB over idle on Node.js 20 and 87-88 MiB on 24 here, up to 105 in CI) is the same at
+    // any size; what a blob twice the size adds to the peak is what its size costs. The RSS
+    // between transfers says little: a worker gives its free pages back once the bodies stop
+    // (heap-room.ts), or not yet.
+    const idle = await memoryOf(server.pid);
     await writeFile(`/proc/${server.pid}/clear_refs`, '5');
-
+    await pull(client, 'mem/warm', await push(client, 'mem/warm', 512 * MiB), 512 * MiB);
+    const half = await memoryOf(server.pid);
+    await writeFile(`/proc/${server.pid}/clear_refs`, '5');
     await pull(client, 'mem/big', await push(client, 'mem/big', GiB), GiB);
-
-    const after = await memoryOf(server.pid);
-    const growth = after.peak - before.rss;
-    console.log(`1 GiB push+pull: warm-up peak ${(before.peak / MiB).toFixed(1)} MiB, RSS before ${(before.rss / MiB).toFixed(1)} MiB, peak after ${(after.peak / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`);
-    expect(growth).toBeLessThan(64 * MiB);
+    const whole = await memoryOf(server.pid);
+    const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
+    console.log(`RSS idle ${mib(idle.rss)}; peak of the 512 MiB push+pull ${mib(half.peak)}, of the 1 GiB one ${mib(whole.peak)}; RSS between ${mib(half.rss)}`);
+    expect(whole.peak - half.peak).toBeLessThan(32 * MiB);
+    expect(whole.peak - idle.rss).toBeLessThan(128 * MiB);
   }, 240_000);
 });
