@@ -347,16 +347,7 @@ export class KyselyMetadataStore implements MetadataStore {
       );
     }
     if (blobs.length > 0) {
-      query = query.unionAll(
-        this.db
-          .selectFrom('repository_blob')
-          .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
-          .select([sql.lit('blob').as('what'), 'blob.digest'])
-          .where('repository_blob.repository_id', '=', repositoryId)
-          .where('repository_blob.digest', 'in', blobs)
-          .where('blob.deleting', '=', 0)
-          .where('blob.quarantine', 'is', null),
-      );
+      query = query.unionAll(linkedBlobs(this.db, repositoryId, blobs).select([sql.lit('blob').as('what'), 'blob.digest']));
     }
     if (manifests.length > 0) {
       query = query.unionAll(
@@ -999,6 +990,17 @@ function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
  * The subset of `digests` not linked into the repository or being deleted; `lock` adds the
  * row lock a caller's transaction needs.
  */
+/** The links of `digests` into the repository whose blobs can be used (not being deleted, not quarantined). */
+function linkedBlobs(db: Kysely<Schema>, repositoryId: number, digests: Digest[]) {
+  return db
+    .selectFrom('repository_blob')
+    .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
+    .where('repository_blob.repository_id', '=', repositoryId)
+    .where('repository_blob.digest', 'in', digests)
+    .where('blob.deleting', '=', 0)
+    .where('blob.quarantine', 'is', null);
+}
+
 async function missingBlobsIn(
   db: Kysely<Schema>,
   repositoryId: number,
@@ -1007,15 +1009,7 @@ async function missingBlobsIn(
 ): Promise<Digest[]> {
   const present = new Set<string>();
   for (const chunk of chunks(digests)) {
-    const query = db
-      .selectFrom('repository_blob')
-      .innerJoin('blob', 'blob.digest', 'repository_blob.digest')
-      .select('blob.digest')
-      .where('repository_blob.repository_id', '=', repositoryId)
-      .where('repository_blob.digest', 'in', chunk)
-      .where('blob.deleting', '=', 0)
-      .where('blob.quarantine', 'is', null);
-    for (const row of await lock(query).execute()) present.add(row.digest);
+    for (const row of await lock(linkedBlobs(db, repositoryId, chunk).select('blob.digest')).execute()) present.add(row.digest);
   }
   return digests.filter((d) => !present.has(d));
 }
