@@ -280,6 +280,9 @@ describe.skipIf(toolsMissing.length > 0)('skopeo and podman against the pull lim
   it('shows the 429 and retries after Retry-After, then succeeds', async () => {
     // Use up this window's one pull, then ask with each client at once.
     for (const tool of ['skopeo', 'podman'] as const) {
+      // Windows are fixed (multiples of 3 s since the epoch): start just after one begins, so it
+      // cannot end between this GET and the client's (CI once saw skopeo's GET land in the next window).
+      await new Promise((r) => setTimeout(r, 3000 - (Date.now() % 3000) + 50));
       expect((await fetch(`${berth.url}/v2/library/app/manifests/v1`, { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
       const started = Date.now();
       const output =
@@ -290,7 +293,6 @@ describe.skipIf(toolsMissing.length > 0)('skopeo and podman against the pull lim
       expect(output, tool).toMatch(/Too many requests to http:\/\/127\.0\.0\.1:\d+\/v2\/library\/app\/manifests\/v1: sleeping for [1-3]\.0+ seconds before next attempt/);
       expect(output, tool).toMatch(tool === 'skopeo' ? /"Digest": "sha256:/ : /Writing manifest to image destination|Storing signatures/);
       expect(Date.now() - started, tool).toBeLessThan(60_000);
-      await new Promise((r) => setTimeout(r, 3100));
     }
   });
 
