@@ -75,7 +75,7 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   const justRead = new LruCache<string, { repository: string; manifest: ManifestContent }>(justIndexedMax);
   const indexPushed = async (repository: string, digest: string): Promise<void> => {
     if (!indexer) return;
-    const manifest = await deps.registry.manifests.get(repository, digest);
+    const manifest = deps.registry.manifests.takePushed(repository, digest) ?? (await deps.registry.manifests.get(repository, digest));
     justRead.delete(digest);
     if (manifest.size <= justReadMaxBytes) justRead.set(digest, { repository, manifest });
     const records = recordsOf(await indexer.index(repository, digest, manifest));

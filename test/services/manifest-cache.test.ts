@@ -6,6 +6,7 @@ import { connect, migrate } from '../../src/adapters/db/connect.js';
 import { KyselyMetadataStore } from '../../src/adapters/db/kysely-metadata-store.js';
 import { FsBlobStore } from '../../src/adapters/storage/index.js';
 import { ManifestService } from '../../src/services/registry/manifest-service.js';
+import { sha256 } from '../helpers/oci.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
@@ -52,5 +53,23 @@ describe('manifest content cache', () => {
     expect(served.body.buffer.byteLength).toBe(served.body.length);
     const again = await cold.get('cache/two', 'v1', [OCI_INDEX]);
     expect(again.body).toBe(served.body);
+  });
+
+  it('hands a pushed manifest to its job once, for its own repository only, and nothing for a refused push', async () => {
+    const manifests = service();
+    const body = Buffer.from(index(3));
+    const digest = sha256(body);
+    await manifests.put('cache/handed', 'v1', body, OCI_INDEX);
+    expect(manifests.takePushed('cache/other', digest)).toBeUndefined();
+    const handed = manifests.takePushed('cache/handed', digest);
+    expect(handed).toEqual({ digest, mediaType: OCI_INDEX, size: body.length, body });
+    expect(manifests.takePushed('cache/handed', digest)).toBeUndefined();
+    // Pushed again under another tag (the repository holds it: only the tag is written): handed over again.
+    await manifests.put('cache/handed', 'v2', body, OCI_INDEX);
+    expect(manifests.takePushed('cache/handed', digest)?.body.toString()).toBe(index(3));
+    // Refused (it names a manifest the repository lacks): nothing.
+    const missing = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_INDEX, digest: `sha256:${'0'.repeat(64)}`, size: 2 }] }));
+    await expect(manifests.put('cache/handed', 'v3', missing, OCI_INDEX)).rejects.toMatchObject({ key: 'MANIFEST_BLOB_UNKNOWN' });
+    expect(manifests.takePushed('cache/handed', sha256(missing))).toBeUndefined();
   });
 });

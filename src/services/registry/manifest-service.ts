@@ -56,9 +56,18 @@ export interface ManifestOptions {
   now?: () => number;
 }
 
+/**
+ * What `takePushed` holds at most: the manifests of the pushes whose jobs have not run yet (an
+ * image's manifest is 1-3 KiB, so about a thousand of them; a backlog larger than that reads them
+ * back).
+ */
+const pushedMaxBytes = 2 * 2 ** 20;
+
 /** Manifests and tags (OCI dist-spec "Pushing manifests", "Pulling manifests", "Deleting manifests"). */
 export class ManifestService {
   private readonly content: LruCache<Digest, Buffer>;
+  /** Pushed lately, for `takePushed` (the same buffers as `content`'s). */
+  private readonly pushed = new LruCache<string, ManifestContent>(pushedMaxBytes, (c) => c.size);
   private readonly tags: TagCache;
   private readonly now: () => number;
 
@@ -100,8 +109,23 @@ export class ManifestService {
       if (state.missingBlobs.length > 0 || state.missingManifests.length > 0) throw missingReferences(state.missingBlobs, state.missingManifests);
       await this.record(repositoryName, repository, digest, body, manifest, tag, events);
     });
-    this.remember(digest, body);
+    const owned = this.remember(digest, body);
+    this.pushed.set(`${repositoryName}@${digest}`, { digest, mediaType: manifest.mediaType, size: owned.length, body: owned });
     return { digest, subject: manifest.subject?.digest };
+  }
+
+  /**
+   * The content of a manifest this process pushed to `repositoryName` lately, taken once, without
+   * asking the database whether the repository still holds it: for the push's own job (its index
+   * and scan), which would otherwise read back the repository and manifest rows the push just
+   * wrote. A manifest deleted in between is indexed all the same, as it would be had the delete
+   * come a moment later. Undefined when another process pushed it, or it was taken or evicted.
+   */
+  takePushed(repositoryName: string, digest: string): ManifestContent | undefined {
+    const key = `${repositoryName}@${digest}`;
+    const content = this.pushed.get(key);
+    this.pushed.delete(key);
+    return content;
   }
 
   /**

@@ -216,6 +216,21 @@ describe.each(await engineMatrix())('the image indexer ($engine)', ({ engine, sk
     expect(pushes.map((p) => [p.tag, p.created])).toEqual([['v1', true], ['v2', false]]);
   });
 
+  it.skipIf(!!skip)('reads back neither the repository nor the manifest a push just stored: its job indexes and scans the content the push handed over', async () => {
+    const reads = vi.spyOn(berth.registry.manifests, 'get');
+    try {
+      const image = await push('idx/handed', [gzipTarOf([{ path: 'srv/handed', content: 'handed' }])], { tag: 'v1' });
+      await indexed(image.digest);
+      await until(async () => (await berth.api.security.scans.report(image.digest)) !== undefined, 30_000, 'the scan report');
+      expect((await berth.api.security.scans.report(image.digest))!.status).toBe('succeeded');
+      expect(reads.mock.calls.filter(([, reference]) => reference === image.digest)).toEqual([]);
+      // Taken once: a later job of the same digest (a retry, a rescan) reads it as before.
+      expect(berth.registry.manifests.takePushed('idx/handed', image.digest)).toBeUndefined();
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   it.skipIf(!!skip)('opens each layer blob once for indexing, scanning, linting and the insights of one pushed image', async () => {
     const opened: string[] = [];
     await recordingOpens(opened, async () => {
