@@ -154,8 +154,8 @@ export interface DerivedImage {
 
 export interface ImageIndexStore {
   getLayer(digest: string): Promise<LayerIndexRecord | undefined>;
-  /** Which of `digests` have a layer record (indexed or failed). */
-  knownLayers(digests: readonly string[]): Promise<Set<string>>;
+  /** The layer records (indexed or failed) of those of `digests` that have one, in one read for an image's layers. */
+  getLayers(digests: readonly string[]): Promise<Map<string, LayerIndexRecord>>;
   /**
    * Stores a layer's record and its entries, replacing any earlier ones, in one transaction
    * (entries arrive in order; a path listed twice keeps the later entry). `entries` may be

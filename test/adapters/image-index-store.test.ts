@@ -161,8 +161,11 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     await store.putLayer(layerRecord(failed, 0, { status: 'failed', error: 'path traversal in ../x' }), []);
     expect(await store.getLayer(l)).toEqual({ digest: l, status: 'indexed', entries: 3, files: 3, fileBytes: 30, uncompressedBytes: 1536, truncated: true, indexedAt: 1_000 });
     expect(await store.getLayer(failed)).toEqual({ digest: failed, status: 'failed', entries: 0, files: 0, fileBytes: 0, uncompressedBytes: 0, truncated: false, error: 'path traversal in ../x', indexedAt: 1_000 });
-    expect(await store.knownLayers([l, d('rt-none'), failed, l])).toEqual(new Set([l, failed]));
-    expect(await store.knownLayers([])).toEqual(new Set());
+    const both = await store.getLayers([l, d('rt-none'), failed, l]);
+    expect([...both.keys()].sort()).toEqual([l, failed].sort());
+    expect(both.get(l)).toEqual(await store.getLayer(l));
+    expect(both.get(failed)).toEqual(await store.getLayer(failed));
+    expect(await store.getLayers([])).toEqual(new Map());
     expect(await store.listDirectory([l], '', { layer: 0, limit: 10 })).toEqual({ path: '', entries: [dir('etc')], truncated: false });
     expect((await store.listDirectory([l], 'bin', { layer: 0, limit: 10 })).entries).toEqual([entry('bin/sh', 'symlink', 0, '/bin/dash')]);
     expect((await store.listDirectory([l], '/etc/', { layer: 0, limit: 10 })).entries).toEqual([file('etc/hosts', 12)]);
@@ -620,7 +623,7 @@ describe.each(engines)('image index store on $engine', ({ engine, skip }) => {
     expect(await store.prune()).toEqual({ images: 1, layers: 1 });
     expect(await store.getImage(a)).toBeUndefined();
     expect(await store.getImage(b)).toBeDefined();
-    expect(await store.knownLayers([shared, layerA, d('pr-orphan-new')])).toEqual(new Set([shared, d('pr-orphan-new')]));
+    expect([...(await store.getLayers([shared, layerA, d('pr-orphan-new')])).keys()].sort()).toEqual([shared, d('pr-orphan-new')].sort());
     const entries = await database.db.selectFrom('layer_entry').select('name').where('layer_digest', '=', layerA).execute();
     expect(entries).toEqual([]);
     expect(await database.db.selectFrom('image_layer').select('position').where('image_digest', '=', a).execute()).toEqual([]);

@@ -82,11 +82,11 @@ export class KyselyImageIndexStore implements ImageIndexStore {
     return row ? layerRecordOf(row) : undefined;
   }
 
-  async knownLayers(digests: readonly string[]): Promise<Set<string>> {
-    const known = new Set<string>();
+  async getLayers(digests: readonly string[]): Promise<Map<string, LayerIndexRecord>> {
+    const known = new Map<string, LayerIndexRecord>();
     for (const part of chunks([...new Set(digests)], chunk)) {
-      const rows = await this.db.selectFrom('layer_index').select('digest').where('digest', 'in', part).execute();
-      for (const r of rows) known.add(r.digest);
+      const rows = await this.db.selectFrom('layer_index').selectAll().where('digest', 'in', part).execute();
+      for (const r of rows) known.set(r.digest, layerRecordOf(r));
     }
     return known;
   }

@@ -71,7 +71,8 @@ export class FileTreeService {
     if (!record) throw new BerthError('IMAGE_NOT_INDEXED', { message: `${repository}@${image.digest} is not indexed: images are indexed as they are pushed while the image index is on (insights.index.enabled)`, detail: { digest: image.digest } });
     if (record.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `${repository}@${image.digest} could not be indexed: ${record.error ?? 'a layer could not be read'}`, detail: { digest: image.digest } });
     const layers = image.parsed.layers.map((l) => l.digest as string);
-    const records = await Promise.all(layers.map((d) => this.store.getLayer(d)));
+    const known = await this.store.getLayers(layers);
+    const records = layers.map((d) => known.get(d));
     const { layer, q, limit } = request;
     if (layer !== undefined && (!Number.isInteger(layer) || layer < 0 || layer >= layers.length)) throw bad(`layer: 0 to ${layers.length - 1} (the image has ${layers.length} layer${layers.length === 1 ? '' : 's'})`);
     if (q !== undefined && (q === '' || q.length > 255 || q.includes('/'))) throw bad('q: part of a file name (no slash), at most 255 characters');

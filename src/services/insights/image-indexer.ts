@@ -130,7 +130,7 @@ export class ImageIndexer {
   async layerWalked(walked: WalkedLayer): Promise<void> {
     this.unstored.delete(walked.digest);
     try {
-      if ((await this.store.knownLayers([walked.digest])).size > 0) return;
+      if ((await this.store.getLayers([walked.digest])).size > 0) return;
       if ('error' in walked) {
         await this.store.putLayer(failedLayer(walked.digest, walked.error, this.now()), []);
         return;
@@ -192,13 +192,13 @@ export class ImageIndexer {
    * a layer recorded as failed fails the image without being walked again.
    */
   private async read(repository: string, layers: readonly Descriptor[]): Promise<LayerRead[]> {
-    const known = await this.store.knownLayers(layers.map((l) => l.digest));
+    const known = await this.store.getLayers(layers.map((l) => l.digest));
     const reads: LayerRead[] = [];
     for (const [index, layer] of layers.entries()) {
-      const isKnown = known.has(layer.digest);
+      const stored = known.get(layer.digest);
+      const isKnown = stored !== undefined;
       if (isKnown) {
-        const stored = await this.store.getLayer(layer.digest);
-        if (stored?.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) was unreadable before: ${stored.error ?? 'no reason recorded'}`, detail: { layer: index, digest: layer.digest } });
+        if (stored.status === 'failed') throw new BerthError('LAYER_UNREADABLE', { message: `layer ${index} (${layer.digest}) was unreadable before: ${stored.error ?? 'no reason recorded'}`, detail: { layer: index, digest: layer.digest } });
       }
       try {
         reads.push(await this.layers.read(repository, layer.digest, { fresh: !isKnown }));
