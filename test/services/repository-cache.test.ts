@@ -112,4 +112,32 @@ describe('RepositoryCache', () => {
     cache.clear();
     expect(cache.size).toBe(0);
   });
+
+  it("remembers each name's last id across tag changes, reads that overlapped them, untrusted reads and clear()", async () => {
+    let trusted = true;
+    const cache = new RepositoryCache({ ttlMs: 60_000, maxEntries: 2, trusted: () => trusted });
+    expect(cache.lastId('team/app')).toBeUndefined();
+    await cache.get('team/none', async () => undefined);
+    expect(cache.lastId('team/none')).toBeUndefined();
+    await cache.get('team/app', async () => row(7, 'team/app'));
+    cache.forget(7);
+    expect(cache.lastId('team/app')).toBe(7);
+    // A read across a change keeps no row, but the id it read.
+    await cache.get('team/app', async () => {
+      cache.forget(7);
+      return row(7, 'team/app', 1);
+    });
+    expect(cache.size).toBe(0);
+    expect(cache.lastId('team/app')).toBe(7);
+    // Deleted and made anew: the next read names the new id.
+    trusted = false;
+    await cache.get('team/app', async () => row(9, 'team/app'));
+    expect(cache.lastId('team/app')).toBe(9);
+    cache.clear();
+    expect(cache.lastId('team/app')).toBe(9);
+    // At most maxEntries names, the oldest dropped.
+    await cache.get('team/b', async () => row(10, 'team/b'));
+    await cache.get('team/c', async () => row(11, 'team/c'));
+    expect([cache.lastId('team/app'), cache.lastId('team/b'), cache.lastId('team/c')]).toEqual([undefined, 10, 11]);
+  });
 });

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { BerthError } from '../../domain/errors.js';
 import { parseDigest, type Digest } from '../../domain/digest.js';
 import { StoreNotFoundError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
-import type { BlobRow, MetadataStore } from '../../ports/metadata-store.js';
+import type { BlobRow, ManifestRow, MetadataStore } from '../../ports/metadata-store.js';
 import { existingRepository, readableRepository } from './repositories.js';
 import type { RepositoryCache } from './repository-cache.js';
 import { quarantineMessage } from '../../domain/quarantine.js';
@@ -27,12 +27,20 @@ export class BlobService {
   /** The blob's size when the repository holds it (as a layer/config, or a manifest fetched by digest). */
   async stat(repositoryName: string, digestValue: string, touch = true): Promise<BlobRow> {
     const { digest } = parseDigest(digestValue);
+    // The id the repository had when last read, kept across its tag changes: what it finds is
+    // there (a deleted repository's rows go with its row, and a name never moves to another id);
+    // a miss is confirmed against the row, which may name a repository made anew.
+    const lastId = this.repositories?.lastId(repositoryName);
+    const found = lastId === undefined ? undefined : await this.held(lastId, digest, touch);
+    if (found) return checked(digest, found);
     const repository = await readableRepository(this.meta, repositoryName, this.repositories);
-    const blob =
-      (await this.meta.getRepositoryBlob(repository.id, digest, touch)) ?? (await this.meta.getManifest(repository.id, digest));
+    const blob = repository.id === lastId ? undefined : await this.held(repository.id, digest, touch);
     if (!blob) throw new BerthError('BLOB_UNKNOWN', { detail: { digest } });
-    if ('quarantine' in blob && blob.quarantine) throw new BerthError('BLOB_UNKNOWN', { message: quarantineMessage('blob', digest, blob.quarantine), detail: { digest, quarantine: blob.quarantine } });
-    return { digest, size: blob.size };
+    return checked(digest, blob);
+  }
+
+  private async held(repositoryId: number, digest: Digest, touch: boolean): Promise<BlobRow | ManifestRow | undefined> {
+    return (await this.meta.getRepositoryBlob(repositoryId, digest, touch)) ?? (await this.meta.getManifest(repositoryId, digest));
   }
 
   /**
@@ -89,4 +97,10 @@ export function resolveRange(range: { start?: number; end?: number }, size: numb
   const end = range.end === undefined ? size - 1 : Math.min(range.end, size - 1);
   if (end < range.start) return undefined;
   return { start: range.start, end };
+}
+
+/** The blob a repository holds, unless it is quarantined. */
+function checked(digest: Digest, blob: BlobRow | ManifestRow): BlobRow {
+  if ('quarantine' in blob && blob.quarantine) throw new BerthError('BLOB_UNKNOWN', { message: quarantineMessage('blob', digest, blob.quarantine), detail: { digest, quarantine: blob.quarantine } });
+  return { digest, size: blob.size };
 }

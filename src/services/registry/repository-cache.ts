@@ -27,6 +27,8 @@ export interface RepositoryCacheOptions {
 export class RepositoryCache {
   private readonly entries = new Map<string, { row: RepositoryRow; expires: number }>();
   private readonly names = new Map<number, string>();
+  /** Ids by name, kept across tag changes and deletes (see `lastId`). */
+  private readonly ids = new Map<string, number>();
   /** Counts the changes heard; a load keeps its row only when its repository did not change while it ran. */
   private generation = 0;
   /** The generation of the last change heard, per repository id (the most recent `maxChanges`). */
@@ -42,15 +44,26 @@ export class RepositoryCache {
   }
 
   async get(name: string, load: () => Promise<RepositoryRow | undefined>): Promise<RepositoryRow | undefined> {
-    if (this.options.trusted && !this.options.trusted()) return load();
+    if (this.options.trusted && !this.options.trusted()) return this.loadId(name, load);
     const hit = this.entries.get(name);
     if (hit && hit.expires > this.now()) return hit.row;
     const started = this.generation;
-    const row = await load();
+    const row = await this.loadId(name, load);
     // Unknown names are not kept: the first push creates them. A change of another repository
     // does not spoil this read: under a burst of pushes, reads of the others still fill the cache.
     if (row && started >= this.floor && (this.changed.get(row.id) ?? 0) <= started) this.keep(name, row);
     return row;
+  }
+
+  /**
+   * The id repository `name` had when this process last read its row, whatever changed since: a
+   * repository keeps its id while it exists, and a new one of the same name gets another. What
+   * its user finds under that id is there (a delete takes the repository's rows with it); a miss
+   * it must confirm against the row (`get`). So, unlike a row, it needs no message to stay right:
+   * every row read sets it, whatever changed meanwhile, and it is kept while changes go unheard.
+   */
+  lastId(name: string): number | undefined {
+    return this.ids.get(name);
   }
 
   /** The repository's tags changed (or it was deleted). */
@@ -80,6 +93,16 @@ export class RepositoryCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  private async loadId(name: string, load: () => Promise<RepositoryRow | undefined>): Promise<RepositoryRow | undefined> {
+    const row = await load();
+    if (row) {
+      this.ids.delete(name);
+      this.ids.set(name, row.id);
+      if (this.ids.size > this.maxEntries) this.ids.delete(this.ids.keys().next().value as string);
+    }
+    return row;
   }
 
   private keep(name: string, row: RepositoryRow): void {
