@@ -986,10 +986,6 @@ function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
   };
 }
 
-/**
- * The subset of `digests` not linked into the repository or being deleted; `lock` adds the
- * row lock a caller's transaction needs.
- */
 /** The links of `digests` into the repository whose blobs can be used (not being deleted, not quarantined). */
 function linkedBlobs(db: Kysely<Schema>, repositoryId: number, digests: Digest[]) {
   return db
@@ -1001,6 +997,10 @@ function linkedBlobs(db: Kysely<Schema>, repositoryId: number, digests: Digest[]
     .where('blob.quarantine', 'is', null);
 }
 
+/**
+ * The subset of `digests` not linked into the repository or being deleted; `lock` adds the
+ * row lock a caller's transaction needs.
+ */
 async function missingBlobsIn(
   db: Kysely<Schema>,
   repositoryId: number,

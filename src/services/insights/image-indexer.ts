@@ -130,7 +130,7 @@ export class ImageIndexer {
   async layerWalked(walked: WalkedLayer): Promise<void> {
     this.unstored.delete(walked.digest);
     try {
-      if ((await this.store.getLayers([walked.digest])).size > 0) return;
+      if ((await this.store.getLayer(walked.digest)) !== undefined) return;
       if ('error' in walked) {
         await this.store.putLayer(failedLayer(walked.digest, walked.error, this.now()), []);
         return;

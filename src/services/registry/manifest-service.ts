@@ -62,6 +62,7 @@ export interface ManifestOptions {
  * back).
  */
 const pushedMaxBytes = 2 * 2 ** 20;
+const pushedKey = (repositoryName: string, digest: string) => `${repositoryName}@${digest}`;
 
 /** Manifests and tags (OCI dist-spec "Pushing manifests", "Pulling manifests", "Deleting manifests"). */
 export class ManifestService {
@@ -110,7 +111,7 @@ export class ManifestService {
       await this.record(repositoryName, repository, digest, body, manifest, tag, events);
     });
     const owned = this.remember(digest, body);
-    this.pushed.set(`${repositoryName}@${digest}`, { digest, mediaType: manifest.mediaType, size: owned.length, body: owned });
+    this.pushed.set(pushedKey(repositoryName, digest), { digest, mediaType: manifest.mediaType, size: owned.length, body: owned });
     return { digest, subject: manifest.subject?.digest };
   }
 
@@ -122,7 +123,7 @@ export class ManifestService {
    * come a moment later. Undefined when another process pushed it, or it was taken or evicted.
    */
   takePushed(repositoryName: string, digest: string): ManifestContent | undefined {
-    const key = `${repositoryName}@${digest}`;
+    const key = pushedKey(repositoryName, digest);
     const content = this.pushed.get(key);
     this.pushed.delete(key);
     return content;

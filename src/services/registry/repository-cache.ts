@@ -1,3 +1,4 @@
+import { LruCache } from '../../domain/lru-cache.js';
 import type { RepositoryRow } from '../../ports/metadata-store.js';
 
 /** The invalidation bus channel a repository's tag changes travel on (keys: repository ids as strings). */
@@ -28,7 +29,7 @@ export class RepositoryCache {
   private readonly entries = new Map<string, { row: RepositoryRow; expires: number }>();
   private readonly names = new Map<number, string>();
   /** Ids by name, kept across tag changes and deletes (see `lastId`). */
-  private readonly ids = new Map<string, number>();
+  private readonly ids: LruCache<string, number>;
   /** Counts the changes heard; a load keeps its row only when its repository did not change while it ran. */
   private generation = 0;
   /** The generation of the last change heard, per repository id (the most recent `maxChanges`). */
@@ -40,6 +41,7 @@ export class RepositoryCache {
 
   constructor(private readonly options: RepositoryCacheOptions) {
     this.maxEntries = options.maxEntries ?? 10_000;
+    this.ids = new LruCache(this.maxEntries);
     this.now = options.now ?? Date.now;
   }
 
@@ -97,11 +99,7 @@ export class RepositoryCache {
 
   private async loadId(name: string, load: () => Promise<RepositoryRow | undefined>): Promise<RepositoryRow | undefined> {
     const row = await load();
-    if (row) {
-      this.ids.delete(name);
-      this.ids.set(name, row.id);
-      if (this.ids.size > this.maxEntries) this.ids.delete(this.ids.keys().next().value as string);
-    }
+    if (row) this.ids.set(name, row.id);
     return row;
   }
 
