@@ -5,8 +5,14 @@ export interface SystemFigures {
   mbPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU time (user + system) of every process of the system, per operation. */
+  /**
+   * CPU time (user + system) of every process of the system, per operation, up to the moment its
+   * processes went quiet after the last response (`settleSeconds`): background work the workload
+   * caused counts.
+   */
   cpuMsPerOp: number;
+  /** Seconds from the last response until the system's processes went quiet (its background work done). */
+  settleSeconds?: number;
   /** The largest single process's RSS. */
   peakRssBytes: number;
   /** PSS summed over every process of the system (shared pages once): its memory cost. */
@@ -45,6 +51,7 @@ function cells(row: Row): string[] {
     `${num(d.p50Ms)} / ${num(b.p50Ms)}`,
     `${num(d.p99Ms)} / ${num(b.p99Ms)}`,
     `${num(d.cpuMsPerOp)} / ${num(b.cpuMsPerOp)}`,
+    `${num(d.settleSeconds ?? 0)} / ${num(b.settleSeconds ?? 0)}`,
     `${mib(d.peakPssBytes)} / ${mib(b.peakPssBytes)}`,
     ...(withTransactions(row) ? [b.dbTransactionsPerOp === undefined ? '' : num(b.dbTransactionsPerOp), b.dbCpuMsPerOp === undefined ? '' : num(b.dbCpuMsPerOp)] : []),
     `${ratio(row).toFixed(2)}× ${row.unit}`,
@@ -61,6 +68,7 @@ function headersFor(rows: Row[]): string[] {
     'p50 ms',
     'p99 ms',
     'CPU ms/op',
+    'quiet after s',
     'summed PSS MiB',
     ...(rows.some(withTransactions) ? ['db tx/op (berth)', 'db CPU ms/op'] : []),
     'berth ÷ dist',

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { RegistryHttp } from './http.js';
 import { percentile } from './load.js';
 import { markdownTable, textTable, type Row, type SystemFigures } from './report.js';
-import { MemorySampler, cpuSecondsOf, createDatabase, postgresCpu, postgresCpuSince, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
+import { MemorySampler, cpuSecondsOf, settle, createDatabase, postgresCpu, postgresCpuSince, rssOf, startBerth, startDistribution, startS3rver, type BerthSettings, type RunningSystem } from './systems.js';
 import { TransactionCounter } from './transactions.js';
 import { warmUp, workloads, type SystemContext, type Workload } from './workloads.js';
 
@@ -80,6 +80,9 @@ async function main(): Promise<void> {
         const cpuBefore = cpuSecondsOf(system.pids());
         const databaseCpuBefore = counted ? postgresCpu() : undefined;
         const result = await runOn(workload, contexts.get(system)!);
+        // Work the requests left behind (Berth indexes and scans pushed images in the background,
+        // later still while requests keep it saturated) is part of what they cost.
+        const settleSeconds = await settle(system);
         const cpu = cpuSecondsOf(system.pids()) - cpuBefore;
         const databaseCpu = databaseCpuBefore ? postgresCpuSince(databaseCpuBefore) : 0;
         const memory = sampler.stop();
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
           p50Ms: percentile(result.latencies, 50),
           p99Ms: percentile(result.latencies, 99),
           cpuMsPerOp: (cpu * 1000) / result.ops,
+          settleSeconds,
           ...memory,
           ...(transactionsAfter === undefined ? {} : { dbTransactionsPerOp: (transactionsAfter - transactionsBefore!) / result.ops, dbCpuMsPerOp: (databaseCpu * 1000) / result.ops }),
         };

@@ -250,6 +250,23 @@ export function cpuSecondsOf(pids: number[]): number {
 }
 
 /**
+ * Waits until the system's processes go quiet: less than 3% of a core over the last second
+ * (idle pollers stay below that), at most `maxSeconds`. Returns the seconds it waited.
+ */
+export async function settle(system: RunningSystem, maxSeconds = 120): Promise<number> {
+  const started = performance.now();
+  const stepMs = 250;
+  const readings = [cpuSecondsOf(system.pids())];
+  for (;;) {
+    const waited = (performance.now() - started) / 1000;
+    const second = readings.length > 4 ? readings[readings.length - 1]! - readings[readings.length - 5]! : Infinity;
+    if (second < 0.03 || waited >= maxSeconds) return readings.length > 4 && second < 0.03 ? Math.max(0, waited - 1) : waited;
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+    readings.push(cpuSecondsOf(system.pids()));
+  }
+}
+
+/**
  * CPU seconds of each process of the PostgreSQL server on this machine (postmaster, backends,
  * background workers): Berth's database work is part of its cost, as distribution's storage
  * work is part of its own.

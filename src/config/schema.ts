@@ -430,6 +430,12 @@ export function configSchema() {
         concurrency: z.number().int().min(1).max(64).default(4).describe('Jobs run at once per process.'),
         pollIntervalMs: z.number().int().min(50).default(1000).describe('How often workers look for jobs and events that other processes or instances queued; while none turn up the wait doubles, up to 8 times this. Work queued in the process itself starts at once.'),
         leaseSeconds: z.number().int().min(5).default(300).describe('A job whose worker vanished is retried after this long.'),
+        backgroundMaxDelaySeconds: z
+          .number()
+          .int()
+          .min(0)
+          .default(30)
+          .describe('While a process is saturated with requests (its event loop busy 75% of the time or more, a request in flight), indexing and scanning pushed images waits, at most this long; then it runs anyway. 0: it never waits.'),
       })
       .prefault({}),
     webhooks: z

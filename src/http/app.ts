@@ -45,6 +45,8 @@ export interface AppOptions {
    * process's heap room, cli/heap-room.ts).
    */
   onLargeBody?: () => () => void;
+  /** Called as each request arrives; what it returns is called once its response was sent or its connection closed. */
+  onRequest?: () => () => void;
 }
 
 /** What counts as a large request body: a layer's, not a manifest's or an API call's. */
@@ -89,7 +91,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // handler runs; streams reading the body see the failure themselves, but an 'error' with no
   // listener would crash the process. Listen from the very first moment.
   app.server.prependListener('request', (req: IncomingMessage) => req.on('error', ignore));
-  const { onLargeBody } = options;
+  const { onRequest, onLargeBody } = options;
+  if (onRequest) app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => res.once('close', onRequest()));
   if (onLargeBody) {
     // Ended by the response, not the request: a request refused before its body was read may
     // never end on its own (its connection waits until a timeout closes it).

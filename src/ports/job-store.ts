@@ -26,6 +26,12 @@ export interface JobRow {
   finishedAt: number | null;
 }
 
+/** Job types a claim takes only once they have waited: due by `dueBy`, not merely by now. */
+export interface DeferredTypes {
+  types: string[];
+  dueBy: number;
+}
+
 export interface ScheduleRow {
   name: string;
   cron: string;
@@ -41,7 +47,11 @@ export interface ScheduleRow {
  */
 export interface JobStore {
   enqueue(jobs: NewJob[], now: number): Promise<number[]>;
-  claim(worker: string, now: number, leaseMs: number, types: string[]): Promise<JobRow | undefined>;
+  /**
+   * Takes the oldest runnable job of `types`. Jobs of `deferred.types` are taken only if they
+   * were due by `deferred.dueBy` (background work that waits while the process is busy).
+   */
+  claim(worker: string, now: number, leaseMs: number, types: string[], deferred?: DeferredTypes): Promise<JobRow | undefined>;
   succeed(id: number, worker: string, now: number): Promise<void>;
   /** Records a failed attempt: back to the queue at `retryAt`, or failed for good when null. */
   fail(id: number, worker: string, error: string, retryAt: number | null, now: number): Promise<void>;

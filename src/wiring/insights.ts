@@ -103,6 +103,8 @@ export async function wireInsights(database: Database, config: ResolvedConfig, d
   deps.runner.register('index.backfill', {
     maxAttempts: 1,
     backoff: () => 0,
+    // Images pushed before the index: they wait while requests keep the process saturated.
+    background: true,
     run: async () => {
       if (!indexer) return;
       const due = await index.unindexed(backfillBatch, indexFormat);

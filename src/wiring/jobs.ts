@@ -9,6 +9,7 @@ import type { Digest } from '../domain/digest.js';
 import type { EventStore, OutboxEvent } from '../ports/event-store.js';
 import { BatchWriter } from '../services/batch-writer.js';
 import { JobRunner } from '../services/jobs/job-runner.js';
+import type { RequestLoad } from '../services/jobs/request-load.js';
 import { Scheduler } from '../services/jobs/scheduler.js';
 import { WebhookDispatcher } from '../services/webhooks/webhook-dispatcher.js';
 
@@ -39,7 +40,11 @@ export interface Jobs {
  * Wires the event outbox and the job queue. A change writes its events in its own transaction,
  * then wakes the dispatcher, which turns them into webhook deliveries run by the job runner.
  */
-export function wireJobs(database: Database, config: ResolvedConfig, deps: { meta: KyselyMetadataStore; logger: Logger; onBackgroundEvents: () => void }): Jobs {
+export function wireJobs(
+  database: Database,
+  config: ResolvedConfig,
+  deps: { meta: KyselyMetadataStore; logger: Logger; onBackgroundEvents: () => void; load?: RequestLoad },
+): Jobs {
   const { logger } = deps;
   const events = new KyselyEventStore(database);
   const jobs = new KyselyJobStore(database);
@@ -48,6 +53,8 @@ export function wireJobs(database: Database, config: ResolvedConfig, deps: { met
     concurrency: config.jobs.concurrency,
     pollIntervalMs: config.jobs.pollIntervalMs,
     leaseMs: config.jobs.leaseSeconds * 1000,
+    saturated: deps.load && (() => deps.load!.saturated()),
+    backgroundMaxDelayMs: config.jobs.backgroundMaxDelaySeconds * 1000,
     onError: (job, err) => logger.warn({ job: { id: job.id, type: job.type, attempt: job.attempts }, err: { message: (err as Error)?.message } }, 'job attempt failed'),
   });
   const dispatcher = new WebhookDispatcher(webhooks, {

@@ -160,6 +160,9 @@ export async function wireSecurity(database: Database, config: ResolvedConfig, d
   deps.runner.register('scan.artifact', {
     maxAttempts: scanAttempts,
     backoff: (attempt) => 5_000 * attempt,
+    // A burst of pushes is answered first; its images are indexed and scanned once it passes,
+    // or after jobs.backgroundMaxDelaySeconds at the latest (docs/observability.md, "Jobs").
+    background: true,
     run: async (job) => {
       const repository = String(job.payload.repository);
       const digest = String(job.payload.digest);

@@ -17,6 +17,7 @@ interface Figures {
   reqPerSec: number;
   p99Ms: number;
   cpuMsPerOp: number;
+  settleSeconds: number;
   peakRssBytes: number;
   peakPssBytes: number;
 }
@@ -41,6 +42,9 @@ describe.skipIf(skip !== undefined)('npm run bench', () => {
           // Cost as well as speed: CPU of every process of the system per operation, and PSS summed over them.
           expect(figures.cpuMsPerOp).toBeGreaterThan(0);
           expect(figures.peakPssBytes).toBeGreaterThan(10 * 2 ** 20);
+          // ... counted until the system went quiet after its last response (background work included).
+          expect(figures.settleSeconds).toBeGreaterThanOrEqual(0);
+          expect(figures.settleSeconds).toBeLessThan(120);
         }
       }
       // --quick: 0.05 × the default counts, every one completed (pulls are digest-checked, so
@@ -52,7 +56,7 @@ describe.skipIf(skip !== undefined)('npm run bench', () => {
       ]);
       expect(result.systems.distribution?.label).toMatch(/^CNCF distribution 2\./);
       expect(result.systems.berth?.label).toMatch(/^Berth /);
-      expect(stdout).toContain('| workload | req/s (dist / berth) | MB/s | p50 ms | p99 ms | CPU ms/op | summed PSS MiB | berth ÷ dist |');
+      expect(stdout).toContain('| workload | req/s (dist / berth) | MB/s | p50 ms | p99 ms | CPU ms/op | quiet after s | summed PSS MiB | berth ÷ dist |');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

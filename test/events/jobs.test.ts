@@ -254,6 +254,50 @@ for (const engine of engines) {
       expect(again).toMatchObject({ id, attempts: 2, lockedBy: 'other' });
     });
 
+    it('claims deferred types only once they were due by the given time, and other jobs queued after them meanwhile', async () => {
+      const store = new KyselyJobStore(dbs.a);
+      const now = Date.now();
+      const [background] = await store.enqueue([{ type: 'test.defer-bg', payload: {}, maxAttempts: 1, runAt: now - 1000 }], now);
+      const [foreground] = await store.enqueue([{ type: 'test.defer-fg', payload: {}, maxAttempts: 1, runAt: now }], now);
+      const types = ['test.defer-bg', 'test.defer-fg'];
+      expect((await store.claim('w', now, 1000, types, { types: ['test.defer-bg'], dueBy: now - 1001 }))?.id).toBe(foreground);
+      expect(await store.claim('w', now, 1000, types, { types: ['test.defer-bg'], dueBy: now - 1001 })).toBeUndefined();
+      expect((await store.claim('w', now, 1000, types, { types: ['test.defer-bg'], dueBy: now - 1000 }))?.id).toBe(background);
+      for (const id of [foreground!, background!]) await store.succeed(id, 'w', now);
+    });
+
+    it('holds background jobs back while the process is saturated, and runs them within 250 ms once it is not, or once they waited their longest', async () => {
+      let saturated = true;
+      const ran = new Map<string, number>();
+      // A poll interval far longer than the test: only the runner's recheck after holding jobs back can start them.
+      const held = new JobRunner(new KyselyJobStore(dbs.a), { concurrency: 2, pollIntervalMs: 60_000, leaseMs: 30_000, saturated: () => saturated, backgroundMaxDelayMs: 60_000 });
+      const record = (name: string) => ({ maxAttempts: 1, backoff: () => 0, async run() { ran.set(name, Date.now()); } });
+      held.register('test.held-bg', { ...record('background'), background: true });
+      held.register('test.held-fg', record('foreground'));
+      held.start();
+      await held.enqueue({ type: 'test.held-bg', payload: {} });
+      await held.enqueue({ type: 'test.held-fg', payload: {} });
+      await until(() => ran.has('foreground'), 5000);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(ran.has('background')).toBe(false);
+      const released = Date.now();
+      saturated = false;
+      await until(() => ran.has('background'), 5000);
+      expect(ran.get('background')! - released).toBeLessThan(1000);
+      await held.stop();
+
+      // Saturated all along: the job runs once it has waited backgroundMaxDelayMs.
+      const bounded = new JobRunner(new KyselyJobStore(dbs.a), { concurrency: 1, pollIntervalMs: 60_000, leaseMs: 30_000, saturated: () => true, backgroundMaxDelayMs: 700 });
+      bounded.register('test.bounded-bg', { ...record('bounded'), background: true });
+      bounded.start();
+      const queuedAt = Date.now();
+      await bounded.enqueue({ type: 'test.bounded-bg', payload: {} });
+      await until(() => ran.has('bounded'), 5000);
+      await bounded.stop();
+      expect(ran.get('bounded')! - queuedAt).toBeGreaterThanOrEqual(700);
+      expect(ran.get('bounded')! - queuedAt).toBeLessThan(2000);
+    });
+
     it('fires a cron schedule once per due run across two instances', async () => {
       const storeA = new KyselyJobStore(dbs.a);
       const storeB = new KyselyJobStore(dbs.b);

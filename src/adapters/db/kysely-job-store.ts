@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { JobRow, JobStatus, JobStore, NewJob, ScheduleRow } from '../../ports/job-store.js';
+import type { DeferredTypes, JobRow, JobStatus, JobStore, NewJob, ScheduleRow } from '../../ports/job-store.js';
 import type { Database } from './connect.js';
 import type { Engine } from './migrations.js';
 import type { JobTable, Schema } from './schema.js';
@@ -24,9 +24,10 @@ export class KyselyJobStore implements JobStore {
    * (single writer) and, with FOR UPDATE SKIP LOCKED, never handed to two workers on PostgreSQL.
    * A job with an ordering key waits while an older job with that key is queued or running.
    */
-  async claim(worker: string, now: number, leaseMs: number, types: string[]): Promise<JobRow | undefined> {
+  async claim(worker: string, now: number, leaseMs: number, types: string[], deferred?: DeferredTypes): Promise<JobRow | undefined> {
     if (types.length === 0) return undefined;
     const lock = this.engine === 'postgres' ? sql`FOR UPDATE SKIP LOCKED` : sql``;
+    const waited = deferred && deferred.types.length > 0 ? sql`AND (j.type NOT IN (${sql.join(deferred.types)}) OR j.run_at <= ${deferred.dueBy})` : sql``;
     const result = await sql<Selectable<JobTable>>`
       UPDATE job
          SET status = 'running', locked_by = ${worker}, locked_until = ${now + leaseMs},
@@ -35,6 +36,7 @@ export class KyselyJobStore implements JobStore {
          SELECT j.id FROM job j
           WHERE j.status = 'queued' AND j.run_at <= ${now}
             AND j.type IN (${sql.join(types)})
+            ${waited}
             AND (j.ordering_key IS NULL OR NOT EXISTS (
                   SELECT 1 FROM job p
                    WHERE p.ordering_key = j.ordering_key AND p.id < j.id AND p.status IN ('queued', 'running')))

@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { JobRow, JobStore, NewJob } from '../../ports/job-store.js';
+import type { DeferredTypes, JobRow, JobStore, NewJob } from '../../ports/job-store.js';
 
 export interface JobHandler {
   run(job: JobRow): Promise<void>;
   maxAttempts: number;
   /** Delay before retry `attempt` (1-based), in ms. */
   backoff: (attempt: number) => number;
+  /**
+   * Work that can wait (indexing and scanning a pushed image): while the process is saturated
+   * with requests, such jobs are claimed only once they have waited `backgroundMaxDelayMs`.
+   */
+  background?: boolean;
 }
 
 export interface JobRunnerOptions {
@@ -15,7 +20,17 @@ export interface JobRunnerOptions {
   leaseMs: number;
   onError?: (job: JobRow, err: unknown) => void;
   now?: () => number;
+  /** Whether the process is saturated with requests now (RequestLoad); background jobs wait while it is. */
+  saturated?: () => boolean;
+  /** The longest a background job waits for the process to be less busy, in ms (0: never waits). */
+  backgroundMaxDelayMs?: number;
 }
+
+/**
+ * How soon the polling slot looks again after a claim that held background jobs back: they
+ * start within this long once a burst of requests passes.
+ */
+export const deferredRecheckMs = 250;
 
 /**
  * How far an idle poll timer backs off: up to this many poll intervals between looks while
@@ -107,8 +122,10 @@ export class JobRunner {
   private async loop(): Promise<void> {
     while (this.running) {
       let job: JobRow | undefined;
+      const now = this.now();
+      const deferred = this.deferred(now);
       try {
-        job = await this.store.claim(this.worker, this.now(), this.options.leaseMs, [...this.handlers.keys()]);
+        job = await this.store.claim(this.worker, now, this.options.leaseMs, [...this.handlers.keys()], deferred);
       } catch {
         job = undefined;
       }
@@ -118,8 +135,14 @@ export class JobRunner {
         // database once per interval, not once per slot.
         // The timer backs off while the queue stays empty (to `idleBackoff` times the
         // interval): work queued in this process, and retries it scheduled, wake it at once.
+        // Background jobs held back look again soon, without backing off: they start once the
+        // burst of requests passes.
         if (this.polling) {
           await this.idle(undefined);
+        } else if (deferred) {
+          this.polling = true;
+          await this.idle(Math.min(this.pollWaitMs, deferredRecheckMs));
+          this.polling = false;
         } else {
           this.polling = true;
           await this.idle(this.pollWaitMs);
@@ -133,6 +156,14 @@ export class JobRunner {
       this.notify();
       await this.execute(job);
     }
+  }
+
+  /** The background types a claim now holds back: those not waiting their longest yet, while the process is saturated. */
+  private deferred(now: number): DeferredTypes | undefined {
+    const maxDelayMs = this.options.backgroundMaxDelayMs ?? 0;
+    if (maxDelayMs <= 0 || !this.options.saturated?.()) return undefined;
+    const types = [...this.handlers].filter(([, handler]) => handler.background).map(([type]) => type);
+    return types.length > 0 ? { types, dueBy: now - maxDelayMs } : undefined;
   }
 
   private async execute(job: JobRow): Promise<void> {
