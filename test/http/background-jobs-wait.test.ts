@@ -58,40 +58,45 @@ describe('background jobs and a saturated process', () => {
     return items.find((job) => job.payload.digest === digest)?.status;
   }
 
-  it('leaves a push\'s scan job queued while saturated, and runs it within a second once the burst is over', async () => {
-    berth = await startTestBerth();
+  /**
+   * Starts Berth with `settings`, saturates it (a held upload, a busy loop), pushes an image and
+   * hands `during` the push's scan-job status reader; ends the saturation when `during` returns.
+   */
+  async function pushWhileSaturated(settings: Record<string, unknown>, during: (status: () => Promise<string | undefined>, unsaturate: () => Promise<void>) => Promise<void>): Promise<void> {
+    berth = await startTestBerth({ settings });
     const registry = new RegistryClient(berth.url);
     const admin = new ApiClient(berth.url);
     const release = await heldUpload(registry, 'library/held');
     const stop = spin();
+    let released: Promise<number> | undefined;
+    const unsaturate = async () => {
+      await stop();
+      released ??= release();
+      expect(await released).toBe(202);
+    };
     try {
       const image = await registry.pushImage('library/waits', 'v1');
-      await until(async () => (await scanJob(admin, image.digest)) !== undefined, 10_000, 'the push\'s job queued');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      expect(await scanJob(admin, image.digest)).toBe('queued');
-      await stop();
-      expect(await release()).toBe(202);
-      const released = Date.now();
-      await until(async () => (await scanJob(admin, image.digest)) === 'succeeded', 10_000, 'the job run');
-      expect(Date.now() - released).toBeLessThan(1000);
+      await during(() => scanJob(admin, image.digest), unsaturate);
     } finally {
-      await stop();
-      await release().catch(() => undefined);
+      await unsaturate();
     }
+  }
+
+  it('leaves a push\'s scan job queued while saturated, and runs it within a second once the burst is over', async () => {
+    await pushWhileSaturated({}, async (status, unsaturate) => {
+      await until(async () => (await status()) !== undefined, 10_000, 'the push\'s job queued');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await status()).toBe('queued');
+      await unsaturate();
+      const released = Date.now();
+      await until(async () => (await status()) === 'succeeded', 10_000, 'the job run');
+      expect(Date.now() - released).toBeLessThan(1000);
+    });
   });
 
   it('runs it at once, saturated or not, with jobs.backgroundMaxDelaySeconds 0', async () => {
-    berth = await startTestBerth({ settings: { 'jobs.backgroundMaxDelaySeconds': 0 } });
-    const registry = new RegistryClient(berth.url);
-    const admin = new ApiClient(berth.url);
-    const release = await heldUpload(registry, 'library/held');
-    const stop = spin();
-    try {
-      const image = await registry.pushImage('library/waits', 'v1');
-      await until(async () => (await scanJob(admin, image.digest)) === 'succeeded', 10_000, 'the job run while saturated');
-    } finally {
-      await stop();
-      expect(await release()).toBe(202);
-    }
+    await pushWhileSaturated({ 'jobs.backgroundMaxDelaySeconds': 0 }, async (status) => {
+      await until(async () => (await status()) === 'succeeded', 10_000, 'the job run while saturated');
+    });
   });
 });
