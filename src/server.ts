@@ -19,7 +19,6 @@ import type { BlobStore } from './ports/blob-store.js';
 import type { Invalidation, InvalidationBus, PublishedInvalidation } from './ports/invalidation-bus.js';
 import type { BatchWriter } from './services/batch-writer.js';
 import type { JobRunner } from './services/jobs/job-runner.js';
-import { RequestLoad } from './services/jobs/request-load.js';
 import type { Scheduler } from './services/jobs/scheduler.js';
 import type { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
 import { wireHardening } from './wiring/hardening.js';
@@ -121,9 +120,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   });
   // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
   let scannedNotice = (): void => undefined;
-  // Requests in flight and how busy the event loop is: background jobs wait while both say saturated.
-  const load = new RequestLoad();
-  const jobs = wireJobs(database, config, { meta, logger, onBackgroundEvents: () => scannedNotice(), load });
+  const jobs = wireJobs(database, config, { meta, logger, onBackgroundEvents: () => scannedNotice() });
   const { runner, dispatcher, scheduler, pulls, background, queuedEvents } = jobs;
   const metrics = new Metrics({ meta, events: jobs.events, jobs: jobs.jobs });
 
@@ -326,7 +323,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   const app = await buildApp({
     beforeReply: invalidations.beforeReply,
     onLargeBody: options.onLargeBody,
-    onRequest: () => load.begin(),
+    onRequest: () => jobs.load.begin(),
     registry,
     logger,
     maxManifestBytes: config.registry.maxManifestBytes,

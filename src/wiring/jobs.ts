@@ -9,7 +9,7 @@ import type { Digest } from '../domain/digest.js';
 import type { EventStore, OutboxEvent } from '../ports/event-store.js';
 import { BatchWriter } from '../services/batch-writer.js';
 import { JobRunner } from '../services/jobs/job-runner.js';
-import type { RequestLoad } from '../services/jobs/request-load.js';
+import { RequestLoad } from '../services/jobs/request-load.js';
 import { Scheduler } from '../services/jobs/scheduler.js';
 import { WebhookDispatcher } from '../services/webhooks/webhook-dispatcher.js';
 
@@ -19,6 +19,8 @@ export interface Jobs {
   jobs: KyselyJobStore;
   webhooks: KyselyWebhookStore;
   runner: JobRunner;
+  /** Requests in flight and how busy the event loop is (the HTTP server tells it of each request): background jobs wait while both say saturated. */
+  load: RequestLoad;
   /** Turns outbox events into webhook deliveries; `notify()` after writing events. */
   dispatcher: WebhookDispatcher;
   scheduler: Scheduler;
@@ -40,12 +42,9 @@ export interface Jobs {
  * Wires the event outbox and the job queue. A change writes its events in its own transaction,
  * then wakes the dispatcher, which turns them into webhook deliveries run by the job runner.
  */
-export function wireJobs(
-  database: Database,
-  config: ResolvedConfig,
-  deps: { meta: KyselyMetadataStore; logger: Logger; onBackgroundEvents: () => void; load?: RequestLoad },
-): Jobs {
+export function wireJobs(database: Database, config: ResolvedConfig, deps: { meta: KyselyMetadataStore; logger: Logger; onBackgroundEvents: () => void }): Jobs {
   const { logger } = deps;
+  const load = new RequestLoad();
   const events = new KyselyEventStore(database);
   const jobs = new KyselyJobStore(database);
   const webhooks = new KyselyWebhookStore(database);
@@ -53,7 +52,7 @@ export function wireJobs(
     concurrency: config.jobs.concurrency,
     pollIntervalMs: config.jobs.pollIntervalMs,
     leaseMs: config.jobs.leaseSeconds * 1000,
-    saturated: deps.load && (() => deps.load!.saturated()),
+    saturated: () => load.saturated(),
     backgroundMaxDelayMs: config.jobs.backgroundMaxDelaySeconds * 1000,
     onError: (job, err) => logger.warn({ job: { id: job.id, type: job.type, attempt: job.attempts }, err: { message: (err as Error)?.message } }, 'job attempt failed'),
   });
@@ -99,5 +98,5 @@ export function wireJobs(
       for (const event of queued) background.add(event);
     },
   };
-  return { events, jobs, webhooks, runner, dispatcher, scheduler, pulls, background, queuedEvents };
+  return { events, jobs, webhooks, runner, load, dispatcher, scheduler, pulls, background, queuedEvents };
 }

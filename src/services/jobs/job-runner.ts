@@ -139,14 +139,10 @@ export class JobRunner {
         // burst of requests passes.
         if (this.polling) {
           await this.idle(undefined);
-        } else if (deferred) {
-          this.polling = true;
-          await this.idle(Math.min(this.pollWaitMs, deferredRecheckMs));
-          this.polling = false;
         } else {
           this.polling = true;
-          await this.idle(this.pollWaitMs);
-          this.pollWaitMs = Math.min(this.pollWaitMs * 2, this.options.pollIntervalMs * idleBackoff);
+          await this.idle(deferred ? Math.min(this.pollWaitMs, deferredRecheckMs) : this.pollWaitMs);
+          if (!deferred) this.pollWaitMs = Math.min(this.pollWaitMs * 2, this.options.pollIntervalMs * idleBackoff);
           this.polling = false;
         }
         continue;
