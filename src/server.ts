@@ -142,6 +142,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     // Immutability rules and quotas live with the lifecycle features, wired below.
     guard: {
       immutableTag: (repository, tag) => lifecycle.policies.immutableTag(repository, tag),
+      mayHaveImmutableTags: (repository) => lifecycle.policies.mayHaveImmutableTags(repository),
       quota: (repository) => lifecycle.quotas.limitsFor(repository),
     },
     admitBlob: (repository, size, digest) => lifecycle.quotas.admitBlob(repository, size, digest),

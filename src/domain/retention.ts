@@ -51,6 +51,11 @@ export function immutableBy(rules: readonly ImmutabilityRule[], repository: stri
   return rules.findIndex((r) => !r.disabled && selects(r.repositories, repository) && selects(r.tags, tag));
 }
 
+/** Whether any enabled rule selects `repository` (a name within its project): only then can one of its tags be immutable. */
+export function immutabilityCovers(rules: readonly ImmutabilityRule[], repository: string): boolean {
+  return rules.some((r) => !r.disabled && selects(r.repositories, repository));
+}
+
 const day = 86_400_000;
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GlobError, globMatch } from '../../src/domain/glob.js';
 import { compareSemver, parseSemver } from '../../src/domain/semver.js';
-import { evaluateRetention, immutableBy, type ImmutabilityRule, type RetentionArtifact, type RetentionRule } from '../../src/domain/retention.js';
+import { evaluateRetention, immutabilityCovers, immutableBy, type ImmutabilityRule, type RetentionArtifact, type RetentionRule } from '../../src/domain/retention.js';
 
 describe('globs', () => {
   it.each([
@@ -139,5 +139,18 @@ describe('immutability rules', () => {
     expect(immutableBy(rules, 'prod/api', 'latest')).toBe(1);
     expect(immutableBy(rules, 'dev/api', 'v1')).toBe(-1);
     expect(immutableBy(rules, 'dev/api', 'release-7')).toBe(2);
+  });
+
+  it('says whether any enabled rule selects a repository, whatever its tags', () => {
+    const rules: ImmutabilityRule[] = [
+      { repositories: { pattern: '**' }, tags: { pattern: 'v*' }, disabled: true },
+      { repositories: { pattern: 'prod/**' }, tags: { pattern: 'v*' } },
+      { repositories: { pattern: 'tools/*', exclude: true }, tags: { pattern: 'stable' } },
+    ];
+    expect(immutabilityCovers(rules, 'prod/api')).toBe(true);
+    expect(immutabilityCovers(rules, 'dev/api')).toBe(true);
+    expect(immutabilityCovers(rules, 'tools/lint')).toBe(false);
+    expect(immutabilityCovers(rules.slice(0, 2), 'dev/api')).toBe(false);
+    expect(immutabilityCovers([], 'prod/api')).toBe(false);
   });
 });

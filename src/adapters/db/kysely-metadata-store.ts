@@ -20,10 +20,11 @@ import { MissingReferencesError, RepositoryGoneError, TagMovedError, type Projec
 import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
-import { inTransaction, isForeignKeyViolation } from './transaction.js';
+import { inTransaction, isForeignKeyViolation, retried } from './transaction.js';
+import { deleteManifestOnPostgres, mountBlobOnPostgres, pinBlobOnPostgres, pushHeldOnPostgres, putManifestOnPostgres, tagMovedState, type PutOutcome } from './pg-push.js';
 import { likeContains } from './like.js';
 import { projectOf } from '../../domain/names.js';
-import { countIn, countInCreated, countOut, finishDeleteOnPostgres, finishPushOnPostgres } from './project-usage.js';
+import { checkQuota, countIn, countInCreated, countOut } from './project-usage.js';
 import { sortArtifactsBySemver } from '../../domain/tag-order.js';
 import { cosignTagsFor } from '../../domain/artifact-kind.js';
 
@@ -160,6 +161,12 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async mountBlob(repositoryId: number, digest: Digest): Promise<BlobRow | undefined> {
+    if (this.engine === 'postgres') {
+      // One round trip (berth_mount_blob runs the statements below).
+      const now = this.now();
+      const size = await onRepository(repositoryId, () => retried(() => mountBlobOnPostgres(this.db, { repositoryId, digest, now, touchBefore: now - this.touchIntervalMs })));
+      return size === undefined ? undefined : { digest, size };
+    }
     return onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
       const now = this.now();
       // Held (shared) so the collector cannot mark it until the link is committed; its grace
@@ -176,22 +183,8 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async pinBlob(digest: Digest, token: string, until: number): Promise<PinState> {
-    if (this.engine === 'postgres') {
-      // Two statements, no transaction around them (two round trips instead of five): the pin
-      // commits with the first, which also calls off a marked deletion under the row lock. The
-      // state is read by a second statement, whose snapshot sees a removal (deleting = 2) that
-      // the first had to wait for.
-      await this.db
-        .with('pin', (db) => db.insertInto('blob_pin').values({ digest, token, until }).onConflict((oc) => oc.columns(['digest', 'token']).doUpdateSet({ until })))
-        .updateTable('blob')
-        .set({ deleting: 0, touched_at: this.now() })
-        .where('digest', '=', digest)
-        .where('deleting', '=', 1)
-        .execute();
-      const row = await this.db.selectFrom('blob').select(['quarantine', 'deleting', 'touched_at']).where('digest', '=', digest).executeTakeFirst();
-      if (row?.deleting === 2) return { quarantined: false, removingSince: Number(row.touched_at) };
-      return { quarantined: row !== undefined && row.quarantine !== null };
-    }
+    // One round trip on PostgreSQL (berth_pin_blob runs the same three statements).
+    if (this.engine === 'postgres') return retried(() => pinBlobOnPostgres(this.db, digest, token, until, this.now()));
     return inTransaction(this.db, async (trx) => {
       await trx
         .insertInto('blob_pin')
@@ -387,6 +380,12 @@ export class KyselyMetadataStore implements MetadataStore {
     options: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits; repositoryName?: string } = {},
   ): Promise<void> {
     const { pin } = options;
+    if (this.engine === 'postgres' && options.repositoryName !== undefined) {
+      const repositoryName = options.repositoryName;
+      const put = () => onRepository(manifest.repositoryId, () => this.putManifestOnPostgres(manifest, repositoryName, tag, now, events, options));
+      await (tag === undefined ? put() : this.changingTags(manifest.repositoryId, put));
+      return;
+    }
     const write = () => onRepository(manifest.repositoryId, () => inTransaction(this.db, async (trx) => {
       // Rows every push to the project or repository shares (the project's usage row, the digests'
       // project_blob rows, the repository row) are locked last, in that order, so concurrent
@@ -430,24 +429,9 @@ export class KyselyMetadataStore implements MetadataStore {
             .execute();
         }
       }
-      events = events.map((e) => (e.type === 'push' && e.data.digest === manifest.digest ? { ...e, data: { ...e.data, created: isNew } } : e));
+      events = markCreated(events, manifest.digest, isNew);
       await insertEvents(trx, events, now);
       const referenced = [...new Set(manifest.references.map((r) => r.digest))];
-      if (this.engine === 'postgres' && options.repositoryName !== undefined && !options.tagMustNotMove) {
-        const counted = [...events];
-        await finishPushOnPostgres(trx, {
-          repository: options.repositoryName,
-          repositoryId: manifest.repositoryId,
-          digest: manifest.digest,
-          created: isNew ? referenced : undefined,
-          tag,
-          now,
-          limits: options.quota,
-          events: counted,
-        });
-        await insertEvents(trx, counted.slice(events.length), now);
-        return;
-      }
       if (isNew) {
         // Quota events (80% and 100% reached) follow the push's own.
         const counted = [...events];
@@ -460,6 +444,68 @@ export class KyselyMetadataStore implements MetadataStore {
     await (tag === undefined ? write() : this.changingTags(manifest.repositoryId, write));
   }
 
+  /**
+   * putManifest on PostgreSQL: one call of berth_put_manifest (pg-push.ts), on its own when the
+   * project has no quota, else in a transaction that checks the quota and adds its threshold
+   * events, or rolls the push back.
+   */
+  private async putManifestOnPostgres(
+    manifest: NewManifest,
+    repositoryName: string,
+    tag: string | undefined,
+    now: number,
+    events: OutboxEvent[],
+    options: { pin?: string; tagMustNotMove?: boolean; quota?: QuotaLimits },
+  ): Promise<void> {
+    const distinct = (kind: 'blob' | 'manifest') => [...new Set(manifest.references.filter((r) => r.kind === kind).map((r) => r.digest))].sort();
+    const project = projectOf(repositoryName);
+    const push = {
+      repositoryId: manifest.repositoryId,
+      project,
+      digest: manifest.digest,
+      mediaType: manifest.mediaType,
+      artifactType: manifest.artifactType,
+      subjectDigest: manifest.subjectDigest,
+      configDigest: manifest.configDigest,
+      size: manifest.size,
+      annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+      blobs: distinct('blob'),
+      manifests: distinct('manifest'),
+      references: manifest.references,
+      counted: [...new Set([manifest.digest, ...manifest.references.map((r) => r.digest)])].sort(),
+      pin: options.pin ?? null,
+      now,
+      touchBefore: now - this.touchIntervalMs,
+      tag: tag ?? null,
+      tagMustNotMove: options.tagMustNotMove === true,
+      events,
+      payloads: {
+        created: markCreated(events, manifest.digest, true).map((e) => JSON.stringify(e.data)),
+        existing: markCreated(events, manifest.digest, false).map((e) => JSON.stringify(e.data)),
+      },
+    };
+    const check = (outcome: PutOutcome) => {
+      if (outcome.missingBlobs.length > 0 || outcome.missingManifests.length > 0) throw new MissingReferencesError(outcome.missingBlobs, outcome.missingManifests);
+    };
+    try {
+      const limits = options.quota;
+      if (limits === undefined) {
+        check(await retried(() => putManifestOnPostgres(this.db, push)));
+        return;
+      }
+      await inTransaction(this.db, async (trx) => {
+        const outcome = await putManifestOnPostgres(trx, push);
+        check(outcome);
+        if (!outcome.usage) return;
+        const counted = [...events];
+        checkQuota({ project, repository: repositoryName }, outcome.usage.added, 1, outcome.usage, limits, counted);
+        await insertEvents(trx, counted.slice(events.length), now);
+      });
+    } catch (err) {
+      throw tagMovedFrom(err, tag);
+    }
+  }
+
   async pushHeldManifest(
     repositoryId: number,
     digest: Digest,
@@ -468,6 +514,25 @@ export class KyselyMetadataStore implements MetadataStore {
     events: OutboxEvent[] = [],
     options: { tagMustNotMove?: boolean; repositoryName?: string } = {},
   ): Promise<boolean> {
+    if (this.engine === 'postgres') {
+      const push = () =>
+        onRepository(repositoryId, () =>
+          retried(() =>
+            pushHeldOnPostgres(this.db, {
+              repositoryId,
+              digest,
+              now,
+              touchBefore: now - this.touchIntervalMs,
+              tag: tag ?? null,
+              tagMustNotMove: options.tagMustNotMove === true,
+              events: markCreated(events, digest, false),
+            }),
+          ),
+        ).catch((err: unknown) => {
+          throw tagMovedFrom(err, tag);
+        });
+      return tag === undefined ? push() : this.changingTags(repositoryId, push);
+    }
     const write = () => onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
       // The content's row held against the collector, then the manifest's, as putManifest takes them.
       const content = await this.shared(trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest)).executeTakeFirst();
@@ -476,7 +541,7 @@ export class KyselyMetadataStore implements MetadataStore {
       const held = await trx.updateTable('manifest').set({ touched_at: now }).where('repository_id', '=', repositoryId).where('digest', '=', digest).returning('digest').executeTakeFirst();
       if (!held) return false;
       if (this.touchDue(content.touched_at, now)) await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).execute();
-      await insertEvents(trx, events.map((e) => (e.type === 'push' && e.data.digest === digest ? { ...e, data: { ...e.data, created: false } } : e)), now);
+      await insertEvents(trx, markCreated(events, digest, false), now);
       await this.pointTag(trx, repositoryId, digest, tag, now, options);
       return true;
     }));
@@ -485,8 +550,7 @@ export class KyselyMetadataStore implements MetadataStore {
 
   /**
    * Points `tag` (when given) at a manifest the transaction did not create; with `tagMustNotMove`,
-   * a TagMovedError when it points at another. On PostgreSQL, given the repository's name, in one
-   * statement with the tag version bump (finishPushOnPostgres).
+   * a TagMovedError when it points at another.
    */
   private async pointTag(
     trx: Transaction<Schema>,
@@ -497,10 +561,6 @@ export class KyselyMetadataStore implements MetadataStore {
     options: { tagMustNotMove?: boolean; repositoryName?: string },
   ): Promise<void> {
     if (tag === undefined) return;
-    if (this.engine === 'postgres' && options.repositoryName !== undefined && !options.tagMustNotMove) {
-      await finishPushOnPostgres(trx, { repository: options.repositoryName, repositoryId, digest, tag, now });
-      return;
-    }
     await bumpTagVersion(trx, repositoryId);
     if (options.tagMustNotMove) {
       const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
@@ -573,20 +633,11 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(repositoryId: number, digest: Digest, events: OutboxEvent[] = []): Promise<boolean> {
+    // One round trip on PostgreSQL (berth_delete_manifest).
+    if (this.engine === 'postgres') return this.changingTags(repositoryId, () => retried(() => deleteManifestOnPostgres(this.db, { repositoryId, digest, now: Date.now(), events })));
     return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       // The manifest row, the usage rows, then the repository row (its tags may go): the order
       // pushes and the collector take them in (docs/lifecycle.md, "One lock order").
-      if (this.engine === 'postgres') {
-        // Locked with its repository's name, so the project is known. Once the row is locked, this
-        // transaction deletes it, so its events go in before the usage row is locked.
-        const locked = await sql<{ name: string }>`select r.name from manifest m join repository r on r.id = m.repository_id
-          where m.repository_id = ${repositoryId} and m.digest = ${digest} for update of m`.execute(trx);
-        const name = locked.rows[0]?.name;
-        if (name === undefined) return false;
-        await insertEvents(trx, events, Date.now());
-        if (!(await finishDeleteOnPostgres(trx, { project: projectOf(name), repositoryId, digest }))) throw new Error(`manifest ${digest} was not deleted although its row was locked`);
-        return true;
-      }
       await this.lockManifest(trx, repositoryId, digest);
       await countOut(trx, repositoryId, [digest]);
       await this.lockRepository(trx, repositoryId);
@@ -960,6 +1011,17 @@ async function bumpTagVersion(trx: Transaction<Schema>, repositoryId: number): P
     .set((eb) => ({ tag_version: eb('tag_version', '+', 1) }))
     .where('id', '=', repositoryId)
     .execute();
+}
+
+/** The events with the push event of `digest` saying whether the push created the manifest in its repository. */
+function markCreated(events: OutboxEvent[], digest: Digest, created: boolean): OutboxEvent[] {
+  return events.map((e) => (e.type === 'push' && e.data.digest === digest ? { ...e, data: { ...e.data, created } } : e));
+}
+
+/** berth_put_manifest's or berth_push_held's refusal to move an immutable tag, as a TagMovedError; other errors as they are. */
+function tagMovedFrom(err: unknown, tag: string | undefined): unknown {
+  const e = err as { code?: string; detail?: string };
+  return e.code === tagMovedState && tag !== undefined && e.detail !== undefined ? new TagMovedError(tag, e.detail as Digest) : err;
 }
 
 export async function insertEvents(trx: Transaction<Schema>, events: OutboxEvent[], now: number): Promise<void> {

@@ -1,5 +1,6 @@
 import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { findingRows, type FindingLike } from './scan-finding.js';
+import { pushFunctionsV1 } from './pg-push.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -221,6 +222,12 @@ function migrations(engine: Engine): Record<string, Migration> {
       async up(db: Kysely<unknown>) {
         await db.schema.createIndex('job_status_id').on('job').columns(['status', 'id']).execute();
         await db.schema.dropIndex('job_runnable').execute();
+      },
+    },
+    // A push's writes as server-side functions on PostgreSQL, one round trip each (pg-push.ts).
+    '0026_push_functions': {
+      async up(db: Kysely<unknown>) {
+        if (engine === 'postgres') await pushFunctionsV1.execute(db);
       },
     },
   };

@@ -1,4 +1,4 @@
-import { sql, type RawBuilder, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { projectOf } from '../../domain/names.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { QuotaExceededError, RepositoryGoneError, type ProjectUsage, type QuotaLimits } from '../../ports/metadata-store.js';
@@ -96,7 +96,7 @@ async function addIn(
 }
 
 /** The change as a UsageChange; a QuotaExceededError when it breaks `limits`, else their threshold events added to `events`. */
-function checkQuota(
+export function checkQuota(
   named: { project: string; repository: string },
   bytes: number,
   artifacts: number,
@@ -242,92 +242,3 @@ async function manifestCount(trx: Transaction<Schema>, repositoryId: number, par
   return Number((await query.executeTakeFirstOrThrow()).n);
 }
 
-/**
- * PostgreSQL: what a push does last: countInCreated for a manifest this transaction created
- * (when `created`: the usage row locked, then one statement) and the tag change (when `tag`: the
- * tag version bump and the tag row) in that statement. The rows every push to the project or
- * repository shares (the usage row, the digests' project_blob rows, the repository row, in that
- * order) are then held over two statements and the commit, not over several round trips. A quota
- * the change breaks is a QuotaExceededError, which rolls the whole change back.
- */
-export async function finishPushOnPostgres(
-  trx: Transaction<Schema>,
-  push: {
-    repository: string;
-    repositoryId: number;
-    digest: string;
-    /** The created manifest's references (distinct digests); undefined when the manifest existed. */
-    created?: string[];
-    tag?: string;
-    now: number;
-    limits?: QuotaLimits;
-    events?: OutboxEvent[];
-  },
-): Promise<void> {
-  const ctes: RawBuilder<unknown>[] = [];
-  const project = projectOf(push.repository);
-  if (push.created) {
-    await lockUsage(trx, project);
-    const digests = [...new Set([push.digest, ...push.created])].sort();
-    // Rows inserted in digest order, the order every change locks project_blob rows in. An
-    // existing row holds refs of 1 or more, so a row that comes back with 1 is new to the project.
-    ctes.push(sql`pb as (
-      insert into project_blob (project, digest, refs, size)
-      select ${project}, d.digest, 1, coalesce(b.size, 0) from unnest(${digests}::text[]) as d(digest) left join blob b on b.digest = d.digest
-      order by d.digest
-      on conflict (project, digest) do update set refs = project_blob.refs + 1
-      returning refs, size)`);
-    ctes.push(sql`added as (select coalesce(sum(size) filter (where refs = 1), 0) as bytes from pb)`);
-    ctes.push(sql`usage as (
-      insert into project_usage (project, bytes, artifacts) select ${project}, bytes, 1 from added
-      on conflict (project) do update set bytes = project_usage.bytes + excluded.bytes, artifacts = project_usage.artifacts + excluded.artifacts
-      returning bytes, artifacts)`);
-  }
-  if (push.tag !== undefined) {
-    ctes.push(sql`bumped as (update repository set tag_version = tag_version + 1 where id = ${push.repositoryId} returning id)`);
-    ctes.push(sql`tagged as (
-      insert into tag (repository_id, name, manifest_digest, updated_at) select id, ${push.tag}, ${push.digest}, ${push.now} from bumped
-      on conflict (repository_id, name) do update set manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at)`);
-  }
-  if (ctes.length === 0) return;
-  const result = push.created
-    ? sql<{ bytes: string; artifacts: string; added: string }>`with ${sql.join(ctes)} select usage.bytes, usage.artifacts, added.bytes as added from usage, added`
-    : sql`with ${sql.join(ctes)} select 1`;
-  const { rows } = await result.execute(trx);
-  if (!push.created) return;
-  const row = rows[0] as { bytes: string; artifacts: string; added: string };
-  const bytes = Number(row.added);
-  const after = { bytes: Number(row.bytes), artifacts: Number(row.artifacts) };
-  checkQuota({ project, repository: push.repository }, bytes, 1, after, push.limits, push.events);
-}
-
-/**
- * PostgreSQL: a manifest delete after its row is locked: countOut for it, its tags (the
- * repository row locked first, as every tag change does), its references and its row, in one
- * statement after the usage row's lock. Concurrent changes of the project's usage wait for each
- * other over that statement and the commit only. All of the statement's parts see the rows as
- * they were before it, so the references are counted out and deleted at once. False when the
- * manifest was not there.
- */
-export async function finishDeleteOnPostgres(trx: Transaction<Schema>, deletion: { project: string; repositoryId: number; digest: string }): Promise<boolean> {
-  const { project, repositoryId: id, digest } = deletion;
-  await lockUsage(trx, project);
-  const { rows } = await sql<{ deleted: string }>`with
-    counted as (
-      select x.digest, count(*) as n from (
-        select digest from manifest where repository_id = ${id} and digest = ${digest}
-        union all select child_digest from manifest_reference where repository_id = ${id} and parent_digest = ${digest}
-      ) x group by x.digest),
-    gone as (delete from project_blob pb using counted c where pb.project = ${project} and pb.digest = c.digest and pb.refs <= c.n returning pb.size),
-    kept as (update project_blob pb set refs = pb.refs - c.n from counted c where pb.project = ${project} and pb.digest = c.digest and pb.refs > c.n),
-    usage as (
-      update project_usage set bytes = bytes - (select coalesce(sum(size), 0) from gone), artifacts = artifacts - (select count(*) from counted where digest = ${digest})
-      where project = ${project}),
-    locked as (select id from repository where id = ${id} for no key update),
-    untagged as (delete from tag where repository_id = (select id from locked) and manifest_digest = ${digest} returning 1),
-    bumped as (update repository set tag_version = tag_version + 1 where id = ${id} and exists (select 1 from untagged)),
-    unreferenced as (delete from manifest_reference where repository_id = ${id} and parent_digest = ${digest}),
-    deleted as (delete from manifest where repository_id = ${id} and digest = ${digest} returning 1)
-    select count(*) as deleted from deleted`.execute(trx);
-  return Number(rows[0]!.deleted) > 0;
-}

@@ -13,9 +13,14 @@ const retryable = new Set(['40P01', '40001']);
  * schema change made stale (pg-prepared.ts: its connection runs unnamed from then on).
  */
 export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
+  return retried(() => db.transaction().execute(work));
+}
+
+/** Runs `work`, one statement or a whole transaction, again (up to three times) when PostgreSQL rolled it back as inTransaction describes. */
+export async function retried<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().execute(work);
+      return await work();
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (attempt >= 3 || code === undefined || !(retryable.has(code) || isStalePlan(err))) throw err;

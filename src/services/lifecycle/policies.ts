@@ -2,7 +2,7 @@ import { validCron } from '../../domain/cron.js';
 import { BerthError } from '../../domain/errors.js';
 import { GlobError, assertGlob } from '../../domain/glob.js';
 import { projectOf } from '../../domain/names.js';
-import { immutableBy, type ImmutabilityRule, type RetentionRule, type Selector } from '../../domain/retention.js';
+import { immutabilityCovers, immutableBy, type ImmutabilityRule, type RetentionRule, type Selector } from '../../domain/retention.js';
 import type { ProjectRow } from '../../ports/identity-store.js';
 import type { PolicyStore } from '../../ports/policy-store.js';
 
@@ -76,6 +76,14 @@ export class ProjectPolicies {
     this.immutability.delete(project.id);
     this.options.onChange?.();
     return rules;
+  }
+
+  /** False when no immutability rule of `repository`'s project names it: none of its tags can be immutable. */
+  async mayHaveImmutableTags(repository: string): Promise<boolean> {
+    const projectName = projectOf(repository);
+    const project = await this.options.project(projectName);
+    if (!project) return false;
+    return immutabilityCovers(await this.immutabilityRules(project), relativeName(repository, projectName));
   }
 
   /** Describes the rule that makes `tag` of `repository` (a full name) immutable, or undefined. */

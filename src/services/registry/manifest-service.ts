@@ -7,7 +7,7 @@ import { assertRepositoryName, assertTag, isValidTag, projectOf } from '../../do
 import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
 import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
-import { MissingReferencesError, QuotaExceededError, TagMovedError, type ManifestRow, type MetadataStore, type Quarantine, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
+import { MissingReferencesError, QuotaExceededError, RepositoryGoneError, TagMovedError, type ManifestRow, type MetadataStore, type Quarantine, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
 import { quotaExceeded } from '../../domain/quota.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
@@ -33,6 +33,8 @@ export interface PushedManifest {
 export interface ManifestGuard {
   /** Describes the rule that makes `tag` of `repository` immutable, or undefined when none does. */
   immutableTag(repository: string, tag: string): Promise<string | undefined>;
+  /** False when no rule can make a tag of `repository` immutable (a delete then need not read the manifest's tags); absent: it may. */
+  mayHaveImmutableTags?(repository: string): Promise<boolean>;
   /** The quota a push into `repository` must fit, or undefined when there is none. */
   quota?(repository: string): Promise<QuotaLimits | undefined>;
 }
@@ -100,16 +102,25 @@ export class ManifestService {
     const manifest = parseManifest(body, contentType);
     const tag = byDigest ? undefined : reference;
     const required = requiredReferences(manifest);
-    await onWritableRepository(this.meta, repositoryName, async (repository) => {
-      // One read before anything is written: does the repository hold it, where the tag points,
-      // and which references are missing (a clear error early; putManifest checks again, holding them).
-      const state = await this.meta.pushState(repository.id, digest, tag, required);
-      const previousDigest = state.tagged !== digest ? state.tagged : undefined;
-      const events = [event('push', repositoryName, actor, { digest, tag, previousDigest, mediaType: manifest.mediaType, size: body.length })];
-      if (state.held && (await this.pushHeld(repositoryName, repository, digest, tag, events))) return;
-      if (state.missingBlobs.length > 0 || state.missingManifests.length > 0) throw missingReferences(state.missingBlobs, state.missingManifests);
-      await this.record(repositoryName, repository, digest, body, manifest, tag, events);
-    });
+    await onWritableRepository(
+      this.meta,
+      repositoryName,
+      async (repositoryId, confirmed) => {
+        // One read before anything is written: does the repository hold it, where the tag points,
+        // and which references are missing (a clear error early; putManifest checks again, holding them).
+        const state = await this.meta.pushState(repositoryId, digest, tag, required);
+        const previousDigest = state.tagged !== digest ? state.tagged : undefined;
+        const events = [event('push', repositoryName, actor, { digest, tag, previousDigest, mediaType: manifest.mediaType, size: body.length })];
+        if (state.held && (await this.pushHeld(repositoryName, repositoryId, digest, tag, events))) return;
+        if (state.missingBlobs.length > 0 || state.missingManifests.length > 0) {
+          // Under an id remembered from before, the name's repository may have been made again since.
+          if (!confirmed) throw new RepositoryGoneError(repositoryId);
+          throw missingReferences(state.missingBlobs, state.missingManifests);
+        }
+        await this.record(repositoryName, repositoryId, digest, body, manifest, tag, events);
+      },
+      this.options.repositories,
+    );
     const owned = this.remember(digest, body);
     this.pushed.set(pushedKey(repositoryName, digest), { digest, mediaType: manifest.mediaType, size: owned.length, body: owned });
     return { digest, subject: manifest.subject?.digest };
@@ -135,10 +146,10 @@ export class ManifestService {
    * are written (pushState found the repository holds it). False when its stored copy is
    * quarantined or being deleted meanwhile (the push then writes it again).
    */
-  private async pushHeld(repositoryName: string, repository: RepositoryRow, digest: Digest, tag: string | undefined, events: OutboxEvent[]): Promise<boolean> {
+  private async pushHeld(repositoryName: string, repositoryId: number, digest: Digest, tag: string | undefined, events: OutboxEvent[]): Promise<boolean> {
     const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
     try {
-      if (!(await this.meta.pushHeldManifest(repository.id, digest, tag, this.now(), events, { tagMustNotMove: immutable !== undefined, repositoryName }))) return false;
+      if (!(await this.meta.pushHeldManifest(repositoryId, digest, tag, this.now(), events, { tagMustNotMove: immutable !== undefined, repositoryName }))) return false;
     } catch (err) {
       if (err instanceof TagMovedError) throw immutableTag(repositoryName, err.tag, immutable!, 'moved');
       throw err;
@@ -152,7 +163,7 @@ export class ManifestService {
    * pinned while it is written, so a collector deleting an old unreferenced copy of the same
    * digest cannot remove the bytes just written (docs/lifecycle.md, "Why a push always wins").
    */
-  private async record(repositoryName: string, repository: RepositoryRow, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
+  private async record(repositoryName: string, repositoryId: number, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
     const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
     const quota = await this.options.guard?.quota?.(repositoryName);
     const pin = randomUUID();
@@ -163,7 +174,7 @@ export class ManifestService {
       await this.store.put(digest, body);
       await this.meta.putManifest(
         {
-          repositoryId: repository.id,
+          repositoryId,
           digest,
           mediaType: manifest.mediaType,
           artifactType: manifest.artifactType ?? null,
@@ -215,18 +226,23 @@ export class ManifestService {
 
   /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
   async delete(repositoryName: string, reference: string, actor = 'system'): Promise<void> {
-    const repository = await existingRepository(this.meta, repositoryName);
     const byDigest = tryParseDigest(reference);
     if (byDigest) {
-      for (const { name } of await this.meta.tagsOf(repository.id, byDigest.digest)) {
-        const rule = await this.options.guard?.immutableTag(repositoryName, name);
-        if (rule) throw immutableTag(repositoryName, name, rule, 'deleted with its manifest');
+      assertRepositoryName(repositoryName);
+      const { digest } = byDigest;
+      // Under the id last read for the name first, without reading the row (ids are never
+      // reused, so what it finds is this repository's); a miss is confirmed against the row.
+      const lastId = this.options.repositories?.lastId(repositoryName);
+      let deleted = lastId !== undefined && (await this.deleteIn(repositoryName, lastId, digest, actor));
+      if (!deleted) {
+        const repository = await existingRepository(this.meta, repositoryName);
+        deleted = repository.id !== lastId && (await this.deleteIn(repositoryName, repository.id, digest, actor));
       }
-      const deleted = await this.meta.deleteManifest(repository.id, byDigest.digest, [event('delete', repositoryName, actor, { digest: byDigest.digest })]);
-      if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { digest: byDigest.digest } });
+      if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { digest } });
       this.options.onEvents?.();
       return;
     }
+    const repository = await existingRepository(this.meta, repositoryName);
     if (reference.includes(':')) throw new BerthError('DIGEST_INVALID', { message: `invalid digest: ${reference.slice(0, 100)}` });
     assertTag(reference);
     const rule = await this.options.guard?.immutableTag(repositoryName, reference);
@@ -235,6 +251,18 @@ export class ManifestService {
     const deleted = await this.meta.deleteTag(repository.id, reference, [event('delete', repositoryName, actor, { tag: reference, digest: tagged?.digest })]);
     if (!deleted) throw new BerthError('MANIFEST_UNKNOWN', { detail: { tag: reference } });
     this.options.onEvents?.();
+  }
+
+  /** Deletes manifest `digest` of the repository with id `repositoryId`, unless a tag of it is immutable; false when the repository does not hold it. */
+  private async deleteIn(repositoryName: string, repositoryId: number, digest: Digest, actor: string): Promise<boolean> {
+    const guard = this.options.guard;
+    if (guard && (await guard.mayHaveImmutableTags?.(repositoryName)) !== false) {
+      for (const { name } of await this.meta.tagsOf(repositoryId, digest)) {
+        const rule = await guard.immutableTag(repositoryName, name);
+        if (rule) throw immutableTag(repositoryName, name, rule, 'deleted with its manifest');
+      }
+    }
+    return this.meta.deleteManifest(repositoryId, digest, [event('delete', repositoryName, actor, { digest })]);
   }
 
   /** Removes a repository with all its manifests, tags and blob links, with one `delete` event. */
@@ -254,7 +282,7 @@ export class ManifestService {
     const body = await this.bytes(row.digest);
     const manifest = parseManifest(body, row.mediaType);
     const previousDigest = await this.previousDigest(repository, tag, row.digest);
-    await this.record(repositoryName, repository, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, previousDigest, mediaType: row.mediaType, size: row.size })]);
+    await this.record(repositoryName, repository.id, row.digest, body, manifest, tag, [event('tag', repositoryName, actor, { digest: row.digest, tag, previousDigest, mediaType: row.mediaType, size: row.size })]);
     return row.digest;
   }
 

@@ -52,6 +52,7 @@ export class Registry {
       onBytesReceived: options.onBytesReceived,
       admit: options.admitBlob,
       gcLeaseMs: options.gcLeaseMs,
+      repositories: options.repositories,
     });
     const tags = new TagCache();
     this.manifests = new ManifestService(meta, store, {

@@ -38,14 +38,36 @@ export async function writableRepository(meta: MetadataStore, name: string): Pro
  * Runs a write against the repository `name`, created on first push. When a concurrent
  * delete removes the repository between the lookup and the write, the write runs again on
  * the repository created anew (a push after a delete makes it again, as it would a moment later).
+ *
+ * With `cache`, the first try writes under the id this process last read for the name
+ * (RepositoryCache.lastId) without reading the row: ids are never reused, so a write under the
+ * id of a repository deleted since fails on its foreign key (RepositoryGoneError) and runs again
+ * on the row read anew. `confirmed` tells the write whether its id was read just now: a write
+ * that finds something missing under an unconfirmed id (the name's repository may have been
+ * made again by another process) throws RepositoryGoneError to have it read first.
  */
-export async function onWritableRepository<T>(meta: MetadataStore, name: string, write: (repository: RepositoryRow) => Promise<T>): Promise<T> {
+export async function onWritableRepository<T>(
+  meta: MetadataStore,
+  name: string,
+  write: (repositoryId: number, confirmed: boolean) => Promise<T>,
+  cache?: RepositoryCache,
+): Promise<T> {
+  assertRepositoryName(name);
+  let remembered = cache?.lastId(name);
   for (let attempt = 1; ; attempt++) {
-    const repository = await writableRepository(meta, name);
+    const id = remembered ?? (await writableId(meta, name, cache));
     try {
-      return await write(repository);
+      return await write(id, remembered === undefined);
     } catch (err) {
       if (!(err instanceof RepositoryGoneError) || attempt >= 3) throw err;
+      cache?.forget(err.repositoryId);
+      remembered = undefined;
     }
   }
+}
+
+/** The id of repository `name`, created when missing; read through `cache` so its lastId learns it. */
+async function writableId(meta: MetadataStore, name: string, cache: RepositoryCache | undefined): Promise<number> {
+  const row = cache ? await cache.get(name, () => meta.ensureRepository(name)) : await meta.ensureRepository(name);
+  return row!.id;
 }

@@ -9,7 +9,8 @@ import { assertRepositoryName } from '../../domain/names.js';
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
 import { pinForWrite } from './write-pin.js';
-import { existingRepository, onWritableRepository } from './repositories.js';
+import { cachedRepository, existingRepository, onWritableRepository } from './repositories.js';
+import type { RepositoryCache } from './repository-cache.js';
 
 export interface UploadState {
   id: string;
@@ -39,6 +40,8 @@ export interface UploadOptions {
   onBytesReceived?: (bytes: number) => void;
   /** Garbage collection's lease (WritePinOptions.removalLeaseMs); 60 s when not given. */
   gcLeaseMs?: number;
+  /** Where repository rows and ids are remembered (PostgreSQL): a write or mount then need not read them first. */
+  repositories?: RepositoryCache;
   now?: () => number;
 }
 
@@ -74,7 +77,7 @@ export class UploadService {
     const id = randomUUID();
     await this.store.createUpload(id);
     const now = this.now();
-    await onWritableRepository(this.meta, repositoryName, (repository) => this.meta.createUpload({ id, repositoryId: repository.id, offset: 0, startedAt: now, updatedAt: now }));
+    await onWritableRepository(this.meta, repositoryName, (repositoryId) => this.meta.createUpload({ id, repositoryId, offset: 0, startedAt: now, updatedAt: now }), this.options.repositories);
     return { id, repository: repositoryName, offset: 0 };
   }
 
@@ -86,14 +89,14 @@ export class UploadService {
     const { digest } = parseDigest(digestValue);
     let blob;
     if (from !== undefined) {
-      const source = await this.meta.getRepository(from);
+      const source = await cachedRepository(this.meta, from, this.options.repositories);
       blob = source && (await this.meta.getRepositoryBlob(source.id, digest));
     } else if (this.options.automaticMount) {
       blob = await this.meta.getBlob(digest);
     }
     if (!blob || !(await this.store.stat(digest))) return false;
     // Undefined when garbage collection is deleting it right now: the client uploads it instead.
-    return onWritableRepository(this.meta, repositoryName, async (target) => (await this.meta.mountBlob(target.id, digest)) !== undefined);
+    return onWritableRepository(this.meta, repositoryName, async (targetId) => (await this.meta.mountBlob(targetId, digest)) !== undefined, this.options.repositories);
   }
 
   async status(repositoryName: string, id: string): Promise<UploadState> {
@@ -190,11 +193,14 @@ export class UploadService {
   private async find(repositoryName: string, id: string): Promise<UploadRow> {
     const unknown = () => new BerthError('BLOB_UPLOAD_UNKNOWN', { detail: { id: id.slice(0, 128) } });
     if (!uploadIdPattern.test(id)) throw unknown();
+    const upload = await this.meta.getUpload(id);
+    // An id names one repository for good (ids are never reused), and an upload goes with its
+    // repository: under the id this process last read for the name, it is that repository's.
+    if (upload && upload.repositoryId === this.options.repositories?.lastId(repositoryName)) return upload;
     const repository = await existingRepository(this.meta, repositoryName).catch((err: unknown) => {
       if (err instanceof BerthError && err.key === 'NAME_UNKNOWN') throw unknown();
       throw err;
     });
-    const upload = await this.meta.getUpload(id);
     if (!upload || upload.repositoryId !== repository.id) throw unknown();
     return upload;
   }
