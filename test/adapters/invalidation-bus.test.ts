@@ -244,6 +244,41 @@ describe.skipIf(pgSkip !== undefined)('PostgreSQL bus connection', () => {
     expect(unconfirmed).toEqual([]);
   });
 
+  it('sends the cache invalidations of one channel made in one turn as one message, resolving each once it is applied', async () => {
+    const { bus: listener } = await busBehindProxy([]);
+    const heard: Invalidation[] = [];
+    listener.subscribe(async (invalidation) => {
+      await new Promise((r) => setTimeout(r, 50));
+      heard.push(invalidation);
+    });
+    await listener.start();
+    const sender = new PgInvalidationBus({ url: temp.url, db: database.db });
+    cleanups.push(() => sender.close());
+    await sender.start();
+    const repositories = { kind: 'cache', channel: 'repositories', keys: ['7', '9'] } as const;
+    const tags = { kind: 'cache', channel: 'tags' } as const;
+    const identity = { kind: 'identity' } as const;
+    // For each publish, whether the listener had applied the message carrying it when it resolved.
+    const appliedWhenResolved: boolean[] = [];
+    const publish = (invalidation: PublishedInvalidation, carrier: Invalidation) =>
+      sender.publish(invalidation).then(() => appliedWhenResolved.push(heard.some((h) => JSON.stringify(h) === JSON.stringify(carrier))));
+    // Pushes to repositories 7 and 9 in one turn, a whole-cache drop of another channel, an identity change.
+    await Promise.all([
+      publish({ kind: 'cache', channel: 'repositories', keys: ['7'] }, repositories),
+      publish({ kind: 'cache', channel: 'repositories', keys: ['9', '7'] }, repositories),
+      publish({ kind: 'cache', channel: 'repositories', keys: ['7'] }, repositories),
+      publish({ kind: 'cache', channel: 'tags' }, tags),
+      publish({ kind: 'cache', channel: 'tags', keys: ['a'] }, tags),
+      publish(identity, identity),
+    ]);
+    expect(heard).toHaveLength(3);
+    expect(heard).toEqual(expect.arrayContaining([identity, repositories, tags]));
+    expect(appliedWhenResolved).toEqual([true, true, true, true, true, true]);
+    // The next turn's invalidation is a message of its own.
+    await sender.publish({ kind: 'cache', channel: 'repositories', keys: ['7'] });
+    expect(heard.slice(3)).toEqual([{ kind: 'cache', channel: 'repositories', keys: ['7'] }]);
+  });
+
   it('waits at most freshnessMs for a listener that never confirms, and names it', async () => {
     const mute = new pg.Client({ connectionString: temp.url, application_name: listenerName('berth_invalidation', 'mute-instance') });
     await mute.connect();

@@ -62,6 +62,12 @@ interface Waiter {
   done(): void;
 }
 
+/** Cache invalidations of one channel sent together: their keys (undefined: the whole cache), and the send they wait for. */
+interface CacheBatch {
+  keys: Set<string> | undefined;
+  sent: Promise<void>;
+}
+
 /** What arrives on the channel: an invalidation, an instance's probe of itself, or confirmations. */
 export type BusMessage =
   | { sender: string; seq?: number; invalidation: Invalidation }
@@ -114,6 +120,8 @@ export class PgInvalidationBus implements InvalidationBus {
   /** Confirmations to send, per publishing instance, flushed once per turn of the event loop. */
   private readonly acks = new Map<string, number[]>();
   private acksScheduled = false;
+  /** Cache invalidations waiting for the end of this turn of the event loop, per channel (see `publish`). */
+  private readonly batches = new Map<string, CacheBatch>();
 
   constructor(private readonly options: PgInvalidationBusOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
@@ -142,7 +150,33 @@ export class PgInvalidationBus implements InvalidationBus {
     await this.connect();
   }
 
-  async publish(invalidation: PublishedInvalidation): Promise<void> {
+  /**
+   * Cache invalidations of one channel published in the same turn of the event loop go out as one
+   * message with all their keys (a burst of pushes to one repository changes its tags many times
+   * a second): one NOTIFY, and one confirmation per instance, for all of them. The message is the
+   * one a single invalidation sends, so instances of an earlier release read it alike.
+   */
+  publish(invalidation: PublishedInvalidation): Promise<void> {
+    if (invalidation.kind !== 'cache') return this.publishNow(invalidation);
+    let batch = this.batches.get(invalidation.channel);
+    if (!batch) {
+      batch = { keys: new Set(), sent: this.sendBatch(invalidation.channel) };
+      this.batches.set(invalidation.channel, batch);
+    }
+    if (invalidation.keys === undefined) batch.keys = undefined;
+    else if (batch.keys) for (const key of invalidation.keys) batch.keys.add(key);
+    return batch.sent;
+  }
+
+  /** Sends the cache invalidations of `channel` gathered in this turn of the event loop. */
+  private async sendBatch(channel: string): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const batch = this.batches.get(channel)!;
+    this.batches.delete(channel);
+    await this.publishNow({ kind: 'cache', channel, keys: batch.keys && [...batch.keys] });
+  }
+
+  private async publishNow(invalidation: PublishedInvalidation): Promise<void> {
     // A bus that never listens (nothing to confirm to) only sends.
     if (!this.started || this.closed) {
       await this.notify(encode(invalidation, this.instanceId));

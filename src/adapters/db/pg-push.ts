@@ -14,8 +14,9 @@ import type { Schema } from './schema.js';
  * statement's plan for the connection. A push that sent 13 statements with their `begin` and
  * `commit` sends 3 (docs/performance.md, "One round trip per push").
  *
- * Created by migration 0026 and never edited in place: a change is a new migration that
- * replaces the functions (`create or replace`), so instances of one version agree.
+ * Created by migration 0026. A function a released Berth calls is never changed in place, since
+ * during a rolling upgrade that release still calls it: a change is a new function under a new
+ * name, made by a new migration (docs/upgrades.md, "Expand").
  *
  * Inside a function each statement sees what committed before it began (PostgreSQL's READ
  * COMMITTED runs each statement of a volatile function with a new snapshot), as the separate
