@@ -255,9 +255,9 @@ describe.skipIf(pgSkip !== undefined)('PostgreSQL bus connection', () => {
     const sender = new PgInvalidationBus({ url: temp.url, db: database.db });
     cleanups.push(() => sender.close());
     await sender.start();
-    const repositories = { kind: 'cache', channel: 'repositories', keys: ['7', '9'] } as const;
-    const tags = { kind: 'cache', channel: 'tags' } as const;
-    const identity = { kind: 'identity' } as const;
+    const repositories: PublishedInvalidation = { kind: 'cache', channel: 'repositories', keys: ['7', '9'] };
+    const tags: PublishedInvalidation = { kind: 'cache', channel: 'tags' };
+    const identity: PublishedInvalidation = { kind: 'identity' };
     // For each publish, whether the listener had applied the message carrying it when it resolved.
     const appliedWhenResolved: boolean[] = [];
     const publish = (invalidation: PublishedInvalidation, carrier: Invalidation) =>

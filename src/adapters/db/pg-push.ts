@@ -45,6 +45,26 @@ begin
 end
 $$;
 
+create or replace function berth_point_tag(p_repository_id bigint, p_tag text, p_digest text, p_now bigint, p_must_not_move boolean)
+returns void
+language plpgsql as $$
+declare
+  v_current text;
+begin
+  -- The repository row first (its tag version), as every tag change takes it; a tag that must not
+  -- move and points at another manifest is an error, which rolls the whole change back.
+  update repository set tag_version = tag_version + 1 where id = p_repository_id;
+  if p_must_not_move then
+    select t.manifest_digest into v_current from tag t where t.repository_id = p_repository_id and t.name = p_tag;
+    if found and v_current <> p_digest then
+      raise exception 'tag % points at %', p_tag, v_current using errcode = 'BT001', detail = v_current;
+    end if;
+  end if;
+  insert into tag (repository_id, name, manifest_digest, updated_at) values (p_repository_id, p_tag, p_digest, p_now)
+    on conflict (repository_id, name) do update set manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at;
+end
+$$;
+
 create or replace function berth_put_manifest(
   p_repository_id bigint, p_project text, p_digest text, p_media_type text, p_artifact_type text,
   p_subject_digest text, p_config_digest text, p_size bigint, p_annotations text,
@@ -64,7 +84,6 @@ declare
   v_bytes bigint;
   v_artifacts bigint;
   v_added bigint;
-  v_current text;
 begin
   -- The references, held (shared) against the collector: each blob linked into the repository
   -- and usable, each manifest in it.
@@ -133,15 +152,7 @@ begin
     select usage.bytes, usage.artifacts, added.bytes into v_bytes, v_artifacts, v_added from usage, added;
   end if;
   if p_tag is not null then
-    update repository set tag_version = tag_version + 1 where id = p_repository_id;
-    if p_tag_must_not_move then
-      select t.manifest_digest into v_current from tag t where t.repository_id = p_repository_id and t.name = p_tag;
-      if found and v_current <> p_digest then
-        raise exception 'tag % points at %', p_tag, v_current using errcode = 'BT001', detail = v_current;
-      end if;
-    end if;
-    insert into tag (repository_id, name, manifest_digest, updated_at) values (p_repository_id, p_tag, p_digest, p_now)
-      on conflict (repository_id, name) do update set manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at;
+    perform berth_point_tag(p_repository_id, p_tag, p_digest, p_now, p_tag_must_not_move);
   end if;
   return query select v_new, '{}'::text[], '{}'::text[], v_bytes, v_artifacts, v_added;
 end
@@ -154,7 +165,6 @@ returns boolean
 language plpgsql as $$
 declare
   v_row record;
-  v_current text;
 begin
   -- The content's row held against the collector, then the manifest's, as berth_put_manifest takes them.
   select b.touched_at, b.deleting, b.quarantine into v_row from blob b where b.digest = p_digest for share;
@@ -173,15 +183,7 @@ begin
     from unnest(p_event_types, p_event_projects, p_event_repositories, p_payloads) with ordinality as u(t, pr, r, pl, i)
     order by i;
   if p_tag is not null then
-    update repository set tag_version = tag_version + 1 where id = p_repository_id;
-    if p_tag_must_not_move then
-      select t.manifest_digest into v_current from tag t where t.repository_id = p_repository_id and t.name = p_tag;
-      if found and v_current <> p_digest then
-        raise exception 'tag % points at %', p_tag, v_current using errcode = 'BT001', detail = v_current;
-      end if;
-    end if;
-    insert into tag (repository_id, name, manifest_digest, updated_at) values (p_repository_id, p_tag, p_digest, p_now)
-      on conflict (repository_id, name) do update set manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at;
+    perform berth_point_tag(p_repository_id, p_tag, p_digest, p_now, p_tag_must_not_move);
   end if;
   return true;
 end
