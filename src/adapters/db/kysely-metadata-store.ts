@@ -169,12 +169,10 @@ export class KyselyMetadataStore implements MetadataStore {
     }
     return onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
       const now = this.now();
-      // Held (shared) so the collector cannot mark it until the link is committed; its grace
-      // period restarts at most every `touchIntervalMs`, so mounts of one blob into many
+      // SQLite only (one writing transaction at a time orders it against the collector). Its
+      // grace period restarts at most every `touchIntervalMs`, so mounts of one blob into many
       // repositories do not queue on its row.
-      const blob = await this.shared(
-        trx.selectFrom('blob').select(['digest', 'size', 'touched_at']).where('digest', '=', digest).where('deleting', '=', 0).where('quarantine', 'is', null),
-      ).executeTakeFirst();
+      const blob = await trx.selectFrom('blob').select(['digest', 'size', 'touched_at']).where('digest', '=', digest).where('deleting', '=', 0).where('quarantine', 'is', null).executeTakeFirst();
       if (!blob) return undefined;
       if (this.touchDue(blob.touched_at, now)) await trx.updateTable('blob').set({ touched_at: now }).where('digest', '=', digest).execute();
       await linkNow(trx, repositoryId, digest, now);
@@ -478,11 +476,7 @@ export class KyselyMetadataStore implements MetadataStore {
       touchBefore: now - this.touchIntervalMs,
       tag: tag ?? null,
       tagMustNotMove: options.tagMustNotMove === true,
-      events,
-      payloads: {
-        created: markCreated(events, manifest.digest, true).map((e) => JSON.stringify(e.data)),
-        existing: markCreated(events, manifest.digest, false).map((e) => JSON.stringify(e.data)),
-      },
+      events: { created: markCreated(events, manifest.digest, true), existing: markCreated(events, manifest.digest, false) },
     };
     const check = (outcome: PutOutcome) => {
       if (outcome.missingBlobs.length > 0 || outcome.missingManifests.length > 0) throw new MissingReferencesError(outcome.missingBlobs, outcome.missingManifests);
@@ -534,8 +528,8 @@ export class KyselyMetadataStore implements MetadataStore {
       return tag === undefined ? push() : this.changingTags(repositoryId, push);
     }
     const write = () => onRepository(repositoryId, () => inTransaction(this.db, async (trx) => {
-      // The content's row held against the collector, then the manifest's, as putManifest takes them.
-      const content = await this.shared(trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest)).executeTakeFirst();
+      // SQLite only (PostgreSQL runs berth_push_held): one writing transaction at a time orders it against the collector.
+      const content = await trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest).executeTakeFirst();
       if (!content || content.deleting !== 0 || content.quarantine !== null) return false;
       // Pushed again: its grace period starts again, as in putManifest.
       const held = await trx.updateTable('manifest').set({ touched_at: now }).where('repository_id', '=', repositoryId).where('digest', '=', digest).returning('digest').executeTakeFirst();
@@ -558,7 +552,7 @@ export class KyselyMetadataStore implements MetadataStore {
     digest: Digest,
     tag: string | undefined,
     now: number,
-    options: { tagMustNotMove?: boolean; repositoryName?: string },
+    options: { tagMustNotMove?: boolean },
   ): Promise<void> {
     if (tag === undefined) return;
     await bumpTagVersion(trx, repositoryId);
@@ -636,11 +630,8 @@ export class KyselyMetadataStore implements MetadataStore {
     // One round trip on PostgreSQL (berth_delete_manifest).
     if (this.engine === 'postgres') return this.changingTags(repositoryId, () => retried(() => deleteManifestOnPostgres(this.db, { repositoryId, digest, now: Date.now(), events })));
     return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
-      // The manifest row, the usage rows, then the repository row (its tags may go): the order
-      // pushes and the collector take them in (docs/lifecycle.md, "One lock order").
-      await this.lockManifest(trx, repositoryId, digest);
+      // SQLite only: one writing transaction at a time, so no row locks to order.
       await countOut(trx, repositoryId, [digest]);
-      await this.lockRepository(trx, repositoryId);
       const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
       if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
       await trx

@@ -275,12 +275,13 @@ export async function pinBlobOnPostgres(db: Kysely<Schema>, digest: Digest, toke
   return row.o_removing_since === null ? { quarantined: row.o_quarantined } : { quarantined: false, removingSince: Number(row.o_removing_since) };
 }
 
-/** Events as berth_put_manifest and berth_push_held take them: one array per column. */
+/** Events as the functions take them: one array per column. */
 function eventColumns(events: OutboxEvent[]) {
   return {
     types: events.map((e) => e.type),
     projects: events.map((e) => e.project ?? null),
     repositories: events.map((e) => e.repository ?? null),
+    payloads: events.map((e) => JSON.stringify(e.data)),
   };
 }
 
@@ -316,12 +317,12 @@ export async function putManifestOnPostgres(
     touchBefore: number;
     tag: string | null;
     tagMustNotMove: boolean;
-    /** The events, with their payload for a manifest the push created and for one the repository held. */
-    events: OutboxEvent[];
-    payloads: { created: string[]; existing: string[] };
+    /** The events as they are when the push created the manifest, and when the repository held it (they differ in payload only). */
+    events: { created: OutboxEvent[]; existing: OutboxEvent[] };
   },
 ): Promise<PutOutcome> {
-  const e = eventColumns(push.events);
+  const e = eventColumns(push.events.created);
+  const existing = push.events.existing.map((ev) => JSON.stringify(ev.data));
   const { rows } = await sql<{
     o_created: boolean;
     o_missing_blobs: string[];
@@ -333,7 +334,7 @@ export async function putManifestOnPostgres(
     ${push.subjectDigest}, ${push.configDigest}, ${push.size}, ${push.annotations},
     ${push.blobs}::text[], ${push.manifests}::text[], ${push.references.map((r) => r.digest)}::text[], ${push.references.map((r) => r.kind)}::text[], ${push.counted}::text[],
     ${push.pin}, ${push.now}, ${push.touchBefore}, ${push.tag}, ${push.tagMustNotMove},
-    ${e.types}::text[], ${e.projects}::text[], ${e.repositories}::text[], ${push.payloads.created}::text[], ${push.payloads.existing}::text[])`.execute(db);
+    ${e.types}::text[], ${e.projects}::text[], ${e.repositories}::text[], ${e.payloads}::text[], ${existing}::text[])`.execute(db);
   const row = rows[0]!;
   return {
     created: row.o_created,
@@ -347,9 +348,8 @@ export async function putManifestOnPostgres(
 /** berth_delete_manifest: false when the repository does not hold the manifest. */
 export async function deleteManifestOnPostgres(db: Kysely<Schema>, deletion: { repositoryId: number; digest: Digest; now: number; events: OutboxEvent[] }): Promise<boolean> {
   const e = eventColumns(deletion.events);
-  const payloads = deletion.events.map((ev) => JSON.stringify(ev.data));
   const { rows } = await sql<{ deleted: boolean }>`select berth_delete_manifest(${deletion.repositoryId}, ${deletion.digest}, ${deletion.now},
-    ${e.types}::text[], ${e.projects}::text[], ${e.repositories}::text[], ${payloads}::text[]) as deleted`.execute(db);
+    ${e.types}::text[], ${e.projects}::text[], ${e.repositories}::text[], ${e.payloads}::text[]) as deleted`.execute(db);
   return rows[0]!.deleted;
 }
 
@@ -365,8 +365,7 @@ export async function pushHeldOnPostgres(
   push: { repositoryId: number; digest: Digest; now: number; touchBefore: number; tag: string | null; tagMustNotMove: boolean; events: OutboxEvent[] },
 ): Promise<boolean> {
   const e = eventColumns(push.events);
-  const payloads = push.events.map((ev) => JSON.stringify(ev.data));
   const { rows } = await sql<{ pushed: boolean }>`select berth_push_held(${push.repositoryId}, ${push.digest}, ${push.now}, ${push.touchBefore}, ${push.tag}, ${push.tagMustNotMove},
-    ${e.types}::text[], ${e.projects}::text[], ${e.repositories}::text[], ${payloads}::text[]) as pushed`.execute(db);
+    ${e.types}::text[], ${e.projects}::text[], ${e.repositories}::text[], ${e.payloads}::text[]) as pushed`.execute(db);
   return rows[0]!.pushed;
 }

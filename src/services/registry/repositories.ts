@@ -28,12 +28,6 @@ export function cachedRepository(meta: MetadataStore, name: string, cache: Repos
   return cache ? cache.get(name, () => meta.getRepository(name)) : meta.getRepository(name);
 }
 
-/** The repository a write names, created on first push. */
-export async function writableRepository(meta: MetadataStore, name: string): Promise<RepositoryRow> {
-  assertRepositoryName(name);
-  return meta.ensureRepository(name);
-}
-
 /**
  * Runs a write against the repository `name`, created on first push. When a concurrent
  * delete removes the repository between the lookup and the write, the write runs again on
