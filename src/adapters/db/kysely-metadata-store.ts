@@ -23,6 +23,7 @@ import type { Database } from './connect.js';
 import { inTransaction, isForeignKeyViolation, retried } from './transaction.js';
 import { deleteManifestOnPostgres, mountBlobOnPostgres, pinBlobOnPostgres, pushHeldOnPostgres, putManifestOnPostgres, tagMovedState, type PutOutcome } from './pg-push.js';
 import { likeContains } from './like.js';
+import { CachedQuery } from './cached-query.js';
 import { projectOf } from '../../domain/names.js';
 import { checkQuota, countIn, countInCreated, countOut } from './project-usage.js';
 import { sortArtifactsBySemver } from '../../domain/tag-order.js';
@@ -102,7 +103,7 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async getRepository(name: string): Promise<RepositoryRow | undefined> {
-    const row = await this.db.selectFrom('repository').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await repositoryByName.first(this.db, { name });
     return row && { id: row.id, name: row.name, createdAt: row.created_at, tagVersion: row.tag_version };
   }
 
@@ -184,16 +185,12 @@ export class KyselyMetadataStore implements MetadataStore {
     // One round trip on PostgreSQL (berth_pin_blob runs the same three statements).
     if (this.engine === 'postgres') return retried(() => pinBlobOnPostgres(this.db, digest, token, until, this.now()));
     return inTransaction(this.db, async (trx) => {
-      await trx
-        .insertInto('blob_pin')
-        .values({ digest, token, until })
-        .onConflict((oc) => oc.columns(['digest', 'token']).doUpdateSet({ until }))
-        .execute();
+      await insertPin.execute(trx, { digest, token, until });
       // A deletion marked but not carried out is called off: the collector deletes only rows
       // still marked, under the same row lock (docs/lifecycle.md, "Why a push always wins").
       // One being carried out (deleting = 2) is not: its bytes are going now, and the writer waits.
-      await trx.updateTable('blob').set({ deleting: 0, touched_at: this.now() }).where('digest', '=', digest).where('deleting', '=', 1).execute();
-      const row = await trx.selectFrom('blob').select(['quarantine', 'deleting', 'touched_at']).where('digest', '=', digest).executeTakeFirst();
+      await callOffDeletion.execute(trx, { digest, now: this.now() });
+      const row = await blobState.first(trx, { digest });
       if (row?.deleting === 2) return { quarantined: false, removingSince: Number(row.touched_at) };
       return { quarantined: row !== undefined && row.quarantine !== null };
     });
@@ -326,26 +323,7 @@ export class KyselyMetadataStore implements MetadataStore {
   async pushState(repositoryId: number, digest: Digest, tag: string | undefined, references: { blobs: Digest[]; manifests: Digest[] }): Promise<PushState> {
     const [blobs, moreBlobs] = [references.blobs.slice(0, inListChunk), references.blobs.slice(inListChunk)];
     const [manifests, moreManifests] = [references.manifests.slice(0, inListChunk), references.manifests.slice(inListChunk)];
-    // Every part answers rows of (what, digest): the held manifest, the tag's, the references present.
-    let query = this.db
-      .selectFrom('manifest')
-      .select([sql.lit('held').as('what'), 'digest'])
-      .where('repository_id', '=', repositoryId)
-      .where('digest', '=', digest);
-    if (tag !== undefined) {
-      query = query.unionAll(
-        this.db.selectFrom('tag').select([sql.lit('tag').as('what'), 'manifest_digest as digest']).where('repository_id', '=', repositoryId).where('name', '=', tag),
-      );
-    }
-    if (blobs.length > 0) {
-      query = query.unionAll(linkedBlobs(this.db, repositoryId, blobs).select([sql.lit('blob').as('what'), 'blob.digest']));
-    }
-    if (manifests.length > 0) {
-      query = query.unionAll(
-        this.db.selectFrom('manifest').select([sql.lit('manifest').as('what'), 'digest']).where('repository_id', '=', repositoryId).where('digest', 'in', manifests),
-      );
-    }
-    const rows = await query.execute();
+    const rows = await pushStateRows.rows(this.db, { repositoryId, digest, tag, blobs, manifests });
     const present = (what: string) => new Set(rows.filter((r) => r.what === what).map((r) => r.digest));
     const [blobsPresent, manifestsPresent] = [present('blob'), present('manifest')];
     return {
@@ -390,41 +368,24 @@ export class KyselyMetadataStore implements MetadataStore {
       // pushes wait for each other over the last few statements only (docs/lifecycle.md, "One lock order").
       await this.holdReferences(trx, manifest);
       await this.recordContent(trx, manifest.digest, manifest.size, now);
-      if (pin !== undefined) await trx.deleteFrom('blob_pin').where('digest', '=', manifest.digest).where('token', '=', pin).execute();
-      const inserted = await trx
-        .insertInto('manifest')
-        .values({
-          repository_id: manifest.repositoryId,
-          digest: manifest.digest,
-          media_type: manifest.mediaType,
-          artifact_type: manifest.artifactType,
-          subject_digest: manifest.subjectDigest,
-          config_digest: manifest.configDigest,
-          size: manifest.size,
-          annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-          created_at: now,
-          touched_at: now,
-        })
-        // Pushed again: its grace period starts again (it may be untagged, and about to be referenced).
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now }))
-        .returning('created_at')
-        .executeTakeFirst();
+      if (pin !== undefined) await deletePin.execute(trx, { digest: manifest.digest, token: pin });
+      // Pushed again: its grace period starts again (it may be untagged, and about to be referenced).
+      const inserted = await insertManifest.first(trx, {
+        repositoryId: manifest.repositoryId,
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        artifactType: manifest.artifactType,
+        subjectDigest: manifest.subjectDigest,
+        configDigest: manifest.configDigest,
+        size: manifest.size,
+        annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+        now,
+      });
       // Created by this statement (an existing row keeps its earlier created_at): its references are new too.
       const isNew = inserted !== undefined && Number(inserted.created_at) === now;
       if (isNew && manifest.references.length > 0) {
         for (const chunk of chunks(manifest.references, 200)) {
-          await trx
-            .insertInto('manifest_reference')
-            .values(
-              chunk.map((ref) => ({
-                repository_id: manifest.repositoryId,
-                parent_digest: manifest.digest,
-                child_digest: ref.digest,
-                kind: ref.kind,
-              })),
-            )
-            .onConflict((oc) => oc.columns(['repository_id', 'parent_digest', 'child_digest']).doNothing())
-            .execute();
+          await insertReferences.execute(trx, { repositoryId: manifest.repositoryId, parent: manifest.digest, children: chunk.map((r) => r.digest), kinds: chunk.map((r) => r.kind) });
         }
       }
       events = markCreated(events, manifest.digest, isNew);
@@ -560,11 +521,7 @@ export class KyselyMetadataStore implements MetadataStore {
       const current = await trx.selectFrom('tag').select('manifest_digest').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
       if (current && current.manifest_digest !== digest) throw new TagMovedError(tag, current.manifest_digest as Digest);
     }
-    await trx
-      .insertInto('tag')
-      .values({ repository_id: repositoryId, name: tag, manifest_digest: digest, updated_at: now })
-      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: digest, updated_at: now }))
-      .execute();
+    await upsertTag.execute(trx, { repositoryId, tag, digest, now });
   }
 
   /** A manifest row's lock, taken before the repository row's (PostgreSQL; SQLite orders writers already). */
@@ -592,12 +549,7 @@ export class KyselyMetadataStore implements MetadataStore {
    * deletion or quarantined.
    */
   private async recordContent(trx: Transaction<Schema>, digest: Digest, size: number, now: number): Promise<void> {
-    const created = await trx
-      .insertInto('blob')
-      .values({ digest, size, created_at: now, touched_at: now })
-      .onConflict((oc) => oc.column('digest').doNothing())
-      .returning('digest')
-      .executeTakeFirst();
+    const created = await insertContent.first(trx, { digest, size, now });
     if (created) return;
     const row = await this.shared(trx.selectFrom('blob').select(['touched_at', 'deleting', 'quarantine']).where('digest', '=', digest)).executeTakeFirst();
     if (row && row.deleting === 0 && row.quarantine === null && !this.touchDue(row.touched_at, now)) return;
@@ -997,11 +949,7 @@ async function linkNow(trx: Transaction<Schema>, repositoryId: number, digest: s
 
 /** Marks the repository's tags as changed (see RepositoryRow.tagVersion), in the caller's transaction. */
 async function bumpTagVersion(trx: Transaction<Schema>, repositoryId: number): Promise<void> {
-  await trx
-    .updateTable('repository')
-    .set((eb) => ({ tag_version: eb('tag_version', '+', 1) }))
-    .where('id', '=', repositoryId)
-    .execute();
+  await bumpTagVersionOf.execute(trx, { repositoryId });
 }
 
 /** The events with the push event of `digest` saying whether the push created the manifest in its repository. */
@@ -1017,10 +965,13 @@ function tagMovedFrom(err: unknown, tag: string | undefined): unknown {
 
 export async function insertEvents(trx: Transaction<Schema>, events: OutboxEvent[], now: number): Promise<void> {
   if (events.length === 0) return;
-  await trx
-    .insertInto('event_outbox')
-    .values(events.map((e) => ({ type: e.type, project: e.project, repository: e.repository, payload: JSON.stringify(e.data), created_at: now })))
-    .execute();
+  await insertOutbox.execute(trx, {
+    types: events.map((e) => e.type),
+    projects: events.map((e) => e.project),
+    repositories: events.map((e) => e.repository),
+    payloads: events.map((e) => JSON.stringify(e.data)),
+    now,
+  });
 }
 
 function toManifestRow(row: Selectable<ManifestTable>): ManifestRow {
@@ -1058,11 +1009,12 @@ async function missingBlobsIn(
   db: Kysely<Schema>,
   repositoryId: number,
   digests: Digest[],
-  lock: <Q extends { forShare(): Q }>(query: Q) => Q = (q) => q,
+  lock: <Q extends { forShare(): Q }>(query: Q) => Q = noLock,
 ): Promise<Digest[]> {
   const present = new Set<string>();
   for (const chunk of chunks(digests)) {
-    for (const row of await lock(linkedBlobs(db, repositoryId, chunk).select('blob.digest')).execute()) present.add(row.digest);
+    const rows = lock === noLock ? await linkedDigests.rows(db, { repositoryId, digests: chunk }) : await lock(linkedBlobs(db, repositoryId, chunk).select('blob.digest')).execute();
+    for (const row of rows) present.add(row.digest);
   }
   return digests.filter((d) => !present.has(d));
 }
@@ -1072,3 +1024,109 @@ function chunks<T>(items: T[], size = inListChunk): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
+
+/** missingBlobsIn's default: no row lock (SQLite, and reads outside a transaction). */
+function noLock<Q>(query: Q): Q {
+  return query;
+}
+
+// The statements of a push on SQLite, built once (cached-query.ts); PostgreSQL runs its push as functions (pg-push.ts).
+const repositoryByName = new CachedQuery((db, p: { name: string }) => db.selectFrom('repository').selectAll().where('name', '=', p.name));
+
+/** Rows of (what, digest): the manifest when the repository holds it, the tag's, the references present. */
+const pushStateRows = new CachedQuery((db, p: { repositoryId: number; digest: string; tag: string | undefined; blobs: Digest[]; manifests: string[] }) => {
+  let query = db.selectFrom('manifest').select([sql.lit('held').as('what'), 'digest']).where('repository_id', '=', p.repositoryId).where('digest', '=', p.digest);
+  if (p.tag !== undefined) {
+    query = query.unionAll(db.selectFrom('tag').select([sql.lit('tag').as('what'), 'manifest_digest as digest']).where('repository_id', '=', p.repositoryId).where('name', '=', p.tag));
+  }
+  if (p.blobs.length > 0) query = query.unionAll(linkedBlobs(db, p.repositoryId, p.blobs).select([sql.lit('blob').as('what'), 'blob.digest']));
+  if (p.manifests.length > 0) {
+    query = query.unionAll(db.selectFrom('manifest').select([sql.lit('manifest').as('what'), 'digest']).where('repository_id', '=', p.repositoryId).where('digest', 'in', p.manifests));
+  }
+  return query;
+});
+
+const linkedDigests = new CachedQuery((db, p: { repositoryId: number; digests: Digest[] }) => linkedBlobs(db, p.repositoryId, p.digests).select('blob.digest'));
+
+const insertPin = new CachedQuery((db, p: { digest: string; token: string; until: number }) =>
+  db
+    .insertInto('blob_pin')
+    .values({ digest: p.digest, token: p.token, until: p.until })
+    .onConflict((oc) => oc.columns(['digest', 'token']).doUpdateSet({ until: p.until })),
+);
+
+const callOffDeletion = new CachedQuery((db, p: { digest: string; now: number }) =>
+  db.updateTable('blob').set({ deleting: 0, touched_at: p.now }).where('digest', '=', p.digest).where('deleting', '=', 1),
+);
+
+const blobState = new CachedQuery((db, p: { digest: string }) => db.selectFrom('blob').select(['quarantine', 'deleting', 'touched_at']).where('digest', '=', p.digest));
+
+const deletePin = new CachedQuery((db, p: { digest: string; token: string }) => db.deleteFrom('blob_pin').where('digest', '=', p.digest).where('token', '=', p.token));
+
+const insertContent = new CachedQuery((db, p: { digest: string; size: number; now: number }) =>
+  db
+    .insertInto('blob')
+    .values({ digest: p.digest, size: p.size, created_at: p.now, touched_at: p.now })
+    .onConflict((oc) => oc.column('digest').doNothing())
+    .returning('digest'),
+);
+
+const insertManifest = new CachedQuery(
+  (
+    db,
+    p: {
+      repositoryId: number;
+      digest: string;
+      mediaType: string;
+      artifactType: string | null;
+      subjectDigest: string | null;
+      configDigest: string | null;
+      size: number;
+      annotations: string | null;
+      now: number;
+    },
+  ) =>
+    db
+      .insertInto('manifest')
+      .values({
+        repository_id: p.repositoryId,
+        digest: p.digest,
+        media_type: p.mediaType,
+        artifact_type: p.artifactType,
+        subject_digest: p.subjectDigest,
+        config_digest: p.configDigest,
+        size: p.size,
+        annotations: p.annotations,
+        created_at: p.now,
+        touched_at: p.now,
+      })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: p.now }))
+      .returning('created_at'),
+);
+
+const insertReferences = new CachedQuery((db, p: { repositoryId: number; parent: string; children: string[]; kinds: ('blob' | 'manifest')[] }) =>
+  db
+    .insertInto('manifest_reference')
+    .values(p.children.map((child, i) => ({ repository_id: p.repositoryId, parent_digest: p.parent, child_digest: child, kind: p.kinds[i]! })))
+    .onConflict((oc) => oc.columns(['repository_id', 'parent_digest', 'child_digest']).doNothing()),
+);
+
+const insertOutbox = new CachedQuery((db, p: { types: string[]; projects: (string | null)[]; repositories: (string | null)[]; payloads: string[]; now: number }) =>
+  db
+    .insertInto('event_outbox')
+    .values(p.types.map((type, i) => ({ type, project: p.projects[i] as string | null, repository: p.repositories[i] as string | null, payload: p.payloads[i]!, created_at: p.now }))),
+);
+
+const bumpTagVersionOf = new CachedQuery((db, p: { repositoryId: number }) =>
+  db
+    .updateTable('repository')
+    .set((eb) => ({ tag_version: eb('tag_version', '+', 1) }))
+    .where('id', '=', p.repositoryId),
+);
+
+const upsertTag = new CachedQuery((db, p: { repositoryId: number; tag: string; digest: string; now: number }) =>
+  db
+    .insertInto('tag')
+    .values({ repository_id: p.repositoryId, name: p.tag, manifest_digest: p.digest, updated_at: p.now })
+    .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: p.digest, updated_at: p.now })),
+);

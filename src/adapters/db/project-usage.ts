@@ -3,6 +3,7 @@ import { projectOf } from '../../domain/names.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { QuotaExceededError, RepositoryGoneError, type ProjectUsage, type QuotaLimits } from '../../ports/metadata-store.js';
 import type { Schema } from './schema.js';
+import { CachedQuery } from './cached-query.js';
 
 /**
  * A project's usage, kept exact by the transactions that add and remove manifests (docs/lifecycle.md,
@@ -72,7 +73,7 @@ export async function countInCreated(
 
 /** Adds `counts` to the project's digests; the bytes of those new to the project. */
 async function addedBytes(trx: Transaction<Schema>, project: string, counts: Map<string, number>): Promise<number> {
-  const sizes = await trx.selectFrom('blob').select(['digest', 'size']).where('digest', 'in', [...counts.keys()]).execute();
+  const sizes = await sizesOf.rows(trx, { digests: [...counts.keys()] });
   const sizeOf = new Map(sizes.map((r) => [r.digest, Number(r.size)]));
   // A row's refs stay at 1 or more while it exists (countOut deletes it at 0), so a row that
   // comes back holding exactly this change's count was created by it: the digest is new to the project.
@@ -168,28 +169,37 @@ async function projectOfRepository(trx: Transaction<Schema>, repositoryId: numbe
  * such instances may still run beside this one (a rolling upgrade).
  */
 async function lockUsage(trx: Transaction<Schema>, project: string): Promise<void> {
-  await trx
-    .insertInto('project_usage')
-    .values({ project, bytes: 0, artifacts: 0 })
-    .onConflict((oc) => oc.column('project').doUpdateSet((eb) => ({ bytes: eb.ref('project_usage.bytes') })))
-    .execute();
+  await lockUsageRow.execute(trx, { project });
 }
+
+const lockUsageRow = new CachedQuery((db, p: { project: string }) =>
+  db
+    .insertInto('project_usage')
+    .values({ project: p.project, bytes: 0, artifacts: 0 })
+    .onConflict((oc) => oc.column('project').doUpdateSet((eb) => ({ bytes: eb.ref('project_usage.bytes') }))),
+);
+
+const sizesOf = new CachedQuery((db, p: { digests: string[] }) => db.selectFrom('blob').select(['digest', 'size']).where('digest', 'in', p.digests));
 
 /** Adds to the project's usage row (created when missing) and returns it as it is now, locked until the commit. */
 async function addUsage(trx: Transaction<Schema>, project: string, bytes: number, artifacts: number): Promise<ProjectUsage> {
-  const row = await trx
+  const row = await addUsageRow.first(trx, { project, bytes, artifacts });
+  if (!row) throw new Error(`project usage of ${project}: the upsert returned no row`);
+  return { bytes: Number(row.bytes), artifacts: Number(row.artifacts) };
+}
+
+const addUsageRow = new CachedQuery((db, p: { project: string; bytes: number; artifacts: number }) =>
+  db
     .insertInto('project_usage')
-    .values({ project, bytes, artifacts })
+    .values({ project: p.project, bytes: p.bytes, artifacts: p.artifacts })
     .onConflict((oc) =>
       oc.column('project').doUpdateSet((eb) => ({
         bytes: eb('project_usage.bytes', '+', eb.ref('excluded.bytes')),
         artifacts: eb('project_usage.artifacts', '+', eb.ref('excluded.artifacts')),
       })),
     )
-    .returning(['bytes', 'artifacts'])
-    .executeTakeFirstOrThrow();
-  return { bytes: Number(row.bytes), artifacts: Number(row.artifacts) };
-}
+    .returning(['bytes', 'artifacts']),
+);
 
 /**
  * Adds (sign 1) or removes (sign -1) each digest's count to its `project_blob` row, in one
@@ -199,13 +209,16 @@ async function addUsage(trx: Transaction<Schema>, project: string, bytes: number
 async function addRefs(trx: Transaction<Schema>, project: string, counts: Map<string, number>, sizeOf: Map<string, number>, sign: 1 | -1): Promise<{ digest: string; refs: number }[]> {
   if (counts.size === 0) return [];
   const digests = [...counts.keys()].sort();
-  return trx
-    .insertInto('project_blob')
-    .values(digests.map((digest) => ({ project, digest, refs: sign * counts.get(digest)!, size: sizeOf.get(digest) ?? 0 })))
-    .onConflict((oc) => oc.columns(['project', 'digest']).doUpdateSet((eb) => ({ refs: eb('project_blob.refs', '+', eb.ref('excluded.refs')) })))
-    .returning(['digest', 'refs'])
-    .execute();
+  return addRefRows.rows(trx, { project, digests, refs: digests.map((d) => sign * counts.get(d)!), sizes: digests.map((d) => sizeOf.get(d) ?? 0) });
 }
+
+const addRefRows = new CachedQuery((db, p: { project: string; digests: string[]; refs: number[]; sizes: number[] }) =>
+  db
+    .insertInto('project_blob')
+    .values(p.digests.map((digest, i) => ({ project: p.project, digest, refs: p.refs[i]!, size: p.sizes[i]! })))
+    .onConflict((oc) => oc.columns(['project', 'digest']).doUpdateSet((eb) => ({ refs: eb('project_blob.refs', '+', eb.ref('excluded.refs')) })))
+    .returning(['digest', 'refs']),
+);
 
 /**
  * Each digest the manifests are or reference, with how many times, in pages ordered by digest

@@ -204,8 +204,14 @@ export class FsBlobStore implements BlobStore {
   /** Renames a synced file into its content address and makes the rename durable. */
   private async place(source: string, target: string): Promise<void> {
     const dir = join(target, '..');
-    await mkdir(dir, { recursive: true });
-    await rename(source, target);
+    // The digest's directory (one of 256 per algorithm) nearly always exists: made when missing only.
+    try {
+      await rename(source, target);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await mkdir(dir, { recursive: true });
+      await rename(source, target);
+    }
     await syncDir(dir);
   }
 }
