@@ -17,6 +17,11 @@ export interface PushState {
   tagged: Digest | undefined;
   missingBlobs: Digest[];
   missingManifests: Digest[];
+  /**
+   * Set when pushState was given a pin and the push will write the content (the repository does
+   * not hold the manifest and no reference is missing): the digest is pinned as pinBlob pins it.
+   */
+  pinned?: PinState;
 }
 
 export interface BlobRow {
@@ -182,8 +187,16 @@ export interface MetadataStore {
    * What a manifest push checks before it writes, read together (one statement where the lists
    * are short): whether the repository holds manifest `digest`, the manifest `tag` points at now,
    * and which of the references are missing (as missingBlobs and missingManifests answer).
+   * With `pin`, a push that will write the content is pinned for it too (`pinned`), in the same
+   * round trip on PostgreSQL.
    */
-  pushState(repositoryId: number, digest: Digest, tag: string | undefined, references: { blobs: Digest[]; manifests: Digest[] }): Promise<PushState>;
+  pushState(
+    repositoryId: number,
+    digest: Digest,
+    tag: string | undefined,
+    references: { blobs: Digest[]; manifests: Digest[] },
+    pin?: { token: string; until: number },
+  ): Promise<PushState>;
   /** The subset of `digests` that are not manifests of the repository. */
   missingManifests(repositoryId: number, digests: Digest[]): Promise<Digest[]>;
   /**

@@ -99,6 +99,38 @@ export function metadataStoreContract(name: string, harness: MetadataHarness): v
       expect(state).toEqual({ held: false, tagged: d('state-m1'), missingBlobs: many.filter((_, i) => i % 4 !== 0), missingManifests: [] });
     });
 
+    it('pins with the check only a push that will write the content', async () => {
+      const repo = await meta.ensureRepository('push/pinned');
+      await meta.linkBlob(repo.id, { digest: d('pinned-layer'), size: 5 });
+      await meta.putManifest(bareManifest(repo.id, d('pinned-m1')), 'v1', 10);
+      const pin = { token: 'push-token', until: Date.now() + 60_000 };
+      const references = { blobs: [d('pinned-layer')], manifests: [] };
+      // New content, nothing missing: pinned, and the stored copy (none yet) is not quarantined.
+      expect(await meta.pushState(repo.id, d('pinned-m2'), 'v2', references, pin)).toEqual({
+        held: false,
+        tagged: undefined,
+        missingBlobs: [],
+        missingManifests: [],
+        pinned: { quarantined: false },
+      });
+      // A quarantined stored copy is reported, for the push to replace it.
+      await meta.linkBlob(repo.id, { digest: d('pinned-m3'), size: 1 });
+      await meta.quarantineBlob(d('pinned-m3'), 'corrupt', 10);
+      expect((await meta.pushState(repo.id, d('pinned-m3'), undefined, references, pin)).pinned).toEqual({ quarantined: true });
+      // Held, a reference missing, or no pin asked for: nothing is written, nothing pinned.
+      expect(await meta.pushState(repo.id, d('pinned-m1'), 'v1', references, pin)).toEqual({ held: true, tagged: d('pinned-m1'), missingBlobs: [], missingManifests: [] });
+      expect(await meta.pushState(repo.id, d('pinned-m4'), 'v1', { blobs: [d('pinned-absent')], manifests: [] }, pin)).toEqual({
+        held: false,
+        tagged: d('pinned-m1'),
+        missingBlobs: [d('pinned-absent')],
+        missingManifests: [],
+      });
+      expect((await meta.pushState(repo.id, d('pinned-m5'), undefined, references)).pinned).toBeUndefined();
+      // The push records the content under the same token, which removes the pin with the record.
+      await meta.putManifest({ ...bareManifest(repo.id, d('pinned-m2')), references: [{ digest: d('pinned-layer'), kind: 'blob' }] }, 'v2', 20, [], { pin: pin.token });
+      expect((await meta.getTaggedManifest(repo.id, 'v2'))?.digest).toBe(d('pinned-m2'));
+    });
+
     it('tracks an upload offset with compare-and-set', async () => {
       const repo = await meta.ensureRepository('uploads/a');
       await meta.createUpload({ id: 'u1', repositoryId: repo.id, offset: 0, startedAt: 1, updatedAt: 1 });

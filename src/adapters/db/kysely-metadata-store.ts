@@ -21,7 +21,7 @@ import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
 import { inTransaction, isForeignKeyViolation, retried } from './transaction.js';
-import { deleteManifestOnPostgres, mountBlobOnPostgres, pinBlobOnPostgres, pushHeldOnPostgres, putManifestOnPostgres, tagMovedState, type PutOutcome } from './pg-push.js';
+import { deleteManifestOnPostgres, mountBlobOnPostgres, pinBlobOnPostgres, pushHeldOnPostgres, pushStateOnPostgres, putManifestOnPostgres, tagMovedState, type PutOutcome } from './pg-push.js';
 import { likeContains } from './like.js';
 import { CachedQuery } from './cached-query.js';
 import { projectOf } from '../../domain/names.js';
@@ -320,7 +320,22 @@ export class KyselyMetadataStore implements MetadataStore {
     return row && toManifestRow(row);
   }
 
-  async pushState(repositoryId: number, digest: Digest, tag: string | undefined, references: { blobs: Digest[]; manifests: Digest[] }): Promise<PushState> {
+  async pushState(
+    repositoryId: number,
+    digest: Digest,
+    tag: string | undefined,
+    references: { blobs: Digest[]; manifests: Digest[] },
+    pin?: { token: string; until: number },
+  ): Promise<PushState> {
+    if (this.engine === 'postgres') {
+      return retried(() => pushStateOnPostgres(this.db, { repositoryId, digest, tag, blobs: references.blobs, manifests: references.manifests, pin, now: this.now() }));
+    }
+    const state = await this.readPushState(repositoryId, digest, tag, references);
+    if (pin && !state.held && state.missingBlobs.length === 0 && state.missingManifests.length === 0) state.pinned = await this.pinBlob(digest, pin.token, pin.until);
+    return state;
+  }
+
+  private async readPushState(repositoryId: number, digest: Digest, tag: string | undefined, references: { blobs: Digest[]; manifests: Digest[] }): Promise<PushState> {
     const [blobs, moreBlobs] = [references.blobs.slice(0, inListChunk), references.blobs.slice(inListChunk)];
     const [manifests, moreManifests] = [references.manifests.slice(0, inListChunk), references.manifests.slice(inListChunk)];
     const rows = await pushStateRows.rows(this.db, { repositoryId, digest, tag, blobs, manifests });

@@ -1,6 +1,6 @@
 import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { findingRows, type FindingLike } from './scan-finding.js';
-import { pushFunctionsV1 } from './pg-push.js';
+import { pushFunctionsV1, pushStateFunctionV2 } from './pg-push.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -228,6 +228,12 @@ function migrations(engine: Engine): Record<string, Migration> {
     '0026_push_functions': {
       async up(db: Kysely<unknown>) {
         if (engine === 'postgres') await pushFunctionsV1.execute(db);
+      },
+    },
+    // A push's check and its pin in one round trip on PostgreSQL (berth_push_state, pg-push.ts).
+    '0027_push_state_function': {
+      async up(db: Kysely<unknown>) {
+        if (engine === 'postgres') await pushStateFunctionV2.execute(db);
       },
     },
   };

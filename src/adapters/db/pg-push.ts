@@ -259,6 +259,78 @@ end
 $$;
 `);
 
+/**
+ * A push's check before it writes and, when it will write, its pin, in one round trip
+ * (migration 0027): what pushState reads, and berth_pin_blob's pin when the repository does not
+ * hold the manifest and no reference is missing (the push then stores the content; otherwise it
+ * writes nothing, so nothing is pinned). A new push goes from three round trips to two.
+ */
+export const pushStateFunctionV2 = sql.raw(String.raw`
+create or replace function berth_push_state(
+  p_repository_id bigint, p_digest text, p_tag text, p_blobs text[], p_manifests text[],
+  p_pin text, p_until bigint, p_now bigint)
+returns table (o_held boolean, o_tagged text, o_missing_blobs text[], o_missing_manifests text[], o_pinned boolean, o_quarantined boolean, o_removing_since bigint)
+language plpgsql as $$
+declare
+  v_held boolean;
+  v_tagged text;
+  v_missing_blobs text[];
+  v_missing_manifests text[];
+  v_pin record;
+begin
+  v_held := exists (select 1 from manifest m where m.repository_id = p_repository_id and m.digest = p_digest);
+  if p_tag is not null then
+    select t.manifest_digest into v_tagged from tag t where t.repository_id = p_repository_id and t.name = p_tag;
+  end if;
+  -- Each reference that is not linked into the repository and usable, in the order given.
+  v_missing_blobs := array(select u.d from unnest(p_blobs) with ordinality u(d, i) where not exists (
+      select 1 from repository_blob rb join blob b on b.digest = rb.digest
+      where rb.repository_id = p_repository_id and rb.digest = u.d and b.deleting = 0 and b.quarantine is null) order by u.i);
+  v_missing_manifests := array(select u.d from unnest(p_manifests) with ordinality u(d, i) where not exists (
+      select 1 from manifest m where m.repository_id = p_repository_id and m.digest = u.d) order by u.i);
+  if v_held or p_pin is null or cardinality(v_missing_blobs) > 0 or cardinality(v_missing_manifests) > 0 then
+    return query select v_held, v_tagged, v_missing_blobs, v_missing_manifests, false, false, null::bigint;
+    return;
+  end if;
+  select * into v_pin from berth_pin_blob(p_digest, p_pin, p_until, p_now);
+  return query select v_held, v_tagged, v_missing_blobs, v_missing_manifests, true, v_pin.o_quarantined, v_pin.o_removing_since;
+end
+$$;
+`);
+
+/** What berth_push_state found, and the pin it took when the push will write. */
+export interface PushStateOutcome {
+  held: boolean;
+  tagged: Digest | undefined;
+  missingBlobs: Digest[];
+  missingManifests: Digest[];
+  pinned?: PinnedState;
+}
+
+export async function pushStateOnPostgres(
+  db: Kysely<Schema>,
+  check: { repositoryId: number; digest: Digest; tag: string | undefined; blobs: Digest[]; manifests: Digest[]; pin?: { token: string; until: number }; now: number },
+): Promise<PushStateOutcome> {
+  const { rows } = await sql<{
+    o_held: boolean;
+    o_tagged: string | null;
+    o_missing_blobs: string[];
+    o_missing_manifests: string[];
+    o_pinned: boolean;
+    o_quarantined: boolean;
+    o_removing_since: string | null;
+  }>`select * from berth_push_state(${check.repositoryId}, ${check.digest}, ${check.tag ?? null}, ${check.blobs}::text[], ${check.manifests}::text[], ${check.pin?.token ?? null}, ${check.pin?.until ?? null}, ${check.now})`.execute(db);
+  const row = rows[0]!;
+  const outcome: PushStateOutcome = {
+    held: row.o_held,
+    tagged: (row.o_tagged ?? undefined) as Digest | undefined,
+    missingBlobs: row.o_missing_blobs as Digest[],
+    missingManifests: row.o_missing_manifests as Digest[],
+  };
+  if (row.o_pinned) outcome.pinned = row.o_removing_since === null ? { quarantined: row.o_quarantined } : { quarantined: false, removingSince: Number(row.o_removing_since) };
+  return outcome;
+}
+
 /** The SQLSTATE berth_put_manifest and berth_push_held raise when a tag that must not move points elsewhere (its DETAIL names the digest). */
 export const tagMovedState = 'BT001';
 

@@ -7,14 +7,14 @@ import { assertRepositoryName, assertTag, isValidTag, projectOf } from '../../do
 import { MediaType, indexManifestTypes } from '../../domain/media-types.js';
 import { parseManifest, requiredReferences, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { StoreNotFoundError, type BlobStore } from '../../ports/blob-store.js';
-import { MissingReferencesError, QuotaExceededError, RepositoryGoneError, TagMovedError, type ManifestRow, type MetadataStore, type Quarantine, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
+import { MissingReferencesError, QuotaExceededError, RepositoryGoneError, TagMovedError, type ManifestRow, type MetadataStore, type PinState, type Quarantine, type QuotaLimits, type RepositoryRow } from '../../ports/metadata-store.js';
 import { quotaExceeded } from '../../domain/quota.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import { LruCache } from '../../domain/lru-cache.js';
 import { TagCache } from './tag-cache.js';
 import { existingRepository, onWritableRepository, readableRepository } from './repositories.js';
 import type { RepositoryCache } from './repository-cache.js';
-import { pinForWrite } from './write-pin.js';
+import { pinForWrite, pinTtlMs } from './write-pin.js';
 
 export interface ManifestContent {
   digest: Digest;
@@ -102,13 +102,16 @@ export class ManifestService {
     const manifest = parseManifest(body, contentType);
     const tag = byDigest ? undefined : reference;
     const required = requiredReferences(manifest);
+    // Taken with the check when the push will store the content (one round trip on PostgreSQL);
+    // record() removes it with the push's record, or when the push fails.
+    const pin = { token: randomUUID(), until: this.now() + pinTtlMs };
     await onWritableRepository(
       this.meta,
       repositoryName,
       async (repositoryId, confirmed) => {
         // One read before anything is written: does the repository hold it, where the tag points,
         // and which references are missing (a clear error early; putManifest checks again, holding them).
-        const state = await this.meta.pushState(repositoryId, digest, tag, required);
+        const state = await this.meta.pushState(repositoryId, digest, tag, required, pin);
         const previousDigest = state.tagged !== digest ? state.tagged : undefined;
         const events = [event('push', repositoryName, actor, { digest, tag, previousDigest, mediaType: manifest.mediaType, size: body.length })];
         if (state.held && (await this.pushHeld(repositoryName, repositoryId, digest, tag, events))) return;
@@ -117,7 +120,7 @@ export class ManifestService {
           if (!confirmed) throw new RepositoryGoneError(repositoryId);
           throw missingReferences(state.missingBlobs, state.missingManifests);
         }
-        await this.record(repositoryName, repositoryId, digest, body, manifest, tag, events);
+        await this.record(repositoryName, repositoryId, digest, body, manifest, tag, events, state.pinned && { token: pin.token, state: state.pinned });
       },
       this.options.repositories,
     );
@@ -161,14 +164,29 @@ export class ManifestService {
   /**
    * Writes the content and records the manifest, its references and `tag`. The content is
    * pinned while it is written, so a collector deleting an old unreferenced copy of the same
-   * digest cannot remove the bytes just written (docs/lifecycle.md, "Why a push always wins").
+   * digest cannot remove the bytes just written (docs/lifecycle.md, "Why a push always wins"):
+   * by `pinned`, the pin pushState took, or here. The pin goes with the record, or when it fails.
    */
-  private async record(repositoryName: string, repositoryId: number, digest: Digest, body: Buffer, manifest: ParsedManifest, tag: string | undefined, events: OutboxEvent[]): Promise<void> {
-    const immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
-    const quota = await this.options.guard?.quota?.(repositoryName);
-    const pin = randomUUID();
-    const replace = await pinForWrite(this.meta, digest, pin, { removalLeaseMs: this.options.gcLeaseMs ?? 60_000, now: this.now });
+  private async record(
+    repositoryName: string,
+    repositoryId: number,
+    digest: Digest,
+    body: Buffer,
+    manifest: ParsedManifest,
+    tag: string | undefined,
+    events: OutboxEvent[],
+    pinned?: { token: string; state: PinState },
+  ): Promise<void> {
+    const pin = pinned?.token ?? randomUUID();
+    let immutable: string | undefined;
     try {
+      immutable = tag === undefined ? undefined : await this.options.guard?.immutableTag(repositoryName, tag);
+      const quota = await this.options.guard?.quota?.(repositoryName);
+      // Pinned already unless the collector was removing an old copy then: pinForWrite waits for that.
+      const replace =
+        pinned && pinned.state.removingSince === undefined
+          ? pinned.state.quarantined
+          : await pinForWrite(this.meta, digest, pin, { removalLeaseMs: this.options.gcLeaseMs ?? 60_000, now: this.now });
       // Quarantined: the stored copy is corrupt or gone, and this body (its digest checked) replaces it.
       if (replace) await this.store.delete(digest);
       await this.store.put(digest, body);
