@@ -599,15 +599,11 @@ export class KyselyMetadataStore implements MetadataStore {
     return this.changingTags(repositoryId, () => inTransaction(this.db, async (trx) => {
       // SQLite only: one writing transaction at a time, so no row locks to order.
       await countOut(trx, repositoryId, [digest]);
-      const untagged = await trx.deleteFrom('tag').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).executeTakeFirst();
-      if (Number(untagged.numDeletedRows) > 0) await bumpTagVersion(trx, repositoryId);
-      await trx
-        .deleteFrom('manifest_reference')
-        .where('repository_id', '=', repositoryId)
-        .where('parent_digest', '=', digest)
-        .execute();
-      const result = await trx.deleteFrom('manifest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
-      const deleted = Number(result.numDeletedRows) > 0;
+      const untagged = await deleteTagsOf.execute(trx, { repositoryId, digest });
+      if (Number(untagged.numAffectedRows ?? 0) > 0) await bumpTagVersion(trx, repositoryId);
+      await deleteReferencesOf.execute(trx, { repositoryId, digest });
+      const result = await deleteManifestRow.execute(trx, { repositoryId, digest });
+      const deleted = Number(result.numAffectedRows ?? 0) > 0;
       if (deleted) await insertEvents(trx, events, Date.now());
       return deleted;
     }));
@@ -1145,3 +1141,11 @@ const upsertTag = new CachedQuery((db, p: { repositoryId: number; tag: string; d
     .values({ repository_id: p.repositoryId, name: p.tag, manifest_digest: p.digest, updated_at: p.now })
     .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: p.digest, updated_at: p.now })),
 );
+
+const deleteTagsOf = new CachedQuery((db, p: { repositoryId: number; digest: string }) => db.deleteFrom('tag').where('repository_id', '=', p.repositoryId).where('manifest_digest', '=', p.digest));
+
+const deleteReferencesOf = new CachedQuery((db, p: { repositoryId: number; digest: string }) =>
+  db.deleteFrom('manifest_reference').where('repository_id', '=', p.repositoryId).where('parent_digest', '=', p.digest),
+);
+
+const deleteManifestRow = new CachedQuery((db, p: { repositoryId: number; digest: string }) => db.deleteFrom('manifest').where('repository_id', '=', p.repositoryId).where('digest', '=', p.digest));

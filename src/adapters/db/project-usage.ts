@@ -132,7 +132,7 @@ export async function countOut(trx: Transaction<Schema>, repositoryId: number, p
   let bytes = 0;
   await eachCounted(trx, repositoryId, parents, async (counts) => {
     await addRefs(trx, project, counts, new Map(), -1);
-    const gone = await trx.deleteFrom('project_blob').where('project', '=', project).where('digest', 'in', [...counts.keys()]).where('refs', '<=', 0).returning('size').execute();
+    const gone = await deleteUnreferenced.rows(trx, { project, digests: [...counts.keys()] });
     for (const row of gone) bytes += Number(row.size);
   });
   const after = await addUsage(trx, project, -bytes, -artifacts);
@@ -158,7 +158,7 @@ function thresholdEvents(project: string, repository: string, operator: string, 
 }
 
 async function projectOfRepository(trx: Transaction<Schema>, repositoryId: number): Promise<{ project: string; repository: string } | undefined> {
-  const row = await trx.selectFrom('repository').select('name').where('id', '=', repositoryId).executeTakeFirst();
+  const row = await repositoryNameOf.first(trx, { repositoryId });
   return row && { project: projectOf(row.name), repository: row.name };
 }
 
@@ -226,22 +226,9 @@ const addRefRows = new CachedQuery((db, p: { project: string; digests: string[];
  */
 async function eachCounted(trx: Transaction<Schema>, repositoryId: number, parents: string[] | 'all', visit: (counts: Map<string, number>) => Promise<void>): Promise<void> {
   if (parents !== 'all' && parents.length === 0) return;
-  let own = trx.selectFrom('manifest').select('digest').where('repository_id', '=', repositoryId);
-  let refs = trx.selectFrom('manifest_reference').select('child_digest as digest').where('repository_id', '=', repositoryId);
-  if (parents !== 'all') {
-    own = own.where('digest', 'in', parents);
-    refs = refs.where('parent_digest', 'in', parents);
-  }
   let after: string | undefined;
   for (;;) {
-    let query = trx
-      .selectFrom(own.unionAll(refs).as('x'))
-      .select(['x.digest', (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy('x.digest')
-      .orderBy('x.digest')
-      .limit(page);
-    if (after !== undefined) query = query.where('x.digest', '>', after);
-    const rows = await query.execute();
+    const rows = await countedPage.rows(trx, { repositoryId, parents: parents === 'all' ? undefined : parents, after, page });
     if (rows.length === 0) return;
     await visit(new Map(rows.map((r) => [r.digest, Number(r.n)])));
     if (rows.length < page) return;
@@ -250,8 +237,37 @@ async function eachCounted(trx: Transaction<Schema>, repositoryId: number, paren
 }
 
 async function manifestCount(trx: Transaction<Schema>, repositoryId: number, parents: string[] | 'all'): Promise<number> {
-  let query = trx.selectFrom('manifest').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId);
-  if (parents !== 'all') query = query.where('digest', 'in', parents);
-  return Number((await query.executeTakeFirstOrThrow()).n);
+  return Number((await manifestCountOf.first(trx, { repositoryId, parents: parents === 'all' ? undefined : parents }))?.n ?? 0);
 }
+
+// Statements of a push and a delete on SQLite, built once (cached-query.ts).
+const repositoryNameOf = new CachedQuery((db, p: { repositoryId: number }) => db.selectFrom('repository').select('name').where('id', '=', p.repositoryId));
+
+const manifestCountOf = new CachedQuery((db, p: { repositoryId: number; parents: string[] | undefined }) => {
+  let query = db.selectFrom('manifest').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', p.repositoryId);
+  if (p.parents !== undefined) query = query.where('digest', 'in', p.parents);
+  return query;
+});
+
+/** One page of eachCounted: each digest the manifests (all of the repository's without `parents`) are or reference, with how many times. */
+const countedPage = new CachedQuery((db, p: { repositoryId: number; parents: string[] | undefined; after: string | undefined; page: number }) => {
+  let own = db.selectFrom('manifest').select('digest').where('repository_id', '=', p.repositoryId);
+  let refs = db.selectFrom('manifest_reference').select('child_digest as digest').where('repository_id', '=', p.repositoryId);
+  if (p.parents !== undefined) {
+    own = own.where('digest', 'in', p.parents);
+    refs = refs.where('parent_digest', 'in', p.parents);
+  }
+  let query = db
+    .selectFrom(own.unionAll(refs).as('x'))
+    .select(['x.digest', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('x.digest')
+    .orderBy('x.digest')
+    .limit(p.page);
+  if (p.after !== undefined) query = query.where('x.digest', '>', p.after);
+  return query;
+});
+
+const deleteUnreferenced = new CachedQuery((db, p: { project: string; digests: string[] }) =>
+  db.deleteFrom('project_blob').where('project', '=', p.project).where('digest', 'in', p.digests).where('refs', '<=', 0).returning('size'),
+);
 
