@@ -36,14 +36,14 @@ const maxShapes = 64;
  * is `undefined` and on a list's length, which make the shape. Constants it writes itself stay
  * as they are.
  */
-export class CachedQuery<P extends Record<string, unknown>, R> {
+export class CachedQuery<P extends object, R> {
   private readonly byDialect = new WeakMap<object, Map<string, Compiled>>();
 
   constructor(private readonly build: (db: QueryRunner, p: P) => Compilable<R>) {}
 
   async execute(db: QueryRunner, params: P): Promise<QueryResult<R>> {
     const compiled = this.compiled(db, params);
-    const parameters = compiled.parameters.map((p) => (p instanceof Slot ? valueOf(params, p) : p.constant));
+    const parameters = compiled.parameters.map((p) => (p instanceof Slot ? valueOf(params as Record<string, unknown>, p) : p.constant));
     return db.executeQuery<R>({ sql: compiled.sql, parameters, query: compiled.query, queryId: createQueryId() });
   }
 
@@ -58,14 +58,14 @@ export class CachedQuery<P extends Record<string, unknown>, R> {
   /** The SQL and parameters a run with `params` sends (tests compare it with the builder's own). */
   compile(db: QueryRunner, params: P): { sql: string; parameters: unknown[] } {
     const compiled = this.compiled(db, params);
-    return { sql: compiled.sql, parameters: compiled.parameters.map((p) => (p instanceof Slot ? valueOf(params, p) : p.constant)) };
+    return { sql: compiled.sql, parameters: compiled.parameters.map((p) => (p instanceof Slot ? valueOf(params as Record<string, unknown>, p) : p.constant)) };
   }
 
   private compiled(db: QueryRunner, params: P): Compiled {
     const adapter = db.getExecutor().adapter;
     let shapes = this.byDialect.get(adapter);
     if (!shapes) this.byDialect.set(adapter, (shapes = new Map()));
-    const shape = shapeOf(params);
+    const shape = shapeOf(params as Record<string, unknown>);
     let compiled = shapes.get(shape);
     if (!compiled) {
       const query = this.build(db, standIns(params)).compile();
@@ -86,10 +86,9 @@ function shapeOf(params: Record<string, unknown>): string {
   return shape;
 }
 
-function standIns<P extends Record<string, unknown>>(params: P): P {
+function standIns<P extends object>(params: P): P {
   const result: Record<string, unknown> = {};
-  for (const key in params) {
-    const value = params[key];
+  for (const [key, value] of Object.entries(params)) {
     result[key] = value === undefined ? undefined : Array.isArray(value) ? value.map((_, i) => new Slot(key, i)) : new Slot(key, undefined);
   }
   return result as P;

@@ -21,7 +21,7 @@ import type { ManifestTable, Schema } from './schema.js';
 import type { OutboxEvent } from '../../ports/event-store.js';
 import type { Database } from './connect.js';
 import { inTransaction, isForeignKeyViolation, retried } from './transaction.js';
-import { deleteManifestOnPostgres, mountBlobOnPostgres, pinBlobOnPostgres, pushHeldOnPostgres, pushStateOnPostgres, putManifestOnPostgres, tagMovedState, type PutOutcome } from './pg-push.js';
+import { deleteManifestOnPostgres, mountBlobOnPostgres, pinBlobOnPostgres, pushHeldOnPostgres, pushStateOnPostgres, putManifestOnPostgres, tagMovedState, type ManifestColumns, type PutOutcome } from './pg-push.js';
 import { likeContains } from './like.js';
 import { CachedQuery } from './cached-query.js';
 import { projectOf } from '../../domain/names.js';
@@ -385,17 +385,7 @@ export class KyselyMetadataStore implements MetadataStore {
       await this.recordContent(trx, manifest.digest, manifest.size, now);
       if (pin !== undefined) await deletePin.execute(trx, { digest: manifest.digest, token: pin });
       // Pushed again: its grace period starts again (it may be untagged, and about to be referenced).
-      const inserted = await insertManifest.first(trx, {
-        repositoryId: manifest.repositoryId,
-        digest: manifest.digest,
-        mediaType: manifest.mediaType,
-        artifactType: manifest.artifactType,
-        subjectDigest: manifest.subjectDigest,
-        configDigest: manifest.configDigest,
-        size: manifest.size,
-        annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-        now,
-      });
+      const inserted = await insertManifest.first(trx, { ...manifestColumns(manifest), now });
       // Created by this statement (an existing row keeps its earlier created_at): its references are new too.
       const isNew = inserted !== undefined && Number(inserted.created_at) === now;
       if (isNew && manifest.references.length > 0) {
@@ -434,15 +424,8 @@ export class KyselyMetadataStore implements MetadataStore {
     const distinct = (kind: 'blob' | 'manifest') => [...new Set(manifest.references.filter((r) => r.kind === kind).map((r) => r.digest))].sort();
     const project = projectOf(repositoryName);
     const push = {
-      repositoryId: manifest.repositoryId,
+      ...manifestColumns(manifest),
       project,
-      digest: manifest.digest,
-      mediaType: manifest.mediaType,
-      artifactType: manifest.artifactType,
-      subjectDigest: manifest.subjectDigest,
-      configDigest: manifest.configDigest,
-      size: manifest.size,
-      annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null,
       blobs: distinct('blob'),
       manifests: distinct('manifest'),
       references: manifest.references,
@@ -1082,21 +1065,14 @@ const insertContent = new CachedQuery((db, p: { digest: string; size: number; no
     .returning('digest'),
 );
 
+/** A new manifest's own columns, as both engines' push statements take them. */
+function manifestColumns(manifest: NewManifest): ManifestColumns {
+  const { repositoryId, digest, mediaType, artifactType, subjectDigest, configDigest, size } = manifest;
+  return { repositoryId, digest, mediaType, artifactType, subjectDigest, configDigest, size, annotations: manifest.annotations ? JSON.stringify(manifest.annotations) : null };
+}
+
 const insertManifest = new CachedQuery(
-  (
-    db,
-    p: {
-      repositoryId: number;
-      digest: string;
-      mediaType: string;
-      artifactType: string | null;
-      subjectDigest: string | null;
-      configDigest: string | null;
-      size: number;
-      annotations: string | null;
-      now: number;
-    },
-  ) =>
+  (db, p: ManifestColumns & { now: number }) =>
     db
       .insertInto('manifest')
       .values({

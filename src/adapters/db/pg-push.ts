@@ -366,18 +366,22 @@ export interface PutOutcome {
   usage?: { bytes: number; artifacts: number; added: number };
 }
 
+/** A manifest's own columns, as a push writes them on either engine (annotations as JSON text). */
+export interface ManifestColumns {
+  repositoryId: number;
+  digest: Digest;
+  mediaType: string;
+  artifactType: string | null;
+  subjectDigest: string | null;
+  configDigest: string | null;
+  size: number;
+  annotations: string | null;
+}
+
 export async function putManifestOnPostgres(
   db: Kysely<Schema> | Transaction<Schema>,
-  push: {
-    repositoryId: number;
+  push: ManifestColumns & {
     project: string;
-    digest: Digest;
-    mediaType: string;
-    artifactType: string | null;
-    subjectDigest: string | null;
-    configDigest: string | null;
-    size: number;
-    annotations: string | null;
     /** Distinct and sorted, as every change locks rows in digest order. */
     blobs: string[];
     manifests: string[];
