@@ -1,6 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
+import { SqliteAdapter, type Kysely, type Transaction } from 'kysely';
 import type { Schema } from './schema.js';
 import { isStalePlan } from './pg-prepared.js';
+import { GroupCommit } from './group-commit.js';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole and may simply run again. */
 const retryable = new Set(['40P01', '40001']);
@@ -13,7 +14,19 @@ const retryable = new Set(['40P01', '40001']);
  * schema change made stale (pg-prepared.ts: its connection runs unnamed from then on).
  */
 export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
+  // SQLite: transactions begun in one turn of the event loop share a commit (group-commit.ts).
+  const group = groupCommitOf(db);
+  if (group) return group.run(work);
   return retried(() => db.transaction().execute(work));
+}
+
+const groups = new WeakMap<Kysely<Schema>, GroupCommit>();
+
+/** The group commit of a SQLite database (created on first use); undefined on PostgreSQL, whose transactions run side by side on a pool. */
+export function groupCommitOf(db: Kysely<Schema>): GroupCommit | undefined {
+  let group = groups.get(db);
+  if (!group && db.getExecutor().adapter instanceof SqliteAdapter) groups.set(db, (group = new GroupCommit(db)));
+  return group;
 }
 
 /** Runs `work`, one statement or a whole transaction, again (up to three times) when PostgreSQL rolled it back as inTransaction describes. */
