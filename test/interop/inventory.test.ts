@@ -28,7 +28,13 @@ async function debianRootfs(): Promise<string> {
   const building = `${rootfsCache}.${process.pid}`;
   await rm(building, { recursive: true, force: true });
   await exec('debootstrap', ['--variant=minbase', 'bookworm', building, mirror], { timeout: 600_000, maxBuffer: 64 * 2 ** 20 });
-  await rename(building, rootfsCache);
+  try {
+    await rename(building, rootfsCache);
+  } catch (err) {
+    // Another run on this machine (a second checkout's suite) finished its copy first: that one serves.
+    if (!existsSync(join(rootfsCache, 'var/lib/dpkg/status'))) throw err;
+    await rm(building, { recursive: true, force: true });
+  }
   return rootfsCache;
 }
 
