@@ -9,7 +9,6 @@ import {
   sql,
   Kysely,
   Migrator,
-  PostgresDialect,
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
@@ -22,6 +21,7 @@ import type { Schema } from './schema.js';
 import { migrationProvider, type Engine } from './migrations.js';
 import { pgModule } from './pg-module.js';
 import { preparedStatements } from './pg-prepared.js';
+import { ReconnectingPostgresDialect } from './pg-reconnect.js';
 
 export interface Database {
   db: Kysely<Schema>;
@@ -167,7 +167,7 @@ export function connect(options: ConnectOptions): Database {
       const client = await connectPatiently(pool, retryMs);
       return prepared ? prepared.prepare(client) : client;
     };
-    return { engine, db: new Kysely<Schema>({ dialect: new PostgresDialect({ pool: { connect: connectClient, end: () => pool.end() } }) }) };
+    return { engine, db: new Kysely<Schema>({ dialect: new ReconnectingPostgresDialect({ pool: { connect: connectClient, end: () => pool.end() } }) }) };
   }
   const path = options.url.slice('sqlite:'.length);
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });

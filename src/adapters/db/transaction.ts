@@ -2,6 +2,7 @@ import { SqliteAdapter, type Kysely, type Transaction } from 'kysely';
 import type { Schema } from './schema.js';
 import { isStalePlan } from './pg-prepared.js';
 import { GroupCommit } from './group-commit.js';
+import { isConnectionLost } from './pg-reconnect.js';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole and may simply run again. */
 const retryable = new Set(['40P01', '40001']);
@@ -11,13 +12,27 @@ const retryable = new Set(['40P01', '40001']);
  * break a deadlock. Transactions here take their locks in one order (repository, manifest,
  * references, blobs), so deadlocks are rare; when one happens anyway, the loser retries
  * instead of failing a client's push. So does a transaction that met a prepared statement a
- * schema change made stale (pg-prepared.ts: its connection runs unnamed from then on).
+ * schema change made stale (pg-prepared.ts: its connection runs unnamed from then on), and one
+ * whose connection dropped before it sent COMMIT (PostgreSQL restarted, a network cut): the
+ * server rolled it back, so it runs again on a fresh connection, which waits out the restart.
+ * One that lost its connection while committing is not run again: it may have committed.
  */
 export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transaction<Schema>) => Promise<T>): Promise<T> {
   // SQLite: transactions begun in one turn of the event loop share a commit (group-commit.ts).
   const group = groupCommitOf(db);
   if (group) return group.run(work);
-  return retried(() => db.transaction().execute(work));
+  let committing = false;
+  return retried(
+    () => {
+      committing = false;
+      return db.transaction().execute(async (trx) => {
+        const result = await work(trx);
+        committing = true;
+        return result;
+      });
+    },
+    (err) => !committing && isConnectionLost(err),
+  );
 }
 
 const groups = new WeakMap<Kysely<Schema>, GroupCommit>();
@@ -29,14 +44,18 @@ export function groupCommitOf(db: Kysely<Schema>): GroupCommit | undefined {
   return group;
 }
 
-/** Runs `work`, one statement or a whole transaction, again (up to three times) when PostgreSQL rolled it back as inTransaction describes. */
-export async function retried<T>(work: () => Promise<T>): Promise<T> {
+/**
+ * Runs `work`, one statement or a whole transaction, again (up to three times) when PostgreSQL
+ * rolled it back as inTransaction describes, or when `also` says its error may be retried.
+ */
+export async function retried<T>(work: () => Promise<T>, also?: (err: unknown) => boolean): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (attempt >= 3 || code === undefined || !(retryable.has(code) || isStalePlan(err))) throw err;
+      const again = (code !== undefined && (retryable.has(code) || isStalePlan(err))) || also?.(err) === true;
+      if (attempt >= 3 || !again) throw err;
       await new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
     }
   }
