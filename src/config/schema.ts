@@ -153,7 +153,7 @@ export function configSchema() {
           .min(0)
           .max(300_000)
           .default(10_000)
-          .describe('While PostgreSQL refuses connections (a restart, a failover), requests wait this long for it before failing with 503.'),
+          .describe('While PostgreSQL refuses connections (a restart, a failover), requests wait this long for it before failing with 503; so do reads and transactions whose connection dropped under them (docs/hardening.md).'),
       })
       .prefault({}),
     storage: z
