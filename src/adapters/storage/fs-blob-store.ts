@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../../domain/digest.js';
 import { tryParseDigest } from '../../domain/digest.js';
 import { FileReadStream } from './file-read-stream.js';
+import { syncPath, writeSynced } from './durable-file.js';
 import { forEachBounded } from './for-each-bounded.js';
 import { StoreNotFoundError, StoreOffsetError, type BlobStore, type ByteRange } from '../../ports/blob-store.js';
 
@@ -100,13 +101,7 @@ export class FsBlobStore implements BlobStore {
     const target = this.blobPath(digest);
     if (await exists(target)) return;
     const staging = join(this.tmpDir, randomUUID());
-    const handle = await open(staging, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(staging, data);
     await this.place(staging, target);
   }
 
@@ -179,14 +174,9 @@ export class FsBlobStore implements BlobStore {
   async commitUpload(id: string, digest: Digest): Promise<void> {
     const dir = this.uploadPath(id);
     const data = join(dir, 'data');
-    const handle = await open(data, 'r+').catch((err: unknown) => {
+    await syncPath(data, 'r+').catch((err: unknown) => {
       throw isNotFound(err) ? new StoreNotFoundError(`upload ${id}`) : err;
     });
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     const target = this.blobPath(digest);
     if (await exists(target)) {
       // Already stored (content addressing: same digest, same bytes).
@@ -212,7 +202,7 @@ export class FsBlobStore implements BlobStore {
       await mkdir(dir, { recursive: true });
       await rename(source, target);
     }
-    await syncDir(dir);
+    await syncPath(dir);
   }
 }
 
@@ -227,15 +217,6 @@ async function* readUploadFile(path: string, id: string, start: number): AsyncGe
   }
   // The stream closes the handle when it ends or is destroyed.
   yield* handle.createReadStream({ start, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
