@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './wiring/logger.js';
 import { berthVersion } from './version.js';
 import type { ResolvedConfig } from './config/load.js';
-import { connect, migrate } from './adapters/db/connect.js';
+import { connect, migrate, type Database } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
 import { createBlobStore } from './adapters/storage/index.js';
 import { KyselyAuditStore } from './adapters/db/kysely-audit-store.js';
@@ -21,22 +21,14 @@ import type { BatchWriter } from './services/batch-writer.js';
 import type { JobRunner } from './services/jobs/job-runner.js';
 import type { Scheduler } from './services/jobs/scheduler.js';
 import type { WebhookDispatcher } from './services/webhooks/webhook-dispatcher.js';
-import { wireHardening } from './wiring/hardening.js';
-import { wireHousekeeping } from './wiring/housekeeping.js';
+import { wireHardening, type Hardening } from './wiring/hardening.js';
 import { wireIdentity, type Identity, type InitialAdmin } from './wiring/identity.js';
 import { wireInvalidation } from './wiring/invalidation.js';
-import { wireJobs } from './wiring/jobs.js';
-import { touchIntervalMs, wireLifecycle } from './wiring/lifecycle.js';
-import { wireReplication } from './wiring/replication.js';
-import { wirePreheat } from './wiring/preheat.js';
-import { wireSecurity } from './wiring/security.js';
-import { scannerAdapterApi } from './http/scanner-adapter/index.js';
-import { wireInsights } from './wiring/insights.js';
-import { wireSearch } from './wiring/search.js';
-import { wireBackup } from './wiring/backup.js';
-import { wireRecommendations } from './wiring/rebuild-hints.js';
-import { wireWebhooks } from './wiring/webhooks.js';
+import { wireJobs, type Jobs } from './wiring/jobs.js';
+import { touchIntervalMs } from './wiring/lifecycle.js';
+import { wireFeatures, type Features } from './wiring/features.js';
 import type { Lifecycle } from './services/lifecycle/index.js';
+import { scannerAdapterApi } from './http/scanner-adapter/index.js';
 
 export interface RunningBerth {
   app: FastifyInstance;
@@ -88,19 +80,9 @@ export interface StartOptions {
 /** The composition root: config in, a listening registry out. */
 export async function startBerth(config: ResolvedConfig, options: StartOptions = {}): Promise<RunningBerth> {
   const logger = options.logger ?? createLogger(config.log.level);
-
-  const database = connect({ url: config.database.url, poolSize: config.database.poolSize, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
-  let store: BlobStore | undefined;
-  try {
-    const applied = await migrate(database);
-    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
-    store = await createBlobStore(config.storage);
-  } catch (err) {
-    await database.db.destroy();
-    throw err;
-  }
-  // eslint-disable-next-line prefer-const -- assigned once the job runner and scheduler exist; the registry's guard asks it later
-  let lifecycle: Lifecycle;
+  const { database, store } = await openStores(config, logger);
+  // eslint-disable-next-line prefer-const -- assigned once identity is wired; the registry and the jobs ask it only later
+  let features: Features | undefined;
   const invalidations = await wireInvalidation(database, config, { logger, relay: options.relay, siblingGroup: options.siblingGroup, invalidationBus: options.invalidationBus });
   const { bus, announce } = invalidations;
   // PostgreSQL: pulls read repository rows from here, so a warm tag costs the database nothing;
@@ -119,37 +101,17 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
       : undefined,
   });
   // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
-  let scannedNotice = (): void => undefined;
-  const jobs = wireJobs(database, config, { meta, logger, onBackgroundEvents: () => scannedNotice() });
-  const { runner, dispatcher, scheduler, pulls, background, queuedEvents } = jobs;
+  const jobs = wireJobs(database, config, { meta, logger, onBackgroundEvents: () => features?.recommendations.triggers.notify() });
+  const { runner, dispatcher, scheduler, pulls } = jobs;
   const metrics = new Metrics({ meta, events: jobs.events, jobs: jobs.jobs });
-
-  // Scan on push hears of pushes at once (else within its poll interval); wired once security is.
-  let pushedNotice = (): void => undefined;
-  const registry = new Registry(meta, store, {
-    maxManifestBytes: config.registry.maxManifestBytes,
-    maxBlobBytes: config.registry.maxBlobBytes,
-    automaticMount: config.registry.automaticMount,
-    manifestCacheBytes: config.registry.manifestCacheBytes,
-    maxPageSize: config.registry.maxPageSize,
-    defaultPageSize: config.registry.catalogPageSize,
-    recordPull: (event) => pulls.add(event),
-    onEvents: () => {
-      dispatcher.notify();
-      pushedNotice();
-    },
-    onBytesReceived: (bytes) => metrics.bytesReceived.inc(bytes),
-    // Immutability rules and quotas live with the lifecycle features, wired below.
-    guard: {
-      immutableTag: (repository, tag) => lifecycle.policies.immutableTag(repository, tag),
-      mayHaveImmutableTags: (repository) => lifecycle.policies.mayHaveImmutableTags(repository),
-      quota: (repository) => lifecycle.quotas.limitsFor(repository),
-    },
-    admitBlob: (repository, size, digest) => lifecycle.quotas.admitBlob(repository, size, digest),
-    gcLeaseMs: config.lifecycle.gc.leaseSeconds * 1000,
+  const registry = newRegistry(config, meta, store, {
+    jobs,
+    metrics,
     repositories,
+    lifecycle: () => features!.lifecycle,
+    // Scan on push hears of pushes at once (else within its poll interval).
+    pushed: () => features?.pushed(),
   });
-
   const audit = new AuditLog(new KyselyAuditStore(database), {
     retentionDays: config.audit.retentionDays,
     onError: (err) => logger.error({ err }, 'writing the audit log failed; entries are kept for the next attempt'),
@@ -159,168 +121,28 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   let access: Identity;
   // Settings changes reach other instances on the bus, and sibling workers through the cluster relay.
   const announceSettings = () => announce({ kind: 'cache', channel: 'settings' });
-  const hardening = await wireHardening(database, config, {
-    metrics,
-    logger,
-    version: berthVersion(),
-    project: (name) => access.authorizer.project(name),
-    onSettingsChange: announceSettings,
-  });
-  access = await wireIdentity(database, config, {
-    logger,
-    meta,
-    announce,
-    loginThrottle: hardening.loginThrottle,
-    newProjectQuota: () => hardening.settings.newProjectQuota(),
-    outbound: hardening.outbound,
-  });
-  const { identity, authorizer, onIdentityChange } = access;
-  const reloadSettings = () => {
-    // Settings and project policies share the announcement (rare changes, cheap to re-read).
-    lifecycle?.policies.invalidate();
-    return hardening.settings.reload().catch((err: unknown) => logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
-  };
-  /** Forgets what another instance or a sibling worker changed; resolves once what must be re-read is read. */
-  const forget = async (invalidation: Invalidation): Promise<void> => {
-    const resync = invalidation.kind === 'resync';
-    const rereads: Array<Promise<unknown>> = [];
-    if (invalidation.kind === 'identity' || resync) access.invalidate();
-    if ((invalidation.kind === 'cache' && invalidation.channel === 'settings') || resync) rereads.push(reloadSettings());
-    if (invalidation.kind === 'signing-keys' || resync) rereads.push(access.reloadKeys());
-    if (invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel && invalidation.keys) {
-      for (const key of invalidation.keys) repositories?.forget(Number(key));
-    } else if ((invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel) || resync) {
-      repositories?.clear();
-    }
-    await Promise.all(rereads);
-  };
+  const hardening = await wireHardening(database, config, { metrics, logger, version: berthVersion(), project: (name) => access.authorizer.project(name), onSettingsChange: announceSettings });
+  access = await wireIdentity(database, config, { logger, meta, announce, loginThrottle: hardening.loginThrottle, newProjectQuota: () => hardening.settings.newProjectQuota(), outbound: hardening.outbound });
+  const forget = forgetting({ access, hardening, repositories, policies: () => features?.lifecycle.policies, logger });
   // The sender's response waits until this has applied the message (and re-read what it must).
   // Subscribed before the first key load, so a sibling rotating at the same moment is heard.
   bus.subscribe((invalidation) => forget(invalidation));
   const initialAdmin = await access.init();
   let listeningPort = config.server.port;
-  const registryUrl = () => config.server.publicUrl ?? `http://localhost:${listeningPort}`;
-  const webhooks = wireWebhooks(config, {
+  features = await wireFeatures(database, config, {
+    store,
+    registry,
     jobs,
-    identity,
-    outbound: hardening.outbound,
+    access,
+    hardening,
+    audit,
     metrics,
     logger,
+    announceSettings,
+    registryUrl: () => config.server.publicUrl ?? `http://localhost:${listeningPort}`,
     registryHost: () => (config.server.publicUrl ? new URL(config.server.publicUrl).host : `localhost:${listeningPort}`),
   });
-  await wireHousekeeping(config, { jobs, registry, audit, hardening, tokens: access.tokens, logger });
-  lifecycle = await wireLifecycle(database, config, {
-    registry,
-    store,
-    identity,
-    project: (name) => authorizer.project(name),
-    onPoliciesChange: () => announceSettings(),
-    onProjectChange: onIdentityChange,
-    events: jobs.events,
-    runner,
-    scheduler,
-    metrics,
-    logger,
-    onEvents: () => dispatcher.notify(),
-  });
-
-  const replication = await wireReplication(database, config, {
-    outbound: hardening.outbound,
-    logger,
-    registry,
-    runner,
-    scheduler,
-    events: jobs.events,
-    onEvents: () => dispatcher.notify(),
-    metrics,
-    project: (name) => authorizer.project(name),
-  });
-
-  const preheat = await wirePreheat(database, config, {
-    outbound: hardening.outbound,
-    box: replication.box,
-    logger,
-    registry,
-    identity,
-    robots: access.robots,
-    runner,
-    scheduler,
-    metrics,
-    registryUrl,
-  });
-
-  // Their events are queued (jobs.background), whose writes wake the consumers.
-  const insights = await wireInsights(database, config, { registry, runner, scheduler, events: queuedEvents, onEvents: () => undefined, logger });
-  const security = await wireSecurity(database, config, {
-    registry,
-    runner,
-    scheduler,
-    events: queuedEvents,
-    onEvents: () => undefined,
-    metrics,
-    logger,
-    project: (name) => authorizer.project(name),
-    version: berthVersion(),
-    outbound: hardening.outbound,
-    box: replication.box,
-    robots: access.robots,
-    registryUrl,
-    layers: insights.layers,
-    indexImage: config.insights.index.enabled ? insights.indexPushed : undefined,
-    storedInventory: insights.storedInventory,
-    pushedManifest: config.insights.index.enabled ? insights.pushedManifest : undefined,
-  });
-  // A file tree asked of an image its push job has not indexed yet indexes it at once (the job's lint event still follows, from the stored record).
-  const indexer = insights.indexer;
-  const search = wireSearch(database, { registry, authorizer, index: insights.index, indexNow: indexer ? async (repository, digest) => void (await indexer.index(repository, digest)) : undefined });
-  const recommendations = await wireRecommendations(database, {
-    registry,
-    authorizer,
-    onEvents: () => dispatcher.notify(),
-    onError: (err) => logger.warn({ err }, 'working out rebuild hints failed; retried at the next push'),
-    runner,
-    scheduler,
-    logger,
-    indexing: config.insights.index.enabled,
-  });
-  pushedNotice = () => {
-    security.triggers.notify();
-    recommendations.triggers.notify();
-  };
-  scannedNotice = () => recommendations.triggers.notify();
-
-  await wireBackup(config, { runner, scheduler, store, audit, logger, berthVersion: berthVersion() });
-
-  const api: ApiServices = {
-    version: berthVersion(),
-    registry,
-    security,
-    insights,
-    search,
-    recommendations,
-    identity,
-    users: access.users,
-    robots: access.robots,
-    preheat: preheat.service,
-    projects: access.projects,
-    authenticator: access.authenticator,
-    loginThrottle: hardening.loginThrottle,
-    authorizer,
-    tokens: access.tokens,
-    audit,
-    settings: hardening.settings,
-    limits: hardening.limits,
-    lifecycle,
-    replication,
-    webhooks,
-    jobs: jobs.jobs,
-    oidc: access.oidc,
-    ldapEnabled: config.auth.ldap.enabled,
-    onIdentityChange,
-    publicUrl: config.server.publicUrl?.replace(/\/$/, ''),
-    secureCookies: config.server.publicUrl?.startsWith('https://') ?? false,
-  };
-
+  const api = apiServices(config, { registry, features, access, hardening, audit, jobs });
   const app = await buildApp({
     beforeReply: invalidations.beforeReply,
     onLargeBody: options.onLargeBody,
@@ -341,7 +163,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
     invalidation: () => bus.status(),
   });
   // Berth as a scanner for Harbor (docs/scanners.md), when configured.
-  if (security.adapter) await app.register(scannerAdapterApi, { prefix: '/scanner-adapter/api/v1', adapter: security.adapter, apiKey: config.security.scannerAdapter.apiKey! });
+  const adapter = features.security.adapter;
+  if (adapter) await app.register(scannerAdapterApi, { prefix: '/scanner-adapter/api/v1', adapter, apiKey: config.security.scannerAdapter.apiKey! });
   await app.listen({ host: config.server.host, port: config.server.port, backlog: listenBacklog });
   const address = app.server.address() as AddressInfo;
   listeningPort = address.port;
@@ -349,11 +172,7 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
 
   if (config.jobs.enabled) {
     dispatcher.start();
-    replication.triggers.start();
-    preheat.triggers.start();
-    // Each push's job indexes it (insights.index) and then scans it (security.scanning).
-    if (config.security.scanning || config.insights.index.enabled) security.triggers.start();
-    recommendations.triggers.start();
+    features.start();
     runner.start();
     scheduler.start();
   }
@@ -378,13 +197,9 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
         await app.close();
         await pulls.close();
         await dispatcher.stop();
-        await replication.triggers.stop();
-        await replication.proxy.close();
-        await preheat.triggers.stop();
-        await security.triggers.stop();
-        await recommendations.triggers.stop();
+        await features.stop();
         await runner.stop();
-        await background.close();
+        await jobs.background.close();
         await audit.close();
         await hardening.close();
         await bus.close();
@@ -393,6 +208,131 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
       })();
       return closing;
     },
+  };
+}
+
+interface RegistryParts {
+  jobs: Jobs;
+  metrics: Metrics;
+  repositories: RepositoryCache | undefined;
+  /** Immutability rules and quotas, which live with the lifecycle features (wired after the registry; asked only later). */
+  lifecycle: () => Lifecycle;
+  /** Tells the features that react to pushes of one. */
+  pushed: () => void;
+}
+
+/** The registry (OCI distribution) on the metadata and blob stores, its pulls recorded in batches and its events dispatched at once. */
+function newRegistry(config: ResolvedConfig, meta: KyselyMetadataStore, store: BlobStore, parts: RegistryParts): Registry {
+  const { jobs, metrics, lifecycle } = parts;
+  return new Registry(meta, store, {
+    maxManifestBytes: config.registry.maxManifestBytes,
+    maxBlobBytes: config.registry.maxBlobBytes,
+    automaticMount: config.registry.automaticMount,
+    manifestCacheBytes: config.registry.manifestCacheBytes,
+    maxPageSize: config.registry.maxPageSize,
+    defaultPageSize: config.registry.catalogPageSize,
+    recordPull: (event) => jobs.pulls.add(event),
+    onEvents: () => {
+      jobs.dispatcher.notify();
+      parts.pushed();
+    },
+    onBytesReceived: (bytes) => metrics.bytesReceived.inc(bytes),
+    guard: {
+      immutableTag: (repository, tag) => lifecycle().policies.immutableTag(repository, tag),
+      mayHaveImmutableTags: (repository) => lifecycle().policies.mayHaveImmutableTags(repository),
+      quota: (repository) => lifecycle().quotas.limitsFor(repository),
+    },
+    admitBlob: (repository, size, digest) => lifecycle().quotas.admitBlob(repository, size, digest),
+    gcLeaseMs: config.lifecycle.gc.leaseSeconds * 1000,
+    repositories: parts.repositories,
+  });
+}
+
+/** Connects to the database, migrates it, and opens the blob store (the database closed again when that fails). */
+async function openStores(config: ResolvedConfig, logger: Logger): Promise<{ database: Database; store: BlobStore }> {
+  const database = connect({ url: config.database.url, poolSize: config.database.poolSize, connectRetryMs: config.database.connectRetryMs, preparedStatements: config.database.preparedStatements });
+  try {
+    const applied = await migrate(database);
+    if (applied.length > 0) logger.info({ migrations: applied, engine: database.engine }, 'database migrated');
+    return { database, store: await createBlobStore(config.storage) };
+  } catch (err) {
+    await database.db.destroy();
+    throw err;
+  }
+}
+
+interface Forgetting {
+  access: Identity;
+  hardening: Hardening;
+  repositories: RepositoryCache | undefined;
+  /** Project policies, once lifecycle is wired. */
+  policies: () => { invalidate(): void } | undefined;
+  logger: Logger;
+}
+
+/** Forgets what another instance or a sibling worker changed; each call resolves once what must be re-read is read. */
+function forgetting(deps: Forgetting): (invalidation: Invalidation) => Promise<void> {
+  const { access, repositories } = deps;
+  const reloadSettings = () => {
+    // Settings and project policies share the announcement (rare changes, cheap to re-read).
+    deps.policies()?.invalidate();
+    return deps.hardening.settings.reload().catch((err: unknown) => deps.logger.warn({ err }, 'reloading settings failed; retried within 30 s'));
+  };
+  return async (invalidation) => {
+    const resync = invalidation.kind === 'resync';
+    const rereads: Array<Promise<unknown>> = [];
+    if (invalidation.kind === 'identity' || resync) access.invalidate();
+    if ((invalidation.kind === 'cache' && invalidation.channel === 'settings') || resync) rereads.push(reloadSettings());
+    if (invalidation.kind === 'signing-keys' || resync) rereads.push(access.reloadKeys());
+    if (invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel && invalidation.keys) {
+      for (const key of invalidation.keys) repositories?.forget(Number(key));
+    } else if ((invalidation.kind === 'cache' && invalidation.channel === repositoriesChannel) || resync) {
+      repositories?.clear();
+    }
+    await Promise.all(rereads);
+  };
+}
+
+interface ApiParts {
+  registry: Registry;
+  features: Features;
+  access: Identity;
+  hardening: Hardening;
+  audit: AuditLog;
+  jobs: Jobs;
+}
+
+/** The management API's services (/api), gathered from the parts wired above. */
+function apiServices(config: ResolvedConfig, parts: ApiParts): ApiServices {
+  const { features, access, hardening } = parts;
+  return {
+    version: berthVersion(),
+    registry: parts.registry,
+    security: features.security,
+    insights: features.insights,
+    search: features.search,
+    recommendations: features.recommendations,
+    identity: access.identity,
+    users: access.users,
+    robots: access.robots,
+    preheat: features.preheat.service,
+    projects: access.projects,
+    authenticator: access.authenticator,
+    loginThrottle: hardening.loginThrottle,
+    authorizer: access.authorizer,
+    tokens: access.tokens,
+    audit: parts.audit,
+    settings: hardening.settings,
+    limits: hardening.limits,
+    lifecycle: features.lifecycle,
+    replication: features.replication,
+    webhooks: features.webhooks,
+    jobs: parts.jobs.jobs,
+    oidc: access.oidc,
+    ldapEnabled: config.auth.ldap.enabled,
+    onIdentityChange: access.onIdentityChange,
+    publicUrl: config.server.publicUrl?.replace(/\/$/, ''),
+    secureCookies: config.server.publicUrl?.startsWith('https://') ?? false,
   };
 }
 
