@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, open, opendir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { writeSynced } from '../storage/durable-file.js';
 import { endOfArchive, fileHeader, filePadding } from '../transfer/tar.js';
 import { blobEntryName, digestOfEntry, manifestName, type BackupFileRecord, type BackupManifest } from './backup-manifest.js';
 
@@ -145,13 +146,7 @@ export class DirectoryBackupWriter implements BackupWriter {
     // Blobs of an earlier backup into this directory that the new database no longer has.
     await pruneBlobs(join(this.dir, 'blobs'), this.dir, keep);
     const partial = join(this.dir, `${manifestName}.partial`);
-    const handle = await open(partial, 'w');
-    try {
-      await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(partial, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
     await rename(partial, join(this.dir, manifestName));
   }
 
