@@ -25,6 +25,8 @@ function readsOnly(query: CompiledQuery): boolean {
   return query.query.kind === 'SelectQueryNode' && !lockingClause.test(query.sql) && !writingCall.test(query.sql);
 }
 
+type CompileQuery = Parameters<NonNullable<Driver['savepoint']>>[2];
+
 /** How often a read runs again on a fresh connection before its error reaches the caller. */
 const maxReadAttempts = 3;
 
@@ -80,15 +82,15 @@ class ReconnectingDriver implements Driver {
     }
   }
 
-  savepoint(connection: DatabaseConnection, name: string, compile: Parameters<NonNullable<Driver['savepoint']>>[2]): Promise<void> {
+  savepoint(connection: DatabaseConnection, name: string, compile: CompileQuery): Promise<void> {
     return this.inner.savepoint!((connection as ReconnectingConnection).current, name, compile);
   }
 
-  rollbackToSavepoint(connection: DatabaseConnection, name: string, compile: Parameters<NonNullable<Driver['savepoint']>>[2]): Promise<void> {
+  rollbackToSavepoint(connection: DatabaseConnection, name: string, compile: CompileQuery): Promise<void> {
     return this.inner.rollbackToSavepoint!((connection as ReconnectingConnection).current, name, compile);
   }
 
-  releaseSavepoint(connection: DatabaseConnection, name: string, compile: Parameters<NonNullable<Driver['savepoint']>>[2]): Promise<void> {
+  releaseSavepoint(connection: DatabaseConnection, name: string, compile: CompileQuery): Promise<void> {
     return this.inner.releaseSavepoint!((connection as ReconnectingConnection).current, name, compile);
   }
 

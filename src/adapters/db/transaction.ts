@@ -35,13 +35,14 @@ export async function inTransaction<T>(db: Kysely<Schema>, work: (trx: Transacti
   );
 }
 
-const groups = new WeakMap<Kysely<Schema>, GroupCommit>();
+/** Each database's group commit, or null for PostgreSQL (decided once per database). */
+const groups = new WeakMap<Kysely<Schema>, GroupCommit | null>();
 
 /** The group commit of a SQLite database (created on first use); undefined on PostgreSQL, whose transactions run side by side on a pool. */
 export function groupCommitOf(db: Kysely<Schema>): GroupCommit | undefined {
   let group = groups.get(db);
-  if (!group && db.getExecutor().adapter instanceof SqliteAdapter) groups.set(db, (group = new GroupCommit(db)));
-  return group;
+  if (group === undefined) groups.set(db, (group = db.getExecutor().adapter instanceof SqliteAdapter ? new GroupCommit(db) : null));
+  return group ?? undefined;
 }
 
 /**
