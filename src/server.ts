@@ -6,6 +6,7 @@ import { berthVersion } from './version.js';
 import type { ResolvedConfig } from './config/load.js';
 import { connect, migrate, type Database } from './adapters/db/connect.js';
 import { KyselyMetadataStore } from './adapters/db/kysely-metadata-store.js';
+import { paceGroupCommit } from './adapters/db/transaction.js';
 import { createBlobStore } from './adapters/storage/index.js';
 import { KyselyAuditStore } from './adapters/db/kysely-audit-store.js';
 import { buildApp } from './http/app.js';
@@ -103,6 +104,8 @@ export async function startBerth(config: ResolvedConfig, options: StartOptions =
   // Rebuild hints hear of scans at once (a scanned base build may fix what images built on an older one carry).
   const jobs = wireJobs(database, config, { meta, logger, onBackgroundEvents: () => features?.recommendations.triggers.notify() });
   const { runner, dispatcher, scheduler, pulls } = jobs;
+  // SQLite: while other requests are in flight, a transaction waits a moment for theirs to share its commit.
+  paceGroupCommit(database.db, { inFlight: () => jobs.load.requests, windowMs: groupCommitWindowMs });
   const metrics = new Metrics({ meta, events: jobs.events, jobs: jobs.jobs });
   const registry = newRegistry(config, meta, store, {
     jobs,
@@ -351,3 +354,11 @@ const repositoryCacheTtlMs = 5_000;
  * take somaxconn as well.
  */
 const listenBacklog = 4096;
+
+/**
+ * How long a SQLite transaction waits for those of other requests in flight to share its commit
+ * (GroupCommit.pace). 3,000 new pushes from 10 clients on one worker: 3,118 and 3,290 commits
+ * and 2.6 s of SQLite without waiting; 1,116 and 1,101 commits and 1.8 s waiting up to 2 ms
+ * (docs/performance.md, "Commits a moment apart"). A request alone does not wait.
+ */
+const groupCommitWindowMs = 2;

@@ -75,6 +75,61 @@ describe('SQLite transactions of one turn share a commit', () => {
     // The connection is usable afterwards.
     expect(await inTransaction(database.db, async (trx) => (await create(trx, 'two/d'), 'd'))).toBe('d');
   });
+
+  /** Three transactions, each begun in a turn of the event loop of its own. */
+  const inThreeTurns = async (prefix: string) => {
+    const begun: Promise<unknown>[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      begun.push(inTransaction(database.db, (trx) => create(trx, `${prefix}/${name}`)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(begun);
+  };
+
+  it('waits while other requests are in flight, so transactions of several turns share a commit', async () => {
+    const group = groupCommitOf(database.db)!;
+    let inFlight = 4;
+    group.pace({ inFlight: () => inFlight, windowMs: 100 });
+    try {
+      // Four requests in flight, three transactions: the batch waits out its window.
+      const windowed = { ...group.stats };
+      await inThreeTurns('windowed');
+      expect(group.stats).toEqual({ batches: windowed.batches + 1, transactions: windowed.transactions + 3 });
+
+      // Three in flight: the batch goes as the third joins, long before its window ends.
+      inFlight = 3;
+      group.pace({ inFlight: () => inFlight, windowMs: 60_000 });
+      const joined = { ...group.stats };
+      const started = Date.now();
+      await inThreeTurns('joined');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(group.stats).toEqual({ batches: joined.batches + 1, transactions: joined.transactions + 3 });
+
+      // Nothing else in flight: each commits in the turn after it began, on its own.
+      inFlight = 1;
+      const alone = { ...group.stats };
+      await inThreeTurns('alone');
+      expect(group.stats).toEqual({ batches: alone.batches + 3, transactions: alone.transactions + 3 });
+      for (const prefix of ['windowed', 'joined', 'alone']) expect(await names(`${prefix}/`)).toEqual(['a', 'b', 'c'].map((n) => `${prefix}/${n}`));
+    } finally {
+      group.pace({ inFlight: () => 0, windowMs: 0 });
+    }
+  });
+
+  it('does not wait once a batch is full', async () => {
+    const group = groupCommitOf(database.db)!;
+    group.pace({ inFlight: () => 1_000, windowMs: 60_000 });
+    try {
+      const before = { ...group.stats };
+      const started = Date.now();
+      await Promise.all(Array.from({ length: 64 }, (_, i) => inTransaction(database.db, (trx) => create(trx, `full/${String(i).padStart(2, '0')}`))));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(group.stats).toEqual({ batches: before.batches + 1, transactions: before.transactions + 64 });
+      expect(await names('full/')).toHaveLength(64);
+    } finally {
+      group.pace({ inFlight: () => 0, windowMs: 0 });
+    }
+  });
 });
 
 const pgSkip = await pgUnavailableReason();

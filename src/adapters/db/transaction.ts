@@ -1,7 +1,7 @@
 import { SqliteAdapter, type Kysely, type Transaction } from 'kysely';
 import type { Schema } from './schema.js';
 import { isStalePlan } from './pg-prepared.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type GroupPacing } from './group-commit.js';
 import { isConnectionLost } from './pg-reconnect.js';
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole and may simply run again. */
@@ -43,6 +43,11 @@ export function groupCommitOf(db: Kysely<Schema>): GroupCommit | undefined {
   let group = groups.get(db);
   if (group === undefined) groups.set(db, (group = db.getExecutor().adapter instanceof SqliteAdapter ? new GroupCommit(db) : null));
   return group ?? undefined;
+}
+
+/** Lets the SQLite database's transactions wait a moment for others to share their commit (GroupCommit.pace); nothing on PostgreSQL. */
+export function paceGroupCommit(db: Kysely<Schema>, pacing: GroupPacing): void {
+  groupCommitOf(db)?.pace(pacing);
 }
 
 /**
